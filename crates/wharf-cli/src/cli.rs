@@ -1,0 +1,129 @@
+//! The command line: global flags and subcommands. Doc comments here are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Ship containerized services to AWS ECS Fargate safely and fast, or rehearse every rollout on
+/// this machine with Docker and wharf's own proxy.
+#[derive(Debug, Parser)]
+#[command(
+    name = "wharf",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid manifest, 4 manifest not found or unreadable.\nDocs: README.md"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every subcommand takes.
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// The manifest to use [default: wharf.toml in this directory or the nearest parent]
+    #[arg(
+        short = 'f',
+        long = "manifest",
+        global = true,
+        value_name = "PATH",
+        env = "WHARF_MANIFEST"
+    )]
+    pub manifest: Option<PathBuf>,
+
+    /// The environment to act on [default: the only one, when the manifest has one]
+    #[arg(
+        short = 'e',
+        long = "env",
+        global = true,
+        value_name = "ENV",
+        env = "WHARF_ENV"
+    )]
+    pub env: Option<String>,
+
+    /// How results are printed on standard output
+    #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "WHARF_OUTPUT")]
+    pub output: OutputFormat,
+
+    /// More detail on standard error (repeat for more)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only results and errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// No colours (also when NO_COLOR is set or output is not a terminal)
+    #[arg(long, global = true)]
+    pub no_color: bool,
+
+    /// Answer yes to every confirmation (for CI)
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Human-readable text
+    Text,
+    /// One JSON document (JSON lines for streams)
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Write a commented wharf.toml (and a Dockerfile when there is none)
+    Init(InitArgs),
+    /// Check the manifest offline and report every problem at once
+    Validate(ValidateArgs),
+    /// Show every resource an environment and its services will get, offline
+    Plan(PlanArgs),
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Directory to initialise
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// The app's name [default: the directory's name]
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// The first service's name
+    #[arg(long, default_value = "web")]
+    pub service: String,
+
+    /// The port the service listens on
+    #[arg(long, default_value_t = 8000)]
+    pub port: u16,
+
+    /// Overwrite an existing wharf.toml
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Treat warnings as errors
+    #[arg(long)]
+    pub strict: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to generate for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

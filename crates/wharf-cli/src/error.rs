@@ -1,0 +1,124 @@
+//! Errors at the CLI edge: each maps to an exit code and renders as one screen with a fix.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+use wharf_manifest::ManifestError;
+
+use crate::exit::ExitStatus;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum CliError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Manifest(#[from] ManifestError),
+
+    #[error("the manifest has no environment `{name}`")]
+    #[diagnostic(code(wharf::cli::unknown_env), help("{}", env_help(known, suggestion.as_deref())))]
+    UnknownEnv {
+        name: String,
+        known: Vec<String>,
+        suggestion: Option<String>,
+    },
+
+    #[error("which environment? the manifest has {}", known.join(", "))]
+    #[diagnostic(
+        code(wharf::cli::env_required),
+        help("pass --env NAME (or set WHARF_ENV)")
+    )]
+    EnvRequired { known: Vec<String> },
+
+    #[error("{} already exists", path.display())]
+    #[diagnostic(
+        code(wharf::cli::exists),
+        help("pass --force (or --yes) to overwrite it")
+    )]
+    AlreadyExists { path: PathBuf },
+
+    #[error("failed to write {}", path.display())]
+    #[diagnostic(code(wharf::cli::write))]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("`{name}` cannot be an app name")]
+    #[diagnostic(code(wharf::cli::bad_name), help("use lowercase letters, digits and hyphens, starting with a letter (at most 16), e.g. --name my-app"))]
+    BadName { name: String },
+
+    #[error("failed to write to standard output")]
+    #[diagnostic(code(wharf::cli::stdout))]
+    Stdout {
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn env_help(known: &[String], suggestion: Option<&str>) -> String {
+    match suggestion {
+        Some(s) => format!("did you mean `{s}`? environments: {}", known.join(", ")),
+        None if known.is_empty() => "add an [environments.NAME] table to the manifest".to_owned(),
+        None => format!("environments: {}", known.join(", ")),
+    }
+}
+
+impl CliError {
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            CliError::Manifest(ManifestError::Invalid { .. }) => ExitStatus::InvalidManifest,
+            CliError::Manifest(_) => ExitStatus::NoManifest,
+            CliError::UnknownEnv { .. }
+            | CliError::EnvRequired { .. }
+            | CliError::BadName { .. } => ExitStatus::Usage,
+            CliError::AlreadyExists { .. } | CliError::Write { .. } | CliError::Stdout { .. } => {
+                ExitStatus::Failure
+            }
+        }
+    }
+}
+
+/// The JSON shape of an error, for `--output json`.
+#[derive(Debug, Serialize)]
+pub struct JsonError {
+    pub error: JsonErrorBody,
+}
+
+#[derive(Debug, Serialize)]
+pub struct JsonErrorBody {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    pub exit_code: u8,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problems: Option<wharf_manifest::Problems>,
+}
+
+impl JsonError {
+    pub fn from_error(e: &CliError) -> Self {
+        use miette::Diagnostic;
+        let mut message = e.to_string();
+        let mut cause = std::error::Error::source(e);
+        while let Some(c) = cause {
+            message.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        let problems = match e {
+            CliError::Manifest(ManifestError::Invalid { problems }) => Some(problems.clone()),
+            _ => None,
+        };
+        JsonError {
+            error: JsonErrorBody {
+                code: e
+                    .code()
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "wharf::error".into()),
+                message,
+                help: e.help().map(|h| h.to_string()),
+                exit_code: e.exit_status() as u8,
+                problems,
+            },
+        }
+    }
+}

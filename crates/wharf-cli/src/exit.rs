@@ -1,0 +1,23 @@
+//! Exit codes, as documented in the README. Scripts rely on them: never renumber.
+
+use std::process::ExitCode;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The command did what was asked.
+    Success = 0,
+    /// The command failed (the message says why).
+    Failure = 1,
+    /// The command line was wrong (unknown flag, missing --env, …).
+    Usage = 2,
+    /// The manifest has errors (or warnings, with `validate --strict`).
+    InvalidManifest = 3,
+    /// No manifest was found, or it could not be read.
+    NoManifest = 4,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(s: ExitStatus) -> Self {
+        ExitCode::from(s as u8)
+    }
+}

@@ -1,0 +1,103 @@
+//! The `wharf` binary: parses arguments, installs tracing and the error reporter, runs the
+//! subcommand and maps its result to a documented exit code.
+
+mod cli;
+mod commands;
+mod error;
+mod exit;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::error::{CliError, JsonError};
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitStatus::Success
+                }
+                _ => ExitStatus::Usage,
+            }
+            .into();
+        }
+    };
+    let printer = Printer::new(&cli.global);
+    install_tracing(&cli, &printer);
+    install_reporter(&printer);
+
+    let result = match &cli.command {
+        Command::Init(args) => commands::init::run(&cli.global, &printer, args),
+        Command::Validate(args) => commands::validate::run(&cli.global, &printer, args),
+        Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
+        Command::Completions(args) => commands::completions::run(args),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(e) => report(&printer, e).into(),
+    }
+}
+
+fn report(printer: &Printer, e: CliError) -> ExitStatus {
+    let status = e.exit_status();
+    if printer.json() {
+        let _ = printer.result(&JsonDisplay(JsonError::from_error(&e)));
+    }
+    if let CliError::Manifest(wharf_manifest::ManifestError::Invalid { problems }) = &e {
+        printer.diag(&problems.render(printer.color_stderr));
+    }
+    printer.diag(&format!("{:?}\n", miette::Report::new(e)));
+    status
+}
+
+/// Lets a JSON-only value go through [`Printer::result`].
+struct JsonDisplay<T>(T);
+
+impl<T: serde::Serialize> serde::Serialize for JsonDisplay<T> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<T> std::fmt::Display for JsonDisplay<T> {
+    fn fmt(&self, _: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        Ok(())
+    }
+}
+
+fn install_tracing(cli: &Cli, printer: &Printer) {
+    let level = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, 2) => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(printer.color_stderr)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}
+
+fn install_reporter(printer: &Printer) {
+    let color = printer.color_stderr;
+    let _ = miette::set_hook(Box::new(move |_| {
+        let theme = if color {
+            miette::GraphicalTheme::unicode()
+        } else {
+            miette::GraphicalTheme::unicode_nocolor()
+        };
+        Box::new(miette::GraphicalReportHandler::new_themed(theme))
+    }));
+}

@@ -1,0 +1,584 @@
+//! The typed manifest: what `wharf.toml` describes once parsed, defaulted and validated.
+//! Later crates read only these types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::cidr::Cidr;
+use crate::duration::Duration;
+
+/// A whole manifest. `environments[e].services` holds each service with that environment's
+/// overrides already merged; `services` holds them as written.
+#[derive(Debug, Clone, Serialize)]
+pub struct Manifest {
+    pub app: App,
+    pub environments: BTreeMap<String, Environment>,
+    pub services: BTreeMap<String, Service>,
+    pub data: BTreeMap<String, Data>,
+    pub jobs: BTreeMap<String, Job>,
+    /// Directory the manifest lives in; relative paths (build context, state dir) start here.
+    #[serde(skip)]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct App {
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    Aws,
+    Local,
+}
+
+impl fmt::Display for TargetKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetKind::Aws => "aws",
+            TargetKind::Local => "local",
+        })
+    }
+}
+
+/// A named place to deploy, with its target and the services, data and jobs as resolved there.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub target: Target,
+    pub services: BTreeMap<String, Service>,
+    pub data: BTreeMap<String, Data>,
+    pub jobs: BTreeMap<String, Job>,
+}
+
+impl Environment {
+    pub fn kind(&self) -> TargetKind {
+        match self.target {
+            Target::Aws(_) => TargetKind::Aws,
+            Target::Local(_) => TargetKind::Local,
+        }
+    }
+
+    pub fn aws(&self) -> Option<&AwsEnv> {
+        match &self.target {
+            Target::Aws(a) => Some(a),
+            Target::Local(_) => None,
+        }
+    }
+
+    pub fn local(&self) -> Option<&LocalEnv> {
+        match &self.target {
+            Target::Local(l) => Some(l),
+            Target::Aws(_) => None,
+        }
+    }
+
+    /// Services in listener-rule priority order (then by name).
+    pub fn services_by_priority(&self) -> Vec<&Service> {
+        let mut v: Vec<&Service> = self.services.values().collect();
+        v.sort_by_key(|s| {
+            (
+                s.routing.as_ref().map_or(u32::MAX, |r| r.priority),
+                s.name.clone(),
+            )
+        });
+        v
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "target", rename_all = "lowercase")]
+pub enum Target {
+    Aws(AwsEnv),
+    Local(LocalEnv),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Egress {
+    /// One NAT gateway for the VPC.
+    Nat,
+    /// One NAT gateway per AZ.
+    NatPerAz,
+    /// No NAT: VPC endpoints only.
+    Endpoints,
+}
+
+impl fmt::Display for Egress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Egress::Nat => "nat",
+            Egress::NatPerAz => "nat-per-az",
+            Egress::Endpoints => "endpoints",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AwsEnv {
+    pub region: String,
+    /// The only account wharf may change (the guard).
+    pub account: String,
+    /// AWS profile to use when none is given on the command line.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    pub azs: u8,
+    pub cidr: Cidr,
+    pub subnets: Subnets,
+    pub egress: Egress,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hosted_zone: Option<String>,
+    pub waf: bool,
+    pub flow_logs: bool,
+    pub access_logs: bool,
+    pub edge: bool,
+    /// Days; one of the values CloudWatch Logs accepts.
+    pub log_retention: u32,
+    /// Encrypt log groups with a customer-managed KMS key.
+    pub log_kms: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub alarm_email: Option<String>,
+    /// Production: deletion protection, Multi-AZ data stores.
+    pub prod: bool,
+}
+
+/// Subnet blocks per tier, one per AZ in AZ order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Subnets {
+    pub public: Vec<Cidr>,
+    pub private: Vec<Cidr>,
+    pub database: Vec<Cidr>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LocalEnv {
+    /// Where wharf's proxy listens (loopback by default).
+    pub listen: String,
+    /// Proxy state, deployment records and secrets, relative to the manifest's directory.
+    pub state_dir: PathBuf,
+    /// A `KEY=value` file the local target resolves secret references from.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secrets_file: Option<PathBuf>,
+}
+
+/// A long-running container behind the load balancer (or internal).
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    pub image: ImageSource,
+    pub port: u16,
+    pub cpu: u32,
+    pub memory: u32,
+    pub count: u32,
+    pub health: HealthCheck,
+    pub env: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, SecretRef>,
+    /// Data resources this service binds to (gets their connection settings and grants).
+    pub data: Vec<String>,
+    pub public: bool,
+    /// Listener rule: how requests reach this service (absent for internal services).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub routing: Option<Routing>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autoscaling: Option<Autoscaling>,
+    pub capacity: Capacity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    /// SIGTERM to SIGKILL.
+    pub stop_timeout: Duration,
+    pub deploy: Deploy,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageSource {
+    Build(Build),
+    Image(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Build {
+    /// Relative to the manifest's directory.
+    pub context: PathBuf,
+    pub dockerfile: PathBuf,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// Run before `docker build`, in the manifest's directory (e.g. a static cargo build).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_build: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy: u32,
+    pub unhealthy: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grace: Option<Duration>,
+    /// HTTP codes that count as healthy, ALB syntax: `200`, `200-399`, `200,204`.
+    pub matcher: String,
+}
+
+impl HealthCheck {
+    /// Whether `status` matches the matcher.
+    pub fn matches(&self, status: u16) -> bool {
+        self.matcher
+            .split(',')
+            .any(|part| match part.split_once('-') {
+                Some((a, b)) => match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                    (Ok(a), Ok(b)) => (a..=b).contains(&status),
+                    _ => false,
+                },
+                None => part.trim().parse::<u16>() == Ok(status),
+            })
+    }
+}
+
+/// Where a secret's value comes from. Never a literal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum SecretRef {
+    /// `ssm:/path/to/param`
+    Ssm { path: String },
+    /// `secretsmanager:name` or `secretsmanager:name:json-key`
+    SecretsManager {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
+    },
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::Ssm { path } => write!(f, "ssm:{path}"),
+            SecretRef::SecretsManager { name, key: None } => write!(f, "secretsmanager:{name}"),
+            SecretRef::SecretsManager { name, key: Some(k) } => {
+                write!(f, "secretsmanager:{name}:{k}")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Routing {
+    pub hosts: Vec<String>,
+    pub paths: Vec<String>,
+    /// 1–499; the service's listener rules take priorities `priority*100 .. priority*100+99`.
+    pub priority: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Autoscaling {
+    pub min: u32,
+    pub max: u32,
+    /// Target average CPU utilisation, percent.
+    pub cpu: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capacity {
+    Fargate,
+    FargateSpot,
+}
+
+impl fmt::Display for Capacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Capacity::Fargate => "FARGATE",
+            Capacity::FargateSpot => "FARGATE_SPOT",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StrategyKind {
+    Rolling,
+    Canary,
+    Linear,
+    BlueGreen,
+    Affinity,
+}
+
+impl StrategyKind {
+    pub const ALL: [StrategyKind; 5] = [
+        StrategyKind::Rolling,
+        StrategyKind::Canary,
+        StrategyKind::Linear,
+        StrategyKind::BlueGreen,
+        StrategyKind::Affinity,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StrategyKind::Rolling => "rolling",
+            StrategyKind::Canary => "canary",
+            StrategyKind::Linear => "linear",
+            StrategyKind::BlueGreen => "blue-green",
+            StrategyKind::Affinity => "affinity",
+        }
+    }
+
+    /// Whether each deployment gets its own target group, rule and ECS service.
+    pub fn shifts_traffic(self) -> bool {
+        self != StrategyKind::Rolling
+    }
+}
+
+impl fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a new version is rolled out, and what gates and undoes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deploy {
+    pub strategy: StrategyKind,
+    pub rolling: RollingParams,
+    pub canary: CanaryParams,
+    pub linear: LinearParams,
+    pub blue_green: BlueGreenParams,
+    pub affinity: AffinityParams,
+    pub drain: Drain,
+    pub rollback: RollbackPolicy,
+    /// Hold before the final traffic shift until `wharf promote`.
+    pub approval: bool,
+    pub hooks: Hooks,
+    pub smoke: Vec<SmokeCheck>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RollingParams {
+    pub min_healthy_percent: u32,
+    pub max_percent: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CanaryParams {
+    pub percent: u32,
+    pub bake: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LinearParams {
+    pub step: u32,
+    pub interval: Duration,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlueGreenParams {
+    /// How long the old set is kept after the switch, for instant rollback.
+    pub bake: Duration,
+    /// Requests carrying this header reach the new set before the switch.
+    pub test_header: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AffinityParams {
+    /// Header the listener rules match (seed 002: `X-Pulse-Render-Affinity`).
+    pub header: String,
+    /// Cookie the proxy sets on a first response (defaults to the header name).
+    pub cookie: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Drain {
+    pub path: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretRef>,
+    /// In-flight requests get this long; also the target group's deregistration delay.
+    pub timeout: Duration,
+    /// How many old deployments to keep (affinity).
+    pub keep: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RollbackPolicy {
+    pub max_5xx_percent: f64,
+    pub window: Duration,
+    /// Fewer requests than this in a window do not trip the alarm.
+    pub min_requests: u32,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Hooks {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_deploy: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_scale_up: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pre_traffic: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_traffic: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SmokeCheck {
+    pub path: String,
+    pub method: String,
+    pub status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+}
+
+/// A data store or configuration a service can bind to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Data {
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: DataKind,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum DataKind {
+    Dynamodb(DynamoTable),
+    Postgres(Postgres),
+    Redis(Redis),
+    S3(Bucket),
+    Parameters(Parameters),
+    Secret(SecretData),
+}
+
+impl DataKind {
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            DataKind::Dynamodb(_) => "dynamodb",
+            DataKind::Postgres(_) => "postgres",
+            DataKind::Redis(_) => "redis",
+            DataKind::S3(_) => "s3",
+            DataKind::Parameters(_) => "parameters",
+            DataKind::Secret(_) => "secret",
+        }
+    }
+
+    /// Whether it lives in the VPC's database subnets.
+    pub fn needs_database_subnets(&self) -> bool {
+        matches!(self, DataKind::Postgres(_) | DataKind::Redis(_))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum KeyType {
+    S,
+    N,
+    B,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Key {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub ty: KeyType,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "billing", rename_all = "kebab-case")]
+pub enum Billing {
+    OnDemand,
+    Provisioned { rcu: u32, wcu: u32 },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DynamoTable {
+    pub partition_key: Key,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_key: Option<Key>,
+    pub gsi: Vec<Gsi>,
+    pub billing: Billing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
+    pub pitr: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Gsi {
+    pub name: String,
+    pub partition_key: Key,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_key: Option<Key>,
+    /// `all`, `keys-only`
+    pub projection: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Postgres {
+    pub version: String,
+    pub instance: String,
+    /// GiB
+    pub storage: u32,
+    pub database: String,
+    /// Defaults to the environment's prod flag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_az: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Redis {
+    pub version: String,
+    pub node_type: String,
+    pub replicas: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Bucket {
+    pub versioning: bool,
+}
+
+/// An SSM parameter tree (seed 000: `/aws/dynamodb-load-test/table-name`, …).
+#[derive(Debug, Clone, Serialize)]
+pub struct Parameters {
+    pub path: String,
+    pub values: BTreeMap<String, String>,
+}
+
+/// A Secrets Manager secret wharf generates.
+#[derive(Debug, Clone, Serialize)]
+pub struct SecretData {
+    pub length: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A one-off or scheduled task.
+#[derive(Debug, Clone, Serialize)]
+pub struct Job {
+    pub name: String,
+    pub image: JobImage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    pub cpu: u32,
+    pub memory: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    pub env: BTreeMap<String, String>,
+    pub secrets: BTreeMap<String, SecretRef>,
+    pub data: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobImage {
+    Build(Build),
+    Image(String),
+    /// The image of a service's current deployment.
+    Service(String),
+}

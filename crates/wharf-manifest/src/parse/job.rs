@@ -1,0 +1,103 @@
+//! `[jobs.NAME]`: one-off or scheduled tasks, with their own image, a build, or a service's image.
+
+use crate::diag::{Problem, Rule};
+use crate::model::{ImageSource, Job, JobImage};
+use crate::reader::{Cx, Node};
+
+use super::service::{read_bindings, read_env_and_secrets, read_image_source, read_size};
+
+pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> {
+    let mut t = cx.table(node)?;
+    let image = match t.get(cx, "service") {
+        Some(n) => {
+            if t.has("image") || t.has("build") {
+                cx.push(
+                    Problem::error(
+                        Rule::ImageSource,
+                        n.span.clone(),
+                        &n.path,
+                        "a job takes one of `service`, `image` or `build`",
+                    )
+                    .help("`service = \"web\"` runs the web service's current image"),
+                );
+                t.get(cx, "image");
+                t.get(cx, "build");
+                None
+            } else {
+                cx.string(&n).map(JobImage::Service)
+            }
+        }
+        None => read_image_source(cx, &mut t).map(|i| match i {
+            ImageSource::Build(b) => JobImage::Build(b),
+            ImageSource::Image(s) => JobImage::Image(s),
+        }),
+    };
+    let command = t.get(cx, "command").and_then(|n| cx.command(&n));
+    let (cpu, memory) = read_size(cx, &mut t);
+    let schedule = t.get(cx, "schedule").and_then(|n| {
+        let s = cx.string(&n)?;
+        if let Err(why) = check_schedule(&s) {
+            cx.push(
+                Problem::error(
+                    Rule::Schedule,
+                    n.span.clone(),
+                    &n.path,
+                    format!("`{s}` is not a schedule: {why}"),
+                )
+                .expected("\"rate(1 hour)\", \"rate(5 minutes)\" or \"cron(0 3 * * ? *)\""),
+            );
+            return None;
+        }
+        Some(s)
+    });
+    let (env, secrets) = read_env_and_secrets(cx, &mut t);
+    let data = read_bindings(cx, &mut t);
+    let timeout = t.get(cx, "timeout").and_then(|n| cx.duration(&n));
+    t.finish(cx);
+    Some(Job {
+        name: name.to_owned(),
+        image: image?,
+        command,
+        cpu: cpu?,
+        memory: memory?,
+        schedule,
+        env: env?,
+        secrets: secrets?,
+        data: data?,
+        timeout,
+    })
+}
+
+/// EventBridge Scheduler expressions: `rate(N unit)` or a six-field `cron(...)`.
+fn check_schedule(s: &str) -> Result<(), String> {
+    if let Some(inner) = s.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
+        let mut parts = inner.split_whitespace();
+        let n: u64 = parts
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or("rate needs a number")?;
+        let unit = parts.next().ok_or("rate needs a unit")?;
+        if parts.next().is_some() {
+            return Err("rate takes a number and a unit".into());
+        }
+        let singular = ["minute", "hour", "day"];
+        let plural = ["minutes", "hours", "days"];
+        if n == 0 {
+            return Err("the rate must be at least 1".into());
+        }
+        if (n == 1 && !singular.contains(&unit)) || (n > 1 && !plural.contains(&unit)) {
+            return Err(format!(
+                "`{n} {unit}`: use minute/hour/day for 1 and minutes/hours/days above"
+            ));
+        }
+        return Ok(());
+    }
+    if let Some(inner) = s.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
+        let fields = inner.split_whitespace().count();
+        if fields != 6 {
+            return Err(format!("cron has {fields} fields; EventBridge needs 6 (minutes hours day-of-month month day-of-week year)"));
+        }
+        return Ok(());
+    }
+    Err("it must be rate(...) or cron(...)".into())
+}

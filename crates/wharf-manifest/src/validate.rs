@@ -1,0 +1,275 @@
+//! Checks that span sections: rule priorities per environment, data bindings, names AWS must
+//! accept for every deployment, TLS settings of public environments.
+
+use std::collections::BTreeMap;
+
+use crate::diag::{Problem, Rule};
+use crate::model::{Environment, JobImage, Manifest, Service, StrategyKind, Target};
+use crate::names::{Names, ELB_NAME_MAX};
+use crate::reader::Cx;
+
+pub(crate) fn check(cx: &mut Cx, m: &mut Manifest) {
+    let app = m.app.name.clone();
+    for env in m.environments.values_mut() {
+        assign_priorities(cx, env);
+    }
+    for env in m.environments.values() {
+        check_bindings(cx, env, &m.data);
+        check_names(cx, &app, env);
+        check_tls(cx, env);
+    }
+    // Services as written carry the priorities of the first environment (for display only).
+    if let Some(first) = m.environments.values().next() {
+        for (name, s) in m.services.iter_mut() {
+            if let (Some(r), Some(er)) = (
+                s.routing.as_mut(),
+                first.services.get(name).and_then(|e| e.routing.as_ref()),
+            ) {
+                r.priority = er.priority;
+            }
+        }
+    }
+}
+
+/// Where a service's key was found: in the environment's override if it has one, else in the
+/// service itself.
+fn span(cx: &Cx, env: &str, service: &str, rest: &str) -> (std::ops::Range<usize>, String) {
+    let over = format!("environments.{env}.services.{service}{rest}");
+    if let Some(s) = cx.span_of(&over) {
+        return (s, over);
+    }
+    let base = format!("services.{service}{rest}");
+    (cx.span_of(&base).unwrap_or(0..0), base)
+}
+
+/// Explicit priorities must be unique; services without one get free ones: specific routes
+/// first (1, 2, …), then catch-all routes (`/*` on any host) after every priority taken, so ALB
+/// evaluates specific rules first. A single service gets priority 1: rules 100, 101, … as in
+/// seed 002.
+fn assign_priorities(cx: &mut Cx, env: &mut Environment) {
+    let mut taken: BTreeMap<u32, String> = BTreeMap::new();
+    let mut order: Vec<(usize, String)> = env
+        .services
+        .keys()
+        .map(|n| (span(cx, &env.name, n, "").0.start, n.clone()))
+        .collect();
+    order.sort();
+    for (_, name) in &order {
+        let Some(r) = env.services[name].routing.as_ref() else {
+            continue;
+        };
+        if r.priority == 0 {
+            continue;
+        }
+        if let Some(other) = taken.get(&r.priority) {
+            let (sp, key) = span(cx, &env.name, name, ".routing.priority");
+            cx.push(
+                Problem::error(
+                    Rule::RulePriority,
+                    sp,
+                    key,
+                    format!("services `{other}` and `{name}` both have routing priority {} in environment `{}`", r.priority, env.name),
+                )
+                .help("give each service its own priority (lower numbers are matched first), or leave it out to have one assigned"),
+            );
+        } else {
+            taken.insert(r.priority, name.clone());
+        }
+    }
+    let catch_all = |r: &crate::model::Routing| {
+        r.hosts.is_empty() && r.paths.iter().all(|p| p == "/*" || p == "*")
+    };
+    for pass_catch_all in [false, true] {
+        for (_, name) in &order {
+            let svc = env.services.get_mut(name).expect("listed");
+            let Some(r) = svc.routing.as_mut() else {
+                continue;
+            };
+            if r.priority != 0 || catch_all(r) != pass_catch_all {
+                continue;
+            }
+            let after = if pass_catch_all {
+                taken.keys().next_back().copied().unwrap_or(0)
+            } else {
+                0
+            };
+            let pick = (after + 1..=499)
+                .find(|p| !taken.contains_key(p))
+                .or_else(|| (1..=499).rev().find(|p| !taken.contains_key(p)));
+            let Some(p) = pick else {
+                let (sp, key) = span(cx, &env.name, name, "");
+                cx.error(
+                    Rule::RulePriority,
+                    sp,
+                    &key,
+                    "no routing priority is left (1–499 are all taken)",
+                );
+                continue;
+            };
+            r.priority = p;
+            taken.insert(p, name.clone());
+        }
+    }
+}
+
+fn check_bindings(cx: &mut Cx, env: &Environment, data: &BTreeMap<String, crate::model::Data>) {
+    let known: Vec<&str> = data.keys().map(String::as_str).collect();
+    let report = |cx: &mut Cx, kind: &str, owner: &str, bound: &str| {
+        let over = format!("environments.{}.{kind}.{owner}.data", env.name);
+        let base = format!("{kind}.{owner}.data");
+        let (sp, key) = match cx.span_of(&over) {
+            Some(s) => (s, over),
+            None => (cx.span_of(&base).unwrap_or(0..0), base),
+        };
+        let mut p = Problem::error(
+            Rule::DataBinding,
+            sp,
+            key,
+            format!("`{owner}` binds data `{bound}`, which the manifest does not define"),
+        );
+        p = match crate::reader::did_you_mean(bound, known.iter().copied()) {
+            Some(m) => p.help(format!("did you mean `{m}`?")),
+            None => p.help(format!("add [data.{bound}] or remove it from `data`")),
+        };
+        cx.push(p);
+    };
+    for s in env.services.values() {
+        for d in s.data.iter().filter(|d| !data.contains_key(*d)) {
+            report(cx, "services", &s.name, d);
+        }
+    }
+    for j in env.jobs.values() {
+        for d in j.data.iter().filter(|d| !data.contains_key(*d)) {
+            report(cx, "jobs", &j.name, d);
+        }
+        if let JobImage::Service(svc) = &j.image {
+            if !env.services.contains_key(svc) {
+                let key = format!("jobs.{}.service", j.name);
+                let sp = cx.span_of(&key).unwrap_or(0..0);
+                cx.push(
+                    Problem::error(
+                        Rule::DataBinding,
+                        sp,
+                        key,
+                        format!(
+                            "job `{}` uses the image of service `{svc}`, which does not exist",
+                            j.name
+                        ),
+                    )
+                    .help("name one of the manifest's services"),
+                );
+            }
+        }
+    }
+}
+
+/// Every name AWS will be given for this environment fits its limit, for any deployment id.
+fn check_names(cx: &mut Cx, app: &str, env: &Environment) {
+    let names = Names::new(app, &env.name);
+    if env.aws().is_some() && names.load_balancer().len() > ELB_NAME_MAX {
+        let key = format!("environments.{}", env.name);
+        let sp = cx.span_of(&key).unwrap_or(0..0);
+        cx.push(
+            Problem::error(
+                Rule::NameLength,
+                sp,
+                key,
+                format!(
+                    "the load balancer name `{}` is longer than 32 characters",
+                    names.load_balancer()
+                ),
+            )
+            .help("shorten the app or environment name"),
+        );
+    }
+    if env.aws().is_none() {
+        return;
+    }
+    for s in env.services.values() {
+        let (tg_len, example) = tg_name(&names, s);
+        if tg_len > ELB_NAME_MAX {
+            let sp = cx.span_of(&format!("services.{}", s.name)).unwrap_or(0..0);
+            cx.push(
+                Problem::error(
+                    Rule::NameLength,
+                    sp,
+                    format!("services.{}", s.name),
+                    format!("in environment `{}`, service `{}` would get target groups named like `{example}` ({tg_len} characters)", env.name, s.name),
+                )
+                .expected("a target-group name of at most 32 characters")
+                .help(format!("shorten the service or environment name by {} characters", tg_len - ELB_NAME_MAX)),
+            );
+        }
+    }
+}
+
+/// The length and an example of the target-group names a service will get.
+fn tg_name(names: &Names<'_>, s: &Service) -> (usize, String) {
+    if s.deploy.strategy == StrategyKind::Rolling {
+        let n = names.rolling_target_group(&s.name);
+        (n.len(), n)
+    } else {
+        let example = names.target_group(&s.name, &names.deployment_id(1_761_567_672));
+        (names.target_group_len(&s.name), example)
+    }
+}
+
+fn check_tls(cx: &mut Cx, env: &Environment) {
+    let Target::Aws(aws) = &env.target else {
+        return;
+    };
+    let key = format!("environments.{}", env.name);
+    let sp = |cx: &Cx, k: &str| {
+        cx.span_of(&format!("{key}.{k}"))
+            .or_else(|| cx.span_of(&key))
+            .unwrap_or(0..0)
+    };
+    let public = env.services.values().any(|s| s.public);
+    match (&aws.domain, &aws.certificate, &aws.hosted_zone) {
+        (None, Some(_), _) | (None, _, Some(_)) => {
+            let k = if aws.certificate.is_some() {
+                "certificate"
+            } else {
+                "hosted_zone"
+            };
+            cx.push(
+                Problem::error(
+                    Rule::Tls,
+                    sp(cx, k),
+                    format!("{key}.{k}"),
+                    format!("`{k}` is set but `domain` is not"),
+                )
+                .help("set domain = \"app.example.com\": the certificate must cover it"),
+            );
+        }
+        (Some(_), None, None) => {
+            cx.push(
+                Problem::error(
+                    Rule::Tls,
+                    sp(cx, "domain"),
+                    format!("{key}.domain"),
+                    "a domain needs a certificate, or a hosted zone to issue one",
+                )
+                .help("set certificate = \"arn:aws:acm:…\" or hosted_zone = \"example.com\""),
+            );
+        }
+        (None, None, None) if public => {
+            cx.push(
+                Problem::warning(Rule::Tls, sp(cx, "target"), format!("{key}.domain"), format!("environment `{}` has no domain: its load balancer serves plain HTTP", env.name))
+                    .help("set domain and certificate (or hosted_zone) to serve HTTPS and redirect HTTP to it"),
+            );
+        }
+        _ => {}
+    }
+    if aws.edge && aws.domain.is_none() {
+        cx.push(
+            Problem::error(
+                Rule::Tls,
+                sp(cx, "edge"),
+                format!("{key}.edge"),
+                "the edge stack (CloudFront) needs a domain",
+            )
+            .help("set domain and hosted_zone, or turn edge off"),
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! hello: wharf's example service, and the workload of its rollout tests.
+//!
+//! - `GET /` answers JSON with the deployment id (`DEPLOYMENT_ID`) and version (`HELLO_VERSION`);
+//!   `?delay_ms=N` holds the answer N ms (to have requests in flight during a drain).
+//! - `GET /_health` answers 200 `ok`, or 503 when failing or draining.
+//! - `POST /_health/fail` and `POST /_health/ok` flip the health switch (drain secret required).
+//! - `POST /drain` with header `X-Drain-Secret: $DRAIN_SECRET` makes it report draining.
+//! - On SIGTERM or SIGINT it stops accepting, finishes requests in flight, and exits 0.
+//!
+//! Fault modes for tests, by `HELLO_MODE`: `exit` (exits 1 at start), `unhealthy` (health fails
+//! from the start), `error500` (every `/` answers 500).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, SignalKind};
+
+/// Longest `?delay_ms` honoured, so a test cannot park a request for ever.
+const MAX_DELAY_MS: u64 = 30_000;
+/// How long in-flight requests get after SIGTERM before the process exits anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+struct State {
+    deployment: String,
+    version: String,
+    drain_secret: Option<String>,
+    healthy: AtomicBool,
+    draining: AtomicBool,
+    error500: bool,
+    served: AtomicU64,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let mode = std::env::var("HELLO_MODE").unwrap_or_default();
+    if mode == "exit" {
+        eprintln!("hello: HELLO_MODE=exit, exiting at start");
+        std::process::exit(1);
+    }
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8000);
+    let state = Arc::new(State {
+        deployment: std::env::var("DEPLOYMENT_ID").unwrap_or_else(|_| "unknown".into()),
+        version: std::env::var("HELLO_VERSION")
+            .unwrap_or_else(|_| env!("CARGO_PKG_VERSION").into()),
+        drain_secret: std::env::var("DRAIN_SECRET").ok().filter(|s| !s.is_empty()),
+        healthy: AtomicBool::new(mode != "unhealthy"),
+        draining: AtomicBool::new(false),
+        error500: mode == "error500",
+        served: AtomicU64::new(0),
+    });
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    let listener = match TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("hello: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!(
+        "hello: deployment {} version {} listening on {addr}",
+        state.deployment, state.version
+    );
+
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+    let graceful = GracefulShutdown::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let state = state.clone();
+                let conn = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service_fn(move |req| handle(state.clone(), req)));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    drop(listener);
+    println!("hello: shutting down, finishing requests in flight");
+    tokio::select! {
+        _ = graceful.shutdown() => println!("hello: all requests finished ({} served)", state.served.load(Ordering::Relaxed)),
+        _ = tokio::time::sleep(SHUTDOWN_GRACE) => eprintln!("hello: requests still in flight after {SHUTDOWN_GRACE:?}, exiting"),
+    }
+}
+
+async fn handle(
+    state: Arc<State>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    let authorised = || {
+        let given = req
+            .headers()
+            .get("x-drain-secret")
+            .and_then(|v| v.to_str().ok());
+        matches!((&state.drain_secret, given), (Some(want), Some(got)) if want == got)
+    };
+    let resp = match (req.method(), path.as_str()) {
+        (&Method::GET | &Method::HEAD, "/") => {
+            if let Some(ms) = query_u64(req.uri().query(), "delay_ms") {
+                tokio::time::sleep(Duration::from_millis(ms.min(MAX_DELAY_MS))).await;
+            }
+            state.served.fetch_add(1, Ordering::Relaxed);
+            if state.error500 {
+                text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "hello: failing on purpose (HELLO_MODE=error500)\n",
+                )
+            } else {
+                json(StatusCode::OK, &state)
+            }
+        }
+        (&Method::GET | &Method::HEAD, "/_health") => {
+            if state.draining.load(Ordering::Relaxed) {
+                text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
+            } else if state.healthy.load(Ordering::Relaxed) {
+                text(StatusCode::OK, "ok\n")
+            } else {
+                text(StatusCode::SERVICE_UNAVAILABLE, "failing\n")
+            }
+        }
+        (&Method::POST, "/drain")
+        | (&Method::POST, "/_health/fail")
+        | (&Method::POST, "/_health/ok") => {
+            if !authorised() {
+                text(StatusCode::FORBIDDEN, "missing or wrong X-Drain-Secret\n")
+            } else {
+                match path.as_str() {
+                    "/drain" => state.draining.store(true, Ordering::Relaxed),
+                    "/_health/fail" => state.healthy.store(false, Ordering::Relaxed),
+                    _ => state.healthy.store(true, Ordering::Relaxed),
+                }
+                json(StatusCode::OK, &state)
+            }
+        }
+        (_, "/" | "/_health" | "/drain" | "/_health/fail" | "/_health/ok") => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
+        }
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    };
+    Ok(resp)
+}
+
+fn query_u64(query: Option<&str>, key: &str) -> Option<u64> {
+    query?
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('=')?.parse().ok())
+}
+
+fn json(status: StatusCode, s: &State) -> Response<Full<Bytes>> {
+    let body = format!(
+        "{{\"app\":\"hello\",\"deployment\":\"{}\",\"version\":\"{}\",\"draining\":{},\"healthy\":{}}}\n",
+        escape(&s.deployment),
+        escape(&s.version),
+        s.draining.load(Ordering::Relaxed),
+        s.healthy.load(Ordering::Relaxed)
+    );
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts")
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(body.as_bytes())))
+        .expect("static response parts")
+}
+
+fn escape(s: &str) -> String {
+    s.chars()
+        .flat_map(|c| match c {
+            '"' => vec!['\\', '"'],
+            '\\' => vec!['\\', '\\'],
+            c if c.is_control() => vec![],
+            c => vec![c],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_parsing() {
+        assert_eq!(query_u64(Some("a=1&delay_ms=250"), "delay_ms"), Some(250));
+        assert_eq!(query_u64(Some("delay_ms=x"), "delay_ms"), None);
+        assert_eq!(query_u64(None, "delay_ms"), None);
+    }
+
+    #[test]
+    fn escaping_keeps_json_valid() {
+        assert_eq!(escape("a\"b\\c\n"), "a\\\"b\\\\c");
+    }
+}
