@@ -394,12 +394,9 @@ fn render_one(out: &mut String, file: &str, source: &str, p: &Problem, color: bo
             .find('\n')
             .map_or(source.len(), |i| start + i);
         let text = source[line_start..line_end].trim_end_matches('\r');
-        let end = floor_char_boundary(
-            source,
-            p.span
-                .end
-                .clamp(start, line_end.min(line_start + text.len())),
-        );
+        // A span may start past the line's visible end (inside trailing `\r`s).
+        let text_end = line_end.min(line_start + text.len()).max(start);
+        let end = floor_char_boundary(source, p.span.end.clamp(start, text_end));
         let lead: String = source[line_start..start]
             .chars()
             .map(|c| if c == '\t' { '\t' } else { ' ' })

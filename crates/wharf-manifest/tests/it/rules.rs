@@ -1,0 +1,161 @@
+//! Every validation rule, each with a manifest that breaks it and one that does not.
+
+use wharf_manifest::{Rule, Severity};
+
+use crate::{parse, AWS, LOCAL, WEB};
+
+struct Case {
+    rule: Rule,
+    bad: String,
+    good: String,
+}
+
+fn case(rule: Rule, bad: impl Into<String>, good: impl Into<String>) -> Case {
+    Case {
+        rule,
+        bad: bad.into(),
+        good: good.into(),
+    }
+}
+
+fn local(extra: &str) -> String {
+    format!("{LOCAL}{extra}")
+}
+
+fn local_web(extra: &str) -> String {
+    format!("{LOCAL}{WEB}{extra}")
+}
+
+fn aws(env_extra: &str, rest: &str) -> String {
+    format!("{AWS}{env_extra}\n{WEB}{rest}")
+}
+
+fn service(body: &str) -> String {
+    local(&format!("[services.web]\nimage = \"hello:1\"\n{body}\n"))
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        case(Rule::TomlSyntax, "[app\nname = \"pulse\"", local_web("")),
+        case(Rule::UnknownKey, service("prot = 8000"), service("port = 8000")),
+        case(Rule::WrongType, service("port = \"8000\""), service("port = 8000")),
+        case(Rule::MissingKey, service(""), service("port = 8000")),
+        case(Rule::InvalidValue, service("port = 8000\ncapacity = \"fargate-spto\""), service("port = 8000\ncapacity = \"fargate-spot\"")),
+        case(Rule::InvalidName, local("[services.Web_1]\nimage = \"x:1\"\nport = 80\n"), local("[services.web-1]\nimage = \"x:1\"\nport = 80\n")),
+        case(Rule::Duration, service("port = 8000\nstop_timeout = 30"), service("port = 8000\nstop_timeout = \"30s\"")),
+        case(Rule::FargateSize, service("port = 8000\ncpu = 256\nmemory = 4096"), service("port = 8000\ncpu = 1024\nmemory = 4096")),
+        case(Rule::PortRange, service("port = 0"), service("port = 80")),
+        case(Rule::CidrSyntax, aws("cidr = \"10.0.0/16\"", ""), aws("cidr = \"10.0.0.0/16\"", "")),
+        case(Rule::CidrSize, aws("cidr = \"10.0.0.0/24\"", ""), aws("cidr = \"10.0.0.0/20\"", "")),
+        case(
+            Rule::SubnetOverlap,
+            aws("subnets = { public = [\"10.0.1.0/24\", \"10.0.1.128/25\"] }", ""),
+            aws("subnets = { public = [\"10.0.1.0/24\", \"10.0.2.0/24\"] }", ""),
+        ),
+        case(Rule::AzCount, aws("azs = 1", ""), aws("azs = 3", "")),
+        case(
+            Rule::NameLength,
+            AWS.replace("environments.test", "environments.staging")
+                + "[services.checkout-api]\nimage = \"x:1\"\nport = 80\n[services.checkout-api.deploy]\nstrategy = \"canary\"\n",
+            AWS.replace("environments.test", "environments.stg")
+                + "[services.checkout]\nimage = \"x:1\"\nport = 80\n[services.checkout.deploy]\nstrategy = \"canary\"\n",
+        ),
+        case(
+            Rule::StrategyParams,
+            local_web("[services.web.deploy]\nstrategy = \"linear\"\nlinear = { step = 60, interval = \"1m\" }\n"),
+            local_web("[services.web.deploy]\nstrategy = \"linear\"\nlinear = { step = 25, interval = \"1m\" }\n"),
+        ),
+        case(
+            Rule::RulePriority,
+            local("[services.a]\nimage = \"x:1\"\nport = 80\nrouting = { path = \"/a/*\", priority = 5 }\n[services.b]\nimage = \"x:1\"\nport = 80\nrouting = { path = \"/b/*\", priority = 5 }\n"),
+            local("[services.a]\nimage = \"x:1\"\nport = 80\nrouting = { path = \"/a/*\", priority = 5 }\n[services.b]\nimage = \"x:1\"\nport = 80\nrouting = { path = \"/b/*\", priority = 6 }\n"),
+        ),
+        case(Rule::SecretRef, service("port = 80\nsecrets = { DB = \"ssm:relative/path\" }"), service("port = 80\nsecrets = { DB = \"ssm:/pulse/db\" }")),
+        case(
+            Rule::DataBinding,
+            service("port = 80\ndata = [\"sessions\"]"),
+            service("port = 80\ndata = [\"sessions\"]\n[data.sessions]\ntype = \"dynamodb\"\npartition_key = { name = \"pk\" }"),
+        ),
+        case(Rule::TargetMismatch, local_web("").replace("target = \"local\"", "target = \"local\"\nregion = \"eu-west-1\""), local_web("")),
+        case(Rule::AwsAccount, aws("", "").replace("\"123456789012\"", "\"1234\""), aws("", "")),
+        case(
+            Rule::HealthCheck,
+            service("port = 80\nhealth = { interval = \"5s\", timeout = \"5s\" }"),
+            service("port = 80\nhealth = { interval = \"5s\", timeout = \"4s\" }"),
+        ),
+        case(Rule::LogRetention, aws("log_retention = 10", ""), aws("log_retention = 14", "")),
+        case(Rule::Tls, aws("", "").replace("hosted_zone = \"example.com\"\n", ""), aws("", "")),
+        case(
+            Rule::Autoscaling,
+            service("port = 80\nautoscaling = { min = 3, max = 2 }"),
+            service("port = 80\nautoscaling = { min = 1, max = 3 }"),
+        ),
+        case(Rule::ImageSource, service("port = 80\nbuild = { context = \".\" }"), service("port = 80")),
+        case(Rule::EnvVar, service("port = 80\nenv = { 1BAD = \"x\" }"), service("port = 80\nenv = { GOOD = \"x\" }")),
+        case(
+            Rule::UnknownOverride,
+            local_web("[environments.local.services.wbe]\ncount = 2\n"),
+            local_web("[environments.local.services.web]\ncount = 2\n"),
+        ),
+        case(
+            Rule::Schedule,
+            local_web("[jobs.nightly]\nservice = \"web\"\nschedule = \"every day\"\n"),
+            local_web("[jobs.nightly]\nservice = \"web\"\nschedule = \"rate(1 day)\"\n"),
+        ),
+        case(
+            Rule::DataSettings,
+            local("[data.t]\ntype = \"dynamodb\"\npartition_key = { name = \"pk\" }\nbilling = \"provisioned\"\n"),
+            local("[data.t]\ntype = \"dynamodb\"\npartition_key = { name = \"pk\" }\nbilling = \"provisioned\"\nrcu = 5\nwcu = 5\n"),
+        ),
+        case(
+            Rule::UnusedSetting,
+            local_web("[services.web.deploy]\nstrategy = \"rolling\"\ncanary = { percent = 5 }\n"),
+            local_web("[services.web.deploy]\nstrategy = \"canary\"\ncanary = { percent = 5 }\n"),
+        ),
+    ]
+}
+
+#[test]
+fn every_rule_has_a_failing_and_a_passing_manifest() {
+    let cases = cases();
+    for rule in Rule::ALL {
+        assert!(
+            cases.iter().any(|c| c.rule == *rule),
+            "rule {rule} has no test case"
+        );
+    }
+}
+
+#[test]
+fn each_failing_manifest_breaks_its_rule_and_each_passing_one_is_clean() {
+    for c in cases() {
+        let (_, bad) = parse(&c.bad);
+        let hit = bad.problems.iter().find(|p| p.rule == c.rule);
+        let hit = hit.unwrap_or_else(|| {
+            panic!(
+                "rule {}: the failing manifest does not report it.\n{}\n---\n{bad}",
+                c.rule, c.bad
+            )
+        });
+        assert!(
+            hit.line >= 1 && hit.column >= 1,
+            "rule {}: no position: {hit:?}",
+            c.rule
+        );
+        if hit.severity == Severity::Error {
+            assert!(bad.has_errors());
+        }
+        let (good_manifest, good) = parse(&c.good);
+        assert!(
+            !good.problems.iter().any(|p| p.rule == c.rule) && !good.has_errors(),
+            "rule {}: the passing manifest has problems:\n{}\n---\n{good}",
+            c.rule,
+            c.good
+        );
+        assert!(
+            good_manifest.is_some(),
+            "rule {}: the passing manifest yields no manifest",
+            c.rule
+        );
+    }
+}
