@@ -407,7 +407,12 @@ fn render_one(out: &mut String, file: &str, source: &str, p: &Problem, color: bo
             label = format!(" expected {expected}");
         }
         out.push_str(&format!("{pad} {blue}|{reset}\n"));
-        out.push_str(&format!("{blue}{}{reset} {blue}|{reset} {text}\n", p.line));
+        let shown = if p.rule == Rule::SecretRef {
+            mask_strings(text)
+        } else {
+            text.to_owned()
+        };
+        out.push_str(&format!("{blue}{}{reset} {blue}|{reset} {shown}\n", p.line));
         out.push_str(&format!(
             "{pad} {blue}|{reset} {lead}{sev_color}{}{label}{reset}\n",
             "^".repeat(width)
@@ -427,6 +432,29 @@ fn render_one(out: &mut String, file: &str, source: &str, p: &Problem, color: bo
     out.push('\n');
 }
 
+/// Replaces the characters inside string literals with `*`, keeping the width (so the caret
+/// still lines up): a line that may hold a secret is shown without it.
+fn mask_strings(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut quote: Option<char> = None;
+    for c in line.chars() {
+        match quote {
+            Some(q) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            Some(_) => out.push('*'),
+            None => {
+                if c == '"' || c == '\'' {
+                    quote = Some(c);
+                }
+                out.push(c);
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -438,6 +466,11 @@ mod tests {
         assert_eq!(line_col(src, 6), (2, 1));
         let pos = src.find("= 2").unwrap();
         assert_eq!(line_col(src, pos), (2, 4));
+    }
+
+    #[test]
+    fn secret_lines_are_masked() {
+        assert_eq!(mask_strings("DB = \"hunter2\" # x"), "DB = \"*******\" # x");
     }
 
     #[test]

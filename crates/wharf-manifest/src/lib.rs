@@ -16,6 +16,7 @@
 //! assert!(!problems.has_errors(), "{problems}");
 //! assert_eq!(manifest.unwrap().services["web"].port, 8000);
 //! ```
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod cidr;
 pub mod diag;
@@ -95,7 +96,8 @@ pub fn parse_str(source: &str, file: &str, root: &Path) -> (Option<Manifest>, Pr
     parse::parse(source, file, root)
 }
 
-/// Finds the manifest: `explicit` if given, else `wharf.toml` in `dir` or its nearest parent.
+/// Finds the manifest: `explicit` if given, else `wharf.toml` in `dir` (the current directory)
+/// or its nearest parent, as a path relative to `dir`.
 pub fn locate(explicit: Option<&Path>, dir: &Path) -> Result<PathBuf, ManifestError> {
     if let Some(p) = explicit {
         if p.is_dir() {
@@ -109,9 +111,17 @@ pub fn locate(explicit: Option<&Path>, dir: &Path) -> Result<PathBuf, ManifestEr
         }
         return Ok(p.to_path_buf());
     }
+    // Relative to `dir` (`wharf.toml`, `../wharf.toml`), as the user sees it from there.
     dir.ancestors()
-        .map(|d| d.join(MANIFEST_FILE))
-        .find(|p| p.is_file())
+        .enumerate()
+        .find(|(_, d)| d.join(MANIFEST_FILE).is_file())
+        .map(|(up, _)| {
+            let mut p = PathBuf::new();
+            for _ in 0..up {
+                p.push("..");
+            }
+            p.join(MANIFEST_FILE)
+        })
         .ok_or_else(|| ManifestError::NotFound {
             dir: dir.to_path_buf(),
         })

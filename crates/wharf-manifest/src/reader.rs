@@ -282,10 +282,7 @@ impl Cx {
     }
 
     /// A table of scalar values rendered as strings (environment variables, build args).
-    pub fn string_map<'a, 'i>(
-        &mut self,
-        node: &Node<'a, 'i>,
-    ) -> Option<Vec<(String, String, Range<usize>, Range<usize>)>> {
+    pub fn string_map<'a, 'i>(&mut self, node: &Node<'a, 'i>) -> Option<Vec<MapEntry>> {
         let DeValue::Table(t) = node.value else {
             self.wrong_type(node, "a table of strings");
             return None;
@@ -312,10 +309,21 @@ impl Cx {
                     continue;
                 }
             };
-            out.push((k.get_ref().to_string(), value, k.span(), v.span()));
+            out.push(MapEntry {
+                key: k.get_ref().to_string(),
+                value,
+                key_span: k.span(),
+            });
         }
         Some(out)
     }
+}
+
+/// One entry of a table of scalars, its value rendered as a string.
+pub(crate) struct MapEntry {
+    pub key: String,
+    pub value: String,
+    pub key_span: Range<usize>,
 }
 
 /// One value in the tree with where it is and its key path.

@@ -1,7 +1,7 @@
 //! The test harness every wharf crate uses: an isolated temp dir per test ([`TestDir`]), a
 //! command builder whose failures show the command, stdout and stderr ([`Cmd`]), and a moto
 //! server fixture ([`moto`]) started once per test process, reset per test, stopped at exit.
-#![allow(clippy::print_stderr)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod cmd;
 mod dir;

@@ -322,7 +322,12 @@ fn parameters(cx: &mut Cx, t: &mut Tbl<'_, '_>, name: &str) -> Option<Parameters
         Some(n) => {
             let items = cx.string_map(&n)?;
             let mut out = BTreeMap::new();
-            for (k, v, span, _) in items {
+            for crate::reader::MapEntry {
+                key: k,
+                value: v,
+                key_span: span,
+            } in items
+            {
                 if k.is_empty()
                     || !k
                         .bytes()

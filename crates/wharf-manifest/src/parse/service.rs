@@ -148,7 +148,7 @@ fn read_build(cx: &mut Cx, node: &Node<'_, '_>) -> Option<Build> {
     let args = t
         .get(cx, "args")
         .and_then(|n| cx.string_map(&n))
-        .map(|v| v.into_iter().map(|(k, v, _, _)| (k, v)).collect())
+        .map(|v| v.into_iter().map(|e| (e.key, e.value)).collect())
         .unwrap_or_default();
     let platform = t.get(cx, "platform").and_then(|n| {
         cx.choice(
@@ -350,7 +350,12 @@ pub(crate) fn read_env_and_secrets(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> EnvAndSe
     if let Some(n) = t.get(cx, "env") {
         match cx.string_map(&n) {
             Some(items) => {
-                for (k, v, kspan, _) in items {
+                for crate::reader::MapEntry {
+                    key: k,
+                    value: v,
+                    key_span: kspan,
+                } in items
+                {
                     let path = format!("{}.{k}", n.path);
                     if !valid_env_name(&k) {
                         cx.error(

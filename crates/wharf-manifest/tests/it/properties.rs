@@ -348,7 +348,5 @@ proptest! {
     }
 }
 
-#[test]
-fn the_property_tests_cover_100_000_cases() {
-    assert!(BYTES_CASES + TOML_CASES + MUTATION_CASES >= 100_000);
-}
+// The issue asks for at least 100,000 cases; this fails to compile if they are cut.
+const _: () = assert!(BYTES_CASES + TOML_CASES + MUTATION_CASES >= 100_000);

@@ -1,0 +1,30 @@
+//! The `wharf` binary as users run it: exit codes, bad input, output formats, the example.
+
+mod bad_input;
+mod init;
+mod plan;
+mod validate;
+
+use std::path::PathBuf;
+
+use wharf_testkit::{workspace_root, Cmd};
+
+/// `wharf` with a clean environment.
+pub fn wharf() -> Cmd {
+    Cmd::new(env!("CARGO_BIN_EXE_wharf")).env("NO_COLOR", "1")
+}
+
+pub fn hello_dir() -> PathBuf {
+    workspace_root().join("examples/hello")
+}
+
+/// Asserts the output has no panic or backtrace in it.
+#[track_caller]
+pub fn no_panic(out: &wharf_testkit::Output) {
+    for bad in ["panicked", "RUST_BACKTRACE", "stack backtrace"] {
+        assert!(
+            !out.stderr.contains(bad) && !out.stdout.contains(bad),
+            "found {bad:?}\n{out}"
+        );
+    }
+}
