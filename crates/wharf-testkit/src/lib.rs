@@ -5,6 +5,8 @@
 
 mod cmd;
 mod dir;
+pub mod docker;
+pub mod http;
 pub mod moto;
 mod tools;
 

@@ -3,6 +3,7 @@
 mod bad_input;
 mod init;
 mod plan;
+mod readme;
 mod validate;
 
 use std::path::PathBuf;
