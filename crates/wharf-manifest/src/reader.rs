@@ -16,6 +16,9 @@ use crate::duration::Duration;
 pub(crate) struct Cx {
     pub problems: Vec<Problem>,
     spans: HashMap<String, Range<usize>>,
+    /// Names under `[data]`, known before services and jobs are read, so bindings are checked
+    /// even where a data resource itself has errors.
+    pub data_names: Vec<String>,
 }
 
 impl Cx {

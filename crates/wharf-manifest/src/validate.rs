@@ -14,7 +14,7 @@ pub(crate) fn check(cx: &mut Cx, m: &mut Manifest) {
         assign_priorities(cx, env);
     }
     for env in m.environments.values() {
-        check_bindings(cx, env, &m.data);
+        check_bindings(cx, env);
         check_names(cx, &app, env);
         check_tls(cx, env);
     }
@@ -112,52 +112,29 @@ fn assign_priorities(cx: &mut Cx, env: &mut Environment) {
     }
 }
 
-fn check_bindings(cx: &mut Cx, env: &Environment, data: &BTreeMap<String, crate::model::Data>) {
-    let known: Vec<&str> = data.keys().map(String::as_str).collect();
-    let report = |cx: &mut Cx, kind: &str, owner: &str, bound: &str| {
-        let over = format!("environments.{}.{kind}.{owner}.data", env.name);
-        let base = format!("{kind}.{owner}.data");
-        let (sp, key) = match cx.span_of(&over) {
-            Some(s) => (s, over),
-            None => (cx.span_of(&base).unwrap_or(0..0), base),
-        };
-        let mut p = Problem::error(
-            Rule::DataBinding,
-            sp,
-            key,
-            format!("`{owner}` binds data `{bound}`, which the manifest does not define"),
-        );
-        p = match crate::reader::did_you_mean(bound, known.iter().copied()) {
-            Some(m) => p.help(format!("did you mean `{m}`?")),
-            None => p.help(format!("add [data.{bound}] or remove it from `data`")),
-        };
-        cx.push(p);
-    };
-    for s in env.services.values() {
-        for d in s.data.iter().filter(|d| !data.contains_key(*d)) {
-            report(cx, "services", &s.name, d);
-        }
-    }
+/// A job that runs a service's image names a service of the manifest. (Data bindings are
+/// checked while reading, against the declared data names.)
+fn check_bindings(cx: &mut Cx, env: &Environment) {
     for j in env.jobs.values() {
-        for d in j.data.iter().filter(|d| !data.contains_key(*d)) {
-            report(cx, "jobs", &j.name, d);
-        }
         if let JobImage::Service(svc) = &j.image {
             if !env.services.contains_key(svc) {
                 let key = format!("jobs.{}.service", j.name);
                 let sp = cx.span_of(&key).unwrap_or(0..0);
-                cx.push(
-                    Problem::error(
-                        Rule::DataBinding,
-                        sp,
-                        key,
-                        format!(
-                            "job `{}` uses the image of service `{svc}`, which does not exist",
-                            j.name
-                        ),
-                    )
-                    .help("name one of the manifest's services"),
+                let known: Vec<&str> = env.services.keys().map(String::as_str).collect();
+                let mut p = Problem::error(
+                    Rule::DataBinding,
+                    sp,
+                    key,
+                    format!(
+                        "job `{}` uses the image of service `{svc}`, which does not exist",
+                        j.name
+                    ),
                 );
+                p = match crate::reader::did_you_mean(svc, known.iter().copied()) {
+                    Some(m) => p.help(format!("did you mean `{m}`?")),
+                    None => p.help("name one of the manifest's services"),
+                };
+                cx.push(p);
             }
         }
     }

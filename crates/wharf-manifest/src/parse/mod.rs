@@ -77,6 +77,7 @@ fn read_manifest(
     let data_raw = section(cx, data_node.as_ref());
     let jobs_raw = section(cx, job_node.as_ref());
 
+    cx.data_names = data_raw.iter().map(|(name, _, _)| name.clone()).collect();
     let data: BTreeMap<String, Data> = read_all(cx, &data_raw, "data", data::read);
     let services: BTreeMap<String, Service> = read_all(cx, &services_raw, "service", service::read);
     let jobs: BTreeMap<String, Job> = read_all(cx, &jobs_raw, "job", job::read);

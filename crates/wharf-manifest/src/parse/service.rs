@@ -519,13 +519,35 @@ fn redact(s: &str) -> String {
     }
 }
 
+/// `data = [...]`: each name must be a data resource of the manifest.
 pub(crate) fn read_bindings(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> Option<Vec<String>> {
-    match t.get(cx, "data") {
-        Some(n) => cx
-            .string_list(&n)
-            .map(|v| v.into_iter().map(|(s, _)| s).collect()),
-        None => Some(Vec::new()),
+    let Some(n) = t.get(cx, "data") else {
+        return Some(Vec::new());
+    };
+    let names = cx.string_list(&n)?;
+    let mut ok = true;
+    for (name, span) in &names {
+        if cx.data_names.contains(name) {
+            continue;
+        }
+        ok = false;
+        let known = cx.data_names.clone();
+        let mut p = Problem::error(
+            Rule::DataBinding,
+            span.clone(),
+            &n.path,
+            format!(
+                "`{}` binds data `{name}`, which the manifest does not define",
+                t.path
+            ),
+        );
+        p = match crate::reader::did_you_mean(name, known.iter().map(String::as_str)) {
+            Some(m) => p.help(format!("did you mean `{m}`?")),
+            None => p.help(format!("add [data.{name}] or remove it from `data`")),
+        };
+        cx.push(p);
     }
+    ok.then(|| names.into_iter().map(|(s, _)| s).collect())
 }
 
 fn read_routing(cx: &mut Cx, t: &mut Tbl<'_, '_>, public: bool) -> Option<Option<Routing>> {

@@ -14,6 +14,7 @@ port = 0
 cpu = 300
 stop_timeout = 5
 secrets = {{ TOKEN = \"plain-value\" }}
+data = [\"sesions\"]
 [services.web.deploy]
 strategy = \"canery\"
 "
