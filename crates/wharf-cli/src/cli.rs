@@ -84,6 +84,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show every resource an environment and its services will get, offline
     Plan(PlanArgs),
+    /// Print the CloudFormation templates of an AWS environment
+    Render(RenderArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
 }
@@ -120,6 +122,34 @@ pub struct ValidateArgs {
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// Only this stack [default: every stack of the environment]
+    #[arg(long, value_enum)]
+    pub stack: Option<StackArg>,
+
+    /// Template format
+    #[arg(long, value_enum, default_value_t = TemplateFormat::Yaml)]
+    pub format: TemplateFormat,
+
+    /// Write each template to DIR/{stack-name}.{json|yaml} instead of standard output
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum StackArg {
+    Baseline,
+    Data,
+    Edge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TemplateFormat {
+    Json,
+    Yaml,
+}
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {

@@ -47,6 +47,10 @@ pub enum CliError {
     #[diagnostic(code(wharf::cli::bad_name), help("use lowercase letters, digits and hyphens, starting with a letter (at most 16), e.g. --name my-app"))]
     BadName { name: String },
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Synth(#[from] wharf_cfn::SynthError),
+
     #[error("failed to write to standard output")]
     #[diagnostic(code(wharf::cli::stdout))]
     Stdout {
@@ -70,7 +74,8 @@ impl CliError {
             CliError::Manifest(_) => ExitStatus::NoManifest,
             CliError::UnknownEnv { .. }
             | CliError::EnvRequired { .. }
-            | CliError::BadName { .. } => ExitStatus::Usage,
+            | CliError::BadName { .. }
+            | CliError::Synth(_) => ExitStatus::Usage,
             CliError::AlreadyExists { .. } | CliError::Write { .. } | CliError::Stdout { .. } => {
                 ExitStatus::Failure
             }

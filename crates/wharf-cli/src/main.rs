@@ -38,6 +38,7 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(&cli.global, &printer, args),
         Command::Validate(args) => commands::validate::run(&cli.global, &printer, args),
         Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
+        Command::Render(args) => commands::render::run(&cli.global, &printer, args),
         Command::Completions(args) => commands::completions::run(args),
     };
     match result {

@@ -4,6 +4,7 @@
 pub mod completions;
 pub mod init;
 pub mod plan;
+pub mod render;
 pub mod validate;
 
 use wharf_manifest::{Environment, Loaded, Manifest};

@@ -204,17 +204,16 @@ fn dynamodb(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> Option<DynamoTable> {
 }
 
 fn postgres(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> Option<Postgres> {
-    let version = t.get(cx, "version").map_or(Some("16".to_owned()), |n| {
-        let v = cx.string(&n)?;
+    let version = t.get(cx, "version").map_or(Some("17".to_owned()), |n| {
+        let v = match n.value {
+            toml::de::DeValue::Integer(i) => i.as_str().to_owned(),
+            _ => cx.string(&n)?,
+        };
         let major = v.split('.').next().and_then(|m| m.parse::<u32>().ok());
-        if !major.is_some_and(|m| (12..=17).contains(&m)) {
-            cx.error(
-                Rule::DataSettings,
-                n.span.clone(),
-                &n.path,
-                format!("PostgreSQL {v} is not an RDS engine version wharf supports"),
-            )
-            .expected = Some("a major version from 12 to 17, e.g. \"16\" or \"16.4\"".into());
+        let minor_ok = v.split('.').count() <= 2 && v.split('.').skip(1).all(|m| m.parse::<u32>().is_ok());
+        if !major.is_some_and(|m| (14..=17).contains(&m)) || !minor_ok {
+            cx.error(Rule::DataSettings, n.span.clone(), &n.path, format!("PostgreSQL {v} is not an RDS engine version wharf supports"))
+                .expected = Some("a major version from 14 to 17 (RDS no longer creates 13 and older), e.g. \"17\" or \"16.10\"".into());
             return None;
         }
         Some(v)
@@ -306,7 +305,16 @@ fn parameters(cx: &mut Cx, t: &mut Tbl<'_, '_>, name: &str) -> Option<Parameters
                 && !p.ends_with('/')
                 && p.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b"/_.-".contains(&b));
-            if !ok {
+            let first = p.trim_start_matches('/').to_ascii_lowercase();
+        if ok && (first.starts_with("aws") || first.starts_with("ssm")) {
+            let suggestion = format!("/{}", p.trim_start_matches('/').split_once('/').map_or("app", |(_, rest)| rest));
+            cx.push(
+                Problem::error(Rule::DataSettings, n.span.clone(), &n.path, format!("SSM reserves parameter names starting with `aws` or `ssm`: `{p}` cannot be created"))
+                    .help(format!("move the tree, e.g. path = \"{suggestion}\"; the keys under it stay as they are")),
+            );
+            return None;
+        }
+        if !ok {
                 cx.error(
                     Rule::DataSettings,
                     n.span.clone(),

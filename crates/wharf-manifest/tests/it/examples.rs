@@ -59,20 +59,42 @@ fn wharf_defaults_are_the_fast_ones() {
     assert!(web.health.grace.is_none());
 }
 
+fn seed_000_tree(root: &str) -> String {
+    format!(
+        "{}[data.load-test]\ntype = \"parameters\"\npath = \"{root}\"\n[data.load-test.values]\n\"table-name\" = \"dynamodb-load-test\"\n\"concurrency-limit\" = 50\n\"total-items\" = 100000\n\"max-concurrency-percentage\" = 80\n\"inject-duplicates\" = false\n\"cleanup-after-test\" = true\n\"read-capacity-units\" = 5\n\"write-capacity-units\" = 5\n",
+        crate::LOCAL
+    )
+}
+
 #[test]
 fn seed_000_parameter_tree_works_as_written() {
-    let src = format!(
-        "{}[data.load-test]\ntype = \"parameters\"\npath = \"/aws/dynamodb-load-test\"\n[data.load-test.values]\n\"table-name\" = \"dynamodb-load-test\"\n\"concurrency-limit\" = 50\n\"total-items\" = 100000\n\"max-concurrency-percentage\" = 80\n\"inject-duplicates\" = false\n\"cleanup-after-test\" = true\n\"read-capacity-units\" = 5\n\"write-capacity-units\" = 5\n",
-        crate::LOCAL
-    );
-    let (m, problems) = parse(&src);
+    let (m, problems) = parse(&seed_000_tree("/dynamodb-load-test"));
     let m = m.unwrap_or_else(|| panic!("{problems}"));
     let DataKind::Parameters(p) = &m.data["load-test"].kind else {
         panic!("parameters")
     };
-    assert_eq!(p.path, "/aws/dynamodb-load-test");
+    assert_eq!(p.path, "/dynamodb-load-test");
     assert_eq!(p.values.len(), 8);
     assert_eq!(p.values["inject-duplicates"], "false");
+}
+
+#[test]
+fn seed_000_aws_root_is_refused_with_the_fix() {
+    // SSM refuses to create names under /aws (and /ssm): say so before AWS does.
+    let (m, problems) = parse(&seed_000_tree("/aws/dynamodb-load-test"));
+    assert!(m.is_none());
+    let p = problems
+        .problems
+        .iter()
+        .find(|p| p.rule == wharf_manifest::Rule::DataSettings)
+        .expect("reserved prefix");
+    assert!(
+        p.help
+            .as_deref()
+            .unwrap_or_default()
+            .contains("path = \"/dynamodb-load-test\""),
+        "{p:?}"
+    );
 }
 
 #[test]

@@ -1,0 +1,165 @@
+//! The baseline stack `{app}-{env}-baseline`: everything the environment's services share,
+//! and the outputs (and exports) the engine and the other stacks read.
+
+mod lb;
+mod network;
+mod observability;
+
+use serde_json::Value;
+
+use crate::ctx::Ctx;
+use crate::fns::{get_att, join, r};
+use crate::template::Template;
+
+pub(crate) use lb::{deny_insecure_transport, hosted_zone_id, service_sg, ALB, HOSTED_ZONE_PARAM};
+pub(crate) use network::subnet_ids;
+pub(crate) use observability::task_role_id;
+
+pub(crate) fn template(cx: &Ctx<'_>) -> Template {
+    let mut t = Template::new(format!(
+        "wharf baseline of {} / {}: network, load balancer, cluster, registries, logs, roles, state",
+        cx.app(),
+        cx.env.name
+    ));
+    network::build(cx, &mut t);
+    lb::build(cx, &mut t);
+    observability::build(cx, &mut t);
+    outputs(cx, &mut t);
+    t
+}
+
+fn outputs(cx: &Ctx<'_>, t: &mut Template) {
+    let stack = cx.names.baseline_stack();
+    let ex = Some(stack.as_str());
+    let list = |ids: Vec<String>| join(",", ids.iter().map(|i| r(i)).collect::<Vec<Value>>());
+    t.output("VpcId", "The environment's VPC", r(network::VPC), ex);
+    t.output(
+        "VpcCidr",
+        "The VPC's address block",
+        get_att(network::VPC, "CidrBlock"),
+        ex,
+    );
+    t.output(
+        "PublicSubnets",
+        "Public subnets (load balancer), comma-separated",
+        list(subnet_ids("Public", cx.aws.azs)),
+        ex,
+    );
+    t.output(
+        "PrivateSubnets",
+        "Private subnets (tasks), comma-separated",
+        list(subnet_ids("Private", cx.aws.azs)),
+        ex,
+    );
+    if cx.has_database_subnets() {
+        t.output(
+            "DatabaseSubnets",
+            "Database subnets, comma-separated",
+            list(subnet_ids("Database", cx.aws.azs)),
+            ex,
+        );
+    }
+    t.output(
+        "LoadBalancerArn",
+        "The application load balancer",
+        r(ALB),
+        ex,
+    );
+    t.output(
+        "LoadBalancerDnsName",
+        "The load balancer's DNS name",
+        get_att(ALB, "DNSName"),
+        ex,
+    );
+    t.output(
+        "LoadBalancerHostedZoneId",
+        "The load balancer's canonical hosted zone",
+        get_att(ALB, "CanonicalHostedZoneID"),
+        ex,
+    );
+    t.output(
+        "LoadBalancerSecurityGroup",
+        "The load balancer's security group",
+        get_att(lb::ALB_SG, "GroupId"),
+        ex,
+    );
+    t.output(
+        "HttpListenerArn",
+        "The HTTP listener",
+        r(lb::HTTP_LISTENER),
+        ex,
+    );
+    if cx.aws.domain.is_some() {
+        t.output(
+            "HttpsListenerArn",
+            "The HTTPS listener (deployments' rules go here)",
+            r(lb::HTTPS_LISTENER),
+            ex,
+        );
+    }
+    t.output(
+        "ClusterName",
+        "The ECS cluster",
+        r(observability::CLUSTER),
+        ex,
+    );
+    t.output(
+        "ClusterArn",
+        "The ECS cluster's ARN",
+        get_att(observability::CLUSTER, "Arn"),
+        ex,
+    );
+    t.output(
+        "ExecutionRoleArn",
+        "The task execution role",
+        get_att(observability::EXECUTION_ROLE, "Arn"),
+        ex,
+    );
+    t.output(
+        "StateTableName",
+        "wharf's deployment records and locks",
+        r(observability::STATE_TABLE),
+        ex,
+    );
+    if cx.aws.alarm_email.is_some() {
+        t.output(
+            "AlarmTopicArn",
+            "Where the environment's alarms notify",
+            r(observability::ALARM_TOPIC),
+            ex,
+        );
+    }
+    for s in cx.services() {
+        let id = |suffix: &str| crate::template::logical_id(&["service", &s.name, suffix]);
+        t.output(
+            &id("RepositoryUri"),
+            &format!("Image repository of {}", s.name),
+            get_att(&observability::repository_id(&s.name), "RepositoryUri"),
+            ex,
+        );
+        t.output(
+            &id("LogGroup"),
+            &format!("Log group of {}", s.name),
+            r(&observability::log_group_id(&s.name)),
+            ex,
+        );
+        t.output(
+            &id("TaskRoleArn"),
+            &format!("Task role of {}", s.name),
+            get_att(&task_role_id(&s.name), "Arn"),
+            ex,
+        );
+        t.output(
+            &id("TaskRoleName"),
+            &format!("Task role name of {}", s.name),
+            r(&task_role_id(&s.name)),
+            ex,
+        );
+        t.output(
+            &id("SecurityGroup"),
+            &format!("Security group of {}", s.name),
+            get_att(&service_sg(&s.name), "GroupId"),
+            ex,
+        );
+    }
+}

@@ -1,0 +1,383 @@
+//! The cluster and what each service keeps across deployments: the ECS cluster (Container
+//! Insights, FARGATE and FARGATE_SPOT), an ECR repository and a log group per service, the task
+//! roles and the environment's execution role (least privilege), wharf's state table, and the
+//! environment's alarms with their optional SNS topic.
+
+use serde_json::{json, Value};
+use wharf_manifest::{SecretRef, Service};
+
+use crate::ctx::Ctx;
+use crate::fns::{arn, get_att, r, sub};
+use crate::iam;
+use crate::template::{logical_id, Resource, Template};
+
+use super::lb::ALB;
+
+pub(crate) const CLUSTER: &str = "Cluster";
+pub(crate) const EXECUTION_ROLE: &str = "ExecutionRole";
+pub(crate) const STATE_TABLE: &str = "StateTable";
+pub(crate) const ALARM_TOPIC: &str = "AlarmTopic";
+pub(crate) const LOG_KEY: &str = "LogKey";
+/// Images an ECR repository keeps (wharf's own keep-N removes deployments sooner).
+pub(crate) const KEEP_IMAGES: u32 = 50;
+
+pub(crate) fn repository_id(service: &str) -> String {
+    logical_id(&["service", service, "Repository"])
+}
+
+pub(crate) fn log_group_id(service: &str) -> String {
+    logical_id(&["service", service, "LogGroup"])
+}
+
+pub(crate) fn task_role_id(service: &str) -> String {
+    logical_id(&["service", service, "TaskRole"])
+}
+
+pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
+    let p = cx.prefix();
+    if cx.aws.log_kms {
+        log_key(cx, t);
+    }
+    t.add(
+        CLUSTER,
+        Resource::new(
+            "AWS::ECS::Cluster",
+            json!({
+                "ClusterName": cx.names.cluster(),
+                "ClusterSettings": [{ "Name": "containerInsights", "Value": "enabled" }],
+                "CapacityProviders": ["FARGATE", "FARGATE_SPOT"],
+                "DefaultCapacityProviderStrategy": [{ "CapacityProvider": "FARGATE", "Weight": 1 }],
+                "Tags": cx.tags(&cx.names.cluster()),
+            }),
+        ),
+    );
+    for s in cx.services() {
+        service_resources(cx, t, s);
+    }
+    execution_role(cx, t);
+    t.add(
+        STATE_TABLE,
+        Resource::new(
+            "AWS::DynamoDB::Table",
+            json!({
+                "TableName": cx.names.state_table(),
+                "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{ "AttributeName": "pk", "AttributeType": "S" }, { "AttributeName": "sk", "AttributeType": "S" }],
+                "KeySchema": [{ "AttributeName": "pk", "KeyType": "HASH" }, { "AttributeName": "sk", "KeyType": "RANGE" }],
+                "PointInTimeRecoverySpecification": { "PointInTimeRecoveryEnabled": true },
+                "SSESpecification": { "SSEEnabled": true },
+                "TimeToLiveSpecification": { "AttributeName": "expires_at", "Enabled": true },
+                "DeletionProtectionEnabled": cx.aws.prod,
+                "Tags": cx.tags(&cx.names.state_table()),
+            }),
+        )
+        .retain()
+        .skip_check("CKV_AWS_119", "encrypted at rest with the AWS-managed DynamoDB key; it holds deployment records, no user data"),
+    );
+    alarms(cx, t, &p);
+}
+
+fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
+    let repo = cx.names.repository(&s.name);
+    let policy = json!({
+        "rules": [{
+            "rulePriority": 1,
+            "description": format!("keep the last {KEEP_IMAGES} images"),
+            "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES },
+            "action": { "type": "expire" },
+        }]
+    });
+    t.add(
+        repository_id(&s.name),
+        Resource::new(
+            "AWS::ECR::Repository",
+            json!({
+                "RepositoryName": repo,
+                "ImageTagMutability": "IMMUTABLE",
+                "ImageScanningConfiguration": { "ScanOnPush": true },
+                "EncryptionConfiguration": { "EncryptionType": "AES256" },
+                "LifecyclePolicy": { "LifecyclePolicyText": policy.to_string() },
+                "Tags": cx.service_tags(&repo, &s.name),
+            }),
+        )
+        .skip_check("CKV_AWS_136", "images are encrypted at rest with AES-256; a customer-managed key adds cost, not protection"),
+    );
+    let group = cx.names.log_group(&s.name);
+    let mut lg = json!({ "LogGroupName": group, "RetentionInDays": cx.aws.log_retention, "Tags": cx.service_tags(&group, &s.name) });
+    if cx.aws.log_kms {
+        lg["KmsKeyId"] = get_att(LOG_KEY, "Arn");
+    }
+    let mut lg = Resource::new("AWS::Logs::LogGroup", lg);
+    if !cx.aws.log_kms {
+        lg = lg.skip_check(
+            "CKV_AWS_158",
+            "encrypted by CloudWatch Logs' own key; set log_kms = true for a customer-managed key",
+        );
+    }
+    t.add(log_group_id(&s.name), lg);
+
+    // The task role: what the service's code may do. Grants on data resources are added by
+    // the data stack, next to the resources they name; secrets it reads itself are granted here.
+    let mut statements = Vec::new();
+    let ssm = ssm_parameter_arns(s.secrets.values());
+    if !ssm.is_empty() {
+        statements.push(iam::allow(
+            "ReadOwnParameters",
+            &["ssm:GetParameter", "ssm:GetParameters"],
+            ssm,
+        ));
+    }
+    let mut props = json!({
+        "RoleName": cx.names.task_role(&s.name),
+        "AssumeRolePolicyDocument": task_trust(),
+        "Tags": cx.service_tags(&cx.names.task_role(&s.name), &s.name),
+    });
+    if !statements.is_empty() {
+        props["Policies"] = json!([iam::inline("service", statements)]);
+    }
+    t.add(
+        task_role_id(&s.name),
+        Resource::new("AWS::IAM::Role", props),
+    );
+}
+
+/// ECS tasks of this account may assume the role.
+fn task_trust() -> Value {
+    iam::document(vec![json!({
+        "Effect": "Allow",
+        "Principal": { "Service": "ecs-tasks.amazonaws.com" },
+        "Action": ["sts:AssumeRole"],
+        "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } },
+    })])
+}
+
+fn ssm_parameter_arns<'a>(refs: impl Iterator<Item = &'a SecretRef>) -> Vec<Value> {
+    let mut v: Vec<String> = refs
+        .filter_map(|r| match r {
+            SecretRef::Ssm { path } => Some(path.clone()),
+            SecretRef::SecretsManager { .. } => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v.into_iter()
+        .map(|p| arn("ssm", &format!("parameter{p}")))
+        .collect()
+}
+
+/// The environment's task execution role: pull from its repositories, write its log groups,
+/// read only the secrets the services reference.
+fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
+    let repos: Vec<Value> = cx
+        .services()
+        .map(|s| get_att(&repository_id(&s.name), "Arn"))
+        .collect();
+    let groups: Vec<Value> = cx
+        .services()
+        .map(|s| sub(&format!("${{{}.Arn}}", log_group_id(&s.name))))
+        .collect();
+    let mut statements = vec![
+        // GetAuthorizationToken has no resource-level permissions: AWS only accepts "*".
+        iam::allow(
+            "RegistryLogin",
+            &["ecr:GetAuthorizationToken"],
+            vec![json!("*")],
+        ),
+    ];
+    if !repos.is_empty() {
+        statements.push(iam::allow(
+            "PullOwnImages",
+            &[
+                "ecr:BatchCheckLayerAvailability",
+                "ecr:BatchGetImage",
+                "ecr:GetDownloadUrlForLayer",
+            ],
+            repos,
+        ));
+        statements.push(iam::allow(
+            "WriteOwnLogs",
+            &["logs:CreateLogStream", "logs:PutLogEvents"],
+            groups,
+        ));
+    }
+    let refs = cx.secret_refs();
+    let ssm = ssm_parameter_arns(refs.iter().copied());
+    if !ssm.is_empty() {
+        statements.push(iam::allow(
+            "ReadReferencedParameters",
+            &["ssm:GetParameters"],
+            ssm,
+        ));
+    }
+    let mut secrets: Vec<String> = refs
+        .iter()
+        .filter_map(|r| match r {
+            SecretRef::SecretsManager { name, .. } => Some(name.clone()),
+            SecretRef::Ssm { .. } => None,
+        })
+        .collect();
+    secrets.dedup();
+    if !secrets.is_empty() {
+        // Secrets Manager appends six random characters to a secret's ARN.
+        let arns = secrets
+            .iter()
+            .map(|n| arn("secretsmanager", &format!("secret:{n}-??????")))
+            .collect();
+        statements.push(iam::allow(
+            "ReadReferencedSecrets",
+            &["secretsmanager:GetSecretValue"],
+            arns,
+        ));
+    }
+    if cx.aws.log_kms {
+        statements.push(iam::allow(
+            "UseLogKey",
+            &["kms:Decrypt", "kms:GenerateDataKey"],
+            vec![get_att(LOG_KEY, "Arn")],
+        ));
+    }
+    t.add(
+        EXECUTION_ROLE,
+        Resource::new(
+            "AWS::IAM::Role",
+            json!({
+                "RoleName": cx.names.execution_role(),
+                "AssumeRolePolicyDocument": task_trust(),
+                "Policies": [iam::inline("execution", statements)],
+                "Tags": cx.tags(&cx.names.execution_role()),
+            }),
+        ),
+    );
+}
+
+/// A customer-managed key for the environment's log groups (`log_kms = true`).
+fn log_key(cx: &Ctx<'_>, t: &mut Template) {
+    // Explicit actions: no wildcard anywhere, not even in a key policy.
+    let admin = [
+        "kms:CancelKeyDeletion",
+        "kms:CreateAlias",
+        "kms:CreateGrant",
+        "kms:Decrypt",
+        "kms:DeleteAlias",
+        "kms:DescribeKey",
+        "kms:DisableKey",
+        "kms:DisableKeyRotation",
+        "kms:EnableKey",
+        "kms:EnableKeyRotation",
+        "kms:Encrypt",
+        "kms:GenerateDataKey",
+        "kms:GetKeyPolicy",
+        "kms:GetKeyRotationStatus",
+        "kms:ListAliases",
+        "kms:ListGrants",
+        "kms:ListKeyPolicies",
+        "kms:ListResourceTags",
+        "kms:PutKeyPolicy",
+        "kms:ReEncryptFrom",
+        "kms:ReEncryptTo",
+        "kms:RevokeGrant",
+        "kms:ScheduleKeyDeletion",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:UpdateAlias",
+        "kms:UpdateKeyDescription",
+    ];
+    t.add(
+        LOG_KEY,
+        Resource::new(
+            "AWS::KMS::Key",
+            json!({
+                "Description": format!("{} log groups", cx.prefix()),
+                "EnableKeyRotation": true,
+                "KeyPolicy": iam::document(vec![
+                    json!({
+                        "Sid": "AccountAdministers", "Effect": "Allow",
+                        "Principal": { "AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root") },
+                        "Action": admin, "Resource": "*",
+                    }),
+                    json!({
+                        "Sid": "LogsUseTheKey", "Effect": "Allow",
+                        "Principal": { "Service": sub("logs.${AWS::Region}.amazonaws.com") },
+                        "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
+                        "Resource": "*",
+                        "Condition": { "ArnLike": { "kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*") } },
+                    }),
+                ]),
+                "Tags": cx.tags(&format!("{}-logs", cx.prefix())),
+            }),
+        )
+        .retain(),
+    );
+}
+
+fn alarms(cx: &Ctx<'_>, t: &mut Template, p: &str) {
+    let actions: Vec<Value> = if cx.aws.alarm_email.is_some() {
+        vec![r(ALARM_TOPIC)]
+    } else {
+        Vec::new()
+    };
+    if let Some(email) = &cx.aws.alarm_email {
+        t.add(
+            ALARM_TOPIC,
+            Resource::new(
+                "AWS::SNS::Topic",
+                json!({
+                    "TopicName": format!("{p}-alarms"),
+                    "KmsMasterKeyId": "alias/aws/sns",
+                    "Subscription": [{ "Protocol": "email", "Endpoint": email }],
+                    "Tags": cx.tags(&format!("{p}-alarms")),
+                }),
+            ),
+        );
+    }
+    let alb_dim =
+        json!([{ "Name": "LoadBalancer", "Value": get_att(ALB, "LoadBalancerFullName") }]);
+    let alarm = |name: &str, metric: &str, threshold: u32, what: &str| {
+        Resource::new(
+            "AWS::CloudWatch::Alarm",
+            json!({
+                "AlarmName": format!("{p}-{name}"),
+                "AlarmDescription": what,
+                "Namespace": "AWS/ApplicationELB",
+                "MetricName": metric,
+                "Dimensions": alb_dim,
+                "Statistic": "Sum",
+                "Period": 60,
+                "EvaluationPeriods": 3,
+                "DatapointsToAlarm": 2,
+                "Threshold": threshold,
+                "ComparisonOperator": "GreaterThanThreshold",
+                "TreatMissingData": "notBreaching",
+                "AlarmActions": actions,
+                "OKActions": actions,
+            }),
+        )
+    };
+    t.add(
+        "AlbErrorsAlarm",
+        alarm(
+            "alb-5xx",
+            "HTTPCode_ELB_5XX_Count",
+            10,
+            "The load balancer answered 5xx itself (no healthy target, timeouts)",
+        ),
+    );
+    t.add(
+        "AlbTargetErrorsAlarm",
+        alarm(
+            "target-5xx",
+            "HTTPCode_Target_5XX_Count",
+            10,
+            "The services answered 5xx",
+        ),
+    );
+    t.add(
+        "AlbRejectedAlarm",
+        alarm(
+            "alb-rejected",
+            "RejectedConnectionCount",
+            0,
+            "The load balancer rejected connections (at its connection limit)",
+        ),
+    );
+}

@@ -1,0 +1,289 @@
+//! What the stacks contain, checked on the model: the seeds' subnet layout, security-group
+//! reach, listeners by TLS setting, egress modes, outputs the engine needs, determinism.
+
+use serde_json::Value;
+use wharf_cfn::StackKind;
+
+use crate::matrix::{all_stacks, cases, parse};
+
+fn stack(name: &str) -> wharf_cfn::Stack {
+    all_stacks()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no stack {name}"))
+        .1
+}
+
+fn cidrs(t: &wharf_cfn::Template, prefix: &str) -> Vec<String> {
+    t.resources
+        .iter()
+        .filter(|(id, r)| r.ty == "AWS::EC2::Subnet" && id.starts_with(prefix))
+        .map(|(_, r)| {
+            r.properties["CidrBlock"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn subnets_follow_the_seed_layout() {
+    let t = stack("nat-per-az-3az-prod-everything-test-baseline").template;
+    assert_eq!(
+        cidrs(&t, "Public"),
+        ["10.0.1.0/24", "10.0.2.0/24", "10.0.3.0/24"]
+    );
+    assert_eq!(
+        cidrs(&t, "Private"),
+        ["10.0.11.0/24", "10.0.12.0/24", "10.0.13.0/24"]
+    );
+    assert_eq!(
+        cidrs(&t, "Database"),
+        ["10.0.21.0/24", "10.0.22.0/24", "10.0.23.0/24"]
+    );
+    // No database tier without a data store that needs it.
+    assert!(cidrs(
+        &stack("nat-2az-plain-http-test-baseline").template,
+        "Database"
+    )
+    .is_empty());
+}
+
+#[test]
+fn egress_modes() {
+    let count = |t: &wharf_cfn::Template, ty: &str| t.of_type(ty).count();
+    let one = stack("nat-2az-plain-http-test-baseline").template;
+    assert_eq!(
+        (
+            count(&one, "AWS::EC2::NatGateway"),
+            count(&one, "AWS::EC2::VPCEndpoint")
+        ),
+        (1, 0)
+    );
+    let per_az = stack("nat-per-az-3az-prod-everything-test-baseline").template;
+    assert_eq!(count(&per_az, "AWS::EC2::NatGateway"), 3);
+    let ep = stack("endpoints-2az-hosted-zone-by-name-test-baseline").template;
+    assert_eq!(
+        (
+            count(&ep, "AWS::EC2::NatGateway"),
+            count(&ep, "AWS::EC2::VPCEndpoint")
+        ),
+        (0, 8)
+    );
+}
+
+#[test]
+fn services_are_reachable_only_from_the_load_balancer() {
+    let t = stack("nat-2az-plain-http-test-baseline").template;
+    for (id, r) in t.of_type("AWS::EC2::SecurityGroupIngress") {
+        let src = r.properties["SourceSecurityGroupId"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap_or_default();
+        if id.starts_with("ServiceWorker") {
+            assert!(
+                src.starts_with("Service"),
+                "internal worker is reached from services: {id}"
+            );
+        } else {
+            assert_eq!(src, "LoadBalancerSecurityGroup", "{id}");
+        }
+        assert!(
+            r.properties["Description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty()),
+            "{id} has no description"
+        );
+    }
+    // Every inline rule has a description too.
+    for (id, r) in t.of_type("AWS::EC2::SecurityGroup") {
+        for rule in ["SecurityGroupIngress", "SecurityGroupEgress"]
+            .iter()
+            .flat_map(|k| r.properties[*k].as_array().cloned().unwrap_or_default())
+        {
+            assert!(
+                rule["Description"].as_str().is_some_and(|d| !d.is_empty()),
+                "{id}: rule without description"
+            );
+        }
+    }
+}
+
+#[test]
+fn listeners_follow_the_tls_settings() {
+    let plain = stack("nat-2az-plain-http-test-baseline").template;
+    assert!(!plain.resources.contains_key("HttpsListener"));
+    assert_eq!(
+        plain.resources["HttpListener"].properties["DefaultActions"][0]["Type"],
+        "fixed-response"
+    );
+    let tls = stack("nat-per-az-3az-prod-everything-test-baseline").template;
+    assert_eq!(
+        tls.resources["HttpListener"].properties["DefaultActions"][0]["Type"],
+        "redirect"
+    );
+    let https = &tls.resources["HttpsListener"].properties;
+    assert_eq!(
+        https["DefaultActions"][0]["FixedResponseConfig"]["StatusCode"],
+        "503"
+    );
+    assert!(https["SslPolicy"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("TLS13-1-2"));
+    assert!(
+        !tls.resources.contains_key("Certificate"),
+        "a given certificate is used, not issued"
+    );
+    let zone = stack("endpoints-2az-hosted-zone-by-name-test-baseline").template;
+    assert!(
+        zone.resources.contains_key("Certificate") && zone.resources.contains_key("DomainRecord")
+    );
+    assert!(
+        zone.parameters.contains_key("HostedZoneId"),
+        "a zone given by name becomes a parameter wharf up fills"
+    );
+    let alb_attrs = tls.resources["LoadBalancer"].properties["LoadBalancerAttributes"].to_string();
+    assert!(alb_attrs.contains("drop_invalid_header_fields.enabled\",\"Value\":\"true"));
+    assert!(
+        alb_attrs.contains("deletion_protection.enabled\",\"Value\":\"true"),
+        "prod protects its ALB"
+    );
+}
+
+#[test]
+fn the_engine_finds_what_it_needs_in_the_outputs() {
+    let t = stack("nat-per-az-3az-prod-everything-test-baseline").template;
+    for o in [
+        "VpcId",
+        "PrivateSubnets",
+        "PublicSubnets",
+        "DatabaseSubnets",
+        "HttpsListenerArn",
+        "HttpListenerArn",
+        "ClusterName",
+        "ExecutionRoleArn",
+        "StateTableName",
+        "ServiceWebRepositoryUri",
+        "ServiceWebLogGroup",
+        "ServiceWebTaskRoleArn",
+        "ServiceWebSecurityGroup",
+        "LoadBalancerSecurityGroup",
+    ] {
+        let out = t
+            .outputs
+            .get(o)
+            .unwrap_or_else(|| panic!("output {o} missing"));
+        assert_eq!(
+            out.export.as_ref().map(|e| e["Name"].clone()),
+            Some(Value::String(format!("pulse-test-baseline-{o}")))
+        );
+    }
+}
+
+#[test]
+fn optional_features_appear_only_when_asked_for() {
+    let everything = stack("nat-per-az-3az-prod-everything-test-baseline").template;
+    for ty in [
+        "AWS::WAFv2::WebACL",
+        "AWS::EC2::FlowLog",
+        "AWS::SNS::Topic",
+        "AWS::KMS::Key",
+        "AWS::S3::Bucket",
+    ] {
+        assert!(everything.of_type(ty).next().is_some(), "{ty} missing");
+    }
+    let plain = stack("nat-2az-plain-http-test-baseline").template;
+    for ty in [
+        "AWS::WAFv2::WebACL",
+        "AWS::EC2::FlowLog",
+        "AWS::SNS::Topic",
+        "AWS::KMS::Key",
+        "AWS::S3::Bucket",
+    ] {
+        assert!(
+            plain.of_type(ty).next().is_none(),
+            "{ty} present without being asked for"
+        );
+    }
+}
+
+#[test]
+fn the_edge_stack_exists_only_with_edge_on_and_points_dns_at_cloudfront() {
+    let stacks = all_stacks();
+    let edges: Vec<&String> = stacks
+        .iter()
+        .filter(|(_, s)| s.kind == StackKind::Edge)
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(edges, ["nat-3az-edge-waf-prod-zone-id-test-edge"]);
+    let base = stack("nat-3az-edge-waf-prod-zone-id-test-baseline").template;
+    assert_eq!(
+        base.resources["DomainRecord"].properties["Name"],
+        "origin.pulse.example.com"
+    );
+    let edge = stack("nat-3az-edge-waf-prod-zone-id-test-edge").template;
+    assert_eq!(
+        edge.resources["EdgeRecord"].properties["Name"],
+        "pulse.example.com"
+    );
+}
+
+#[test]
+fn data_stores_admit_only_their_services() {
+    let t = stack("nat-per-az-3az-prod-everything-test-data").template;
+    let sg = &t.resources["DbSecurityGroup"].properties;
+    let ingress = sg["SecurityGroupIngress"].as_array().expect("rules");
+    assert_eq!(ingress.len(), 1, "only web binds db");
+    assert_eq!(ingress[0]["FromPort"], 5432);
+    assert_eq!(
+        ingress[0]["SourceSecurityGroupId"]["Fn::ImportValue"],
+        "pulse-test-baseline-ServiceWebSecurityGroup"
+    );
+    let db = &t.resources["DbDatabase"];
+    assert_eq!(db.properties["MultiAZ"], true, "prod is Multi-AZ");
+    assert_eq!(db.properties["StorageEncrypted"], true);
+    assert_eq!(db.properties["ManageMasterUserPassword"], true);
+    assert_eq!(db.properties["BackupRetentionPeriod"], 7);
+    assert_eq!(db.properties["EngineVersion"], "16.10");
+    let cache = &t.resources["CacheCache"].properties;
+    assert_eq!(
+        (
+            cache["TransitEncryptionEnabled"].clone(),
+            cache["NumCacheClusters"].clone()
+        ),
+        (Value::Bool(true), Value::from(3))
+    );
+    let bucket = t.resources["UploadsBucketPolicy"].properties.to_string();
+    assert!(
+        bucket.contains("aws:SecureTransport"),
+        "TLS-only bucket policy"
+    );
+}
+
+#[test]
+fn rendering_is_deterministic() {
+    for case in cases() {
+        let m = parse(&case);
+        for env in m.environments.values().filter(|e| e.aws().is_some()) {
+            let a = wharf_cfn::synthesize(&m, env).expect("aws");
+            let b = wharf_cfn::synthesize(&m, env).expect("aws");
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.template.to_json(), y.template.to_json());
+                assert_eq!(x.template.to_yaml(), y.template.to_yaml());
+            }
+        }
+    }
+}
+
+#[test]
+fn a_local_environment_has_no_stacks() {
+    let m = parse(
+        &cases()
+            .into_iter()
+            .find(|c| c.name == "hello-example")
+            .expect("hello"),
+    );
+    let err = wharf_cfn::synthesize(&m, &m.environments["local"]).expect_err("local");
+    assert!(err.to_string().contains("local environment"));
+}
