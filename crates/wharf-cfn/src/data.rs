@@ -300,7 +300,9 @@ fn postgres(cx: &Ctx<'_>, t: &mut Template, name: &str, pg: &Postgres) {
         );
     }
     t.add(&db, res);
-    // The execution role reads the managed master secret to hand it to the tasks.
+    // The execution role reads the RDS-managed master secret to hand it to the tasks. Its ARN
+    // is only known once RDS made it (the engine reads it from DescribeDBInstances), so the
+    // grant names RDS's secrets and narrows them to this instance's by the tag RDS sets.
     let mut roles = vec![json!(cx.names.execution_role())];
     roles.extend(
         cx.bound_services(name)
@@ -314,7 +316,13 @@ fn postgres(cx: &Ctx<'_>, t: &mut Template, name: &str, pg: &Postgres) {
             json!({
                 "PolicyName": format!("{}-data-{name}-secret", cx.prefix()),
                 "Roles": roles,
-                "PolicyDocument": iam::document(vec![iam::allow("ReadMasterSecret", &["secretsmanager:GetSecretValue"], vec![get_att(&db, "MasterUserSecret.SecretArn")])]),
+                "PolicyDocument": iam::document(vec![json!({
+                    "Sid": "ReadMasterSecret",
+                    "Effect": "Allow",
+                    "Action": ["secretsmanager:GetSecretValue"],
+                    "Resource": [crate::fns::arn("secretsmanager", "secret:rds!db-*")],
+                    "Condition": { "StringEquals": { "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": crate::fns::arn("rds", &format!("db:{}", physical(cx, name))) } },
+                })]),
             }),
         ),
     );
@@ -332,9 +340,9 @@ fn postgres(cx: &Ctx<'_>, t: &mut Template, name: &str, pg: &Postgres) {
         Some(&ex),
     );
     t.output(
-        &id(name, "SecretArn"),
-        &format!("Master credentials of {name} (username, password)"),
-        get_att(&db, "MasterUserSecret.SecretArn"),
+        &id(name, "Instance"),
+        &format!("RDS instance of {name} (its master secret: DescribeDBInstances)"),
+        r(&db),
         Some(&ex),
     );
 }
