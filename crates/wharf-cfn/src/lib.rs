@@ -7,6 +7,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod baseline;
+pub mod bindings;
 mod ctx;
 mod data;
 mod edge;

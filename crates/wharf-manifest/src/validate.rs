@@ -238,15 +238,10 @@ fn check_tls(cx: &mut Cx, env: &Environment) {
         }
         _ => {}
     }
-    if aws.edge && aws.domain.is_none() {
+    if aws.edge && (aws.domain.is_none() || aws.hosted_zone.is_none()) {
         cx.push(
-            Problem::error(
-                Rule::Tls,
-                sp(cx, "edge"),
-                format!("{key}.edge"),
-                "the edge stack (CloudFront) needs a domain",
-            )
-            .help("set domain and hosted_zone, or turn edge off"),
+            Problem::error(Rule::Tls, sp(cx, "edge"), format!("{key}.edge"), "the edge stack (CloudFront) needs a domain and its hosted zone")
+                .help("set domain and hosted_zone (wharf issues the edge certificate and points the domain at CloudFront), or turn edge off"),
         );
     }
 }

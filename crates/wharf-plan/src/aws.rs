@@ -2,28 +2,23 @@
 //! per service the shared resources and what each deployment creates through the APIs.
 
 use wharf_manifest::names::rule_block;
-use wharf_manifest::{AwsEnv, DataKind, Egress, Environment, JobImage, Names, StrategyKind};
+use wharf_manifest::{Environment, JobImage, Manifest, Names, StrategyKind};
 
 use crate::{summary, Group, Plan, Resource, RulePriorities, ServicePlan};
 
-pub(crate) fn plan(p: &mut Plan, names: &Names<'_>, env: &Environment, aws: &AwsEnv) {
-    p.groups.push(baseline(names, env, aws));
-    if !env.data.is_empty() {
-        p.groups.push(data(names, env, aws));
-    }
-    if aws.edge {
+pub(crate) fn plan(p: &mut Plan, names: &Names<'_>, manifest: &Manifest, env: &Environment) {
+    // The stacks exactly as `wharf render` prints them and `wharf up` creates them.
+    for stack in wharf_cfn::synthesize(manifest, env).unwrap_or_default() {
+        let resources = stack
+            .template
+            .resources
+            .iter()
+            .map(|(id, r)| stack_resource(id, r))
+            .collect();
         p.groups.push(Group {
-            name: names.edge_stack(),
+            name: stack.name,
             kind: "cloudformation-stack".into(),
-            resources: vec![
-                Resource::new("AWS::CloudFront::Distribution", names.cluster())
-                    .with(format!("in front of {}", names.load_balancer())),
-                Resource::new(
-                    "AWS::Route53::RecordSet",
-                    aws.domain.clone().unwrap_or_default(),
-                )
-                .with("alias to CloudFront"),
-            ],
+            resources,
         });
     }
     for s in env.services_by_priority() {
@@ -197,245 +192,48 @@ fn route(s: &wharf_manifest::Service) -> String {
     parts.join(", ")
 }
 
-fn baseline(names: &Names<'_>, env: &Environment, aws: &AwsEnv) -> Group {
-    let mut r = vec![Resource::new("AWS::EC2::VPC", names.cluster()).with(aws.cidr.to_string())];
-    let az = |i: usize| format!("{}{}", aws.region, (b'a' + i as u8) as char);
-    for (i, c) in aws.subnets.public.iter().enumerate() {
-        r.push(
-            Resource::new(
-                "AWS::EC2::Subnet",
-                format!("{}-public-{}", names.cluster(), az(i)),
-            )
-            .with(c.to_string()),
-        );
-    }
-    for (i, c) in aws.subnets.private.iter().enumerate() {
-        r.push(
-            Resource::new(
-                "AWS::EC2::Subnet",
-                format!("{}-private-{}", names.cluster(), az(i)),
-            )
-            .with(c.to_string()),
-        );
-    }
-    if env.data.values().any(|d| d.kind.needs_database_subnets()) {
-        for (i, c) in aws.subnets.database.iter().enumerate() {
-            r.push(
-                Resource::new(
-                    "AWS::EC2::Subnet",
-                    format!("{}-database-{}", names.cluster(), az(i)),
-                )
-                .with(c.to_string()),
-            );
-        }
-    }
-    r.push(Resource::new("AWS::EC2::InternetGateway", names.cluster()));
-    match aws.egress {
-        Egress::Nat => r.push(
-            Resource::new("AWS::EC2::NatGateway", format!("{}-nat", names.cluster())).with(az(0)),
-        ),
-        Egress::NatPerAz => {
-            for i in 0..aws.azs as usize {
-                r.push(
-                    Resource::new(
-                        "AWS::EC2::NatGateway",
-                        format!("{}-nat-{}", names.cluster(), az(i)),
-                    )
-                    .with(az(i)),
-                );
-            }
-        }
-        Egress::Endpoints => {
-            for svc in ["ecr.api", "ecr.dkr", "logs", "ssm", "secretsmanager", "sts"] {
-                r.push(
-                    Resource::new(
-                        "AWS::EC2::VPCEndpoint",
-                        format!("com.amazonaws.{}.{svc}", aws.region),
-                    )
-                    .with("interface"),
-                );
-            }
-            for svc in ["s3", "dynamodb"] {
-                r.push(
-                    Resource::new(
-                        "AWS::EC2::VPCEndpoint",
-                        format!("com.amazonaws.{}.{svc}", aws.region),
-                    )
-                    .with("gateway"),
-                );
-            }
-        }
-    }
-    r.push(
-        Resource::new(
-            "AWS::EC2::SecurityGroup",
-            format!("{}-alb", names.cluster()),
-        )
-        .with("80, 443 from the internet"),
-    );
-    for s in env.services.values() {
-        let from = if s.public {
-            "from the ALB's group"
-        } else {
-            "from the environment's services"
-        };
-        r.push(
-            Resource::new(
-                "AWS::EC2::SecurityGroup",
-                format!("{}-{}", names.cluster(), s.name),
-            )
-            .with(format!("{} {from}", s.port)),
-        );
-    }
-    let lb = if aws.prod {
-        "internet-facing, deletion protection"
-    } else {
-        "internet-facing"
+/// A stack resource: its physical name where the template sets one, else its logical id.
+fn stack_resource(id: &str, r: &wharf_cfn::Resource) -> Resource {
+    const NAME_KEYS: [&str; 12] = [
+        "ClusterName",
+        "RepositoryName",
+        "LogGroupName",
+        "RoleName",
+        "TableName",
+        "BucketName",
+        "DBInstanceIdentifier",
+        "ReplicationGroupId",
+        "TopicName",
+        "AlarmName",
+        "PolicyName",
+        "DBParameterGroupName",
+    ];
+    let props = &r.properties;
+    let name = NAME_KEYS
+        .iter()
+        .find_map(|k| props[*k].as_str())
+        .or_else(|| {
+            (r.ty != "AWS::EC2::SecurityGroup")
+                .then(|| props["Name"].as_str())
+                .flatten()
+        })
+        .map_or_else(|| id.to_owned(), str::to_owned);
+    let detail = match (
+        props["CidrBlock"].as_str(),
+        props["Port"].as_u64(),
+        props["ServiceName"].get("Fn::Sub"),
+    ) {
+        (Some(cidr), _, _) => Some(cidr.to_owned()),
+        (_, Some(port), _) => Some(format!(
+            "{} :{port}",
+            props["Protocol"].as_str().unwrap_or_default()
+        )),
+        (_, _, Some(svc)) => svc.as_str().map(|s| s.replace("${AWS::Region}", "REGION")),
+        _ => None,
     };
-    r.push(
-        Resource::new(
-            "AWS::ElasticLoadBalancingV2::LoadBalancer",
-            names.load_balancer(),
-        )
-        .with(lb),
-    );
-    if aws.domain.is_some() {
-        r.push(
-            Resource::new("AWS::ElasticLoadBalancingV2::Listener", "HTTP :80")
-                .with("redirect to HTTPS"),
-        );
-        r.push(
-            Resource::new("AWS::ElasticLoadBalancingV2::Listener", "HTTPS :443")
-                .with("TLS 1.2+; default: fixed 503"),
-        );
-        if aws.certificate.is_none() {
-            r.push(
-                Resource::new(
-                    "AWS::CertificateManager::Certificate",
-                    aws.domain.clone().unwrap_or_default(),
-                )
-                .with("DNS-validated"),
-            );
-        }
-        if let Some(zone) = &aws.hosted_zone {
-            r.push(
-                Resource::new(
-                    "AWS::Route53::RecordSet",
-                    aws.domain.clone().unwrap_or_default(),
-                )
-                .with(format!("alias in {zone}")),
-            );
-        }
-    } else {
-        r.push(
-            Resource::new("AWS::ElasticLoadBalancingV2::Listener", "HTTP :80")
-                .with("plain HTTP; default: fixed 503"),
-        );
-    }
-    r.push(
-        Resource::new("AWS::ECS::Cluster", names.cluster())
-            .with("Container Insights; FARGATE, FARGATE_SPOT"),
-    );
-    for s in env.services.values() {
-        r.push(
-            Resource::new("AWS::ECR::Repository", names.repository(&s.name))
-                .with("scan on push, immutable tags"),
-        );
-        r.push(
-            Resource::new("AWS::Logs::LogGroup", names.log_group(&s.name))
-                .with(format!("{} days", aws.log_retention)),
-        );
-        r.push(
-            Resource::new("AWS::IAM::Role", names.task_role(&s.name))
-                .with("task role, least privilege"),
-        );
-    }
-    r.push(Resource::new("AWS::IAM::Role", names.execution_role()).with("task execution role"));
-    r.push(
-        Resource::new("AWS::DynamoDB::Table", names.state_table())
-            .with("deployment records and locks"),
-    );
-    r.push(Resource::new(
-        "AWS::CloudWatch::Alarm",
-        format!("{}-alb-5xx", names.cluster()),
-    ));
-    if let Some(email) = &aws.alarm_email {
-        r.push(
-            Resource::new("AWS::SNS::Topic", format!("{}-alarms", names.cluster()))
-                .with(email.clone()),
-        );
-    }
-    if aws.waf {
-        r.push(
-            Resource::new("AWS::WAFv2::WebACL", names.cluster())
-                .with("AWS managed rule groups, on the ALB"),
-        );
-    }
-    if aws.flow_logs {
-        r.push(Resource::new("AWS::EC2::FlowLog", names.cluster()));
-    }
-    Group {
-        name: names.baseline_stack(),
-        kind: "cloudformation-stack".into(),
-        resources: r,
-    }
-}
-
-fn data(names: &Names<'_>, env: &Environment, aws: &AwsEnv) -> Group {
-    let mut r = Vec::new();
-    for d in env.data.values() {
-        let name = format!("{}-{}", names.cluster(), d.name);
-        r.push(match &d.kind {
-            DataKind::Dynamodb(t) => Resource::new("AWS::DynamoDB::Table", name).with(format!(
-                "pk {}{}, {}",
-                t.partition_key.name,
-                t.sort_key
-                    .as_ref()
-                    .map(|k| format!(", sk {}", k.name))
-                    .unwrap_or_default(),
-                match t.billing {
-                    wharf_manifest::Billing::OnDemand => "on-demand".to_owned(),
-                    wharf_manifest::Billing::Provisioned { rcu, wcu } =>
-                        format!("{rcu} RCU / {wcu} WCU"),
-                }
-            )),
-            DataKind::Postgres(pg) => Resource::new("AWS::RDS::DBInstance", name).with(format!(
-                "PostgreSQL {} on {}, {} GiB{}",
-                pg.version,
-                pg.instance,
-                pg.storage,
-                if pg.multi_az.unwrap_or(aws.prod) {
-                    ", Multi-AZ"
-                } else {
-                    ""
-                }
-            )),
-            DataKind::Redis(rd) => {
-                Resource::new("AWS::ElastiCache::ReplicationGroup", name).with(format!(
-                    "Redis {} on {}, {} replica(s)",
-                    rd.version, rd.node_type, rd.replicas
-                ))
-            }
-            DataKind::S3(b) => Resource::new("AWS::S3::Bucket", format!("{name}-{}", aws.account))
-                .with(if b.versioning {
-                    "versioned"
-                } else {
-                    "unversioned"
-                }),
-            DataKind::Parameters(ps) => {
-                Resource::new("AWS::SSM::Parameter", format!("{}/*", ps.path))
-                    .with(format!("{} parameters", ps.values.len()))
-            }
-            DataKind::Secret(s) => Resource::new(
-                "AWS::SecretsManager::Secret",
-                format!("{}/{}", names.cluster(), d.name),
-            )
-            .with(format!("generated, {} characters", s.length)),
-        });
-    }
-    Group {
-        name: names.data_stack(),
-        kind: "cloudformation-stack".into(),
-        resources: r,
+    Resource {
+        ty: r.ty.clone(),
+        name,
+        detail,
     }
 }

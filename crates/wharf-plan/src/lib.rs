@@ -94,7 +94,7 @@ pub fn plan(manifest: &Manifest, env: &Environment) -> Plan {
         jobs: Vec::new(),
     };
     match (env.aws(), env.local()) {
-        (Some(aws), _) => aws::plan(&mut p, &names, env, aws),
+        (Some(_), _) => aws::plan(&mut p, &names, manifest, env),
         (None, Some(local)) => local::plan(&mut p, &names, env, local),
         (None, None) => {}
     }

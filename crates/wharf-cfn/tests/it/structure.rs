@@ -287,3 +287,57 @@ fn a_local_environment_has_no_stacks() {
     let err = wharf_cfn::synthesize(&m, &m.environments["local"]).expect_err("local");
     assert!(err.to_string().contains("local environment"));
 }
+
+#[test]
+fn bound_services_get_env_vars_from_outputs_that_exist() {
+    let case = cases()
+        .into_iter()
+        .find(|c| c.name == "nat-per-az-3az-prod-everything")
+        .expect("case");
+    let m = parse(&case);
+    let env = &m.environments["test"];
+    let data = wharf_cfn::stack(&m, env, StackKind::Data).expect("data stack");
+    let bindings = wharf_cfn::bindings::for_service(&m, env, "web");
+    let names: Vec<&str> = bindings.iter().map(|b| b.name.as_str()).collect();
+    for want in [
+        "SESSIONS_TABLE",
+        "DB_HOST",
+        "DB_PASSWORD",
+        "CACHE_AUTH_TOKEN",
+        "UPLOADS_BUCKET",
+        "CONFIG_PATH",
+        "API_KEY",
+    ] {
+        assert!(names.contains(&want), "{want} missing from {names:?}");
+    }
+    for b in &bindings {
+        match &b.source {
+            wharf_cfn::bindings::Source::Output { stack, output }
+            | wharf_cfn::bindings::Source::RdsMasterSecret {
+                stack,
+                instance_output: output,
+                ..
+            } => {
+                assert_eq!(stack, "pulse-test-data");
+                assert!(
+                    data.template.outputs.contains_key(output),
+                    "{b}: no output {output}"
+                );
+            }
+            wharf_cfn::bindings::Source::Value { .. } => {}
+        }
+    }
+    let secrets: Vec<&str> = bindings
+        .iter()
+        .filter(|b| b.secret)
+        .map(|b| b.name.as_str())
+        .collect();
+    assert_eq!(
+        secrets,
+        ["DB_USER", "DB_PASSWORD", "CACHE_AUTH_TOKEN", "API_KEY"]
+    );
+    assert!(
+        wharf_cfn::bindings::for_service(&m, env, "worker").is_empty(),
+        "worker binds nothing"
+    );
+}

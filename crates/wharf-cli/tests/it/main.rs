@@ -4,6 +4,7 @@ mod bad_input;
 mod init;
 mod plan;
 mod readme;
+mod render;
 mod validate;
 
 use std::path::PathBuf;

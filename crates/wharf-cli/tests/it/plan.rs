@@ -66,7 +66,7 @@ fn plan_of_the_reference_covers_data_jobs_and_every_egress_resource() {
         "AWS::RDS::DBInstance",
         "AWS::ElastiCache::ReplicationGroup",
         "AWS::WAFv2::WebACL",
-        "pulse-test-nat-eu-central-1c",
+        "NatGateway3",
         "AWS::Scheduler::Schedule",
     ] {
         assert!(text.contains(want), "missing {want}");

@@ -1,0 +1,140 @@
+//! What a service gets from the data it binds: environment variables and secrets, each taken
+//! from an output of the data stack (or a fixed value), named after the data resource:
+//! `data = ["sessions"]` gives `SESSIONS_TABLE`. The engine resolves the outputs when it
+//! registers a task definition; the grants are in the data stack.
+
+use std::fmt;
+
+use serde::Serialize;
+use wharf_manifest::{DataKind, Environment, Manifest, Names};
+
+use crate::template::logical_id;
+
+/// Where a value comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "from", rename_all = "kebab-case")]
+pub enum Source {
+    /// An output of a stack.
+    Output { stack: String, output: String },
+    /// A value known from the manifest.
+    Value { value: String },
+    /// A JSON key of the master secret RDS manages for an instance; its ARN comes from
+    /// DescribeDBInstances on the instance named by the output.
+    RdsMasterSecret {
+        stack: String,
+        instance_output: String,
+        key: String,
+    },
+}
+
+/// One environment variable of a service's containers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Binding {
+    pub name: String,
+    /// Secret values are injected by ECS from Secrets Manager, never written in the task definition.
+    pub secret: bool,
+    /// The secret's ARN comes from this source (for secrets) or the value itself (for plain vars).
+    pub source: Source,
+    pub data: String,
+}
+
+impl fmt::Display for Binding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = if self.secret { "secret" } else { "env" };
+        match &self.source {
+            Source::Output { stack, output } => {
+                write!(f, "{kind} {} = {stack}.{output}", self.name)
+            }
+            Source::Value { value } => write!(f, "{kind} {} = {value:?}", self.name),
+            Source::RdsMasterSecret {
+                stack,
+                instance_output,
+                key,
+            } => {
+                write!(
+                    f,
+                    "{kind} {} = master secret of {stack}.{instance_output} [{key}]",
+                    self.name
+                )
+            }
+        }
+    }
+}
+
+/// `sessions` → `SESSIONS`, `api-key` → `API_KEY`.
+pub fn env_prefix(data: &str) -> String {
+    data.to_ascii_uppercase().replace('-', "_")
+}
+
+/// The bindings of `service` in `env`, in the order of its `data` list.
+pub fn for_service(manifest: &Manifest, env: &Environment, service: &str) -> Vec<Binding> {
+    let Some(s) = env.services.get(service) else {
+        return Vec::new();
+    };
+    let names = Names::new(&manifest.app.name, &env.name);
+    let stack = names.data_stack();
+    let mut out = Vec::new();
+    for d in &s.data {
+        let Some(data) = env.data.get(d) else {
+            continue;
+        };
+        let p = env_prefix(d);
+        let output = |suffix: &str| Source::Output {
+            stack: stack.clone(),
+            output: logical_id(&[d, suffix]),
+        };
+        let mut add = |suffix: &str, secret: bool, source: Source| {
+            let name = if suffix.is_empty() {
+                p.clone()
+            } else {
+                format!("{p}_{suffix}")
+            };
+            out.push(Binding {
+                name,
+                secret,
+                source,
+                data: d.clone(),
+            });
+        };
+        match &data.kind {
+            DataKind::Dynamodb(_) => add("TABLE", false, output("TableName")),
+            DataKind::Postgres(pg) => {
+                add("HOST", false, output("Host"));
+                add("PORT", false, output("Port"));
+                add(
+                    "DATABASE",
+                    false,
+                    Source::Value {
+                        value: pg.database.clone(),
+                    },
+                );
+                for (suffix, key) in [("USER", "username"), ("PASSWORD", "password")] {
+                    add(
+                        suffix,
+                        true,
+                        Source::RdsMasterSecret {
+                            stack: stack.clone(),
+                            instance_output: logical_id(&[d, "Instance"]),
+                            key: key.into(),
+                        },
+                    );
+                }
+            }
+            DataKind::Redis(_) => {
+                add("HOST", false, output("Host"));
+                add("PORT", false, output("Port"));
+                add("AUTH_TOKEN", true, output("AuthSecretArn"));
+            }
+            DataKind::S3(_) => add("BUCKET", false, output("BucketName")),
+            DataKind::Parameters(ps) => add(
+                "PATH",
+                false,
+                Source::Value {
+                    value: ps.path.clone(),
+                },
+            ),
+            DataKind::Secret(_) => add("", true, output("SecretArn")),
+        }
+    }
+    out
+}
