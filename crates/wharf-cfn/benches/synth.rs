@@ -34,8 +34,17 @@ fn main() {
     let env = &m.environments["prod"];
     let run = || {
         let stacks = wharf_cfn::synthesize(&m, env).expect("aws");
-        let bytes: usize = stacks.iter().map(|s| s.template.to_json().len() + s.template.to_yaml().len()).sum();
-        (stacks.iter().map(|s| s.template.resources.len()).sum::<usize>(), bytes)
+        let bytes: usize = stacks
+            .iter()
+            .map(|s| s.template.to_json().len() + s.template.to_yaml().len())
+            .sum();
+        (
+            stacks
+                .iter()
+                .map(|s| s.template.resources.len())
+                .sum::<usize>(),
+            bytes,
+        )
     };
     let (resources, bytes) = run();
     for _ in 0..20 {
@@ -53,12 +62,22 @@ fn main() {
     let parse = {
         let t = Instant::now();
         for _ in 0..200 {
-            std::hint::black_box(wharf_manifest::parse_str(&text, "bench.toml", Path::new(".")));
+            std::hint::black_box(wharf_manifest::parse_str(
+                &text,
+                "bench.toml",
+                Path::new("."),
+            ));
         }
         t.elapsed() / 200
     };
     println!("synthesis of all stacks, 20 services ({resources} resources, {} KiB of JSON+YAML), 200 runs:", bytes / 1024);
-    println!("  mean {:.2} ms   p50 {:.2} ms   p99 {:.2} ms   min {:.2} ms", ms(mean), ms(times[100]), ms(times[197]), ms(times[0]));
+    println!(
+        "  mean {:.2} ms   p50 {:.2} ms   p99 {:.2} ms   min {:.2} ms",
+        ms(mean),
+        ms(times[100]),
+        ms(times[197]),
+        ms(times[0])
+    );
     println!("manifest parse + validation: {:.2} ms", ms(parse));
 }
 
