@@ -1,0 +1,699 @@
+//! The controller: takes the service's lock, creates or resumes a record, and executes its
+//! steps one at a time, persisting after each. Every gate and rollback decision is made here.
+
+use wharf_manifest::{Service, StrategyKind};
+
+use crate::error::EngineError;
+use crate::events::{started, Event, EventSink};
+use crate::plan::{plan, Step};
+use crate::record::{Outcome, Record, Status};
+use crate::target::{Clock, Target, TargetError};
+
+/// Tunables; the defaults suit real targets.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often gates and waits look again.
+    pub poll_ms: u64,
+    /// Lease of the deployment lock; renewed on every poll.
+    pub lease_ms: i64,
+    /// Extra time a task gets to start before its health checks count.
+    pub start_allowance_ms: u64,
+    /// Return at an approval gate instead of waiting for `wharf promote`.
+    pub detach_at_approval: bool,
+    /// Fault injection: stop (as if killed) after this many persisted transitions.
+    pub crash_after: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            poll_ms: 1000,
+            lease_ms: 120_000,
+            start_allowance_ms: 60_000,
+            detach_at_approval: false,
+            crash_after: None,
+        }
+    }
+}
+
+/// What one deploy needs to know about the service.
+pub struct Request<'a> {
+    pub app: &'a str,
+    pub env: &'a str,
+    pub service: &'a Service,
+    pub id: &'a str,
+    pub image: &'a str,
+    pub digest: Option<&'a str>,
+}
+
+/// Drives deployments of one target.
+pub struct Engine<'a, T: Target, C: Clock> {
+    pub target: &'a T,
+    pub clock: &'a C,
+    pub events: &'a dyn EventSink,
+    /// Who holds the lock (`user@host pid N`), shown to a concurrent deploy.
+    pub holder: String,
+    pub options: Options,
+}
+
+/// Result of executing a step once.
+enum Progress {
+    Done,
+    Wait,
+    Fail(String),
+}
+
+fn target_err(action: impl Into<String>) -> impl FnOnce(TargetError) -> EngineError {
+    let action = action.into();
+    move |source| EngineError::Target { action, source }
+}
+
+impl<T: Target, C: Clock> Engine<'_, T, C> {
+    /// Deploys a new version with the service's strategy.
+    pub async fn deploy(&self, req: Request<'_>) -> Result<Record, EngineError> {
+        let name = &req.service.name;
+        self.lock(name).await?;
+        let result = self.deploy_locked(&req).await;
+        self.unlock_unless_killed(name, &result).await;
+        result
+    }
+
+    async fn deploy_locked(&self, req: &Request<'_>) -> Result<Record, EngineError> {
+        let name = &req.service.name;
+        let records = self
+            .target
+            .list(name)
+            .await
+            .map_err(target_err(format!("read the records of {name}")))?;
+        if let Some(open) = records.iter().rev().find(|r| !r.is_finished()) {
+            return Err(EngineError::Unfinished {
+                service: name.clone(),
+                id: open.id.clone(),
+                phase: open.phase(),
+            });
+        }
+        let previous = live(&records).last().map(|r| r.id.clone());
+        let previous_count = if previous.is_some() {
+            req.service.count.max(1)
+        } else {
+            0
+        };
+        let now = self.clock.now_ms();
+        let record = Record {
+            id: req.id.to_owned(),
+            app: req.app.to_owned(),
+            env: req.env.to_owned(),
+            service: name.clone(),
+            image: req.image.to_owned(),
+            digest: req.digest.map(str::to_owned),
+            strategy: req.service.deploy.strategy,
+            previous,
+            steps: plan(req.service, previous_count),
+            step: 0,
+            step_started_ms: now,
+            status: Status::InProgress,
+            weight: 0,
+            started_ms: now,
+            updated_ms: now,
+            finished_ms: None,
+            outcome: None,
+            reason: None,
+            approved: false,
+            abort_requested: false,
+        };
+        self.save(&record).await?;
+        self.events.emit(started(&record));
+        self.run(req.service, record).await
+    }
+
+    /// Continues the service's unfinished deployment from its record.
+    pub async fn resume(&self, service: &Service) -> Result<Record, EngineError> {
+        self.with_open(service, "resume", |r| r).await
+    }
+
+    /// Lets a deployment held at its approval gate continue.
+    pub async fn promote(&self, service: &Service) -> Result<Record, EngineError> {
+        self.with_open(service, "promote", |mut r| {
+            r.approved = true;
+            r
+        })
+        .await
+    }
+
+    /// Rolls the unfinished deployment back.
+    pub async fn abort(&self, service: &Service) -> Result<Record, EngineError> {
+        self.with_open(service, "abort", |mut r| {
+            r.abort_requested = true;
+            r
+        })
+        .await
+    }
+
+    /// Finds the open record, applies `change` and runs it. When another process holds the lock
+    /// (a deploy waiting at a gate), the change is written for that process to act on.
+    async fn with_open(
+        &self,
+        service: &Service,
+        action: &'static str,
+        change: impl FnOnce(Record) -> Record,
+    ) -> Result<Record, EngineError> {
+        let name = &service.name;
+        let records = self
+            .target
+            .list(name)
+            .await
+            .map_err(target_err(format!("read the records of {name}")))?;
+        let open =
+            records
+                .into_iter()
+                .rev()
+                .find(|r| !r.is_finished())
+                .ok_or(EngineError::Nothing {
+                    service: name.clone(),
+                    action,
+                })?;
+        let record = change(open);
+        match self.lock(name).await {
+            Ok(()) => {
+                self.save(&record).await?;
+                self.events.emit(Event::Resumed {
+                    id: record.id.clone(),
+                    step: record.phase(),
+                });
+                let result = self.run(service, record).await;
+                self.unlock_unless_killed(name, &result).await;
+                result
+            }
+            Err(EngineError::Locked { .. }) if action != "resume" => {
+                self.save(&record).await?;
+                Ok(record)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Executes steps until the record is finished (or waits at approval when detached).
+    async fn run(&self, service: &Service, mut r: Record) -> Result<Record, EngineError> {
+        let mut transitions = 0usize;
+        loop {
+            if !self
+                .target
+                .renew(
+                    &service.name,
+                    &self.holder,
+                    self.clock.now_ms(),
+                    self.options.lease_ms,
+                )
+                .await
+                .map_err(target_err("renew the lock"))?
+            {
+                return Err(EngineError::LockLost {
+                    service: service.name.clone(),
+                });
+            }
+            // promote and abort from another process arrive through the store.
+            if let Ok(Some(stored)) = self.target.load(&service.name, &r.id).await {
+                r.approved |= stored.approved;
+                r.abort_requested |= stored.abort_requested;
+            }
+            if r.abort_requested
+                && matches!(r.status, Status::InProgress | Status::AwaitingApproval)
+            {
+                if r.steps[..r.step].contains(&Step::RetirePrevious) {
+                    // Nothing left to return to: finishing is the only safe way out.
+                    r.abort_requested = false;
+                    r.reason = Some(format!(
+                        "abort came after {} was retired; the deployment was finished instead",
+                        r.previous.as_deref().unwrap_or("the previous deployment")
+                    ));
+                    self.save(&r).await?;
+                } else {
+                    self.begin_rollback(&mut r, "aborted on request").await?;
+                }
+            }
+            let before = (r.step, r.status);
+            match r.status {
+                Status::Finished => return Ok(r),
+                Status::RollingBack => {
+                    self.roll_back(service, &mut r).await?;
+                    return Ok(r);
+                }
+                Status::InProgress | Status::AwaitingApproval => {}
+            }
+            let Some(step) = r.current_step().cloned() else {
+                let reason = r.reason.clone();
+                self.finish(service, &mut r, Outcome::Succeeded, reason)
+                    .await?;
+                return Ok(r);
+            };
+            match self.execute(service, &mut r, &step).await? {
+                Progress::Done => {
+                    r.step += 1;
+                    r.step_started_ms = self.clock.now_ms();
+                    r.status = Status::InProgress;
+                    self.save(&r).await?;
+                    if let Some(next) = r.current_step() {
+                        self.events.emit(Event::Step {
+                            id: r.id.clone(),
+                            index: r.step,
+                            total: r.steps.len(),
+                            step: next.to_string(),
+                        });
+                    }
+                }
+                Progress::Wait => {
+                    if r.status == Status::AwaitingApproval && self.options.detach_at_approval {
+                        return Ok(r);
+                    }
+                    self.clock.sleep(self.options.poll_ms).await;
+                }
+                Progress::Fail(reason) => self.begin_rollback(&mut r, &reason).await?,
+            }
+            if (r.step, r.status) != before {
+                transitions += 1;
+                if self.options.crash_after.is_some_and(|n| transitions >= n) {
+                    return Err(EngineError::Injected { transitions });
+                }
+            }
+        }
+    }
+
+    async fn execute(
+        &self,
+        service: &Service,
+        r: &mut Record,
+        step: &Step,
+    ) -> Result<Progress, EngineError> {
+        let t = self.target;
+        let id = r.id.clone();
+        let elapsed = self.clock.now_ms() - r.step_started_ms;
+        Ok(match step {
+            Step::Hook { hook } => {
+                let cmd = match hook {
+                    crate::plan::HookKind::PreDeploy => &service.deploy.hooks.pre_deploy,
+                    crate::plan::HookKind::PostScaleUp => &service.deploy.hooks.post_scale_up,
+                    crate::plan::HookKind::PreTraffic => &service.deploy.hooks.pre_traffic,
+                    crate::plan::HookKind::PostTraffic => &service.deploy.hooks.post_traffic,
+                };
+                match cmd {
+                    Some(cmd) => match t.run_hook(service, r, *hook, cmd).await {
+                        Ok(()) => Progress::Done,
+                        Err(e) => Progress::Fail(format!("the {hook} hook failed: {e}")),
+                    },
+                    None => Progress::Done,
+                }
+            }
+            Step::Provision { count } => {
+                t.provision(service, r, *count)
+                    .await
+                    .map_err(target_err(format!("start deployment {id}")))?;
+                Progress::Done
+            }
+            Step::WaitHealthy { count } => self.wait_healthy(service, r, *count, elapsed).await?,
+            Step::Scale { new, old } => {
+                // provision is idempotent: it creates the deployment once, then sets its count.
+                t.provision(service, r, *new)
+                    .await
+                    .map_err(target_err(format!("scale {id} to {new}")))?;
+                match self.wait_healthy(service, r, *new, elapsed).await? {
+                    Progress::Done => {
+                        if let Some(prev) = r.previous.clone() {
+                            t.scale(service, &prev, *old)
+                                .await
+                                .map_err(target_err(format!("scale {prev} to {old}")))?;
+                            // Rolling shares traffic by running tasks.
+                            let pct = (new * 100).checked_div(new + old).unwrap_or(100);
+                            self.shift(service, r, pct).await?;
+                        }
+                        Progress::Done
+                    }
+                    other => other,
+                }
+            }
+            Step::TestRoute => {
+                t.set_test_route(service, Some(&id))
+                    .await
+                    .map_err(target_err("add the test route"))?;
+                Progress::Done
+            }
+            Step::Smoke => {
+                for check in &service.deploy.smoke {
+                    if let Err(e) = t.smoke(service, &id, check).await {
+                        return Ok(Progress::Fail(format!(
+                            "smoke check {} {} failed: {e}",
+                            check.method, check.path
+                        )));
+                    }
+                }
+                Progress::Done
+            }
+            Step::Shift { percent } => {
+                self.shift(service, r, *percent).await?;
+                Progress::Done
+            }
+            Step::Bake { ms } => match self.alarm_gate(service, r).await? {
+                Some(reason) => Progress::Fail(reason),
+                None if elapsed >= *ms as i64 => Progress::Done,
+                None => Progress::Wait,
+            },
+            Step::Approval => {
+                if r.approved {
+                    Progress::Done
+                } else {
+                    if r.status != Status::AwaitingApproval {
+                        r.status = Status::AwaitingApproval;
+                        self.save(r).await?;
+                        self.events.emit(Event::AwaitingApproval { id: id.clone() });
+                    }
+                    match self.alarm_gate(service, r).await? {
+                        Some(reason) => Progress::Fail(reason),
+                        None => Progress::Wait,
+                    }
+                }
+            }
+            Step::MakeDefault => {
+                t.make_default(service, &id)
+                    .await
+                    .map_err(target_err(format!("make {id} the default")))?;
+                r.weight = 100;
+                self.events.emit(Event::Weights {
+                    weights: vec![(id.clone(), 100)],
+                });
+                Progress::Done
+            }
+            Step::RetirePrevious => {
+                t.set_test_route(service, None)
+                    .await
+                    .map_err(target_err("remove the test route"))?;
+                if let Some(prev) = r.previous.clone() {
+                    self.retire(service, &prev).await?;
+                }
+                Progress::Done
+            }
+            Step::EnforceKeep { keep } => {
+                t.set_test_route(service, None)
+                    .await
+                    .map_err(target_err("remove the test route"))?;
+                let records = t
+                    .list(&service.name)
+                    .await
+                    .map_err(target_err("read the records"))?;
+                let older: Vec<String> = live(&records)
+                    .iter()
+                    .filter(|x| x.id != id)
+                    .map(|x| x.id.clone())
+                    .collect();
+                let excess = older.len().saturating_sub(*keep as usize);
+                for old in older.iter().take(excess) {
+                    self.retire(service, old).await?;
+                }
+                Progress::Done
+            }
+        })
+    }
+
+    /// Waits (bounded) for `count` healthy targets; fails early when tasks keep stopping.
+    async fn wait_healthy(
+        &self,
+        service: &Service,
+        r: &Record,
+        count: u32,
+        elapsed: i64,
+    ) -> Result<Progress, EngineError> {
+        let h = self
+            .target
+            .health(service, &r.id)
+            .await
+            .map_err(target_err(format!("read the health of {}", r.id)))?;
+        self.events.emit(Event::Health {
+            id: r.id.clone(),
+            healthy: h.healthy,
+            running: h.running,
+            wanted: count,
+        });
+        if h.healthy >= count {
+            return Ok(Progress::Done);
+        }
+        let limit = self.health_limit_ms(service);
+        if h.stopped.len() as u32 >= count.max(1) * 2 {
+            return Ok(Progress::Fail(format!(
+                "tasks keep stopping: {}",
+                h.stopped.last().cloned().unwrap_or_default()
+            )));
+        }
+        if elapsed >= limit {
+            let why = h
+                .stopped
+                .last()
+                .map(|s| format!("; last stopped task: {s}"))
+                .unwrap_or_default();
+            return Ok(Progress::Fail(format!(
+                "only {} of {count} targets healthy after {}s{why}",
+                h.healthy,
+                limit / 1000
+            )));
+        }
+        self.events.emit(Event::Waiting {
+            id: r.id.clone(),
+            what: format!("{count} healthy targets"),
+            elapsed_ms: elapsed,
+            limit_ms: limit,
+        });
+        Ok(Progress::Wait)
+    }
+
+    /// Health checks need `healthy` passes `interval` apart, after the grace period and start.
+    fn health_limit_ms(&self, service: &Service) -> i64 {
+        let h = &service.health;
+        let checks = (h.healthy + h.unhealthy + 2) as u64 * h.interval.as_millis();
+        (h.grace.map_or(0, |g| g.as_millis()) + checks + self.options.start_allowance_ms) as i64
+    }
+
+    /// The alarm gate: the new deployment's 5xx share over the window, and tasks that stopped
+    /// since the deployment became healthy. Returns why it failed.
+    async fn alarm_gate(
+        &self,
+        service: &Service,
+        r: &Record,
+    ) -> Result<Option<String>, EngineError> {
+        let policy = &service.deploy.rollback;
+        let req = self
+            .target
+            .requests(service, &r.id, policy.window.as_millis())
+            .await
+            .map_err(target_err("read request metrics"))?;
+        let pct = req.error_percent();
+        self.events.emit(Event::Gate {
+            id: r.id.clone(),
+            gate: "5xx %".into(),
+            value: pct,
+            threshold: policy.max_5xx_percent,
+            requests: req.total,
+        });
+        if req.total >= u64::from(policy.min_requests.max(1)) && pct > policy.max_5xx_percent {
+            return Ok(Some(format!(
+                "{pct:.1}% of {} requests answered 5xx over {} (limit {}%)",
+                req.total, policy.window, policy.max_5xx_percent
+            )));
+        }
+        let h = self
+            .target
+            .health(service, &r.id)
+            .await
+            .map_err(target_err("read health"))?;
+        let wanted = service.count.max(1);
+        if !h.stopped.is_empty() && h.healthy < wanted {
+            return Ok(Some(format!(
+                "a task stopped: {} ({} of {wanted} healthy)",
+                h.stopped.last().cloned().unwrap_or_default(),
+                h.healthy
+            )));
+        }
+        Ok(None)
+    }
+
+    async fn shift(
+        &self,
+        service: &Service,
+        r: &mut Record,
+        percent: u32,
+    ) -> Result<(), EngineError> {
+        let mut weights = vec![(r.id.clone(), percent)];
+        if let Some(prev) = &r.previous {
+            if percent < 100 {
+                weights.push((prev.clone(), 100 - percent));
+            }
+        }
+        self.target
+            .set_weights(service, &weights)
+            .await
+            .map_err(target_err(format!("shift {percent}% to {}", r.id)))?;
+        r.weight = percent;
+        self.events.emit(Event::Weights { weights });
+        Ok(())
+    }
+
+    async fn retire(&self, service: &Service, id: &str) -> Result<(), EngineError> {
+        self.target
+            .retire(service, id)
+            .await
+            .map_err(target_err(format!("drain {id}")))?;
+        if let Ok(Some(mut old)) = self.target.load(&service.name, id).await {
+            if old.outcome == Some(Outcome::Succeeded) {
+                old.outcome = Some(Outcome::Retired);
+                old.updated_ms = self.clock.now_ms();
+                self.save(&old).await?;
+            }
+        }
+        self.events.emit(Event::Retired { id: id.to_owned() });
+        Ok(())
+    }
+
+    async fn begin_rollback(&self, r: &mut Record, reason: &str) -> Result<(), EngineError> {
+        r.status = Status::RollingBack;
+        r.reason = Some(reason.to_owned());
+        self.save(r).await?;
+        self.events.emit(Event::RollingBack {
+            id: r.id.clone(),
+            reason: reason.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Traffic back to the previous deployment first, then the failed one is removed.
+    async fn roll_back(&self, service: &Service, r: &mut Record) -> Result<(), EngineError> {
+        let t = self.target;
+        if let Some(prev) = r.previous.clone() {
+            if r.strategy == StrategyKind::Rolling {
+                t.scale(service, &prev, service.count.max(1))
+                    .await
+                    .map_err(target_err(format!("scale {prev} back up")))?;
+                let started = self.clock.now_ms();
+                loop {
+                    let h = t
+                        .health(service, &prev)
+                        .await
+                        .map_err(target_err("read health"))?;
+                    if h.healthy >= service.count.max(1)
+                        || self.clock.now_ms() - started > self.health_limit_ms(service)
+                    {
+                        break;
+                    }
+                    self.clock.sleep(self.options.poll_ms).await;
+                }
+                t.set_weights(service, &[(prev.clone(), 100)])
+                    .await
+                    .map_err(target_err(format!("return traffic to {prev}")))?;
+            } else if r.strategy == StrategyKind::Affinity {
+                t.make_default(service, &prev)
+                    .await
+                    .map_err(target_err(format!("make {prev} the default again")))?;
+            } else {
+                t.set_weights(service, &[(prev.clone(), 100)])
+                    .await
+                    .map_err(target_err(format!("return traffic to {prev}")))?;
+            }
+            self.events.emit(Event::Weights {
+                weights: vec![(prev, 100)],
+            });
+        } else {
+            t.set_weights(service, &[])
+                .await
+                .map_err(target_err("remove the failed deployment's traffic"))?;
+            self.events.emit(Event::Weights { weights: vec![] });
+        }
+        r.weight = 0;
+        t.set_test_route(service, None)
+            .await
+            .map_err(target_err("remove the test route"))?;
+        t.retire(service, &r.id)
+            .await
+            .map_err(target_err(format!("remove {}", r.id)))?;
+        let outcome = if r.abort_requested {
+            Outcome::Aborted
+        } else {
+            Outcome::RolledBack
+        };
+        let reason = r.reason.clone();
+        self.finish(service, r, outcome, reason).await
+    }
+
+    async fn finish(
+        &self,
+        _service: &Service,
+        r: &mut Record,
+        outcome: Outcome,
+        reason: Option<String>,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now_ms();
+        r.status = Status::Finished;
+        r.outcome = Some(outcome);
+        r.reason = reason.clone();
+        r.finished_ms = Some(now);
+        r.step = r.step.min(r.steps.len());
+        self.save(r).await?;
+        self.events.emit(Event::Finished {
+            id: r.id.clone(),
+            outcome: outcome.to_string(),
+            reason,
+        });
+        Ok(())
+    }
+
+    async fn save(&self, r: &Record) -> Result<(), EngineError> {
+        let mut r = r.clone();
+        r.updated_ms = self.clock.now_ms();
+        self.target
+            .save(&r)
+            .await
+            .map_err(target_err(format!("save the record of {}", r.id)))
+    }
+
+    async fn lock(&self, service: &str) -> Result<(), EngineError> {
+        let now = self.clock.now_ms();
+        match self
+            .target
+            .lock(service, &self.holder, now, self.options.lease_ms)
+            .await
+            .map_err(target_err("take the deployment lock"))?
+        {
+            Ok(_) => Ok(()),
+            Err(held) => Err(EngineError::Locked {
+                service: service.to_owned(),
+                holder: held.holder,
+                since: format_ms(held.acquired_ms),
+            }),
+        }
+    }
+
+    /// Releases the lock, except after an injected kill: a killed process releases nothing.
+    async fn unlock_unless_killed(&self, service: &str, result: &Result<Record, EngineError>) {
+        if !matches!(result, Err(EngineError::Injected { .. })) {
+            let _ = self.target.unlock(service, &self.holder).await;
+        }
+    }
+}
+
+/// Deployments serving traffic (succeeded and not retired), oldest first.
+pub fn live(records: &[Record]) -> Vec<&Record> {
+    records
+        .iter()
+        .filter(|r| r.outcome == Some(Outcome::Succeeded))
+        .collect()
+}
+
+/// A Unix time in ms as `YYYY-MM-DD HH:MM:SSZ`.
+pub fn format_ms(ms: i64) -> String {
+    let id = wharf_manifest::Names::new("", "").deployment_id(ms / 1000);
+    // "-YYYYMMDD-HHMMSSZ"
+    let d = &id[1..];
+    format!(
+        "{}-{}-{} {}:{}:{}Z",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    )
+}

@@ -1,0 +1,25 @@
+//! The deployment engine, target-neutral: it knows nothing of Docker or AWS.
+//!
+//! - [`plan`]: each strategy (rolling, canary, linear, blue-green, affinity) compiles to an
+//!   explicit list of steps: hooks, provisioning, the health gate, test route and smoke checks,
+//!   traffic shifts, bakes under the alarm gate, approval, retiring the previous deployment.
+//! - [`controller`]: the one place where transitions happen. It holds the service's lock,
+//!   persists the [`record`] after every step (so a killed `wharf` resumes or aborts from it),
+//!   and rolls back by itself — traffic first, then the failed deployment is removed.
+//! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod controller;
+pub mod error;
+pub mod events;
+pub mod plan;
+pub mod record;
+pub mod sim;
+pub mod target;
+
+pub use controller::{live, Engine, Options, Request};
+pub use error::EngineError;
+pub use events::{Collect, Discard, Event, EventSink};
+pub use plan::{plan, HookKind, Step};
+pub use record::{Outcome, Record, Status};
+pub use target::{Clock, Health, Lock, Requests, Store, SystemClock, Target, TargetError};

@@ -1,0 +1,120 @@
+//! The deployment record: everything needed to resume or undo a deployment, persisted by the
+//! target's state store after every transition.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use wharf_manifest::StrategyKind;
+
+use crate::plan::Step;
+
+/// How a deployment ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// All traffic on the new version.
+    Succeeded,
+    /// A gate failed; traffic went back to the previous version.
+    RolledBack,
+    /// Stopped on request (`wharf abort`); traffic went back.
+    Aborted,
+    /// Replaced later by `wharf rollback` or drained: no longer serving.
+    Retired,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Outcome::Succeeded => "succeeded",
+            Outcome::RolledBack => "rolled back",
+            Outcome::Aborted => "aborted",
+            Outcome::Retired => "retired",
+        })
+    }
+}
+
+/// Where a deployment stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Status {
+    /// Working through its steps.
+    InProgress,
+    /// Held at an approval gate until `wharf promote` or `wharf abort`.
+    AwaitingApproval,
+    /// Moving traffic back and removing itself.
+    RollingBack,
+    /// Done: see the outcome.
+    Finished,
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::InProgress => "in progress",
+            Status::AwaitingApproval => "awaiting approval",
+            Status::RollingBack => "rolling back",
+            Status::Finished => "finished",
+        })
+    }
+}
+
+/// One deployment of one service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// `{env}-{YYYYMMDD-HHMMSS}Z`
+    pub id: String,
+    pub app: String,
+    pub env: String,
+    pub service: String,
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    pub strategy: StrategyKind,
+    /// The deployment serving before this one (traffic returns there on rollback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+    /// The plan, fixed when the deployment starts (a changed manifest does not change it).
+    pub steps: Vec<Step>,
+    /// Index of the step being executed (== steps.len() when all are done).
+    pub step: usize,
+    /// When the current step started (ms since the epoch), for bakes and bounded waits.
+    pub step_started_ms: i64,
+    pub status: Status,
+    /// Percent of the service's default traffic on this deployment.
+    pub weight: u32,
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_ms: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<Outcome>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Set by `wharf promote` while awaiting approval.
+    #[serde(default)]
+    pub approved: bool,
+    /// Set by `wharf abort`: the controller rolls back at its next look.
+    #[serde(default)]
+    pub abort_requested: bool,
+}
+
+impl Record {
+    pub fn current_step(&self) -> Option<&Step> {
+        self.steps.get(self.step)
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.status == Status::Finished
+    }
+
+    /// The phase as users read it: the current step, or the status when none applies.
+    pub fn phase(&self) -> String {
+        match (self.status, self.current_step()) {
+            (Status::InProgress | Status::AwaitingApproval, Some(s)) => s.to_string(),
+            (Status::Finished, _) => self
+                .outcome
+                .map_or_else(|| "finished".into(), |o| o.to_string()),
+            (status, _) => status.to_string(),
+        }
+    }
+}

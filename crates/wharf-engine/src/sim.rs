@@ -1,0 +1,427 @@
+//! A deterministic simulated target with a fake clock: deployments whose health, crashes and
+//! error rates are scripted per image, traffic that follows the weights, records and locks in
+//! memory. It tests every strategy's transitions, failures in every phase, crash and resume,
+//! and lock contention in milliseconds.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use wharf_manifest::{Service, SmokeCheck};
+
+use crate::plan::HookKind;
+use crate::record::Record;
+use crate::target::{Clock, Health, Lock, Requests, Store, Target, TargetError};
+
+/// Time that moves only when someone sleeps.
+#[derive(Debug, Clone, Default)]
+pub struct FakeClock(Arc<AtomicI64>);
+
+impl FakeClock {
+    pub fn at(ms: i64) -> Self {
+        FakeClock(Arc::new(AtomicI64::new(ms)))
+    }
+
+    pub fn advance(&self, ms: u64) {
+        self.0.fetch_add(ms as i64, Ordering::SeqCst);
+    }
+}
+
+impl Clock for FakeClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    async fn sleep(&self, ms: u64) {
+        self.advance(ms);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// How a simulated deployment behaves, chosen by its image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    /// Healthy `after_ms` after it starts.
+    Healthy { after_ms: i64 },
+    /// Its container exits at start, again and again.
+    ExitsAtStart,
+    /// Runs, but never passes its health check.
+    NeverHealthy,
+    /// Healthy, but answers 5xx to every request it gets.
+    Errors500,
+    /// Healthy, then one task is killed `after_ms` after it starts.
+    KilledAfter { after_ms: i64 },
+    /// Healthy, but its smoke checks fail.
+    SmokeFails,
+}
+
+#[derive(Debug, Clone)]
+struct Deployment {
+    image: String,
+    count: u32,
+    started_ms: i64,
+    retired: bool,
+}
+
+#[derive(Default)]
+struct State {
+    records: BTreeMap<String, Vec<Record>>,
+    locks: BTreeMap<String, Lock>,
+    deployments: BTreeMap<String, Deployment>,
+    behaviours: BTreeMap<String, Behaviour>,
+    failing_hooks: Vec<HookKind>,
+    weights: Vec<(String, u32)>,
+    default: Option<String>,
+    test_route: Option<String>,
+    log: Vec<String>,
+}
+
+/// The simulator. Traffic: 100 requests a second, split by the weights.
+pub struct SimTarget {
+    pub clock: FakeClock,
+    state: Mutex<State>,
+}
+
+/// Requests per second the simulated users send.
+pub const RATE: u64 = 100;
+
+impl SimTarget {
+    pub fn new(clock: FakeClock) -> Self {
+        SimTarget {
+            clock,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    fn st(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Scripts how deployments of `image` behave (default: healthy after 10 s).
+    pub fn behave(&self, image: &str, b: Behaviour) {
+        self.st().behaviours.insert(image.to_owned(), b);
+    }
+
+    pub fn fail_hook(&self, hook: HookKind) {
+        self.st().failing_hooks.push(hook);
+    }
+
+    /// The default traffic split now.
+    pub fn weights(&self) -> Vec<(String, u32)> {
+        self.st().weights.clone()
+    }
+
+    /// Deployments with tasks running (not retired).
+    pub fn running(&self) -> Vec<String> {
+        self.st()
+            .deployments
+            .iter()
+            .filter(|(_, d)| !d.retired && d.count > 0)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Deployments created and not retired (running or scaled to zero).
+    pub fn present(&self) -> Vec<String> {
+        self.st()
+            .deployments
+            .iter()
+            .filter(|(_, d)| !d.retired)
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    pub fn default_deployment(&self) -> Option<String> {
+        self.st().default.clone()
+    }
+
+    pub fn test_route(&self) -> Option<String> {
+        self.st().test_route.clone()
+    }
+
+    pub fn clock_now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// Every operation, in order (`provision x`, `weights x=10 y=90`, `retire y`, …).
+    pub fn log(&self) -> Vec<String> {
+        self.st().log.clone()
+    }
+
+    fn behaviour(&self, st: &State, id: &str) -> Behaviour {
+        st.deployments
+            .get(id)
+            .and_then(|d| st.behaviours.get(&d.image))
+            .copied()
+            .unwrap_or(Behaviour::Healthy { after_ms: 10_000 })
+    }
+
+    fn share(st: &State, id: &str) -> u32 {
+        if st.default.as_deref() == Some(id) {
+            return 100;
+        }
+        st.weights
+            .iter()
+            .find(|(d, _)| d == id)
+            .map_or(0, |(_, p)| *p)
+    }
+}
+
+impl Store for SimTarget {
+    async fn save(&self, record: &Record) -> Result<(), TargetError> {
+        let mut st = self.st();
+        let list = st.records.entry(record.service.clone()).or_default();
+        match list.iter_mut().find(|r| r.id == record.id) {
+            Some(r) => *r = record.clone(),
+            None => list.push(record.clone()),
+        }
+        Ok(())
+    }
+
+    async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
+        Ok(self
+            .st()
+            .records
+            .get(service)
+            .and_then(|l| l.iter().find(|r| r.id == id).cloned()))
+    }
+
+    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
+        Ok(self.st().records.get(service).cloned().unwrap_or_default())
+    }
+
+    async fn lock(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Result<Lock, Lock>, TargetError> {
+        let mut st = self.st();
+        if let Some(l) = st.locks.get(service) {
+            if l.holder != holder && l.expires_ms > now_ms {
+                return Ok(Err(l.clone()));
+            }
+        }
+        let l = Lock {
+            service: service.into(),
+            holder: holder.into(),
+            acquired_ms: now_ms,
+            expires_ms: now_ms + lease_ms,
+        };
+        st.locks.insert(service.into(), l.clone());
+        Ok(Ok(l))
+    }
+
+    async fn renew(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, TargetError> {
+        let mut st = self.st();
+        match st.locks.get_mut(service) {
+            Some(l) if l.holder == holder => {
+                l.expires_ms = now_ms + lease_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+        let mut st = self.st();
+        if st.locks.get(service).is_some_and(|l| l.holder == holder) {
+            st.locks.remove(service);
+        }
+        Ok(())
+    }
+
+    async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        Ok(self.st().locks.remove(service))
+    }
+}
+
+impl Target for SimTarget {
+    async fn provision(
+        &self,
+        _service: &Service,
+        record: &Record,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        let now = self.clock.now_ms();
+        let mut st = self.st();
+        let d = st
+            .deployments
+            .entry(record.id.clone())
+            .or_insert_with(|| Deployment {
+                image: record.image.clone(),
+                count,
+                started_ms: now,
+                retired: false,
+            });
+        d.count = count;
+        st.log.push(format!("provision {} {count}", record.id));
+        Ok(())
+    }
+
+    async fn scale(
+        &self,
+        _service: &Service,
+        deployment: &str,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        let mut st = self.st();
+        if let Some(d) = st.deployments.get_mut(deployment) {
+            d.count = count;
+        }
+        st.log.push(format!("scale {deployment} {count}"));
+        Ok(())
+    }
+
+    async fn health(&self, _service: &Service, deployment: &str) -> Result<Health, TargetError> {
+        let now = self.clock.now_ms();
+        let st = self.st();
+        let Some(d) = st.deployments.get(deployment).filter(|d| !d.retired) else {
+            return Ok(Health::default());
+        };
+        let age = now - d.started_ms;
+        Ok(match self.behaviour(&st, deployment) {
+            Behaviour::Healthy { after_ms } => Health {
+                running: d.count,
+                healthy: if age >= after_ms { d.count } else { 0 },
+                stopped: vec![],
+            },
+            Behaviour::Errors500 | Behaviour::SmokeFails => Health {
+                running: d.count,
+                healthy: if age >= 10_000 { d.count } else { 0 },
+                stopped: vec![],
+            },
+            Behaviour::NeverHealthy => Health {
+                running: d.count,
+                healthy: 0,
+                stopped: vec![],
+            },
+            Behaviour::ExitsAtStart => Health {
+                running: 0,
+                healthy: 0,
+                stopped: vec![
+                    "essential container exited with code 1".into();
+                    (age / 5_000 + 1) as usize
+                ],
+            },
+            Behaviour::KilledAfter { after_ms } if age >= after_ms => Health {
+                running: d.count,
+                healthy: d.count.saturating_sub(1),
+                stopped: vec!["task killed (SIGKILL)".into()],
+            },
+            Behaviour::KilledAfter { .. } => Health {
+                running: d.count,
+                healthy: if age >= 10_000 { d.count } else { 0 },
+                stopped: vec![],
+            },
+        })
+    }
+
+    async fn requests(
+        &self,
+        _service: &Service,
+        deployment: &str,
+        window_ms: u64,
+    ) -> Result<Requests, TargetError> {
+        let st = self.st();
+        let total = RATE * window_ms / 1000 * u64::from(Self::share(&st, deployment)) / 100;
+        let errors = if self.behaviour(&st, deployment) == Behaviour::Errors500 {
+            total
+        } else {
+            0
+        };
+        Ok(Requests {
+            total,
+            errors_5xx: errors,
+        })
+    }
+
+    async fn set_weights(
+        &self,
+        _service: &Service,
+        weights: &[(String, u32)],
+    ) -> Result<(), TargetError> {
+        let mut st = self.st();
+        st.weights = weights.to_vec();
+        st.default = None;
+        let line = weights
+            .iter()
+            .map(|(d, p)| format!("{d}={p}"))
+            .collect::<Vec<_>>()
+            .join(" ");
+        st.log.push(format!("weights {line}"));
+        Ok(())
+    }
+
+    async fn set_test_route(
+        &self,
+        _service: &Service,
+        deployment: Option<&str>,
+    ) -> Result<(), TargetError> {
+        let mut st = self.st();
+        st.test_route = deployment.map(str::to_owned);
+        st.log
+            .push(format!("test-route {}", deployment.unwrap_or("none")));
+        Ok(())
+    }
+
+    async fn make_default(&self, _service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let mut st = self.st();
+        st.default = Some(deployment.to_owned());
+        st.weights = vec![(deployment.to_owned(), 100)];
+        st.log.push(format!("default {deployment}"));
+        Ok(())
+    }
+
+    async fn smoke(
+        &self,
+        _service: &Service,
+        deployment: &str,
+        check: &SmokeCheck,
+    ) -> Result<(), TargetError> {
+        let st = self.st();
+        if st.test_route.as_deref() != Some(deployment) {
+            return Err(TargetError::new("no test route to the deployment"));
+        }
+        if self.behaviour(&st, deployment) == Behaviour::SmokeFails {
+            return Err(TargetError::new(format!(
+                "GET {} answered 500, expected {}",
+                check.path, check.status
+            )));
+        }
+        Ok(())
+    }
+
+    async fn retire(&self, _service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let mut st = self.st();
+        if let Some(d) = st.deployments.get_mut(deployment) {
+            d.retired = true;
+            d.count = 0;
+        }
+        st.weights.retain(|(d, _)| d != deployment);
+        st.log.push(format!("retire {deployment}"));
+        Ok(())
+    }
+
+    async fn run_hook(
+        &self,
+        _service: &Service,
+        record: &Record,
+        hook: HookKind,
+        _command: &[String],
+    ) -> Result<(), TargetError> {
+        let mut st = self.st();
+        st.log.push(format!("hook {hook} {}", record.id));
+        if st.failing_hooks.contains(&hook) {
+            return Err(TargetError::new(format!("{hook} exited with code 1")));
+        }
+        Ok(())
+    }
+}

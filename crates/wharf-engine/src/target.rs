@@ -1,0 +1,211 @@
+//! The interface a target implements (the local Docker target, AWS, the simulator): run a
+//! deployment's tasks, report their health and request metrics, route traffic, drain, and keep
+//! records and locks. Every operation is idempotent: the engine may repeat it after a crash.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+use wharf_manifest::{Service, SmokeCheck};
+
+use crate::plan::HookKind;
+use crate::record::Record;
+
+/// A failure of a target operation, already explained for the user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[error("{message}")]
+pub struct TargetError {
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    /// A transient failure (throttling, a connection reset): worth retrying.
+    #[serde(default)]
+    pub transient: bool,
+}
+
+impl TargetError {
+    pub fn new(message: impl Into<String>) -> Self {
+        TargetError {
+            message: message.into(),
+            help: None,
+            transient: false,
+        }
+    }
+
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+}
+
+/// Health of a deployment's tasks.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Tasks running.
+    pub running: u32,
+    /// Targets passing health checks.
+    pub healthy: u32,
+    /// Why tasks stopped since the deployment started (exit codes, OOM, failed pulls),
+    /// newest last. Their count never decreases.
+    pub stopped: Vec<String>,
+}
+
+/// Requests served by a deployment over a window.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requests {
+    pub total: u64,
+    pub errors_5xx: u64,
+}
+
+impl Requests {
+    pub fn error_percent(self) -> f64 {
+        if self.total == 0 {
+            0.0
+        } else {
+            self.errors_5xx as f64 * 100.0 / self.total as f64
+        }
+    }
+}
+
+/// A held deployment lock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    pub service: String,
+    pub holder: String,
+    pub acquired_ms: i64,
+    pub expires_ms: i64,
+}
+
+/// Where time comes from: the wall clock, or a fake one in tests.
+pub trait Clock: Send + Sync {
+    /// Milliseconds since the Unix epoch.
+    fn now_ms(&self) -> i64;
+    /// Waits `ms` (a fake clock advances instead).
+    fn sleep(&self, ms: u64) -> impl Future<Output = ()> + Send;
+}
+
+/// The system clock with tokio's sleep.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
+    async fn sleep(&self, ms: u64) {
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+}
+
+/// Where deployment records and locks live (the local state database, the DynamoDB table).
+pub trait Store: Send + Sync {
+    fn save(&self, record: &Record) -> impl Future<Output = Result<(), TargetError>> + Send;
+    fn load(
+        &self,
+        service: &str,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Record>, TargetError>> + Send;
+    /// The service's records, oldest first.
+    fn list(&self, service: &str) -> impl Future<Output = Result<Vec<Record>, TargetError>> + Send;
+    /// Takes the service's lock, or answers the current holder when someone else has it and
+    /// its lease has not expired.
+    fn lock(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<Result<Lock, Lock>, TargetError>> + Send;
+    /// Extends the lease of a lock this holder has.
+    fn renew(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> impl Future<Output = Result<bool, TargetError>> + Send;
+    fn unlock(
+        &self,
+        service: &str,
+        holder: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Breaks the lock whoever holds it (`--force-unlock`).
+    fn force_unlock(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<Lock>, TargetError>> + Send;
+}
+
+/// What the engine asks of a runtime.
+pub trait Target: Store {
+    /// Starts (or scales to) `count` tasks of the deployment and, for traffic-shifting
+    /// strategies, creates its target group and rules with no traffic.
+    fn provision(
+        &self,
+        service: &Service,
+        record: &Record,
+        count: u32,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Sets how many tasks a deployment runs (rolling batches; 0 stops them all).
+    fn scale(
+        &self,
+        service: &Service,
+        deployment: &str,
+        count: u32,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    fn health(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> impl Future<Output = Result<Health, TargetError>> + Send;
+    /// Requests and 5xx answers of the deployment over the last `window_ms`.
+    fn requests(
+        &self,
+        service: &Service,
+        deployment: &str,
+        window_ms: u64,
+    ) -> impl Future<Output = Result<Requests, TargetError>> + Send;
+    /// Sets the service's default traffic split: `(deployment, percent)` summing to 100.
+    fn set_weights(
+        &self,
+        service: &Service,
+        weights: &[(String, u32)],
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Routes requests with the test header to `deployment` (None removes the route).
+    fn set_test_route(
+        &self,
+        service: &Service,
+        deployment: Option<&str>,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Affinity: makes `deployment` the default for new users, with its own sticky rule.
+    fn make_default(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Runs one smoke check through the test route; Err says what differed.
+    fn smoke(
+        &self,
+        service: &Service,
+        deployment: &str,
+        check: &SmokeCheck,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Asks the deployment to drain (POST to its drain path), stops new traffic to it, waits
+    /// for in-flight requests (the deregistration delay), then stops its tasks and removes its
+    /// target group and rules.
+    fn retire(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Runs a hook command with DEPLOYMENT_ID in its environment.
+    fn run_hook(
+        &self,
+        service: &Service,
+        record: &Record,
+        hook: HookKind,
+        command: &[String],
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+}

@@ -1,0 +1,244 @@
+//! A failure in every phase rolls back by itself: traffic returns to v1 first, then v2 is
+//! removed. Also approvals, abort, and lock contention.
+
+use wharf_engine::sim::Behaviour;
+use wharf_engine::{EngineError, HookKind, Options, Outcome, Status, Store};
+
+use crate::{serves, service, World, STRATEGIES};
+
+async fn rolls_back(
+    strategy: &str,
+    deploy: &str,
+    image_behaviour: Option<Behaviour>,
+    failing_hook: Option<HookKind>,
+    want_reason: &str,
+) {
+    let svc = service(strategy, deploy);
+    let w = World::with_v1(&svc).await;
+    if let Some(b) = image_behaviour {
+        w.sim.behave("img-2", b);
+    }
+    if let Some(h) = failing_hook {
+        w.sim.fail_hook(h);
+    }
+    let r = w
+        .deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .unwrap_or_else(|e| panic!("{strategy}: {e}"));
+    assert_eq!(
+        r.outcome,
+        Some(Outcome::RolledBack),
+        "{strategy} / {want_reason}: {r:?}"
+    );
+    let reason = r.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains(want_reason),
+        "{strategy}: reason {reason:?} lacks {want_reason:?}"
+    );
+    assert_eq!(serves(&w), "v1", "{strategy}: traffic is back on v1");
+    assert_eq!(
+        w.sim.present(),
+        ["v1"],
+        "{strategy}: v2 is removed, nothing orphaned"
+    );
+    assert_eq!(w.sim.test_route(), None);
+    // Traffic moved back before v2 was removed.
+    let log = w.sim.log();
+    let retire = log
+        .iter()
+        .rposition(|l| l == "retire v2")
+        .expect("v2 retired");
+    let back = log
+        .iter()
+        .rposition(|l| l == "weights v1=100" || l == "default v1" || l.starts_with("scale v1 2"));
+    if log
+        .iter()
+        .any(|l| l.starts_with("weights v2=") || l == "default v2" || l.starts_with("scale v1 "))
+    {
+        assert!(
+            back.is_some_and(|b| b < retire),
+            "{strategy}: traffic back before removal: {log:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_version_that_exits_at_start_rolls_back() {
+    for s in STRATEGIES {
+        rolls_back(
+            s,
+            "",
+            Some(Behaviour::ExitsAtStart),
+            None,
+            "tasks keep stopping",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_version_whose_health_check_fails_rolls_back_after_a_bounded_wait() {
+    for s in STRATEGIES {
+        rolls_back(
+            s,
+            "",
+            Some(Behaviour::NeverHealthy),
+            None,
+            "targets healthy after",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_version_answering_500_after_traffic_shifts_rolls_back() {
+    for s in ["canary", "linear", "blue-green", "affinity"] {
+        rolls_back(s, "", Some(Behaviour::Errors500), None, "answered 5xx").await;
+    }
+}
+
+#[tokio::test]
+async fn a_task_killed_during_the_bake_rolls_back() {
+    for s in ["canary", "linear", "blue-green", "affinity"] {
+        rolls_back(
+            s,
+            "",
+            Some(Behaviour::KilledAfter { after_ms: 30_000 }),
+            None,
+            "a task stopped",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn failing_smoke_checks_roll_back_before_any_traffic() {
+    for s in ["canary", "linear", "blue-green", "affinity"] {
+        rolls_back(
+            s,
+            "[[services.web.deploy.smoke]]\npath = \"/\"",
+            Some(Behaviour::SmokeFails),
+            None,
+            "smoke check GET / failed",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_failing_hook_rolls_back() {
+    for s in STRATEGIES {
+        rolls_back(
+            s,
+            "hooks = { pre_deploy = \"false\" }",
+            None,
+            Some(HookKind::PreDeploy),
+            "pre-deploy hook failed",
+        )
+        .await;
+        rolls_back(
+            s,
+            "hooks = { pre_traffic = \"false\" }",
+            None,
+            Some(HookKind::PreTraffic),
+            "pre-traffic hook failed",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_failed_first_deployment_leaves_nothing_behind() {
+    let svc = service("canary", "");
+    let w = World::new();
+    w.sim.behave("img-1", Behaviour::ExitsAtStart);
+    let r = w
+        .deploy(&svc, "v1", "img-1", Options::default())
+        .await
+        .expect("runs");
+    assert_eq!(r.outcome, Some(Outcome::RolledBack));
+    assert!(w.sim.present().is_empty() && w.sim.weights().is_empty());
+}
+
+#[tokio::test]
+async fn approval_holds_until_promote() {
+    let svc = service(
+        "canary",
+        "approval = true\ncanary = { percent = 10, bake = \"10s\" }",
+    );
+    let w = World::with_v1(&svc).await;
+    let detach = Options {
+        detach_at_approval: true,
+        ..Options::default()
+    };
+    let r = w
+        .deploy(&svc, "v2", "img-2", detach.clone())
+        .await
+        .expect("runs to the gate");
+    assert_eq!(r.status, Status::AwaitingApproval);
+    assert_eq!(
+        w.sim.weights(),
+        [("v2".to_owned(), 10), ("v1".to_owned(), 90)],
+        "held at the canary share"
+    );
+    // A second deploy is refused while one is open.
+    let err = w
+        .deploy(&svc, "v3", "img-3", Options::default())
+        .await
+        .expect_err("open deployment");
+    assert!(matches!(err, EngineError::Unfinished { .. }), "{err}");
+    let r = w
+        .engine("me", Options::default())
+        .promote(&svc)
+        .await
+        .expect("promotes");
+    assert_eq!(r.outcome, Some(Outcome::Succeeded));
+    assert_eq!(serves(&w), "v2");
+}
+
+#[tokio::test]
+async fn abort_at_the_gate_rolls_back() {
+    let svc = service("canary", "approval = true");
+    let w = World::with_v1(&svc).await;
+    let detach = Options {
+        detach_at_approval: true,
+        ..Options::default()
+    };
+    w.deploy(&svc, "v2", "img-2", detach)
+        .await
+        .expect("runs to the gate");
+    let r = w
+        .engine("me", Options::default())
+        .abort(&svc)
+        .await
+        .expect("aborts");
+    assert_eq!(r.outcome, Some(Outcome::Aborted));
+    assert_eq!(serves(&w), "v1");
+    assert_eq!(w.sim.present(), ["v1"]);
+}
+
+#[tokio::test]
+async fn a_concurrent_deploy_fails_naming_the_holder() {
+    let svc = service("canary", "");
+    let w = World::with_v1(&svc).await;
+    let now = w.sim.clock_now();
+    w.sim
+        .lock("web", "alice@laptop pid 4242", now, 600_000)
+        .await
+        .expect("store")
+        .expect("free");
+    let err = w
+        .deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect_err("locked");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, EngineError::Locked { .. }) && msg.contains("alice@laptop pid 4242"),
+        "{msg}"
+    );
+    // --force-unlock breaks a stale lock.
+    w.sim.force_unlock("web").await.expect("store");
+    w.deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("deploys after the unlock");
+}
