@@ -242,3 +242,75 @@ async fn a_concurrent_deploy_fails_naming_the_holder() {
         .await
         .expect("deploys after the unlock");
 }
+
+#[tokio::test]
+async fn rollback_on_request_switches_to_a_running_old_version_at_once() {
+    let svc = service("affinity", "");
+    let w = World::with_v1(&svc).await;
+    w.deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("v2");
+    let r = w
+        .engine("me", Options::default())
+        .rollback("pulse", "test", &svc, "v3")
+        .await
+        .expect("rolls back");
+    assert_eq!(r.id, "v1");
+    assert_eq!(w.sim.default_deployment().as_deref(), Some("v1"));
+    assert_eq!(w.sim.present(), ["v1"], "v2 is drained");
+}
+
+#[tokio::test]
+async fn rollback_on_request_redeploys_a_retired_version() {
+    let svc = service("canary", "");
+    let w = World::with_v1(&svc).await;
+    w.deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("v2");
+    assert_eq!(w.sim.present(), ["v2"]);
+    let r = w
+        .engine("me", Options::default())
+        .rollback("pulse", "test", &svc, "v3")
+        .await
+        .expect("rolls back");
+    assert_eq!(
+        (r.id.as_str(), r.image.as_str(), r.outcome),
+        ("v3", "img-1", Some(Outcome::Succeeded))
+    );
+    assert_eq!(serves(&w), "v3");
+    // Nothing earlier to return to from a first deployment.
+    let fresh = World::with_v1(&svc).await;
+    let err = fresh
+        .engine("me", Options::default())
+        .rollback("pulse", "test", &svc, "v2")
+        .await
+        .expect_err("nothing");
+    assert!(matches!(err, EngineError::NoPrevious { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn drain_removes_an_old_deployment_but_never_the_serving_one() {
+    let svc = service("affinity", "");
+    let w = World::with_v1(&svc).await;
+    w.deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("v2");
+    let e = w.engine("me", Options::default());
+    let err = e.drain(&svc, "v2").await.expect_err("serving");
+    assert!(matches!(err, EngineError::DrainingDefault { .. }), "{err}");
+    assert!(matches!(
+        e.drain(&svc, "v9").await,
+        Err(EngineError::UnknownDeployment { .. })
+    ));
+    e.drain(&svc, "v1").await.expect("drains v1");
+    assert_eq!(w.sim.present(), ["v2"]);
+    assert_eq!(
+        w.sim
+            .load("web", "v1")
+            .await
+            .expect("store")
+            .expect("record")
+            .outcome,
+        Some(Outcome::Retired)
+    );
+}
