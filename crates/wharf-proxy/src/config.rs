@@ -1,0 +1,74 @@
+//! The proxy's configuration: target groups and listener rules, as the engine sets them. It is
+//! applied whole and atomically; requests in flight finish on the configuration they started on.
+
+use std::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub target_groups: Vec<TargetGroupConfig>,
+    /// Evaluated by ascending priority; the first match decides.
+    pub rules: Vec<RuleConfig>,
+}
+
+/// A set of targets with one health check, like an ALB target group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetGroupConfig {
+    pub name: String,
+    /// The deployment it belongs to: the value of the affinity cookie set for its responses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<String>,
+    pub targets: Vec<SocketAddr>,
+    pub health: HealthConfig,
+    /// How long a deregistered target keeps serving its in-flight requests.
+    pub deregistration_delay_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthConfig {
+    pub path: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub healthy: u32,
+    pub unhealthy: u32,
+    /// ALB syntax: `200`, `200-399`, `200,204`.
+    pub matcher: String,
+}
+
+impl HealthConfig {
+    pub fn matches(&self, status: u16) -> bool {
+        self.matcher
+            .split(',')
+            .any(|part| match part.split_once('-') {
+                Some((a, b)) => match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                    (Ok(a), Ok(b)) => (a..=b).contains(&status),
+                    _ => false,
+                },
+                None => part.trim().parse::<u16>() == Ok(status),
+            })
+    }
+}
+
+/// A listener rule: conditions (all must match) and a weighted forward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RuleConfig {
+    pub priority: u32,
+    /// Host names (`*.example.com` allowed); empty: any host.
+    #[serde(default)]
+    pub hosts: Vec<String>,
+    /// Path patterns with `*` and `?`, ALB style; empty: any path.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// `(header, values)`: the header must carry one of the values.
+    #[serde(default)]
+    pub headers: Vec<(String, Vec<String>)>,
+    /// `(cookie, value)`: the request must carry the cookie with this value.
+    #[serde(default)]
+    pub cookies: Vec<(String, String)>,
+    /// `(target group, weight)`; an empty list answers 503.
+    pub forward: Vec<(String, u32)>,
+    /// Sets this cookie to the serving target group's deployment when the request has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affinity_cookie: Option<String>,
+}

@@ -1,0 +1,245 @@
+//! Target groups at run time: each target's state (initial, healthy, unhealthy, draining),
+//! its requests in flight, round-robin choice among healthy targets, and per-second request
+//! counts for the engine's alarm gate.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{HealthConfig, TargetGroupConfig};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetState {
+    /// Registered, not yet passed its health checks: gets no traffic.
+    Initial,
+    Healthy,
+    Unhealthy,
+    /// Deregistered: no new requests; removed when its requests finish or the delay ends.
+    Draining,
+}
+
+impl fmt::Display for TargetState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TargetState::Initial => "initial",
+            TargetState::Healthy => "healthy",
+            TargetState::Unhealthy => "unhealthy",
+            TargetState::Draining => "draining",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Target {
+    pub addr: SocketAddr,
+    state: Mutex<(TargetState, u32, u32, Option<Instant>)>, // state, successes, failures, draining since
+    pub inflight: AtomicUsize,
+}
+
+impl Target {
+    fn new(addr: SocketAddr) -> Self {
+        Target {
+            addr,
+            state: Mutex::new((TargetState::Initial, 0, 0, None)),
+            inflight: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn state(&self) -> TargetState {
+        self.lock().0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (TargetState, u32, u32, Option<Instant>)> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a health-check result; thresholds of consecutive results change the state.
+    pub fn observe(&self, ok: bool, h: &HealthConfig) {
+        let mut s = self.lock();
+        if s.0 == TargetState::Draining {
+            return;
+        }
+        if ok {
+            s.1 += 1;
+            s.2 = 0;
+            if s.1 >= h.healthy {
+                s.0 = TargetState::Healthy;
+            }
+        } else {
+            s.2 += 1;
+            s.1 = 0;
+            if s.2 >= h.unhealthy || s.0 == TargetState::Initial && s.2 >= 1 && h.unhealthy <= 1 {
+                s.0 = TargetState::Unhealthy;
+            }
+        }
+    }
+
+    fn drain(&self) {
+        let mut s = self.lock();
+        if s.0 != TargetState::Draining {
+            *s = (TargetState::Draining, 0, 0, Some(Instant::now()));
+        }
+    }
+
+    fn drained(&self, delay: Duration) -> bool {
+        let s = self.lock();
+        s.0 == TargetState::Draining
+            && (self.inflight.load(Ordering::SeqCst) == 0
+                || s.3.is_some_and(|t| t.elapsed() >= delay))
+    }
+}
+
+/// Requests and 5xx answers per second, for the last ten minutes.
+#[derive(Debug, Default)]
+pub struct Counters(Mutex<VecDeque<(u64, u64, u64)>>);
+
+const KEEP_SECONDS: u64 = 600;
+
+impl Counters {
+    pub fn record(&self, status: u16) {
+        let now = now_secs();
+        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match q.back_mut() {
+            Some(b) if b.0 == now => {
+                b.1 += 1;
+                b.2 += u64::from(status >= 500);
+            }
+            _ => q.push_back((now, 1, u64::from(status >= 500))),
+        }
+        while q.front().is_some_and(|b| b.0 + KEEP_SECONDS < now) {
+            q.pop_front();
+        }
+    }
+
+    /// `(requests, 5xx)` over the last `window`.
+    pub fn window(&self, window: Duration) -> (u64, u64) {
+        let since = now_secs().saturating_sub(window.as_secs().max(1));
+        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        q.iter()
+            .filter(|b| b.0 > since)
+            .fold((0, 0), |(t, e), b| (t + b.1, e + b.2))
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// One target group.
+#[derive(Debug)]
+pub struct Group {
+    pub name: String,
+    pub deployment: Mutex<Option<String>>,
+    pub health: Mutex<HealthConfig>,
+    pub delay: Mutex<Duration>,
+    pub targets: Mutex<Vec<Arc<Target>>>,
+    next: AtomicUsize,
+    pub counters: Counters,
+    /// Cleared when the group leaves the configuration: its health task stops.
+    pub active: AtomicBool,
+}
+
+impl Group {
+    pub fn new(cfg: &TargetGroupConfig) -> Arc<Self> {
+        let g = Arc::new(Group {
+            name: cfg.name.clone(),
+            deployment: Mutex::new(None),
+            health: Mutex::new(cfg.health.clone()),
+            delay: Mutex::new(Duration::ZERO),
+            targets: Mutex::new(Vec::new()),
+            next: AtomicUsize::new(0),
+            counters: Counters::default(),
+            active: AtomicBool::new(true),
+        });
+        g.update(cfg);
+        g
+    }
+
+    /// Applies a new configuration: new targets start as initial, removed ones drain.
+    pub fn update(&self, cfg: &TargetGroupConfig) {
+        *self.deployment.lock().unwrap_or_else(|p| p.into_inner()) = cfg.deployment.clone();
+        *self.health.lock().unwrap_or_else(|p| p.into_inner()) = cfg.health.clone();
+        *self.delay.lock().unwrap_or_else(|p| p.into_inner()) =
+            Duration::from_millis(cfg.deregistration_delay_ms);
+        let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        for t in targets.iter() {
+            if !cfg.targets.contains(&t.addr) {
+                t.drain();
+            }
+        }
+        for addr in &cfg.targets {
+            if !targets
+                .iter()
+                .any(|t| t.addr == *addr && t.state() != TargetState::Draining)
+            {
+                targets.push(Arc::new(Target::new(*addr)));
+            }
+        }
+    }
+
+    /// Drains every target (the group left the configuration).
+    pub fn drain_all(&self) {
+        self.active.store(false, Ordering::SeqCst);
+        for t in self
+            .targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+        {
+            t.drain();
+        }
+    }
+
+    /// Forgets drained targets; true when nothing is left.
+    pub fn sweep(&self) -> bool {
+        let delay = *self.delay.lock().unwrap_or_else(|p| p.into_inner());
+        let mut targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        targets.retain(|t| !t.drained(delay));
+        targets.is_empty()
+    }
+
+    /// A target for a new request: round robin over healthy ones; when none is healthy, over
+    /// every non-draining one (ALB fails open); None when the group has no target.
+    pub fn pick(&self, skip: Option<SocketAddr>) -> Option<Arc<Target>> {
+        let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
+        let usable = |want_healthy: bool| -> Vec<Arc<Target>> {
+            targets
+                .iter()
+                .filter(|t| Some(t.addr) != skip)
+                .filter(|t| match t.state() {
+                    TargetState::Healthy => true,
+                    TargetState::Draining => false,
+                    _ => !want_healthy,
+                })
+                .cloned()
+                .collect()
+        };
+        let mut pool = usable(true);
+        if pool.is_empty() {
+            pool = usable(false);
+        }
+        if pool.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % pool.len();
+        Some(pool[i].clone())
+    }
+
+    /// `(addr, state, in flight)` of every target.
+    pub fn status(&self) -> Vec<(SocketAddr, TargetState, usize)> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|t| (t.addr, t.state(), t.inflight.load(Ordering::SeqCst)))
+            .collect()
+    }
+}

@@ -1,0 +1,156 @@
+//! wharf's ALB-compatible proxy, for the local target: a listener, rules by priority with host,
+//! path, header and cookie conditions, weighted forwards to target groups, active health
+//! checks so only healthy targets get traffic, deregistration delay so a draining target
+//! finishes its requests and gets no new ones, the affinity cookie, X-Forwarded-For/-Proto, a
+//! request id and an access log. The engine drives it by applying whole configurations.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod config;
+pub mod group;
+mod health;
+pub mod router;
+pub mod server;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use serde::Serialize;
+use tokio::net::TcpListener;
+
+pub use config::{Config, HealthConfig, RuleConfig, TargetGroupConfig};
+use group::{Group, TargetState};
+pub use server::{AccessEntry, AccessLog};
+use server::{Forwarder, Snapshot};
+
+/// The proxy: configuration, target groups and the forwarder.
+pub struct Proxy {
+    snapshot: RwLock<Arc<Snapshot>>,
+    groups: Mutex<HashMap<String, Arc<Group>>>,
+    forwarder: Forwarder,
+}
+
+/// A target group's state, for `wharf status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupStatus {
+    pub name: String,
+    pub deployment: Option<String>,
+    pub targets: Vec<(SocketAddr, TargetState, usize)>,
+}
+
+impl Proxy {
+    pub fn new(access_log: Option<server::AccessLog>) -> Arc<Self> {
+        Arc::new(Proxy {
+            snapshot: RwLock::new(Arc::new(Snapshot::new(Vec::new(), HashMap::new()))),
+            groups: Mutex::new(HashMap::new()),
+            forwarder: Forwarder::new(access_log),
+        })
+    }
+
+    /// Applies a whole configuration. Existing targets keep their health; new ones start
+    /// initial; removed ones drain. Must be called within a tokio runtime (health checks).
+    pub fn apply(&self, cfg: &Config) {
+        let mut groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        for tg in &cfg.target_groups {
+            match groups.get(&tg.name) {
+                Some(g) if g.active.load(std::sync::atomic::Ordering::SeqCst) => g.update(tg),
+                _ => {
+                    let g = Group::new(tg);
+                    health::spawn(g.clone());
+                    groups.insert(tg.name.clone(), g);
+                }
+            }
+        }
+        for (name, g) in groups.iter() {
+            if !cfg.target_groups.iter().any(|t| &t.name == name) {
+                g.drain_all();
+            }
+        }
+        let live: HashMap<String, Arc<Group>> = groups
+            .iter()
+            .filter(|(n, _)| cfg.target_groups.iter().any(|t| &t.name == *n))
+            .map(|(n, g)| (n.clone(), g.clone()))
+            .collect();
+        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(Snapshot::new(cfg.rules.clone(), live));
+    }
+
+    /// Requests and 5xx answers of a target group over the last `window`.
+    pub fn requests(&self, group: &str, window: Duration) -> (u64, u64) {
+        self.groups
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(group)
+            .map_or((0, 0), |g| g.counters.window(window))
+    }
+
+    /// Every target group with its targets' states (draining ones included).
+    pub fn status(&self) -> Vec<GroupStatus> {
+        let groups = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<GroupStatus> = groups
+            .values()
+            .map(|g| GroupStatus {
+                name: g.name.clone(),
+                deployment: g
+                    .deployment
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone(),
+                targets: g.status(),
+            })
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then lets requests in flight finish.
+    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let local = listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+        let graceful = GracefulShutdown::new();
+        let sweeper = {
+            let me = self.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    let mut groups = me.groups.lock().unwrap_or_else(|p| p.into_inner());
+                    groups.retain(|_, g| {
+                        !g.sweep() || g.active.load(std::sync::atomic::Ordering::SeqCst)
+                    });
+                }
+            })
+        };
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => {
+                    let Ok((stream, client)) = accepted else { continue };
+                    let _ = stream.set_nodelay(true);
+                    let me = self.clone();
+                    let svc = service_fn(move |req| {
+                        let me = me.clone();
+                        async move {
+                            let snap = me.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+                            Ok::<_, std::convert::Infallible>(me.forwarder.handle(snap, req, client, local).await)
+                        }
+                    });
+                    let conn = graceful.watch(http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc));
+                    tokio::spawn(async move {
+                        let _ = conn.await;
+                    });
+                }
+                _ = &mut shutdown => break,
+            }
+        }
+        drop(listener);
+        let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+        sweeper.abort();
+    }
+}

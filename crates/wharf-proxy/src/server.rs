@@ -1,0 +1,375 @@
+//! Forwarding: route the request, pick a target group by weight (smooth weighted round robin,
+//! so splits are exact), pick a healthy target, and proxy with X-Forwarded-For/-Proto/-Port and
+//! X-Request-Id. A connection failure on a bodiless request is retried once on another target.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Bytes, Frame, Incoming};
+use hyper::header::{HeaderName, HeaderValue, SET_COOKIE};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+
+use crate::config::RuleConfig;
+use crate::group::{Group, Target};
+use crate::router;
+
+pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+
+/// Receives one entry per request (the access log).
+pub type AccessLog = Box<dyn Fn(&AccessEntry) + Send + Sync>;
+
+/// What one request did, for the access log.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AccessEntry {
+    pub request_id: String,
+    pub client: SocketAddr,
+    pub method: String,
+    pub host: String,
+    pub path: String,
+    pub status: u16,
+    pub target_group: Option<String>,
+    pub target: Option<SocketAddr>,
+    pub duration_ms: u64,
+}
+
+/// The configuration requests are served with.
+pub struct Snapshot {
+    pub rules: Vec<RuleConfig>,
+    pub groups: HashMap<String, Arc<Group>>,
+    /// Smooth weighted round-robin state per rule priority.
+    wrr: Mutex<HashMap<u32, Vec<i64>>>,
+}
+
+impl Snapshot {
+    pub fn new(mut rules: Vec<RuleConfig>, groups: HashMap<String, Arc<Group>>) -> Self {
+        rules.sort_by_key(|r| r.priority);
+        Snapshot {
+            rules,
+            groups,
+            wrr: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// nginx's smooth weighted round robin: exact proportions, interleaved.
+    fn pick_group<'r>(&self, rule: &'r RuleConfig) -> Option<&'r str> {
+        let total: i64 = rule.forward.iter().map(|(_, w)| i64::from(*w)).sum();
+        if total == 0 {
+            return None;
+        }
+        let mut wrr = self.wrr.lock().unwrap_or_else(|p| p.into_inner());
+        let current = wrr
+            .entry(rule.priority)
+            .or_insert_with(|| vec![0; rule.forward.len()]);
+        let mut best = 0;
+        for (i, (_, w)) in rule.forward.iter().enumerate() {
+            current[i] += i64::from(*w);
+            if current[i] > current[best] {
+                best = i;
+            }
+        }
+        current[best] -= total;
+        Some(rule.forward[best].0.as_str())
+    }
+}
+
+pub struct Forwarder {
+    pub client: Client<HttpConnector, ProxyBody>,
+    seq: AtomicU64,
+    pub access_log: Option<AccessLog>,
+    pub upstream_timeout: Duration,
+}
+
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn fixed(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
+    let mut r = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|n: Infallible| match n {})
+            .boxed(),
+    );
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", HeaderValue::from_static("text/plain"));
+    r
+}
+
+impl Forwarder {
+    pub fn new(access_log: Option<AccessLog>) -> Self {
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(256)
+            .build_http::<ProxyBody>();
+        Forwarder {
+            client,
+            seq: AtomicU64::new(0),
+            access_log,
+            upstream_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn request_id(&self) -> String {
+        let n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
+        format!("{t:x}-{n:x}")
+    }
+
+    pub async fn handle(
+        &self,
+        snapshot: Arc<Snapshot>,
+        req: Request<Incoming>,
+        client: SocketAddr,
+        local: SocketAddr,
+    ) -> Response<ProxyBody> {
+        let started = Instant::now();
+        let host = router::host(req.headers(), req.uri()).unwrap_or_default();
+        let path = req.uri().path().to_owned();
+        let method = req.method().clone();
+        let request_id = req
+            .headers()
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .unwrap_or_else(|| self.request_id());
+        let (resp, group, target) = self
+            .forward(&snapshot, req, &host, client, local, &request_id)
+            .await;
+        let mut resp = resp;
+        if let Ok(v) = HeaderValue::from_str(&request_id) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        if let Some(g) = &group {
+            g.counters.record(resp.status().as_u16());
+        }
+        if let Some(log) = &self.access_log {
+            log(&AccessEntry {
+                request_id,
+                client,
+                method: method.to_string(),
+                host,
+                path,
+                status: resp.status().as_u16(),
+                target_group: group.map(|g| g.name.clone()),
+                target,
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        resp
+    }
+
+    async fn forward(
+        &self,
+        snapshot: &Snapshot,
+        req: Request<Incoming>,
+        host: &str,
+        client: SocketAddr,
+        local: SocketAddr,
+        request_id: &str,
+    ) -> (Response<ProxyBody>, Option<Arc<Group>>, Option<SocketAddr>) {
+        let Some(rule) =
+            router::route(&snapshot.rules, Some(host), req.uri().path(), req.headers())
+        else {
+            return (
+                fixed(StatusCode::SERVICE_UNAVAILABLE, "no deployment yet\n"),
+                None,
+                None,
+            );
+        };
+        let Some(group) = snapshot
+            .pick_group(rule)
+            .and_then(|n| snapshot.groups.get(n))
+            .cloned()
+        else {
+            return (
+                fixed(StatusCode::SERVICE_UNAVAILABLE, "no deployment yet\n"),
+                None,
+                None,
+            );
+        };
+        let had_cookie = rule
+            .affinity_cookie
+            .as_ref()
+            .is_some_and(|c| router::cookie(req.headers(), c).is_some());
+        let (parts, body) = req.into_parts();
+        let bodiless = parts.headers.get("content-length").is_none_or(|v| v == "0")
+            && !parts.headers.contains_key("transfer-encoding");
+        let mut body = Some(body);
+        let mut tried = None;
+        for attempt in 0..2 {
+            let Some(target) = group.pick(tried) else {
+                return (
+                    fixed(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n"),
+                    Some(group),
+                    None,
+                );
+            };
+            let b: ProxyBody = match body.take() {
+                Some(b) if !bodiless => b.boxed(),
+                _ => Empty::new().map_err(|n: Infallible| match n {}).boxed(),
+            };
+            let Ok(out) =
+                self.backend_request(&parts, b, target.addr, client, local, host, request_id)
+            else {
+                return (
+                    fixed(StatusCode::BAD_REQUEST, "bad request\n"),
+                    Some(group),
+                    None,
+                );
+            };
+            target.inflight.fetch_add(1, Ordering::SeqCst);
+            let guard = Inflight(target.clone());
+            match tokio::time::timeout(self.upstream_timeout, self.client.request(out)).await {
+                Ok(Ok(resp)) => {
+                    let (mut rparts, rbody) = resp.into_parts();
+                    for h in HOP_BY_HOP {
+                        rparts.headers.remove(h);
+                    }
+                    if let (Some(cookie), false) = (&rule.affinity_cookie, had_cookie) {
+                        if let Some(dep) = group
+                            .deployment
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .clone()
+                        {
+                            if let Ok(v) = HeaderValue::from_str(&format!(
+                                "{cookie}={dep}; Path=/; HttpOnly; SameSite=Lax"
+                            )) {
+                                rparts.headers.append(SET_COOKIE, v);
+                            }
+                        }
+                    }
+                    let body = Tracked {
+                        inner: rbody,
+                        _guard: guard,
+                    }
+                    .boxed();
+                    return (
+                        Response::from_parts(rparts, body),
+                        Some(group),
+                        Some(target.addr),
+                    );
+                }
+                Ok(Err(e)) if e.is_connect() && bodiless && attempt == 0 => {
+                    tried = Some(target.addr);
+                    continue;
+                }
+                Ok(Err(_)) => {
+                    return (
+                        fixed(StatusCode::BAD_GATEWAY, "bad gateway\n"),
+                        Some(group),
+                        Some(target.addr),
+                    )
+                }
+                Err(_) => {
+                    return (
+                        fixed(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
+                        Some(group),
+                        Some(target.addr),
+                    )
+                }
+            }
+        }
+        (
+            fixed(StatusCode::BAD_GATEWAY, "bad gateway\n"),
+            Some(group),
+            None,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn backend_request(
+        &self,
+        parts: &hyper::http::request::Parts,
+        body: ProxyBody,
+        addr: SocketAddr,
+        client: SocketAddr,
+        local: SocketAddr,
+        host: &str,
+        request_id: &str,
+    ) -> Result<Request<ProxyBody>, hyper::http::Error> {
+        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut b = Request::builder()
+            .method(parts.method.clone())
+            .uri(format!("http://{addr}{pq}"))
+            .version(hyper::Version::HTTP_11);
+        for (k, v) in &parts.headers {
+            if !HOP_BY_HOP.contains(&k.as_str()) && k != "x-forwarded-for" && k != "x-request-id" {
+                b = b.header(k, v);
+            }
+        }
+        let xff = match parts
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some(prev) => format!("{prev}, {}", client.ip()),
+            None => client.ip().to_string(),
+        };
+        b = b
+            .header(HeaderName::from_static("x-forwarded-for"), xff)
+            .header(HeaderName::from_static("x-forwarded-proto"), "http")
+            .header(
+                HeaderName::from_static("x-forwarded-port"),
+                local.port().to_string(),
+            )
+            .header(HeaderName::from_static("x-request-id"), request_id);
+        if !parts.headers.contains_key("host") && !host.is_empty() {
+            b = b.header("host", host);
+        }
+        b.body(body)
+    }
+}
+
+/// Counts a request in flight on its target until the response body is finished or dropped.
+struct Inflight(Arc<Target>);
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+struct Tracked {
+    inner: Incoming,
+    _guard: Inflight,
+}
+
+impl Body for Tracked {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}

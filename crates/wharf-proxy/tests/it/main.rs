@@ -1,0 +1,330 @@
+//! The proxy with real backends on loopback port 0: routing, exact weighted splits, health
+//! checks, draining without failed requests, the affinity cookie, forwarded headers, counters.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::Full;
+use hyper::body::Bytes;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use wharf_proxy::{Config, HealthConfig, Proxy, RuleConfig, TargetGroupConfig};
+use wharf_testkit::http::{request, Response as HttpResponse};
+
+/// A backend answering its name (and the headers it saw) on `/`, `/slow` after 1.5 s, and a
+/// health check that follows `healthy`.
+struct Backend {
+    addr: SocketAddr,
+    healthy: Arc<AtomicBool>,
+    failing: Arc<AtomicBool>,
+}
+
+async fn backend(name: &'static str) -> Backend {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let healthy = Arc::new(AtomicBool::new(true));
+    let failing = Arc::new(AtomicBool::new(false));
+    let (h, f) = (healthy.clone(), failing.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (h, f) = (h.clone(), f.clone());
+            tokio::spawn(async move {
+                let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    let (h, f) = (h.clone(), f.clone());
+                    async move {
+                        let path = req.uri().path().to_owned();
+                        let (status, body) = match path.as_str() {
+                            "/_health" if h.load(Ordering::SeqCst) => {
+                                (StatusCode::OK, "ok".to_owned())
+                            }
+                            "/_health" => (StatusCode::SERVICE_UNAVAILABLE, "failing".to_owned()),
+                            _ if f.load(Ordering::SeqCst) => {
+                                (StatusCode::INTERNAL_SERVER_ERROR, "boom".to_owned())
+                            }
+                            "/slow" => {
+                                tokio::time::sleep(Duration::from_millis(1500)).await;
+                                (StatusCode::OK, name.to_owned())
+                            }
+                            _ => {
+                                let xff = req
+                                    .headers()
+                                    .get("x-forwarded-for")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("-");
+                                let rid = req.headers().get("x-request-id").is_some();
+                                (StatusCode::OK, format!("{name} xff={xff} rid={rid}"))
+                            }
+                        };
+                        Ok::<_, std::convert::Infallible>(
+                            Response::builder()
+                                .status(status)
+                                .body(Full::new(Bytes::from(body)))
+                                .expect("response"),
+                        )
+                    }
+                });
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Backend {
+        addr,
+        healthy,
+        failing,
+    }
+}
+
+fn health() -> HealthConfig {
+    HealthConfig {
+        path: "/_health".into(),
+        interval_ms: 50,
+        timeout_ms: 500,
+        healthy: 2,
+        unhealthy: 2,
+        matcher: "200-399".into(),
+    }
+}
+
+fn group(name: &str, deployment: &str, targets: &[SocketAddr]) -> TargetGroupConfig {
+    TargetGroupConfig {
+        name: name.into(),
+        deployment: Some(deployment.into()),
+        targets: targets.to_vec(),
+        health: health(),
+        deregistration_delay_ms: 5_000,
+    }
+}
+
+fn rule(priority: u32, forward: &[(&str, u32)]) -> RuleConfig {
+    RuleConfig {
+        priority,
+        hosts: vec![],
+        paths: vec!["/*".into()],
+        headers: vec![],
+        cookies: vec![],
+        forward: forward.iter().map(|(g, w)| (g.to_string(), *w)).collect(),
+        affinity_cookie: None,
+    }
+}
+
+/// Starts a proxy on a free port; it stops when the returned sender is dropped.
+async fn proxy() -> (Arc<Proxy>, u16, tokio::sync::oneshot::Sender<()>) {
+    let p = Proxy::new(None);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(p.clone().serve(listener, async move {
+        let _ = rx.await;
+    }));
+    (p, port, tx)
+}
+
+async fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> HttpResponse {
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let path = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let h: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        request(port, "GET", &path, &h, Duration::from_secs(10)).expect("request")
+    })
+    .await
+    .expect("join")
+}
+
+/// Waits until every target of the proxy's groups is healthy (bounded).
+async fn until_healthy(p: &Proxy) {
+    for _ in 0..200 {
+        if p.status().iter().all(|g| {
+            g.targets
+                .iter()
+                .all(|t| t.1 == wharf_proxy::group::TargetState::Healthy)
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("targets did not become healthy within 4s: {:?}", p.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_configured_answers_the_default_503() {
+    let (_p, port, _stop) = proxy().await;
+    let r = get(port, "/", &[]).await;
+    assert_eq!((r.status, r.body.trim()), (503, "no deployment yet"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weights_split_traffic_exactly() {
+    let (a, b) = (backend("a").await, backend("b").await);
+    let (p, port, _stop) = proxy().await;
+    p.apply(&Config {
+        target_groups: vec![group("a", "v1", &[a.addr]), group("b", "v2", &[b.addr])],
+        rules: vec![rule(199, &[("a", 80), ("b", 20)])],
+    });
+    until_healthy(&p).await;
+    let mut to_b = 0;
+    for _ in 0..100 {
+        let r = get(port, "/", &[]).await;
+        assert_eq!(r.status, 200);
+        to_b += usize::from(r.body.starts_with('b'));
+    }
+    assert_eq!(
+        to_b, 20,
+        "smooth weighted round robin gives the exact share"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_healthy_targets_get_traffic() {
+    let (good, bad) = (backend("good").await, backend("bad").await);
+    bad.healthy.store(false, Ordering::SeqCst);
+    let (p, port, _stop) = proxy().await;
+    p.apply(&Config {
+        target_groups: vec![group("g", "v1", &[good.addr, bad.addr])],
+        rules: vec![rule(1, &[("g", 100)])],
+    });
+    for _ in 0..200 {
+        let st = p.status();
+        if st[0]
+            .targets
+            .iter()
+            .any(|t| t.1 == wharf_proxy::group::TargetState::Unhealthy)
+            && st[0]
+                .targets
+                .iter()
+                .any(|t| t.1 == wharf_proxy::group::TargetState::Healthy)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..20 {
+        assert!(get(port, "/", &[]).await.body.starts_with("good"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deregistered_target_finishes_its_requests_and_gets_no_new_ones() {
+    let (old, new) = (backend("old").await, backend("new").await);
+    let (p, port, _stop) = proxy().await;
+    p.apply(&Config {
+        target_groups: vec![group("g", "v1", &[old.addr])],
+        rules: vec![rule(1, &[("g", 100)])],
+    });
+    until_healthy(&p).await;
+    let slow = tokio::spawn(async move { get(port, "/slow", &[]).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    p.apply(&Config {
+        target_groups: vec![group("g", "v2", &[new.addr])],
+        rules: vec![rule(1, &[("g", 100)])],
+    });
+    until_healthy_target(&p, new.addr).await;
+    for _ in 0..10 {
+        assert!(
+            get(port, "/", &[]).await.body.starts_with("new"),
+            "no new request reaches the draining target"
+        );
+    }
+    let r = slow.await.expect("join");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, "old"),
+        "the in-flight request completed"
+    );
+    // Removed once its last request finished (well before the 5 s delay).
+    for _ in 0..100 {
+        if !p.status()[0].targets.iter().any(|t| t.0 == old.addr) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("the drained target was not removed: {:?}", p.status());
+}
+
+async fn until_healthy_target(p: &Proxy, addr: SocketAddr) {
+    for _ in 0..200 {
+        if p.status().iter().any(|g| {
+            g.targets
+                .iter()
+                .any(|t| t.0 == addr && t.1 == wharf_proxy::group::TargetState::Healthy)
+        }) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("{addr} did not become healthy: {:?}", p.status());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_affinity_cookie_keeps_users_on_their_deployment() {
+    let (v1, v2) = (backend("v1").await, backend("v2").await);
+    let (p, port, _stop) = proxy().await;
+    let mut sticky = rule(100, &[("g1", 100)]);
+    sticky.cookies = vec![("aff".into(), "dep-1".into())];
+    let mut default = rule(199, &[("g2", 100)]);
+    default.affinity_cookie = Some("aff".into());
+    p.apply(&Config {
+        target_groups: vec![
+            group("g1", "dep-1", &[v1.addr]),
+            group("g2", "dep-2", &[v2.addr]),
+        ],
+        rules: vec![sticky, default],
+    });
+    until_healthy(&p).await;
+    let first = get(port, "/", &[]).await;
+    assert!(
+        first.body.starts_with("v2"),
+        "new users get the newest deployment"
+    );
+    assert_eq!(
+        first
+            .header("set-cookie")
+            .map(|c| c.split(';').next().unwrap_or_default()),
+        Some("aff=dep-2")
+    );
+    let old_user = get(port, "/", &[("cookie", "aff=dep-1")]).await;
+    assert!(
+        old_user.body.starts_with("v1"),
+        "a sticky user stays on their deployment"
+    );
+    assert!(old_user.header("set-cookie").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_headers_request_id_and_5xx_counters() {
+    let b = backend("b").await;
+    let (p, port, _stop) = proxy().await;
+    p.apply(&Config {
+        target_groups: vec![group("g", "v1", &[b.addr])],
+        rules: vec![rule(1, &[("g", 100)])],
+    });
+    until_healthy(&p).await;
+    let r = get(port, "/", &[("x-forwarded-for", "10.1.2.3")]).await;
+    assert!(
+        r.body.contains("xff=10.1.2.3, 127.0.0.1") && r.body.contains("rid=true"),
+        "{}",
+        r.body
+    );
+    assert!(r.header("x-request-id").is_some_and(|v| !v.is_empty()));
+    b.failing.store(true, Ordering::SeqCst);
+    for _ in 0..4 {
+        assert_eq!(get(port, "/", &[]).await.status, 500);
+    }
+    let (total, errors) = p.requests("g", Duration::from_secs(60));
+    assert_eq!((total, errors), (5, 4));
+}
