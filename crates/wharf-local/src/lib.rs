@@ -1,0 +1,8 @@
+//! The local target: what makes one machine an environment. Its state (deployment records,
+//! locks) lives in an SQLite database in the environment's state dir, shared by every `wharf`
+//! process working on it.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod store;
+
+pub use store::{LocalStore, StoreError};

@@ -1,0 +1,248 @@
+//! Records and locks in `{state_dir}/state.db`. Several `wharf` processes may use it at once:
+//! every change is one SQLite transaction, and taking a lock is atomic (BEGIN IMMEDIATE).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use wharf_engine::{Lock, Record, Store, TargetError};
+
+/// The schema this wharf writes. A database from a newer wharf is refused, not rewritten.
+pub const SCHEMA_VERSION: i64 = 1;
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StoreError {
+    #[error("failed to open the local state {}", path.display())]
+    #[diagnostic(code(wharf::local::state_open), help("check the state dir's permissions; if the file is damaged, move it away (the containers keep running) and run `wharf up --env local`"))]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("the local state {} is not a wharf state database", path.display())]
+    #[diagnostic(code(wharf::local::state_corrupt), help("move the file away and run `wharf up --env local`; the containers keep running and `wharf down` still finds them by their labels"))]
+    Corrupt { path: PathBuf },
+
+    #[error("the local state {} was written by a newer wharf (schema {found}, this wharf knows {SCHEMA_VERSION})", path.display())]
+    #[diagnostic(
+        code(wharf::local::state_newer),
+        help("upgrade wharf; this one will not change state it does not understand")
+    )]
+    Newer { path: PathBuf, found: i64 },
+}
+
+/// The environment's state database.
+pub struct LocalStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl LocalStore {
+    /// Opens (creating) `{dir}/state.db`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join("state.db");
+        let open = |e| StoreError::Open {
+            path: path.clone(),
+            source: e,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| open(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+        let conn = Connection::open(&path).map_err(open)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(open)?;
+        let corrupt = || StoreError::Corrupt { path: path.clone() };
+        conn.execute_batch("PRAGMA journal_mode = WAL;")
+            .map_err(|_| corrupt())?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS records (service TEXT NOT NULL, id TEXT NOT NULL, started_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (service, id));
+             CREATE TABLE IF NOT EXISTS locks (service TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);",
+        )
+        .map_err(|_| corrupt())?;
+        let version: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|_| corrupt())?;
+        match version.as_deref().map(str::parse::<i64>) {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema', ?1)",
+                    params![SCHEMA_VERSION.to_string()],
+                )
+                .map_err(|_| corrupt())?;
+            }
+            Some(Ok(v)) if v > SCHEMA_VERSION => return Err(StoreError::Newer { path, found: v }),
+            Some(Ok(_)) => {}
+            Some(Err(_)) => return Err(corrupt()),
+        }
+        Ok(LocalStore {
+            path,
+            conn: Mutex::new(conn),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn err(what: &str) -> impl Fn(rusqlite::Error) -> TargetError + '_ {
+    move |e| TargetError::new(format!("local state: failed to {what}: {e}"))
+}
+
+impl Store for LocalStore {
+    async fn save(&self, record: &Record) -> Result<(), TargetError> {
+        let body = serde_json::to_string(record)
+            .map_err(|e| TargetError::new(format!("record does not serialize: {e}")))?;
+        self.conn()
+            .execute(
+                "INSERT INTO records (service, id, started_ms, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (service, id) DO UPDATE SET body = excluded.body",
+                params![record.service, record.id, record.started_ms, body],
+            )
+            .map_err(err("save a record"))?;
+        Ok(())
+    }
+
+    async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM records WHERE service = ?1 AND id = ?2",
+                params![service, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err("read a record"))?;
+        body.map(|b| {
+            serde_json::from_str(&b)
+                .map_err(|e| TargetError::new(format!("record {id} is unreadable: {e}")))
+        })
+        .transpose()
+    }
+
+    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT body FROM records WHERE service = ?1 ORDER BY started_ms, id")
+            .map_err(err("list records"))?;
+        let rows = stmt
+            .query_map(params![service], |r| r.get::<_, String>(0))
+            .map_err(err("list records"))?;
+        let mut out = Vec::new();
+        for body in rows {
+            let body = body.map_err(err("list records"))?;
+            out.push(
+                serde_json::from_str(&body)
+                    .map_err(|e| TargetError::new(format!("a record is unreadable: {e}")))?,
+            );
+        }
+        Ok(out)
+    }
+
+    async fn lock(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Result<Lock, Lock>, TargetError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("take the lock"))?;
+        let current: Option<Lock> = tx
+            .query_row(
+                "SELECT holder, acquired_ms, expires_ms FROM locks WHERE service = ?1",
+                params![service],
+                |r| {
+                    Ok(Lock {
+                        service: service.to_owned(),
+                        holder: r.get(0)?,
+                        acquired_ms: r.get(1)?,
+                        expires_ms: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("take the lock"))?;
+        if let Some(l) = current {
+            if l.holder != holder && l.expires_ms > now_ms {
+                return Ok(Err(l));
+            }
+        }
+        let lock = Lock {
+            service: service.to_owned(),
+            holder: holder.to_owned(),
+            acquired_ms: now_ms,
+            expires_ms: now_ms + lease_ms,
+        };
+        tx.execute(
+            "INSERT OR REPLACE INTO locks (service, holder, acquired_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![service, holder, now_ms, lock.expires_ms],
+        )
+        .map_err(err("take the lock"))?;
+        tx.commit().map_err(err("take the lock"))?;
+        Ok(Ok(lock))
+    }
+
+    async fn renew(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, TargetError> {
+        let n = self
+            .conn()
+            .execute(
+                "UPDATE locks SET expires_ms = ?3 WHERE service = ?1 AND holder = ?2",
+                params![service, holder, now_ms + lease_ms],
+            )
+            .map_err(err("renew the lock"))?;
+        Ok(n == 1)
+    }
+
+    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+        self.conn()
+            .execute(
+                "DELETE FROM locks WHERE service = ?1 AND holder = ?2",
+                params![service, holder],
+            )
+            .map_err(err("release the lock"))?;
+        Ok(())
+    }
+
+    async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        let mut conn = self.conn();
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(err("break the lock"))?;
+        let current: Option<Lock> = tx
+            .query_row(
+                "SELECT holder, acquired_ms, expires_ms FROM locks WHERE service = ?1",
+                params![service],
+                |r| {
+                    Ok(Lock {
+                        service: service.to_owned(),
+                        holder: r.get(0)?,
+                        acquired_ms: r.get(1)?,
+                        expires_ms: r.get(2)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(err("break the lock"))?;
+        tx.execute("DELETE FROM locks WHERE service = ?1", params![service])
+            .map_err(err("break the lock"))?;
+        tx.commit().map_err(err("break the lock"))?;
+        Ok(current)
+    }
+}

@@ -1,0 +1,112 @@
+//! The local state database: records round-trip, locks exclude other processes until their
+//! lease ends, and a damaged or newer database is refused with a clear message.
+
+use wharf_engine::Store;
+use wharf_local::{LocalStore, StoreError};
+use wharf_testkit::TestDir;
+
+fn record(id: &str, started_ms: i64) -> wharf_engine::Record {
+    serde_json::from_value(serde_json::json!({
+        "id": id, "app": "pulse", "env": "local", "service": "web", "image": "img", "strategy": "canary",
+        "steps": [{"step": "shift", "percent": 100}], "step": 0, "step_started_ms": started_ms, "status": "in-progress",
+        "weight": 0, "started_ms": started_ms, "updated_ms": started_ms
+    }))
+    .expect("a record")
+}
+
+#[tokio::test]
+async fn records_round_trip_in_start_order() {
+    let d = TestDir::new();
+    let s = LocalStore::open(d.path()).expect("opens");
+    s.save(&record("b", 2)).await.expect("save");
+    s.save(&record("a", 1)).await.expect("save");
+    let mut b = record("b", 2);
+    b.weight = 40;
+    s.save(&b).await.expect("update");
+    let ids: Vec<String> = s
+        .list("web")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(
+        s.load("web", "b")
+            .await
+            .expect("load")
+            .expect("exists")
+            .weight,
+        40
+    );
+    // Another process sees the same state.
+    let other = LocalStore::open(d.path()).expect("opens again");
+    assert_eq!(other.list("web").await.expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn a_lock_excludes_other_holders_until_its_lease_ends() {
+    let d = TestDir::new();
+    let (a, b) = (
+        LocalStore::open(d.path()).expect("a"),
+        LocalStore::open(d.path()).expect("b"),
+    );
+    assert!(a
+        .lock("web", "alice", 1_000, 60_000)
+        .await
+        .expect("db")
+        .is_ok());
+    let held = b
+        .lock("web", "bob", 2_000, 60_000)
+        .await
+        .expect("db")
+        .expect_err("held");
+    assert_eq!(held.holder, "alice");
+    assert!(a.renew("web", "alice", 30_000, 60_000).await.expect("db"));
+    assert!(
+        b.lock("web", "bob", 80_000, 60_000)
+            .await
+            .expect("db")
+            .is_err(),
+        "renewed: still alice's"
+    );
+    assert!(
+        b.lock("web", "bob", 100_000, 60_000)
+            .await
+            .expect("db")
+            .is_ok(),
+        "lease over: bob takes it"
+    );
+    assert!(
+        !a.renew("web", "alice", 100_001, 60_000).await.expect("db"),
+        "alice lost it"
+    );
+    assert_eq!(
+        a.force_unlock("web").await.expect("db").map(|l| l.holder),
+        Some("bob".to_owned())
+    );
+}
+
+#[test]
+fn a_corrupt_or_newer_database_is_refused() {
+    let d = TestDir::new();
+    d.write("state.db", "this is not sqlite at all, not even close...........................................................");
+    assert!(matches!(
+        LocalStore::open(d.path()),
+        Err(StoreError::Corrupt { .. })
+    ));
+    let d = TestDir::new();
+    drop(LocalStore::open(d.path()).expect("fresh"));
+    let c = rusqlite_like::open(&d.join("state.db"));
+    c.execute("UPDATE meta SET value = '99' WHERE key = 'schema'", [])
+        .expect("update");
+    drop(c);
+    let err = LocalStore::open(d.path()).err().expect("refused");
+    assert!(matches!(err, StoreError::Newer { found: 99, .. }), "{err}");
+}
+
+mod rusqlite_like {
+    pub fn open(p: &std::path::Path) -> rusqlite::Connection {
+        rusqlite::Connection::open(p).expect("open")
+    }
+}
