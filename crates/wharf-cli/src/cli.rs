@@ -88,6 +88,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
+    /// The local target's own processes
+    #[command(subcommand)]
+    Local(LocalCommand),
 }
 
 #[derive(Debug, Args)]
@@ -149,6 +152,23 @@ pub enum StackArg {
 pub enum TemplateFormat {
     Json,
     Yaml,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LocalCommand {
+    /// Run wharf's proxy for a local environment (started by `wharf up --env local`)
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The environment's state dir (routes, records, the control socket)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+
+    /// Address to listen on [default: the environment's `listen`]
+    #[arg(long, value_name = "ADDR")]
+    pub listen: String,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,17 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Synth(#[from] wharf_cfn::SynthError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Daemon(#[from] wharf_local::daemon::DaemonError),
+
+    #[error("failed to start the async runtime")]
+    #[diagnostic(code(wharf::cli::runtime))]
+    Runtime {
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("failed to write to standard output")]
     #[diagnostic(code(wharf::cli::stdout))]
     Stdout {
@@ -76,9 +87,11 @@ impl CliError {
             | CliError::EnvRequired { .. }
             | CliError::BadName { .. }
             | CliError::Synth(_) => ExitStatus::Usage,
-            CliError::AlreadyExists { .. } | CliError::Write { .. } | CliError::Stdout { .. } => {
-                ExitStatus::Failure
-            }
+            CliError::AlreadyExists { .. }
+            | CliError::Write { .. }
+            | CliError::Stdout { .. }
+            | CliError::Daemon(_)
+            | CliError::Runtime { .. } => ExitStatus::Failure,
         }
     }
 }

@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
         Command::Render(args) => commands::render::run(&cli.global, &printer, args),
         Command::Completions(args) => commands::completions::run(args),
+        Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),
     };
     match result {
         Ok(status) => status.into(),

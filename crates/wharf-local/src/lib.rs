@@ -3,6 +3,7 @@
 //! process working on it.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+pub mod daemon;
 pub mod store;
 
 pub use store::{LocalStore, StoreError};

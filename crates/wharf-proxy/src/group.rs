@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::config::{HealthConfig, TargetGroupConfig};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetState {
     /// Registered, not yet passed its health checks: gets no traffic.

@@ -37,7 +37,7 @@ pub struct Proxy {
 }
 
 /// A target group's state, for `wharf status`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GroupStatus {
     pub name: String,
     pub deployment: Option<String>,

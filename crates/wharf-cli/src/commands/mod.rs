@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod init;
+pub mod local;
 pub mod plan;
 pub mod render;
 pub mod validate;

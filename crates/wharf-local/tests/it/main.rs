@@ -1,5 +1,8 @@
 //! The local state database: records round-trip, locks exclude other processes until their
-//! lease ends, and a damaged or newer database is refused with a clear message.
+//! lease ends, and a damaged or newer database is refused with a clear message. The proxy
+//! daemon: see `daemon`.
+
+mod daemon;
 
 use wharf_engine::Store;
 use wharf_local::{LocalStore, StoreError};

@@ -1,0 +1,15 @@
+//! `wharf local serve`: runs the proxy of a local environment in the foreground (the daemon
+//! `wharf up --env local` starts).
+
+use crate::cli::ServeArgs;
+use crate::error::CliError;
+use crate::exit::ExitStatus;
+
+pub fn serve(args: &ServeArgs) -> Result<ExitStatus, CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| CliError::Runtime { source })?;
+    rt.block_on(wharf_local::daemon::serve(&args.state_dir, &args.listen))?;
+    Ok(ExitStatus::Success)
+}
