@@ -4,6 +4,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod daemon;
+pub mod docker;
 pub mod store;
 
 pub use store::{LocalStore, StoreError};

@@ -3,6 +3,7 @@
 //! daemon: see `daemon`.
 
 mod daemon;
+mod docker;
 
 use wharf_engine::Store;
 use wharf_local::{LocalStore, StoreError};

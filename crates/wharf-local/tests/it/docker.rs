@@ -1,0 +1,89 @@
+//! The Docker layer against the real engine: the hello image built through bollard (its
+//! .dockerignore keeps only the binary), a labelled container on a loopback port, stop, remove.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use wharf_local::docker::{Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use wharf_testkit::http::wait_for_status;
+use wharf_testkit::{workspace_root, Cmd};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn builds_runs_lists_and_removes_a_labelled_container() {
+    let dir = workspace_root().join("examples/hello");
+    Cmd::new(dir.join("build-static.sh"))
+        .current_dir(&dir)
+        .run()
+        .success();
+    let docker = Docker::connect().await.expect("Docker is running");
+    let unique = format!("t{}", std::process::id());
+    let tag = format!("wharf/hello-test/web:{unique}");
+    let labels: HashMap<String, String> = [
+        (LABEL_APP, "hello-test"),
+        (LABEL_ENV, "local"),
+        (LABEL_SERVICE, "web"),
+        (LABEL_DEPLOYMENT, unique.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let mut lines = Vec::new();
+    docker
+        .build(
+            &dir,
+            std::path::Path::new("Dockerfile"),
+            &tag,
+            labels.clone(),
+            HashMap::new(),
+            None,
+            |l| lines.push(l.to_owned()),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let network = format!("wharf-hello-test-{unique}");
+    docker
+        .ensure_network(&network, labels.clone())
+        .await
+        .expect("network");
+    let id = docker
+        .run(
+            RunSpec {
+                name: &format!("hello-test-web-{unique}-0"),
+                image: &tag,
+                port: 8000,
+                env: vec![format!("DEPLOYMENT_ID={unique}")],
+                labels: labels.clone(),
+                cpu: 256,
+                memory_mib: 128,
+                stop_timeout_s: 5,
+                command: None,
+            },
+            &network,
+        )
+        .await
+        .expect("runs");
+    let listed = docker
+        .list(&[(LABEL_APP, "hello-test"), (LABEL_DEPLOYMENT, &unique)])
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 1);
+    let port = listed[0].host_port.expect("published on 127.0.0.1");
+    let r = tokio::task::spawn_blocking(move || {
+        wait_for_status(port, "/", 200, Duration::from_secs(30))
+    })
+    .await
+    .expect("join")
+    .expect("answers");
+    assert!(r.body.contains(&unique), "{}", r.body);
+    docker.stop_and_remove(&id, 5).await.expect("removed");
+    assert!(docker
+        .list(&[(LABEL_DEPLOYMENT, &unique)])
+        .await
+        .expect("list")
+        .is_empty());
+    docker
+        .remove_network(&network)
+        .await
+        .expect("network removed");
+    docker.remove_image(&tag).await.expect("image removed");
+}
