@@ -64,6 +64,17 @@ pub struct Container {
     pub host_port: Option<u16>,
 }
 
+/// What to build.
+pub struct BuildSpec<'a> {
+    pub context: &'a Path,
+    /// Relative to the context.
+    pub dockerfile: &'a Path,
+    pub tag: &'a str,
+    pub labels: HashMap<String, String>,
+    pub args: HashMap<String, String>,
+    pub target: Option<&'a str>,
+}
+
 /// What to run.
 pub struct RunSpec<'a> {
     pub name: &'a str,
@@ -102,18 +113,21 @@ impl Docker {
         Ok(Docker { d })
     }
 
-    /// Builds `tag` from `context`; `line` receives the build output. On failure the error
-    /// carries the log's tail.
+    /// Builds an image; `line` receives the build output. On failure the error carries the
+    /// log's tail.
     pub async fn build(
         &self,
-        context: &Path,
-        dockerfile: &Path,
-        tag: &str,
-        labels: HashMap<String, String>,
-        args: HashMap<String, String>,
-        target: Option<&str>,
+        spec: BuildSpec<'_>,
         mut line: impl FnMut(&str),
     ) -> Result<(), DockerError> {
+        let BuildSpec {
+            context,
+            dockerfile,
+            tag,
+            labels,
+            args,
+            target,
+        } = spec;
         let tar = context_tar(context, dockerfile)?;
         let options = BuildImageOptions {
             dockerfile: dockerfile.to_string_lossy().into_owned(),

@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wharf_local::docker::{Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use wharf_local::docker::{
+    BuildSpec, Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE,
+};
 use wharf_testkit::http::wait_for_status;
 use wharf_testkit::{workspace_root, Cmd};
 
