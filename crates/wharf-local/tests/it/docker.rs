@@ -32,12 +32,14 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
     let mut lines = Vec::new();
     docker
         .build(
-            &dir,
-            std::path::Path::new("Dockerfile"),
-            &tag,
-            labels.clone(),
-            HashMap::new(),
-            None,
+            BuildSpec {
+                context: &dir,
+                dockerfile: std::path::Path::new("Dockerfile"),
+                tag: &tag,
+                labels: labels.clone(),
+                args: HashMap::new(),
+                target: None,
+            },
             |l| lines.push(l.to_owned()),
         )
         .await
