@@ -5,6 +5,9 @@
 
 pub mod daemon;
 pub mod docker;
+mod http;
 pub mod store;
+pub mod target;
 
 pub use store::{LocalStore, StoreError};
+pub use target::LocalTarget;

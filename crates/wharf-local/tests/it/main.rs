@@ -4,6 +4,7 @@
 
 mod daemon;
 mod docker;
+mod rollout;
 
 use wharf_engine::Store;
 use wharf_local::{LocalStore, StoreError};

@@ -1,0 +1,711 @@
+//! The engine's target on one machine: deployments are labelled containers, traffic is the
+//! proxy's rules, records and locks are in the state database. Per service with routing
+//! priority `p`: the base rule at `p*100+99` (weights), the test route at `p*100+98`, sticky
+//! affinity rules from `p*100` up (a cookie rule and a header rule per deployment).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wharf_engine::{Health, HookKind, Lock, Record, Requests, Store, Target, TargetError};
+use wharf_manifest::{Names, SecretRef, Service, SmokeCheck};
+use wharf_proxy::group::TargetState;
+use wharf_proxy::{Config, HealthConfig, RuleConfig, TargetGroupConfig};
+
+use crate::daemon::{Answer, Command, ProxyClient};
+use crate::docker::{Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use crate::store::LocalStore;
+
+/// Header the drain request carries the secret in.
+pub const DRAIN_SECRET_HEADER: &str = "X-Drain-Secret";
+
+pub struct LocalTarget {
+    pub store: LocalStore,
+    pub docker: Docker,
+    pub proxy: ProxyClient,
+    pub app: String,
+    pub env: String,
+    /// Where the proxy listens (smoke checks go through it).
+    pub listen: SocketAddr,
+    /// Secret references and their values (the environment's secrets file).
+    pub secrets: HashMap<String, String>,
+    /// The manifest's directory: hooks run there.
+    pub root: PathBuf,
+    desired: Mutex<HashMap<String, u32>>,
+    stopped: Mutex<HashMap<String, Vec<String>>>,
+    edit: tokio::sync::Mutex<()>,
+}
+
+fn terr(what: impl std::fmt::Display) -> TargetError {
+    TargetError::new(what.to_string())
+}
+
+impl LocalTarget {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: LocalStore,
+        docker: Docker,
+        proxy: ProxyClient,
+        app: &str,
+        env: &str,
+        listen: SocketAddr,
+        secrets: HashMap<String, String>,
+        root: PathBuf,
+    ) -> Self {
+        LocalTarget {
+            store,
+            docker,
+            proxy,
+            app: app.into(),
+            env: env.into(),
+            listen,
+            secrets,
+            root,
+            desired: Mutex::new(HashMap::new()),
+            stopped: Mutex::new(HashMap::new()),
+            edit: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn names(&self) -> Names<'_> {
+        Names::new(&self.app, &self.env)
+    }
+
+    fn group_name(&self, service: &str, deployment: &str) -> String {
+        self.names().target_group(service, deployment)
+    }
+
+    pub fn image_tag(&self, service: &str, deployment: &str) -> String {
+        format!("{}:{deployment}", self.names().local_image(service))
+    }
+
+    async fn config(&self) -> Result<Config, TargetError> {
+        match self.proxy.send(&Command::Status).await.map_err(terr)? {
+            Answer::Status { config, .. } => Ok(config),
+            other => Err(terr(format!("unexpected proxy answer {other:?}"))),
+        }
+    }
+
+    /// Reads, changes and applies the proxy's configuration, one edit at a time.
+    async fn edit(&self, f: impl FnOnce(&mut Config)) -> Result<(), TargetError> {
+        let _guard = self.edit.lock().await;
+        let mut cfg = self.config().await?;
+        f(&mut cfg);
+        self.proxy
+            .send(&Command::Apply { config: cfg })
+            .await
+            .map_err(terr)?;
+        Ok(())
+    }
+
+    fn labels(&self, service: &str, deployment: &str) -> HashMap<String, String> {
+        [
+            (LABEL_APP, self.app.as_str()),
+            (LABEL_ENV, self.env.as_str()),
+            (LABEL_SERVICE, service),
+            (LABEL_DEPLOYMENT, deployment),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+    }
+
+    fn secret(&self, r: &SecretRef) -> Result<String, TargetError> {
+        self.secrets.get(&r.to_string()).cloned().ok_or_else(|| {
+            terr(format!("the secret {r} has no value here"))
+                .help("add a line `REFERENCE=value` to the environment's secrets_file")
+        })
+    }
+
+    fn container_env(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Vec<String>, TargetError> {
+        let mut env: Vec<String> = service
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        for (k, r) in &service.secrets {
+            env.push(format!("{k}={}", self.secret(r)?));
+        }
+        if let Some(r) = &service.deploy.drain.secret {
+            env.push(format!("DRAIN_SECRET={}", self.secret(r)?));
+        }
+        env.push(format!("DEPLOYMENT_ID={deployment}"));
+        Ok(env)
+    }
+
+    fn health_config(service: &Service) -> HealthConfig {
+        let h = &service.health;
+        HealthConfig {
+            path: h.path.clone(),
+            interval_ms: h.interval.as_millis(),
+            timeout_ms: h.timeout.as_millis(),
+            healthy: h.healthy,
+            unhealthy: h.unhealthy,
+            matcher: h.matcher.clone(),
+        }
+    }
+
+    /// Runs `count` containers of the deployment (starting or stopping the difference) and
+    /// registers the running ones in its target group.
+    async fn reconcile(
+        &self,
+        service: &Service,
+        deployment: &str,
+        image: &str,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        self.desired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(deployment.to_owned(), count);
+        let network = self.names().network();
+        self.docker
+            .ensure_network(&network, self.labels(&service.name, ""))
+            .await
+            .map_err(terr)?;
+        let mut running = self.containers(deployment).await?;
+        let mut next = 0u32;
+        while (running.len() as u32) < count {
+            while running
+                .iter()
+                .any(|c| c.name.ends_with(&format!("-{next}")))
+            {
+                next += 1;
+            }
+            let name = self.names().container(&service.name, deployment, next);
+            let _ = self.docker.stop_and_remove(&name, 1).await;
+            self.docker
+                .run(
+                    RunSpec {
+                        name: &name,
+                        image,
+                        port: service.port,
+                        env: self.container_env(service, deployment)?,
+                        labels: self.labels(&service.name, deployment),
+                        cpu: service.cpu,
+                        memory_mib: service.memory,
+                        stop_timeout_s: service.stop_timeout.as_secs_ceil() as i64,
+                        command: service.command.clone(),
+                    },
+                    &network,
+                )
+                .await
+                .map_err(terr)?;
+            running = self.containers(deployment).await?;
+            next += 1;
+        }
+        while running.len() as u32 > count {
+            let c = running.pop().expect("more than count");
+            self.deregister(service, deployment, &c).await?;
+            self.docker
+                .stop_and_remove(&c.id, service.stop_timeout.as_secs_ceil() as i32)
+                .await
+                .map_err(terr)?;
+        }
+        self.register(service, deployment).await
+    }
+
+    /// Running containers of a deployment, by name.
+    async fn containers(
+        &self,
+        deployment: &str,
+    ) -> Result<Vec<crate::docker::Container>, TargetError> {
+        let mut v: Vec<_> = self
+            .docker
+            .list(&[
+                (LABEL_APP, &self.app),
+                (LABEL_ENV, &self.env),
+                (LABEL_DEPLOYMENT, deployment),
+            ])
+            .await
+            .map_err(terr)?
+            .into_iter()
+            .filter(|c| c.running)
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    /// Sets the deployment's target group to its running containers.
+    async fn register(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let targets: Vec<SocketAddr> = self
+            .containers(deployment)
+            .await?
+            .iter()
+            .filter_map(Docker::address)
+            .collect();
+        let group = self.group_name(&service.name, deployment);
+        let tg = TargetGroupConfig {
+            name: group.clone(),
+            deployment: Some(deployment.to_owned()),
+            targets,
+            health: Self::health_config(service),
+            deregistration_delay_ms: service.deploy.drain.timeout.as_millis(),
+        };
+        self.edit(
+            |cfg| match cfg.target_groups.iter_mut().find(|g| g.name == group) {
+                Some(g) => *g = tg,
+                None => cfg.target_groups.push(tg),
+            },
+        )
+        .await
+    }
+
+    async fn deregister(
+        &self,
+        service: &Service,
+        deployment: &str,
+        c: &crate::docker::Container,
+    ) -> Result<(), TargetError> {
+        let group = self.group_name(&service.name, deployment);
+        let Some(addr) = Docker::address(c) else {
+            return Ok(());
+        };
+        self.edit(|cfg| {
+            if let Some(g) = cfg.target_groups.iter_mut().find(|g| g.name == group) {
+                g.targets.retain(|t| *t != addr);
+            }
+        })
+        .await?;
+        // The proxy drains it: wait for its requests (bounded by the delay).
+        self.wait_target_gone(&group, Some(addr), service.deploy.drain.timeout.as_millis())
+            .await;
+        Ok(())
+    }
+
+    async fn wait_target_gone(&self, group: &str, addr: Option<SocketAddr>, delay_ms: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(delay_ms + 5_000);
+        while tokio::time::Instant::now() < deadline {
+            let Ok(Answer::Status { groups, .. }) = self.proxy.send(&Command::Status).await else {
+                return;
+            };
+            let present = groups.iter().any(|g| {
+                g.name == group && addr.is_none_or(|a| g.targets.iter().any(|t| t.0 == a))
+            });
+            if !present {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    fn base_rule(service: &Service) -> Option<RuleConfig> {
+        let r = service.routing.as_ref()?;
+        Some(RuleConfig {
+            priority: r.priority * 100 + 99,
+            hosts: r.hosts.clone(),
+            paths: r.paths.clone(),
+            headers: vec![],
+            cookies: vec![],
+            forward: vec![],
+            affinity_cookie: None,
+        })
+    }
+
+    fn block(service: &Service) -> std::ops::Range<u32> {
+        let p = service.routing.as_ref().map_or(0, |r| r.priority) * 100;
+        p..p + 100
+    }
+
+    /// Changes the service's base rule (creating it from the routing settings).
+    async fn edit_base(
+        &self,
+        service: &Service,
+        f: impl FnOnce(&mut RuleConfig),
+    ) -> Result<(), TargetError> {
+        let Some(base) = Self::base_rule(service) else {
+            return Err(terr(format!(
+                "service {} is internal: it has no route",
+                service.name
+            )));
+        };
+        self.edit(|cfg| {
+            let rule = match cfg.rules.iter().position(|r| r.priority == base.priority) {
+                Some(i) => &mut cfg.rules[i],
+                None => {
+                    cfg.rules.push(base.clone());
+                    cfg.rules.last_mut().expect("pushed")
+                }
+            };
+            f(rule);
+        })
+        .await
+    }
+}
+
+impl Store for LocalTarget {
+    async fn save(&self, record: &Record) -> Result<(), TargetError> {
+        self.store.save(record).await
+    }
+    async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
+        self.store.load(service, id).await
+    }
+    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
+        self.store.list(service).await
+    }
+    async fn lock(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Result<Lock, Lock>, TargetError> {
+        self.store.lock(service, holder, now_ms, lease_ms).await
+    }
+    async fn renew(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, TargetError> {
+        self.store.renew(service, holder, now_ms, lease_ms).await
+    }
+    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+        self.store.unlock(service, holder).await
+    }
+    async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        self.store.force_unlock(service).await
+    }
+}
+
+impl Target for LocalTarget {
+    async fn provision(
+        &self,
+        service: &Service,
+        record: &Record,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        self.reconcile(service, &record.id, &record.image, count)
+            .await
+    }
+
+    async fn scale(
+        &self,
+        service: &Service,
+        deployment: &str,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        let image = match self.store.load(&service.name, deployment).await? {
+            Some(r) => r.image,
+            None => self.image_tag(&service.name, deployment),
+        };
+        self.reconcile(service, deployment, &image, count).await
+    }
+
+    async fn health(&self, service: &Service, deployment: &str) -> Result<Health, TargetError> {
+        // Replace stopped containers, as ECS's scheduler does, remembering why they stopped.
+        let all = self
+            .docker
+            .list(&[
+                (LABEL_APP, &self.app),
+                (LABEL_ENV, &self.env),
+                (LABEL_DEPLOYMENT, deployment),
+            ])
+            .await
+            .map_err(terr)?;
+        let mut replaced = false;
+        for c in all.iter().filter(|c| !c.running) {
+            let reason = self.docker.stop_reason(&c.id).await;
+            self.stopped
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(deployment.to_owned())
+                .or_default()
+                .push(reason);
+            self.docker.stop_and_remove(&c.id, 1).await.map_err(terr)?;
+            replaced = true;
+        }
+        let desired = self
+            .desired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(deployment)
+            .copied();
+        if let (true, Some(n)) = (replaced, desired) {
+            self.scale(service, deployment, n).await?;
+        }
+        let group = self.group_name(&service.name, deployment);
+        let healthy = match self.proxy.send(&Command::Status).await.map_err(terr)? {
+            Answer::Status { groups, .. } => {
+                groups.iter().find(|g| g.name == group).map_or(0, |g| {
+                    g.targets
+                        .iter()
+                        .filter(|t| t.1 == TargetState::Healthy)
+                        .count() as u32
+                })
+            }
+            _ => 0,
+        };
+        let running = self.containers(deployment).await?.len() as u32;
+        let stopped = self
+            .stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(deployment)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Health {
+            running,
+            healthy: healthy.min(running),
+            stopped,
+        })
+    }
+
+    async fn requests(
+        &self,
+        service: &Service,
+        deployment: &str,
+        window_ms: u64,
+    ) -> Result<Requests, TargetError> {
+        let group = self.group_name(&service.name, deployment);
+        match self
+            .proxy
+            .send(&Command::Requests { group, window_ms })
+            .await
+            .map_err(terr)?
+        {
+            Answer::Requests { total, errors_5xx } => Ok(Requests { total, errors_5xx }),
+            other => Err(terr(format!("unexpected proxy answer {other:?}"))),
+        }
+    }
+
+    async fn set_weights(
+        &self,
+        service: &Service,
+        weights: &[(String, u32)],
+    ) -> Result<(), TargetError> {
+        let forward: Vec<(String, u32)> = weights
+            .iter()
+            .map(|(d, w)| (self.group_name(&service.name, d), *w))
+            .collect();
+        self.edit_base(service, |r| {
+            r.forward = forward;
+            r.affinity_cookie = None;
+        })
+        .await
+    }
+
+    async fn set_test_route(
+        &self,
+        service: &Service,
+        deployment: Option<&str>,
+    ) -> Result<(), TargetError> {
+        let Some(base) = Self::base_rule(service) else {
+            return Ok(());
+        };
+        let priority = base.priority - 1;
+        let rule = deployment.map(|d| RuleConfig {
+            priority,
+            headers: vec![(
+                service.deploy.blue_green.test_header.to_ascii_lowercase(),
+                vec!["*".into()],
+            )],
+            forward: vec![(self.group_name(&service.name, d), 100)],
+            ..base
+        });
+        self.edit(|cfg| {
+            cfg.rules.retain(|r| r.priority != priority);
+            cfg.rules.extend(rule);
+        })
+        .await
+    }
+
+    async fn make_default(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let Some(base) = Self::base_rule(service) else {
+            return Ok(());
+        };
+        let a = &service.deploy.affinity;
+        let block = Self::block(service);
+        let prefix = format!("{}-", service.name);
+        let group = self.group_name(&service.name, deployment);
+        let (cookie, header) = (a.cookie.clone(), a.header.to_ascii_lowercase());
+        self.edit(|cfg| {
+            // Sticky rules for every deployment of the service that has a target group.
+            cfg.rules
+                .retain(|r| !(block.contains(&r.priority) && r.priority < block.start + 98));
+            let deployments: Vec<(String, String)> = cfg
+                .target_groups
+                .iter()
+                .filter(|g| g.name.starts_with(&prefix))
+                .filter_map(|g| g.deployment.clone().map(|d| (d, g.name.clone())))
+                .collect();
+            for (k, (dep, tg)) in deployments.into_iter().take(49).enumerate() {
+                let k = k as u32;
+                let sticky = RuleConfig {
+                    forward: vec![(tg, 100)],
+                    ..base.clone()
+                };
+                cfg.rules.push(RuleConfig {
+                    priority: block.start + 2 * k,
+                    cookies: vec![(cookie.clone(), dep.clone())],
+                    ..sticky.clone()
+                });
+                cfg.rules.push(RuleConfig {
+                    priority: block.start + 2 * k + 1,
+                    headers: vec![(header.clone(), vec![dep])],
+                    ..sticky
+                });
+            }
+            let base_p = base.priority;
+            cfg.rules.retain(|r| r.priority != base_p);
+            cfg.rules.push(RuleConfig {
+                forward: vec![(group, 100)],
+                affinity_cookie: Some(cookie),
+                ..base
+            });
+        })
+        .await
+    }
+
+    async fn smoke(
+        &self,
+        service: &Service,
+        _deployment: &str,
+        check: &SmokeCheck,
+    ) -> Result<(), TargetError> {
+        let header = service.deploy.blue_green.test_header.clone();
+        let host = service
+            .routing
+            .as_ref()
+            .and_then(|r| r.hosts.first().cloned());
+        let (listen, check) = (self.listen, check.clone());
+        let path = check.path.replace('*', "");
+        tokio::task::spawn_blocking(move || {
+            let mut headers = vec![(header.as_str(), "1")];
+            if let Some(h) = host.as_deref() {
+                headers.push(("host", h));
+            }
+            let r = crate::http::request(
+                listen,
+                &check.method,
+                &path,
+                &headers,
+                Duration::from_secs(10),
+            )
+            .map_err(terr)?;
+            if r.0 != check.status {
+                return Err(terr(format!(
+                    "{} {path} answered {}, expected {}",
+                    check.method, r.0, check.status
+                )));
+            }
+            if let Some(want) = &check.body_contains {
+                if !r.1.contains(want.as_str()) {
+                    return Err(terr(format!(
+                        "{} {path}: the body does not contain {want:?}",
+                        check.method
+                    )));
+                }
+            }
+            Ok(())
+        })
+        .await
+        .map_err(terr)?
+    }
+
+    async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let containers = self
+            .docker
+            .list(&[
+                (LABEL_APP, &self.app),
+                (LABEL_ENV, &self.env),
+                (LABEL_DEPLOYMENT, deployment),
+            ])
+            .await
+            .map_err(terr)?;
+        // Tell the service it is draining (seed 002: POST the drain path with its secret).
+        if let Some(secret) = service
+            .deploy
+            .drain
+            .secret
+            .as_ref()
+            .and_then(|r| self.secret(r).ok())
+        {
+            for addr in containers.iter().filter_map(Docker::address) {
+                let (path, secret) = (service.deploy.drain.path.clone(), secret.clone());
+                let _ = tokio::task::spawn_blocking(move || {
+                    crate::http::request(
+                        addr,
+                        "POST",
+                        &path,
+                        &[(DRAIN_SECRET_HEADER, secret.as_str())],
+                        Duration::from_secs(5),
+                    )
+                })
+                .await;
+            }
+        }
+        let group = self.group_name(&service.name, deployment);
+        self.desired
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(deployment);
+        self.edit(|cfg| {
+            cfg.target_groups.retain(|g| g.name != group);
+            for r in cfg.rules.iter_mut() {
+                r.forward.retain(|(g, _)| *g != group);
+            }
+            // Sticky and test rules that pointed only at it go; the base rule stays.
+            cfg.rules.retain(|r| {
+                !(r.forward.is_empty() && (!r.cookies.is_empty() || !r.headers.is_empty()))
+            });
+        })
+        .await?;
+        // New requests stopped; in-flight ones finish within the deregistration delay.
+        self.wait_target_gone(&group, None, service.deploy.drain.timeout.as_millis())
+            .await;
+        for c in containers {
+            self.docker
+                .stop_and_remove(&c.id, service.stop_timeout.as_secs_ceil() as i32)
+                .await
+                .map_err(terr)?;
+        }
+        Ok(())
+    }
+
+    async fn run_hook(
+        &self,
+        service: &Service,
+        record: &Record,
+        hook: HookKind,
+        command: &[String],
+    ) -> Result<(), TargetError> {
+        let (program, args) = command
+            .split_first()
+            .ok_or_else(|| terr("empty hook command"))?;
+        let child = tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(&self.root)
+            .env("DEPLOYMENT_ID", &record.id)
+            .env("WHARF_APP", &self.app)
+            .env("WHARF_ENV", &self.env)
+            .env("WHARF_SERVICE", &service.name)
+            .env("WHARF_HOOK", hook.to_string())
+            .kill_on_drop(true)
+            .output();
+        let out = tokio::time::timeout(Duration::from_secs(600), child)
+            .await
+            .map_err(|_| terr(format!("the {hook} hook did not finish within 10 minutes")))?
+            .map_err(|e| terr(format!("cannot run the {hook} hook {program}: {e}")))?;
+        if out.status.success() {
+            return Ok(());
+        }
+        let tail: String = String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .rev()
+            .take(5)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<Vec<_>>()
+            .join("\n");
+        Err(terr(format!("{} ({})", out.status, tail.trim())))
+    }
+}

@@ -1,0 +1,205 @@
+//! End to end on the real Docker Engine: the engine deploys hello v1, then v2 with a canary,
+//! through the proxy daemon, while a load generator (loopback, bounded) sends requests the
+//! whole time: no request fails, both versions answer during the rollout, v2 answers at the end,
+//! and nothing is left behind.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use wharf_engine::{Discard, Engine, Options, Outcome, Request, SystemClock};
+use wharf_local::daemon::{serve, Answer, Command, ProxyClient};
+use wharf_local::docker::{BuildSpec, Docker, LABEL_APP};
+use wharf_local::{LocalStore, LocalTarget};
+use wharf_testkit::http::request;
+use wharf_testkit::{workspace_root, Cmd, TestDir};
+
+/// Requests sent and what answered them.
+#[derive(Default, Debug)]
+struct Load {
+    ok: HashMap<String, u64>,
+    failed: Vec<String>,
+}
+
+fn start_load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Load> {
+    std::thread::spawn(move || {
+        let mut load = Load::default();
+        let deadline = Instant::now() + Duration::from_secs(240);
+        while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
+            match request(port, "GET", "/", &[], Duration::from_secs(10)) {
+                Ok(r) if r.status == 200 => {
+                    let dep = r
+                        .body
+                        .split("\"deployment\":\"")
+                        .nth(1)
+                        .and_then(|s| s.split('"').next())
+                        .unwrap_or("?")
+                        .to_owned();
+                    *load.ok.entry(dep).or_default() += 1;
+                }
+                Ok(r) => load.failed.push(format!("{} {}", r.status, r.body.trim())),
+                Err(e) => load.failed.push(e),
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        load
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_under_load_without_a_failed_request() {
+    let app = format!("e2e{}", std::process::id());
+    let dir = workspace_root().join("examples/hello");
+    Cmd::new(dir.join("build-static.sh"))
+        .current_dir(&dir)
+        .run()
+        .success();
+    let docker = Docker::connect().await.expect("Docker");
+    let state = TestDir::new();
+    let daemon = tokio::spawn({
+        let d = state.path().to_path_buf();
+        async move { serve(&d, "127.0.0.1:0").await }
+    });
+    let client = ProxyClient::new(state.path());
+    let mut listen = None;
+    for _ in 0..200 {
+        if let Ok(Answer::Pong { listen: l, .. }) = client.send(&Command::Ping).await {
+            listen = Some(l);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let listen = listen.expect("the proxy answers");
+
+    let src = format!(
+        "[app]\nname = \"{app}\"\n[environments.local]\ntarget = \"local\"\n[services.web]\nimage = \"unused\"\nport = 8000\ncount = 2\n\
+         health = {{ path = \"/_health\" }}\nstop_timeout = \"5s\"\n[services.web.deploy]\nstrategy = \"canary\"\n\
+         canary = {{ percent = 20, bake = \"6s\" }}\ndrain = {{ secret = \"ssm:/e2e/drain\", timeout = \"2s\" }}\n"
+    );
+    let (m, problems) = wharf_manifest::parse_str(&src, "wharf.toml", Path::new("."));
+    let service =
+        m.unwrap_or_else(|| panic!("{problems}")).environments["local"].services["web"].clone();
+    let target = LocalTarget::new(
+        LocalStore::open(state.path()).expect("state"),
+        docker.clone(),
+        ProxyClient::new(state.path()),
+        &app,
+        "local",
+        listen,
+        HashMap::from([("ssm:/e2e/drain".to_owned(), "drain-me".to_owned())]),
+        dir.clone(),
+    );
+    let mut tags = Vec::new();
+    for v in ["local-20251027-120000Z", "local-20251027-120100Z"] {
+        let tag = target.image_tag("web", v);
+        docker
+            .build(
+                BuildSpec {
+                    context: &dir,
+                    dockerfile: Path::new("Dockerfile"),
+                    tag: &tag,
+                    labels: HashMap::from([(LABEL_APP.to_owned(), app.clone())]),
+                    args: HashMap::new(),
+                    target: None,
+                },
+                |_| {},
+            )
+            .await
+            .expect("image builds");
+        tags.push((v, tag));
+    }
+    let clock = SystemClock;
+    let engine = Engine {
+        target: &target,
+        clock: &clock,
+        events: &Discard,
+        holder: "test".into(),
+        options: Options {
+            poll_ms: 250,
+            ..Options::default()
+        },
+    };
+    fn deploy<'a>(
+        app: &'a str,
+        service: &'a wharf_manifest::Service,
+        v: &'a (&'a str, String),
+    ) -> Request<'a> {
+        Request {
+            app,
+            env: "local",
+            service,
+            id: v.0,
+            image: &v.1,
+            digest: None,
+        }
+    }
+
+    let v1 = engine
+        .deploy(deploy(&app, &service, &tags[0]))
+        .await
+        .expect("v1 deploys");
+    assert_eq!(v1.outcome, Some(Outcome::Succeeded), "{v1:?}");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = start_load(listen.port(), stop.clone());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let v2 = engine
+        .deploy(deploy(&app, &service, &tags[1]))
+        .await
+        .expect("v2 deploys");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    let load = load.join().expect("load thread");
+
+    assert_eq!(v2.outcome, Some(Outcome::Succeeded), "{v2:?}");
+    assert!(
+        load.failed.is_empty(),
+        "failed requests during the rollout: {:?} (served: {:?})",
+        load.failed,
+        load.ok
+    );
+    assert!(
+        load.ok.get(tags[0].0).copied().unwrap_or(0) > 0
+            && load.ok.get(tags[1].0).copied().unwrap_or(0) > 0,
+        "both versions answered: {:?}",
+        load.ok
+    );
+    let after = request(listen.port(), "GET", "/", &[], Duration::from_secs(5)).expect("request");
+    assert!(
+        after.body.contains(tags[1].0),
+        "v2 serves at the end: {}",
+        after.body
+    );
+    let left: Vec<String> = docker
+        .list(&[(LABEL_APP, &app)])
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|c| c.deployment)
+        .collect();
+    assert_eq!(
+        left,
+        [tags[1].0, tags[1].0],
+        "v1's containers are gone, v2's two remain"
+    );
+
+    // Clean up what the test made.
+    use wharf_engine::Target;
+    target.retire(&service, tags[1].0).await.expect("retire v2");
+    assert!(docker
+        .list(&[(LABEL_APP, &app)])
+        .await
+        .expect("list")
+        .is_empty());
+    for (_, tag) in &tags {
+        docker.remove_image(tag).await.expect("image removed");
+    }
+    docker
+        .remove_network(&wharf_manifest::Names::new(&app, "local").network())
+        .await
+        .expect("network removed");
+    client.send(&Command::Shutdown).await.expect("stops");
+    daemon.await.expect("join").expect("served");
+}
