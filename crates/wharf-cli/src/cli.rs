@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid manifest, 4 manifest not found or unreadable.\nDocs: README.md"
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid manifest, 4 manifest not found or unreadable,\n5 deployment rolled back, 6 locked or unfinished deployment, 7 Docker or the proxy unreachable.\nDocs: README.md"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -86,6 +86,24 @@ pub enum Command {
     Plan(PlanArgs),
     /// Print the CloudFormation templates of an AWS environment
     Render(RenderArgs),
+    /// Create or start an environment (local: wharf's proxy)
+    Up,
+    /// Remove everything an environment runs (local: containers, images, network, proxy, state)
+    Down,
+    /// Build and roll out a new version of a service with its strategy
+    Deploy(DeployArgs),
+    /// Deployments, traffic weights and target health
+    Status(ServiceArg),
+    /// Past deployments with outcome and duration
+    History(ServiceArg),
+    /// Let a deployment held at its approval gate continue
+    Promote(ServiceArg),
+    /// Roll back the unfinished deployment
+    Abort(ServiceArg),
+    /// Return traffic to the previous healthy deployment
+    Rollback(ServiceArg),
+    /// Drain and remove an old deployment
+    Drain(DrainArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// The local target's own processes
@@ -152,6 +170,40 @@ pub enum StackArg {
 pub enum TemplateFormat {
     Json,
     Yaml,
+}
+
+#[derive(Debug, Args)]
+pub struct DeployArgs {
+    /// The service [default: every service]
+    pub service: Option<String>,
+
+    /// Continue the unfinished deployment instead of starting one
+    #[arg(long)]
+    pub resume: bool,
+
+    /// Break a stale lock left by a deploy that died
+    #[arg(long)]
+    pub force_unlock: bool,
+
+    /// Return at an approval gate instead of waiting for `wharf promote`
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServiceArg {
+    /// The service [default: the only one]
+    pub service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DrainArgs {
+    /// The deployment id to drain
+    pub id: String,
+
+    /// The service [default: the only one]
+    #[arg(long)]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

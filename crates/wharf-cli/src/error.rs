@@ -55,6 +55,59 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Daemon(#[from] wharf_local::daemon::DaemonError),
 
+    #[error("environment `{env}` is not a local environment")]
+    #[diagnostic(code(wharf::cli::not_local), help("this command works on local environments for now; the AWS target comes with its own issue"))]
+    NotLocal { env: String },
+
+    #[error("the proxy did not start ({status})\n{log}")]
+    #[diagnostic(code(wharf::local::proxy_start), help("the lines above are the end of its log; a taken port is the usual cause: change `listen`"))]
+    ProxyStart { status: String, log: String },
+
+    #[error("cannot read the secrets file {}", path.display())]
+    #[diagnostic(
+        code(wharf::local::secrets),
+        help("create it with lines `ssm:/path=value`, or remove `secrets_file`")
+    )]
+    Secrets {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("the pre-build command of {service} failed ({status})")]
+    #[diagnostic(
+        code(wharf::deploy::pre_build),
+        help("its output is above; nothing was deployed")
+    )]
+    PreBuild { service: String, status: String },
+
+    #[error("deployment {id} of {service} was rolled back: {reason}")]
+    #[diagnostic(
+        code(wharf::deploy::rolled_back),
+        help("the previous version serves; `wharf history` shows the deployments")
+    )]
+    RolledBack {
+        service: String,
+        id: String,
+        reason: String,
+    },
+
+    #[error("no service `{name}` in the manifest")]
+    #[diagnostic(code(wharf::cli::unknown_service), help("services: {known}"))]
+    UnknownService { name: String, known: String },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Docker(#[from] wharf_local::docker::DockerError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] wharf_local::StoreError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Engine(#[from] wharf_engine::EngineError),
+
     #[error("failed to start the async runtime")]
     #[diagnostic(code(wharf::cli::runtime))]
     Runtime {
@@ -90,8 +143,21 @@ impl CliError {
             CliError::AlreadyExists { .. }
             | CliError::Write { .. }
             | CliError::Stdout { .. }
+            | CliError::Runtime { .. }
+            | CliError::Secrets { .. }
+            | CliError::PreBuild { .. }
+            | CliError::Store(_) => ExitStatus::Failure,
+            CliError::NotLocal { .. } | CliError::UnknownService { .. } => ExitStatus::Usage,
+            CliError::RolledBack { .. } => ExitStatus::RolledBack,
+            CliError::Engine(
+                wharf_engine::EngineError::Locked { .. }
+                | wharf_engine::EngineError::Unfinished { .. },
+            ) => ExitStatus::Locked,
+            CliError::Engine(_) => ExitStatus::Failure,
+            CliError::Docker(wharf_local::docker::DockerError::Unreachable { .. })
             | CliError::Daemon(_)
-            | CliError::Runtime { .. } => ExitStatus::Failure,
+            | CliError::ProxyStart { .. } => ExitStatus::Unreachable,
+            CliError::Docker(_) => ExitStatus::Failure,
         }
     }
 }

@@ -14,6 +14,12 @@ pub enum ExitStatus {
     InvalidManifest = 3,
     /// No manifest was found, or it could not be read.
     NoManifest = 4,
+    /// The deployment failed a gate and was rolled back (the previous version serves).
+    RolledBack = 5,
+    /// Another deploy holds the service's lock, or an unfinished deployment needs --resume/abort.
+    Locked = 6,
+    /// Docker or the local proxy could not be reached or started.
+    Unreachable = 7,
 }
 
 impl From<ExitStatus> for ExitCode {

@@ -39,6 +39,21 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&cli.global, &printer, args),
         Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
         Command::Render(args) => commands::render::run(&cli.global, &printer, args),
+        Command::Up => commands::deploy::up(&cli.global, &printer),
+        Command::Down => commands::deploy::down(&cli.global, &printer),
+        Command::Deploy(args) => commands::deploy::deploy(&cli.global, &printer, args),
+        Command::Status(a) => commands::ops::status(&cli.global, &printer, a),
+        Command::History(a) => commands::ops::history(&cli.global, &printer, a),
+        Command::Promote(a) => {
+            commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Promote)
+        }
+        Command::Abort(a) => {
+            commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Abort)
+        }
+        Command::Rollback(a) => {
+            commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Rollback)
+        }
+        Command::Drain(a) => commands::ops::drain(&cli.global, &printer, a),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),
     };

@@ -378,6 +378,27 @@ impl Docker {
         }
     }
 
+    /// Images carrying every given label.
+    pub async fn images(&self, labels: &[(&str, &str)]) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let opts = bollard::query_parameters::ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let list = self
+            .d
+            .list_images(Some(opts))
+            .await
+            .map_err(api("list images"))?;
+        Ok(list.into_iter().map(|i| i.id).collect())
+    }
+
     /// A container's published loopback address.
     pub fn address(c: &Container) -> Option<SocketAddr> {
         c.host_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)))

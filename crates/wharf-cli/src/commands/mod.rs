@@ -2,8 +2,11 @@
 //! choosing the environment.
 
 pub mod completions;
+pub mod deploy;
 pub mod init;
 pub mod local;
+pub mod localenv;
+pub mod ops;
 pub mod plan;
 pub mod render;
 pub mod validate;

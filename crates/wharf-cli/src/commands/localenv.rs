@@ -1,0 +1,183 @@
+//! What the local-target commands share: the environment's state dir, its proxy daemon
+//! (started detached when it is not running), the secrets file, and rendering engine events.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wharf_engine::{Event, EventSink};
+use wharf_local::daemon::{Answer, Command, ProxyClient};
+use wharf_local::docker::Docker;
+use wharf_local::{LocalStore, LocalTarget};
+use wharf_manifest::{Environment, LocalEnv, Manifest};
+
+use crate::error::CliError;
+use crate::output::Printer;
+
+/// An opened local environment.
+pub struct LocalEnvCtx {
+    pub state_dir: PathBuf,
+    pub listen: SocketAddr,
+    pub target: LocalTarget,
+}
+
+pub fn local_of(env: &Environment) -> Result<&LocalEnv, CliError> {
+    env.local().ok_or_else(|| CliError::NotLocal {
+        env: env.name.clone(),
+    })
+}
+
+pub fn state_dir(manifest: &Manifest, local: &LocalEnv) -> PathBuf {
+    manifest.root.join(&local.state_dir)
+}
+
+/// Makes sure the environment's proxy runs; starts `wharf local serve` detached if not.
+pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, CliError> {
+    let client = ProxyClient::new(state_dir);
+    if let Ok(Answer::Pong { listen, .. }) = client.send(&Command::Ping).await {
+        return Ok(listen);
+    }
+    std::fs::create_dir_all(state_dir).map_err(|source| CliError::Write {
+        path: state_dir.to_path_buf(),
+        source,
+    })?;
+    let log_path = state_dir.join("proxy.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|source| CliError::Write {
+            path: log_path.clone(),
+            source,
+        })?;
+    let exe = std::env::current_exe().map_err(|source| CliError::Runtime { source })?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["local", "serve", "--state-dir"])
+        .arg(state_dir)
+        .args(["--listen", listen])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|source| CliError::Write {
+            path: log_path.clone(),
+            source,
+        })?)
+        .stderr(log);
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: it outlives this command and the terminal's Ctrl-C.
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(|source| CliError::Runtime { source })?;
+    let _ = std::fs::write(state_dir.join("proxy.pid"), child.id().to_string());
+    for _ in 0..100 {
+        if let Ok(Answer::Pong { listen, .. }) = client.send(&Command::Ping).await {
+            return Ok(listen);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(8).collect();
+            return Err(CliError::ProxyStart {
+                status: status.to_string(),
+                log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(CliError::ProxyStart {
+        status: "not answering after 10s".into(),
+        log: log_path.display().to_string(),
+    })
+}
+
+/// `KEY=value` lines (`ssm:/path=value`), comments and blank lines ignored.
+pub fn read_secrets(
+    manifest: &Manifest,
+    local: &LocalEnv,
+) -> Result<HashMap<String, String>, CliError> {
+    let Some(file) = &local.secrets_file else {
+        return Ok(HashMap::new());
+    };
+    let path = manifest.root.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|source| CliError::Secrets {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            // References contain ':' and '/', never '='; the value may.
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect())
+}
+
+/// Opens the environment: Docker, the proxy (started if needed), the state.
+pub async fn open(manifest: &Manifest, env: &Environment) -> Result<LocalEnvCtx, CliError> {
+    let local = local_of(env)?;
+    let state_dir = state_dir(manifest, local);
+    let docker = Docker::connect().await?;
+    let listen = ensure_proxy(&state_dir, &local.listen).await?;
+    let store = LocalStore::open(&state_dir)?;
+    let secrets = read_secrets(manifest, local)?;
+    let target = LocalTarget::new(
+        store,
+        docker,
+        ProxyClient::new(&state_dir),
+        &manifest.app.name,
+        &env.name,
+        listen,
+        secrets,
+        manifest.root.clone(),
+    );
+    Ok(LocalEnvCtx {
+        state_dir,
+        listen,
+        target,
+    })
+}
+
+/// `user@host pid N`, shown to a concurrent deploy.
+pub fn holder() -> String {
+    let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into());
+    format!("{user}@{host} pid {}", std::process::id())
+}
+
+/// Renders engine events: plain lines on stderr, or JSON lines on stdout with --output json.
+pub struct Render {
+    pub json: bool,
+    pub quiet: bool,
+}
+
+impl EventSink for Render {
+    fn emit(&self, event: Event) {
+        if self.json {
+            if let Ok(line) = serde_json::to_string(&event) {
+                let _ = writeln!(std::io::stdout().lock(), "{line}");
+            }
+        } else if !self.quiet && !matches!(event, Event::Gate { .. } | Event::Health { .. }) {
+            // A bounded wait reports every poll; a line every 5 s is enough on a terminal.
+            if let Event::Waiting { elapsed_ms, .. } = &event {
+                if elapsed_ms / 1000 % 5 != 0 || elapsed_ms % 1000 >= 500 {
+                    return;
+                }
+            }
+            let _ = writeln!(std::io::stderr().lock(), "{event}");
+        }
+    }
+}
+
+impl Render {
+    pub fn new(printer: &Printer) -> Self {
+        Render {
+            json: printer.json(),
+            quiet: printer.quiet,
+        }
+    }
+}
