@@ -2,6 +2,7 @@
 
 mod bad_input;
 mod init;
+mod local;
 mod plan;
 mod readme;
 mod render;

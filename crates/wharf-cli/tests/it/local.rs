@@ -1,0 +1,174 @@
+//! The local target from the command line, on the real Docker Engine: deploy, a broken version
+//! rolled back by itself (exit 5) while the old one keeps serving, a concurrent deploy refused
+//! naming the holder (exit 6), status, and `down` leaving nothing behind.
+
+use std::time::Duration;
+
+use wharf_testkit::docker::docker;
+use wharf_testkit::http::get;
+use wharf_testkit::{workspace_root, TestDir};
+
+use crate::wharf;
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn manifest(app: &str, port: u16, env: &str, bake: &str) -> String {
+    let hello = workspace_root().join("examples/hello");
+    format!(
+        "[app]\nname = \"{app}\"\n[environments.local]\ntarget = \"local\"\nlisten = \"127.0.0.1:{port}\"\nsecrets_file = \"local.secrets\"\n\
+         [services.web]\nbuild = {{ context = \"{ctx}\", pre_build = \"{ctx}/build-static.sh\" }}\nport = 8000\n\
+         health = {{ path = \"/_health\" }}\nstop_timeout = \"5s\"\nenv = {{ {env} }}\n[services.web.deploy]\nstrategy = \"canary\"\n\
+         canary = {{ percent = 50, bake = \"{bake}\" }}\ndrain = {{ secret = \"ssm:/t/drain\", timeout = \"2s\" }}\n",
+        ctx = hello.display()
+    )
+}
+
+/// Runs `wharf down` when the test ends, whatever happened.
+struct Down<'a>(&'a TestDir);
+
+impl Drop for Down<'_> {
+    fn drop(&mut self) {
+        let _ = wharf()
+            .args(["down", "--env", "local"])
+            .current_dir(self.0.path())
+            .run();
+    }
+}
+
+fn deployment_of(port: u16) -> String {
+    let r = get(port, "/").expect("the service answers");
+    r.body
+        .split("\"deployment\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn deploy_roll_back_lock_status_and_down() {
+    let d = TestDir::new();
+    let app = format!("cli{}", std::process::id());
+    let port = free_port();
+    d.write("local.secrets", "ssm:/t/drain=s3cret\n");
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "HELLO_VERSION = \"1\"", "2s"),
+    );
+    let _down = Down(&d);
+
+    let out = wharf()
+        .args(["deploy", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert!(
+        out.stdout
+            .contains(&format!("open http://127.0.0.1:{port}/")),
+        "{out}"
+    );
+    let v1 = deployment_of(port);
+    assert!(v1.starts_with("local-"), "{v1}");
+
+    // A version that exits at start: rolled back by itself, v1 keeps serving.
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "HELLO_MODE = \"exit\"", "2s"),
+    );
+    let out = wharf()
+        .args(["deploy", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .code(5);
+    out.contains("was rolled back")
+        .contains("tasks keep stopping");
+    assert_eq!(deployment_of(port), v1);
+
+    // A deploy holding the lock: a second one is refused, naming it.
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "HELLO_VERSION = \"2\"", "15s"),
+    );
+    let mut first = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["deploy", "--env", "local", "-q"])
+        .current_dir(d.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn");
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let h = wharf()
+            .args(["history", "--env", "local", "--output", "json"])
+            .current_dir(d.path())
+            .run()
+            .success()
+            .json();
+        if h["deployments"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|r| r["status"] == "in-progress" && r["weight"] == 50)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first deploy never reached its canary"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = wharf()
+        .args(["deploy", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .code(6);
+    out.contains("is being deployed by").contains("pid");
+    assert!(first.wait().expect("first deploy").success());
+    assert_ne!(deployment_of(port), v1, "the new version serves");
+
+    let st = wharf()
+        .args(["status", "--env", "local", "--output", "json"])
+        .current_dir(d.path())
+        .run()
+        .success()
+        .json();
+    let deps = st["services"][0]["deployments"]
+        .as_array()
+        .expect("deployments")
+        .clone();
+    assert_eq!(deps.len(), 1, "{st}");
+    assert_eq!(deps[0]["weight"], 100);
+
+    wharf()
+        .args(["down", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success()
+        .contains("is down");
+    let left = docker(["ps", "-aq", "--filter", &format!("label=wharf.app={app}")]).success();
+    assert!(
+        left.stdout.trim().is_empty(),
+        "containers left: {}",
+        left.stdout
+    );
+    let images = docker([
+        "images",
+        "-q",
+        "--filter",
+        &format!("label=wharf.app={app}"),
+    ])
+    .success();
+    assert!(
+        images.stdout.trim().is_empty(),
+        "images left: {}",
+        images.stdout
+    );
+    assert!(get(port, "/").is_err(), "the proxy stopped");
+}
