@@ -104,6 +104,8 @@ pub enum Command {
     Rollback(ServiceArg),
     /// Drain and remove an old deployment
     Drain(DrainArgs),
+    /// Show the logs of a service's containers (all deployments, or one)
+    Logs(LogsArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// The local target's own processes
@@ -194,6 +196,24 @@ pub struct DeployArgs {
 pub struct ServiceArg {
     /// The service [default: the only one]
     pub service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// The service [default: the only one]
+    pub service: Option<String>,
+
+    /// Only this deployment's containers
+    #[arg(long, value_name = "ID")]
+    pub deployment: Option<String>,
+
+    /// Keep streaming new lines
+    #[arg(short = 'F', long)]
+    pub follow: bool,
+
+    /// Lines from the end of each container's log
+    #[arg(long, default_value_t = 100)]
+    pub tail: u32,
 }
 
 #[derive(Debug, Args)]

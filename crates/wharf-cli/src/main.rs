@@ -54,6 +54,7 @@ fn main() -> ExitCode {
             commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Rollback)
         }
         Command::Drain(a) => commands::ops::drain(&cli.global, &printer, a),
+        Command::Logs(a) => commands::ops::logs(&cli.global, &printer, a),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),
     };

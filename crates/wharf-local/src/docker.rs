@@ -399,6 +399,43 @@ impl Docker {
         Ok(list.into_iter().map(|i| i.id).collect())
     }
 
+    /// The logs of containers, merged, each line prefixed by the container's name; `follow`
+    /// keeps streaming until the containers stop.
+    pub async fn logs(
+        &self,
+        containers: &[Container],
+        follow: bool,
+        tail: u32,
+        mut line: impl FnMut(&str, &str),
+    ) -> Result<(), DockerError> {
+        let streams = containers.iter().map(|c| {
+            let name = c.name.clone();
+            let opts = bollard::query_parameters::LogsOptions {
+                follow,
+                stdout: true,
+                stderr: true,
+                tail: tail.to_string(),
+                ..Default::default()
+            };
+            self.d
+                .logs(&c.id, Some(opts))
+                .map(move |item| (name.clone(), item))
+        });
+        let mut merged = futures_util::stream::select_all(streams.map(Box::pin));
+        while let Some((name, item)) = merged.next().await {
+            match item {
+                Ok(out) => {
+                    let text = out.to_string();
+                    for l in text.lines() {
+                        line(&name, l);
+                    }
+                }
+                Err(e) => return Err(api(format!("read the logs of {name}"))(e)),
+            }
+        }
+        Ok(())
+    }
+
     /// A container's published loopback address.
     pub fn address(c: &Container) -> Option<SocketAddr> {
         c.host_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)))

@@ -9,7 +9,7 @@ use wharf_local::LocalStore;
 use wharf_manifest::{Names, Service};
 use wharf_proxy::group::TargetState;
 
-use crate::cli::{DrainArgs, Global, ServiceArg};
+use crate::cli::{DrainArgs, Global, LogsArgs, ServiceArg};
 use crate::commands::deploy::runtime;
 use crate::commands::localenv::{self, holder, local_of, Render};
 use crate::commands::{load, pick_env};
@@ -296,6 +296,48 @@ pub fn drain(global: &Global, printer: &Printer, a: &DrainArgs) -> Result<ExitSt
         };
         let record = engine.drain(svc, &a.id).await?;
         printer.result(&Acted { deployment: record })?;
+        Ok(ExitStatus::Success)
+    })
+}
+
+/// Streams container logs to stdout (`container | line`, or JSON lines with --output json).
+pub fn logs(global: &Global, printer: &Printer, a: &LogsArgs) -> Result<ExitStatus, CliError> {
+    let loaded = load(global, printer)?;
+    let m = &loaded.manifest;
+    let env = pick_env(global, m)?;
+    local_of(env)?;
+    let svc = one_service(env, a.service.as_deref())?;
+    runtime()?.block_on(async {
+        let docker = wharf_local::docker::Docker::connect().await?;
+        use wharf_local::docker::{LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+        let mut labels = vec![
+            (LABEL_APP, m.app.name.as_str()),
+            (LABEL_ENV, env.name.as_str()),
+            (LABEL_SERVICE, svc.name.as_str()),
+        ];
+        if let Some(d) = &a.deployment {
+            labels.push((LABEL_DEPLOYMENT, d.as_str()));
+        }
+        let containers = docker.list(&labels).await?;
+        if containers.is_empty() {
+            printer.diag(&format!("no container of {} is running\n", svc.name));
+        }
+        let json = printer.json();
+        docker
+            .logs(&containers, a.follow, a.tail, |name, line| {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = if json {
+                    writeln!(
+                        out,
+                        "{}",
+                        serde_json::json!({ "container": name, "line": line })
+                    )
+                } else {
+                    writeln!(out, "{name} | {line}")
+                };
+            })
+            .await?;
         Ok(ExitStatus::Success)
     })
 }

@@ -1,6 +1,6 @@
 //! The local target from the command line, on the real Docker Engine: deploy, a broken version
 //! rolled back by itself (exit 5) while the old one keeps serving, a concurrent deploy refused
-//! naming the holder (exit 6), status, and `down` leaving nothing behind.
+//! naming the holder (exit 6), status, logs, and `down` leaving nothing behind.
 
 use std::time::Duration;
 
@@ -75,6 +75,15 @@ fn deploy_roll_back_lock_status_and_down() {
     );
     let v1 = deployment_of(port);
     assert!(v1.starts_with("local-"), "{v1}");
+    let logs = wharf()
+        .args(["logs", "--env", "local", "--deployment", &v1])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert!(
+        logs.stdout.contains(&format!("hello: deployment {v1}")) && logs.stdout.contains(" | "),
+        "{logs}"
+    );
 
     // A version that exits at start: rolled back by itself, v1 keeps serving.
     d.write(
