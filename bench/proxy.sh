@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Proxy benchmark: requests per second and p50/p99 latency with wrk, against the hello backend
+# directly, through wharf's proxy, and through nginx as a reverse proxy to the same backend,
+# side by side in one run. Loopback only; every process it starts is stopped by its PID.
+#
+#   bench/proxy.sh [DURATION_SECONDS] [CONNECTIONS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+connections=${2:-64}
+
+WHARF_DEBS="wrk nginx-light" scripts/tools install
+command -v wrk >/dev/null && command -v nginx >/dev/null
+
+echo "building release binaries..." >&2
+cargo build -q --release -p wharf-cli -p hello
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; return 1; }
+
+backend=$(free_port); proxy=$(free_port); nginx_port=$(free_port)
+
+PORT=$backend DEPLOYMENT_ID=bench target/release/hello >"$work/hello.log" 2>&1 &
+pids+=($!)
+wait_port "$backend"
+
+target/release/wharf local serve --state-dir "$work/wharf" --listen "127.0.0.1:$proxy" >"$work/proxy.log" 2>&1 &
+pids+=($!)
+wait_port "$proxy"
+python3 - "$work/wharf/proxy.sock" "$backend" <<'PY'
+import json, socket, sys
+sock, backend = sys.argv[1], int(sys.argv[2])
+cfg = {"target_groups": [{"name": "bench", "deployment": "bench", "targets": [f"127.0.0.1:{backend}"],
+        "health": {"path": "/_health", "interval_ms": 1000, "timeout_ms": 500, "healthy": 2, "unhealthy": 2, "matcher": "200"},
+        "deregistration_delay_ms": 1000}],
+       "rules": [{"priority": 199, "paths": ["/*"], "forward": [["bench", 100]]}]}
+s = socket.socket(socket.AF_UNIX); s.connect(sock)
+s.sendall((json.dumps({"op": "apply", "config": cfg}) + "\n").encode()); print(s.recv(4096).decode().strip(), file=sys.stderr)
+PY
+sleep 3 # two health checks a second apart
+
+mkdir -p "$work/nginx/logs"
+cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 2;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/logs/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:$backend; keepalive 64; }
+  server {
+    listen 127.0.0.1:$nginx_port;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGINX
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+pids+=($!)
+wait_port "$nginx_port"
+
+run() { # name port
+  local out
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$2/" 2>&1)
+  local rps p50 p99 errors
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
+  printf '%-8s %12s %10s %10s  %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}"
+}
+echo
+echo "wrk -t2 -c$connections -d${duration}s, hello backend, $(nproc) cores"
+printf '%-8s %12s %10s %10s\n' "path" "requests/s" "p50" "p99"
+run direct "$backend"
+run wharf "$proxy"
+run nginx "$nginx_port"
