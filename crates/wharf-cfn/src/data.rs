@@ -303,28 +303,19 @@ fn postgres(cx: &Ctx<'_>, t: &mut Template, name: &str, pg: &Postgres) {
     // The execution role reads the RDS-managed master secret to hand it to the tasks. Its ARN
     // is only known once RDS made it (the engine reads it from DescribeDBInstances), so the
     // grant names RDS's secrets and narrows them to this instance's by the tag RDS sets.
-    let mut roles = vec![json!(cx.names.execution_role())];
-    roles.extend(
-        cx.bound_services(name)
-            .iter()
-            .map(|s| json!(cx.names.task_role(&s.name))),
-    );
-    t.add(
-        id(name, "SecretGrant"),
-        Resource::new(
-            "AWS::IAM::Policy",
-            json!({
-                "PolicyName": format!("{}-data-{name}-secret", cx.prefix()),
-                "Roles": roles,
-                "PolicyDocument": iam::document(vec![json!({
-                    "Sid": "ReadMasterSecret",
-                    "Effect": "Allow",
-                    "Action": ["secretsmanager:GetSecretValue"],
-                    "Resource": [crate::fns::arn("secretsmanager", "secret:rds!db-*")],
-                    "Condition": { "StringEquals": { "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": crate::fns::arn("rds", &format!("db:{}", physical(cx, name))) } },
-                })]),
-            }),
-        ),
+    secret_grant(
+        cx,
+        t,
+        name,
+        "SecretGrant",
+        "-secret",
+        json!({
+            "Sid": "ReadMasterSecret",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": [crate::fns::arn("secretsmanager", "secret:rds!db-*")],
+            "Condition": { "StringEquals": { "secretsmanager:ResourceTag/aws:rds:primaryDBInstanceArn": crate::fns::arn("rds", &format!("db:{}", physical(cx, name))) } },
+        }),
     );
     let ex = cx.names.data_stack();
     t.output(
@@ -344,6 +335,35 @@ fn postgres(cx: &Ctx<'_>, t: &mut Template, name: &str, pg: &Postgres) {
         &format!("RDS instance of {name} (its master secret: DescribeDBInstances)"),
         r(&db),
         Some(&ex),
+    );
+}
+
+/// Grants reading a secret to the execution role (which hands it to the tasks) and to the task
+/// roles of the services bound to `name`.
+fn secret_grant(
+    cx: &Ctx<'_>,
+    t: &mut Template,
+    name: &str,
+    id_suffix: &str,
+    policy_suffix: &str,
+    statement: Value,
+) {
+    let mut roles = vec![json!(cx.names.execution_role())];
+    roles.extend(
+        cx.bound_services(name)
+            .iter()
+            .map(|s| json!(cx.names.task_role(&s.name))),
+    );
+    t.add(
+        id(name, id_suffix),
+        Resource::new(
+            "AWS::IAM::Policy",
+            json!({
+                "PolicyName": format!("{}-data-{name}{policy_suffix}", cx.prefix()),
+                "Roles": roles,
+                "PolicyDocument": iam::document(vec![statement]),
+            }),
+        ),
     );
 }
 
@@ -421,21 +441,16 @@ fn redis(cx: &Ctx<'_>, t: &mut Template, name: &str, rd: &Redis) {
             "encrypted at rest with the AWS-managed ElastiCache key",
         ),
     );
-    let mut roles = vec![json!(cx.names.execution_role())];
-    roles.extend(
-        cx.bound_services(name)
-            .iter()
-            .map(|s| json!(cx.names.task_role(&s.name))),
-    );
-    t.add(
-        id(name, "SecretGrant"),
-        Resource::new(
-            "AWS::IAM::Policy",
-            json!({
-                "PolicyName": format!("{}-data-{name}-auth", cx.prefix()),
-                "Roles": roles,
-                "PolicyDocument": iam::document(vec![iam::allow("ReadAuthToken", &["secretsmanager:GetSecretValue"], vec![r(&secret)])]),
-            }),
+    secret_grant(
+        cx,
+        t,
+        name,
+        "SecretGrant",
+        "-auth",
+        iam::allow(
+            "ReadAuthToken",
+            &["secretsmanager:GetSecretValue"],
+            vec![r(&secret)],
         ),
     );
     let ex = cx.names.data_stack();
@@ -571,21 +586,16 @@ fn secret(cx: &Ctx<'_>, t: &mut Template, name: &str, s: &SecretData) {
         .skip_check("CKV_AWS_149", "encrypted with the AWS-managed Secrets Manager key")
         .skip_check("CKV2_AWS_57", "a generated value the services share; rotate it by replacing the secret"),
     );
-    let mut roles = vec![json!(cx.names.execution_role())];
-    roles.extend(
-        cx.bound_services(name)
-            .iter()
-            .map(|sv| json!(cx.names.task_role(&sv.name))),
-    );
-    t.add(
-        id(name, "Grant"),
-        Resource::new(
-            "AWS::IAM::Policy",
-            json!({
-                "PolicyName": format!("{}-data-{name}", cx.prefix()),
-                "Roles": roles,
-                "PolicyDocument": iam::document(vec![iam::allow("ReadSecret", &["secretsmanager:GetSecretValue"], vec![r(&sid)])]),
-            }),
+    secret_grant(
+        cx,
+        t,
+        name,
+        "Grant",
+        "",
+        iam::allow(
+            "ReadSecret",
+            &["secretsmanager:GetSecretValue"],
+            vec![r(&sid)],
         ),
     );
     t.output(

@@ -536,34 +536,9 @@ fn segments(pat: &[&str], path: &[&str]) -> bool {
         (Some(&"**"), _) => {
             segments(&pat[1..], path) || (!path.is_empty() && segments(pat, &path[1..]))
         }
-        (Some(p), Some(s)) => glob(p, s) && segments(&pat[1..], &path[1..]),
+        (Some(p), Some(s)) => wharf_proxy::router::glob(p, s) && segments(&pat[1..], &path[1..]),
         _ => false,
     }
-}
-
-fn glob(p: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (p.chars().collect(), s.chars().collect());
-    let (mut pi, mut si, mut star, mut mark) = (0, 0, None, 0);
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = si;
-            pi += 1;
-        } else if let Some(st) = star {
-            pi = st + 1;
-            mark += 1;
-            si = mark;
-        } else {
-            return false;
-        }
-    }
-    while pi < p.len() && p[pi] == '*' {
-        pi += 1;
-    }
-    pi == p.len()
 }
 
 #[cfg(test)]

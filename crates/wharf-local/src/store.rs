@@ -93,6 +93,23 @@ impl LocalStore {
     }
 }
 
+/// The service's lock row, if any.
+fn current_lock(tx: &rusqlite::Transaction<'_>, service: &str) -> rusqlite::Result<Option<Lock>> {
+    tx.query_row(
+        "SELECT holder, acquired_ms, expires_ms FROM locks WHERE service = ?1",
+        params![service],
+        |r| {
+            Ok(Lock {
+                service: service.to_owned(),
+                holder: r.get(0)?,
+                acquired_ms: r.get(1)?,
+                expires_ms: r.get(2)?,
+            })
+        },
+    )
+    .optional()
+}
+
 fn err(what: &str) -> impl Fn(rusqlite::Error) -> TargetError + '_ {
     move |e| TargetError::new(format!("local state: failed to {what}: {e}"))
 }
@@ -158,21 +175,7 @@ impl Store for LocalStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("take the lock"))?;
-        let current: Option<Lock> = tx
-            .query_row(
-                "SELECT holder, acquired_ms, expires_ms FROM locks WHERE service = ?1",
-                params![service],
-                |r| {
-                    Ok(Lock {
-                        service: service.to_owned(),
-                        holder: r.get(0)?,
-                        acquired_ms: r.get(1)?,
-                        expires_ms: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(err("take the lock"))?;
+        let current = current_lock(&tx, service).map_err(err("take the lock"))?;
         if let Some(l) = current {
             if l.holder != holder && l.expires_ms > now_ms {
                 return Ok(Err(l));
@@ -225,21 +228,7 @@ impl Store for LocalStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(err("break the lock"))?;
-        let current: Option<Lock> = tx
-            .query_row(
-                "SELECT holder, acquired_ms, expires_ms FROM locks WHERE service = ?1",
-                params![service],
-                |r| {
-                    Ok(Lock {
-                        service: service.to_owned(),
-                        holder: r.get(0)?,
-                        acquired_ms: r.get(1)?,
-                        expires_ms: r.get(2)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(err("break the lock"))?;
+        let current = current_lock(&tx, service).map_err(err("break the lock"))?;
         tx.execute("DELETE FROM locks WHERE service = ?1", params![service])
             .map_err(err("break the lock"))?;
         tx.commit().map_err(err("break the lock"))?;

@@ -232,21 +232,6 @@ pub struct HealthCheck {
     pub matcher: String,
 }
 
-impl HealthCheck {
-    /// Whether `status` matches the matcher.
-    pub fn matches(&self, status: u16) -> bool {
-        self.matcher
-            .split(',')
-            .any(|part| match part.split_once('-') {
-                Some((a, b)) => match (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
-                    (Ok(a), Ok(b)) => (a..=b).contains(&status),
-                    _ => false,
-                },
-                None => part.trim().parse::<u16>() == Ok(status),
-            })
-    }
-}
-
 /// Where a secret's value comes from. Never a literal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "from", rename_all = "kebab-case")]

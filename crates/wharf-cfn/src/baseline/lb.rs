@@ -426,17 +426,7 @@ fn waf(cx: &Ctx<'_>, t: &mut Template, p: &str) {
     );
     // WAF only logs to groups whose name starts with aws-waf-logs-.
     let group = format!("aws-waf-logs-{p}");
-    let mut lg = json!({ "LogGroupName": group, "RetentionInDays": cx.aws.log_retention, "Tags": cx.tags(&group) });
-    if cx.aws.log_kms {
-        lg["KmsKeyId"] = get_att(super::observability::LOG_KEY, "Arn");
-    }
-    let mut lg = Resource::new("AWS::Logs::LogGroup", lg);
-    if !cx.aws.log_kms {
-        lg = lg.skip_check(
-            "CKV_AWS_158",
-            "encrypted by CloudWatch Logs' own key; set log_kms = true for a customer-managed key",
-        );
-    }
+    let lg = super::log_group(cx, &group, cx.tags(&group));
     t.add("WebAclLogGroup", lg);
     t.add(
         "WebAclLogging",

@@ -15,6 +15,19 @@ pub(crate) use lb::{deny_insecure_transport, hosted_zone_id, service_sg, ALB, HO
 pub(crate) use network::subnet_ids;
 pub(crate) use observability::task_role_id;
 
+/// A log group with the environment's retention, encrypted with its log key when `log_kms`.
+pub(crate) fn log_group(cx: &Ctx<'_>, name: &str, tags: Value) -> crate::template::Resource {
+    let mut props = serde_json::json!({ "LogGroupName": name, "RetentionInDays": cx.aws.log_retention, "Tags": tags });
+    if cx.aws.log_kms {
+        props["KmsKeyId"] = get_att(observability::LOG_KEY, "Arn");
+        return crate::template::Resource::new("AWS::Logs::LogGroup", props);
+    }
+    crate::template::Resource::new("AWS::Logs::LogGroup", props).skip_check(
+        "CKV_AWS_158",
+        "encrypted by CloudWatch Logs' own key; set log_kms = true for a customer-managed key",
+    )
+}
+
 pub(crate) fn template(cx: &Ctx<'_>) -> Template {
     let mut t = Template::new(format!(
         "wharf baseline of {} / {}: network, load balancer, cluster, registries, logs, roles, state",

@@ -250,17 +250,7 @@ fn endpoints(cx: &Ctx<'_>, t: &mut Template) {
 fn flow_logs(cx: &Ctx<'_>, t: &mut Template) {
     let p = cx.prefix();
     let group = format!("/aws/{}/{}/vpc-flow-logs", cx.app(), cx.env.name);
-    let mut lg = json!({ "LogGroupName": group, "RetentionInDays": cx.aws.log_retention, "Tags": cx.tags(&group) });
-    if cx.aws.log_kms {
-        lg["KmsKeyId"] = get_att(super::observability::LOG_KEY, "Arn");
-    }
-    let mut lg = Resource::new("AWS::Logs::LogGroup", lg);
-    if !cx.aws.log_kms {
-        lg = lg.skip_check(
-            "CKV_AWS_158",
-            "encrypted by CloudWatch Logs' own key; set log_kms = true for a customer-managed key",
-        );
-    }
+    let lg = super::log_group(cx, &group, cx.tags(&group));
     t.add("FlowLogGroup", lg);
     t.add(
         "FlowLogRole",

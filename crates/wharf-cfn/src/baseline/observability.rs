@@ -103,17 +103,7 @@ fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
         .skip_check("CKV_AWS_136", "images are encrypted at rest with AES-256; a customer-managed key adds cost, not protection"),
     );
     let group = cx.names.log_group(&s.name);
-    let mut lg = json!({ "LogGroupName": group, "RetentionInDays": cx.aws.log_retention, "Tags": cx.service_tags(&group, &s.name) });
-    if cx.aws.log_kms {
-        lg["KmsKeyId"] = get_att(LOG_KEY, "Arn");
-    }
-    let mut lg = Resource::new("AWS::Logs::LogGroup", lg);
-    if !cx.aws.log_kms {
-        lg = lg.skip_check(
-            "CKV_AWS_158",
-            "encrypted by CloudWatch Logs' own key; set log_kms = true for a customer-managed key",
-        );
-    }
+    let lg = super::log_group(cx, &group, cx.service_tags(&group, &s.name));
     t.add(log_group_id(&s.name), lg);
 
     // The task role: what the service's code may do. Grants on data resources are added by
