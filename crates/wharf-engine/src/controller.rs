@@ -440,12 +440,13 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 match self.wait_healthy(service, r, *new, elapsed).await? {
                     Progress::Done => {
                         if let Some(prev) = r.previous.clone() {
+                            // Rolling shares traffic by running tasks. Traffic moves first, so
+                            // the old deployment never keeps a share it has no tasks for.
+                            let pct = (new * 100).checked_div(new + old).unwrap_or(100);
+                            self.shift(service, r, pct).await?;
                             t.scale(service, &prev, *old)
                                 .await
                                 .map_err(target_err(format!("scale {prev} to {old}")))?;
-                            // Rolling shares traffic by running tasks.
-                            let pct = (new * 100).checked_div(new + old).unwrap_or(100);
-                            self.shift(service, r, pct).await?;
                         }
                         Progress::Done
                     }

@@ -162,3 +162,35 @@ async fn hooks_run_in_their_phases() {
         "{log:#?}"
     );
 }
+
+#[tokio::test]
+async fn rolling_moves_traffic_before_stopping_old_tasks() {
+    let svc = service(
+        "rolling",
+        "rolling = { min_healthy_percent = 50, max_percent = 100 }",
+    );
+    let w = World::with_v1(&svc).await;
+    w.deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("deploys");
+    let log = w.sim.log();
+    // Every time v1 is scaled down, its share was lowered first.
+    for (i, line) in log.iter().enumerate() {
+        if let Some(n) = line.strip_prefix("scale v1 ") {
+            let n: u32 = n.parse().expect("a count");
+            let last_weights = log[..i]
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("weights "))
+                .expect("weights were set");
+            let v1_share = last_weights
+                .split(' ')
+                .find_map(|p| p.strip_prefix("v1="))
+                .map_or(0, |p| p.parse::<u32>().expect("share"));
+            assert!(
+                n > 0 || v1_share == 0,
+                "v1 scaled to 0 while it still had {v1_share}%: {log:#?}"
+            );
+        }
+    }
+}

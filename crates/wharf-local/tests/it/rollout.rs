@@ -23,12 +23,20 @@ struct Load {
     failed: Vec<String>,
 }
 
-fn start_load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Load> {
+fn start_load(
+    port: u16,
+    stop: Arc<AtomicBool>,
+    cookie: Option<String>,
+) -> std::thread::JoinHandle<Load> {
     std::thread::spawn(move || {
         let mut load = Load::default();
         let deadline = Instant::now() + Duration::from_secs(240);
         while !stop.load(Ordering::SeqCst) && Instant::now() < deadline {
-            match request(port, "GET", "/", &[], Duration::from_secs(10)) {
+            let headers: Vec<(&str, &str)> = cookie
+                .as_deref()
+                .map(|c| vec![("cookie", c)])
+                .unwrap_or_default();
+            match request(port, "GET", "/", &headers, Duration::from_secs(10)) {
                 Ok(r) if r.status == 200 => {
                     let dep = r
                         .body
@@ -48,8 +56,9 @@ fn start_load(port: u16, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Load>
     })
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn canary_under_load_without_a_failed_request() {
+/// Deploys v1 then v2 with `strategy` under load; returns what new users and (for affinity)
+/// a user holding v1's cookie saw, and the two deployment ids.
+async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>, String, String) {
     let app = format!("e2e{}", std::process::id());
     let dir = workspace_root().join("examples/hello");
     Cmd::new(dir.join("build-static.sh"))
@@ -75,8 +84,8 @@ async fn canary_under_load_without_a_failed_request() {
 
     let src = format!(
         "[app]\nname = \"{app}\"\n[environments.local]\ntarget = \"local\"\n[services.web]\nimage = \"unused\"\nport = 8000\ncount = 2\n\
-         health = {{ path = \"/_health\" }}\nstop_timeout = \"5s\"\n[services.web.deploy]\nstrategy = \"canary\"\n\
-         canary = {{ percent = 20, bake = \"6s\" }}\ndrain = {{ secret = \"ssm:/e2e/drain\", timeout = \"2s\" }}\n"
+         health = {{ path = \"/_health\" }}\nstop_timeout = \"5s\"\n[services.web.deploy]\nstrategy = \"{strategy}\"\n{params}\n\
+         drain = {{ secret = \"ssm:/e2e/drain\", timeout = \"2s\" }}\n"
     );
     let (m, problems) = wharf_manifest::parse_str(&src, "wharf.toml", Path::new("."));
     let service =
@@ -143,7 +152,22 @@ async fn canary_under_load_without_a_failed_request() {
     assert_eq!(v1.outcome, Some(Outcome::Succeeded), "{v1:?}");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = start_load(listen.port(), stop.clone());
+    let load = start_load(listen.port(), stop.clone(), None);
+    // Affinity: a user who got v1's cookie before v2 arrived.
+    let sticky = if strategy == "affinity" {
+        let first =
+            request(listen.port(), "GET", "/", &[], Duration::from_secs(5)).expect("first request");
+        let cookie = first
+            .header("set-cookie")
+            .expect("the affinity cookie is set")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        Some(start_load(listen.port(), stop.clone(), Some(cookie)))
+    } else {
+        None
+    };
     tokio::time::sleep(Duration::from_secs(1)).await;
     let v2 = engine
         .deploy(deploy(&app, &service, &tags[1]))
@@ -152,42 +176,36 @@ async fn canary_under_load_without_a_failed_request() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::SeqCst);
     let load = load.join().expect("load thread");
+    let sticky = sticky.map(|h| h.join().expect("sticky thread"));
 
     assert_eq!(v2.outcome, Some(Outcome::Succeeded), "{v2:?}");
-    assert!(
-        load.failed.is_empty(),
-        "failed requests during the rollout: {:?} (served: {:?})",
-        load.failed,
-        load.ok
-    );
-    assert!(
-        load.ok.get(tags[0].0).copied().unwrap_or(0) > 0
-            && load.ok.get(tags[1].0).copied().unwrap_or(0) > 0,
-        "both versions answered: {:?}",
-        load.ok
-    );
     let after = request(listen.port(), "GET", "/", &[], Duration::from_secs(5)).expect("request");
     assert!(
         after.body.contains(tags[1].0),
-        "v2 serves at the end: {}",
+        "v2 serves new users at the end: {}",
         after.body
     );
-    let left: Vec<String> = docker
+    let mut left: Vec<String> = docker
         .list(&[(LABEL_APP, &app)])
         .await
         .expect("list")
         .into_iter()
         .map(|c| c.deployment)
         .collect();
-    assert_eq!(
-        left,
-        [tags[1].0, tags[1].0],
-        "v1's containers are gone, v2's two remain"
-    );
+    left.sort();
+    left.dedup();
+    let want: Vec<&str> = if strategy == "affinity" {
+        vec![tags[0].0, tags[1].0]
+    } else {
+        vec![tags[1].0]
+    };
+    assert_eq!(left, want, "{strategy}: the deployments still running");
 
     // Clean up what the test made.
     use wharf_engine::Target;
-    target.retire(&service, tags[1].0).await.expect("retire v2");
+    for (id, _) in &tags {
+        target.retire(&service, id).await.expect("retire");
+    }
     assert!(docker
         .list(&[(LABEL_APP, &app)])
         .await
@@ -202,4 +220,78 @@ async fn canary_under_load_without_a_failed_request() {
         .expect("network removed");
     client.send(&Command::Shutdown).await.expect("stops");
     daemon.await.expect("join").expect("served");
+    (load, sticky, tags[0].0.to_owned(), tags[1].0.to_owned())
+}
+
+fn assert_clean(strategy: &str, load: &Load, v1: &str, v2: &str) {
+    assert!(
+        load.failed.is_empty(),
+        "{strategy}: failed requests during the rollout: {:?} (served: {:?})",
+        load.failed,
+        load.ok
+    );
+    assert!(
+        load.ok.get(v1).copied().unwrap_or(0) > 0 && load.ok.get(v2).copied().unwrap_or(0) > 0,
+        "{strategy}: both versions answered: {:?}",
+        load.ok
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canary_under_load_without_a_failed_request() {
+    let (load, _, v1, v2) =
+        rollout_under_load("canary", "canary = { percent = 20, bake = \"6s\" }").await;
+    assert_clean("canary", &load, &v1, &v2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linear_under_load_without_a_failed_request() {
+    let (load, _, v1, v2) =
+        rollout_under_load("linear", "linear = { step = 50, interval = \"4s\" }").await;
+    assert_clean("linear", &load, &v1, &v2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blue_green_under_load_without_a_failed_request() {
+    let (load, _, v1, v2) =
+        rollout_under_load("blue-green", "blue_green = { bake = \"3s\" }").await;
+    assert_clean("blue-green", &load, &v1, &v2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_under_load_without_a_failed_request() {
+    let (load, _, v1, v2) = rollout_under_load(
+        "rolling",
+        "rolling = { min_healthy_percent = 50, max_percent = 100 }",
+    )
+    .await;
+    assert_clean("rolling", &load, &v1, &v2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn affinity_keeps_sticky_users_on_their_version() {
+    let (load, sticky, v1, v2) =
+        rollout_under_load("affinity", "affinity = { header = \"X-Hello-Affinity\" }").await;
+    assert!(
+        load.failed.is_empty(),
+        "affinity: failed requests: {:?}",
+        load.failed
+    );
+    assert!(
+        load.ok.get(&v2).copied().unwrap_or(0) > 0,
+        "new users reach v2: {:?}",
+        load.ok
+    );
+    let sticky = sticky.expect("a sticky user");
+    assert!(
+        sticky.failed.is_empty(),
+        "sticky user: failed requests: {:?}",
+        sticky.failed
+    );
+    assert_eq!(
+        sticky.ok.keys().collect::<Vec<_>>(),
+        [&v1],
+        "the sticky user stayed on v1 throughout: {:?}",
+        sticky.ok
+    );
 }
