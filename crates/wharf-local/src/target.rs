@@ -170,8 +170,11 @@ impl LocalTarget {
             .await
             .map_err(terr)?;
         let mut running = self.containers(deployment).await?;
+        // Start the missing ones once: a container that exits at once is not retried here
+        // (health() records why it stopped and replaces it, and the engine's gate gives up).
+        let missing = count.saturating_sub(running.len() as u32);
         let mut next = 0u32;
-        while (running.len() as u32) < count {
+        for _ in 0..missing {
             while running
                 .iter()
                 .any(|c| c.name.ends_with(&format!("-{next}")))
@@ -197,8 +200,10 @@ impl LocalTarget {
                 )
                 .await
                 .map_err(terr)?;
-            running = self.containers(deployment).await?;
             next += 1;
+        }
+        if missing > 0 {
+            running = self.containers(deployment).await?;
         }
         while running.len() as u32 > count {
             let c = running.pop().expect("more than count");

@@ -59,6 +59,53 @@ fn start_load(
 /// Deploys v1 then v2 with `strategy` under load; returns what new users and (for affinity)
 /// a user holding v1's cookie saw, and the two deployment ids.
 async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>, String, String) {
+    let r = rollout(strategy, params, None).await;
+    assert_eq!(
+        r.v2_outcome,
+        Some(Outcome::Succeeded),
+        "{strategy}: {:?}",
+        r.v2_reason
+    );
+    (r.load, r.sticky, r.v1, r.v2)
+}
+
+/// What a v2 does wrong.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    ExitsAtStart,
+    Unhealthy,
+    Errors500,
+    KilledDuringBake,
+}
+
+struct Rolled {
+    load: Load,
+    sticky: Option<Load>,
+    v1: String,
+    v2: String,
+    v2_outcome: Option<Outcome>,
+    v2_reason: Option<String>,
+}
+
+/// Kills one v2 container when v2's bake starts.
+struct KillOnBake {
+    v2: String,
+    tx: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl wharf_engine::EventSink for KillOnBake {
+    fn emit(&self, e: wharf_engine::Event) {
+        if let wharf_engine::Event::Step { id, step, .. } = &e {
+            if *id == self.v2 && step.starts_with("bake") {
+                if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                    let _ = tx.send(());
+                }
+            }
+        }
+    }
+}
+
+async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
     let app = format!("e2e{}", std::process::id());
     let dir = workspace_root().join("examples/hello");
     Cmd::new(dir.join("build-static.sh"))
@@ -90,6 +137,21 @@ async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>
     let (m, problems) = wharf_manifest::parse_str(&src, "wharf.toml", Path::new("."));
     let service =
         m.unwrap_or_else(|| panic!("{problems}")).environments["local"].services["web"].clone();
+    let mode = match fault {
+        Some(Fault::ExitsAtStart) => "exit",
+        Some(Fault::Unhealthy) => "unhealthy",
+        Some(Fault::Errors500) => "error500",
+        _ => "",
+    };
+    let (m2, _) = wharf_manifest::parse_str(
+        &src.replace(
+            "stop_timeout",
+            &format!("env = {{ HELLO_MODE = \"{mode}\" }}\nstop_timeout"),
+        ),
+        "wharf.toml",
+        Path::new("."),
+    );
+    let service_v2 = m2.expect("valid").environments["local"].services["web"].clone();
     let target = LocalTarget::new(
         LocalStore::open(state.path()).expect("state"),
         docker.clone(),
@@ -127,6 +189,8 @@ async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>
         holder: "test".into(),
         options: Options {
             poll_ms: 250,
+            // Hello starts in well under a second: no need for a minute's allowance.
+            start_allowance_ms: 5_000,
             ..Options::default()
         },
     };
@@ -169,20 +233,43 @@ async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>
         None
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let v2 = engine
-        .deploy(deploy(&app, &service, &tags[1]))
+    // The fault's v2: a manifest changed between deploys (its env), or a container killed.
+    let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
+    let killer = KillOnBake {
+        v2: tags[1].0.to_owned(),
+        tx: std::sync::Mutex::new(Some(kill_tx)),
+    };
+    let kill_task = (fault == Some(Fault::KilledDuringBake)).then(|| {
+        let name = wharf_manifest::Names::new(&app, "local").container("web", tags[1].0, 0);
+        tokio::spawn(async move {
+            if kill_rx.await.is_ok() {
+                wharf_testkit::docker::docker(["kill", &name]).success();
+            }
+        })
+    });
+    let events: &dyn wharf_engine::EventSink = if fault.is_some() { &killer } else { &Discard };
+    let engine2 = Engine { events, ..engine };
+    let v2 = engine2
+        .deploy(deploy(&app, &service_v2, &tags[1]))
         .await
-        .expect("v2 deploys");
+        .expect("v2 runs");
+    if let Some(k) = kill_task {
+        k.abort();
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     stop.store(true, Ordering::SeqCst);
     let load = load.join().expect("load thread");
     let sticky = sticky.map(|h| h.join().expect("sticky thread"));
 
-    assert_eq!(v2.outcome, Some(Outcome::Succeeded), "{v2:?}");
+    let serving = if v2.outcome == Some(Outcome::Succeeded) {
+        tags[1].0
+    } else {
+        tags[0].0
+    };
     let after = request(listen.port(), "GET", "/", &[], Duration::from_secs(5)).expect("request");
     assert!(
-        after.body.contains(tags[1].0),
-        "v2 serves new users at the end: {}",
+        after.body.contains(serving),
+        "{serving} serves new users at the end: {}",
         after.body
     );
     let mut left: Vec<String> = docker
@@ -190,14 +277,15 @@ async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>
         .await
         .expect("list")
         .into_iter()
+        .filter(|c| c.running)
         .map(|c| c.deployment)
         .collect();
     left.sort();
     left.dedup();
-    let want: Vec<&str> = if strategy == "affinity" {
-        vec![tags[0].0, tags[1].0]
-    } else {
-        vec![tags[1].0]
+    let want: Vec<&str> = match (strategy, v2.outcome) {
+        ("affinity", Some(Outcome::Succeeded)) => vec![tags[0].0, tags[1].0],
+        (_, Some(Outcome::Succeeded)) => vec![tags[1].0],
+        _ => vec![tags[0].0],
     };
     assert_eq!(left, want, "{strategy}: the deployments still running");
 
@@ -220,7 +308,14 @@ async fn rollout_under_load(strategy: &str, params: &str) -> (Load, Option<Load>
         .expect("network removed");
     client.send(&Command::Shutdown).await.expect("stops");
     daemon.await.expect("join").expect("served");
-    (load, sticky, tags[0].0.to_owned(), tags[1].0.to_owned())
+    Rolled {
+        load,
+        sticky,
+        v1: tags[0].0.to_owned(),
+        v2: tags[1].0.to_owned(),
+        v2_outcome: v2.outcome,
+        v2_reason: v2.reason,
+    }
 }
 
 fn assert_clean(strategy: &str, load: &Load, v1: &str, v2: &str) {
@@ -294,4 +389,80 @@ async fn affinity_keeps_sticky_users_on_their_version() {
         "the sticky user stayed on v1 throughout: {:?}",
         sticky.ok
     );
+}
+
+/// A faulty v2 rolls back to v1 by itself; failed requests stay within its traffic share.
+async fn rolls_back(strategy: &str, params: &str, share_percent: u64, fault: Fault) {
+    let r = rollout(strategy, params, Some(fault)).await;
+    assert_eq!(
+        r.v2_outcome,
+        Some(Outcome::RolledBack),
+        "{strategy}/{fault:?}: {:?}",
+        r.v2_reason
+    );
+    let ok: u64 = r.load.ok.values().sum();
+    let failed = r.load.failed.len() as u64;
+    match fault {
+        Fault::ExitsAtStart | Fault::Unhealthy => {
+            assert_eq!(
+                failed, 0,
+                "{strategy}/{fault:?}: v2 never got traffic, yet: {:?}",
+                r.load.failed
+            )
+        }
+        Fault::Errors500 | Fault::KilledDuringBake => {
+            // Only v2's share of the requests sent until the gate acted can fail.
+            let bound = (ok + failed) * share_percent / 100 + 20;
+            assert!(
+                failed <= bound,
+                "{strategy}/{fault:?}: {failed} failed of {} (share {share_percent}%)",
+                ok + failed
+            );
+        }
+    }
+    if fault == Fault::Errors500 {
+        assert!(
+            r.v2_reason.as_deref().unwrap_or_default().contains("5xx"),
+            "{:?}",
+            r.v2_reason
+        );
+    }
+}
+
+macro_rules! fault_tests {
+    ($($name:ident: $strategy:expr, $params:expr, $share:expr, $fault:expr;)*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                rolls_back($strategy, $params, $share, $fault).await;
+            }
+        )*
+    };
+}
+
+const CANARY: &str =
+    "canary = { percent = 20, bake = \"20s\" }\nrollback = { window = \"5s\", min_requests = 10 }";
+const LINEAR: &str =
+    "linear = { step = 50, interval = \"20s\" }\nrollback = { window = \"5s\", min_requests = 10 }";
+const BLUE_GREEN: &str =
+    "blue_green = { bake = \"20s\" }\nrollback = { window = \"5s\", min_requests = 10 }";
+const AFFINITY: &str = "rollback = { window = \"20s\", min_requests = 10 }";
+
+fault_tests! {
+    canary_v2_exits_at_start: "canary", CANARY, 20, Fault::ExitsAtStart;
+    canary_v2_unhealthy: "canary", CANARY, 20, Fault::Unhealthy;
+    canary_v2_answers_500: "canary", CANARY, 20, Fault::Errors500;
+    canary_v2_killed_during_bake: "canary", CANARY, 20, Fault::KilledDuringBake;
+    linear_v2_exits_at_start: "linear", LINEAR, 50, Fault::ExitsAtStart;
+    linear_v2_unhealthy: "linear", LINEAR, 50, Fault::Unhealthy;
+    linear_v2_answers_500: "linear", LINEAR, 50, Fault::Errors500;
+    linear_v2_killed_during_bake: "linear", LINEAR, 50, Fault::KilledDuringBake;
+    blue_green_v2_exits_at_start: "blue-green", BLUE_GREEN, 100, Fault::ExitsAtStart;
+    blue_green_v2_unhealthy: "blue-green", BLUE_GREEN, 100, Fault::Unhealthy;
+    blue_green_v2_answers_500: "blue-green", BLUE_GREEN, 100, Fault::Errors500;
+    blue_green_v2_killed_during_bake: "blue-green", BLUE_GREEN, 100, Fault::KilledDuringBake;
+    affinity_v2_exits_at_start: "affinity", AFFINITY, 100, Fault::ExitsAtStart;
+    affinity_v2_unhealthy: "affinity", AFFINITY, 100, Fault::Unhealthy;
+    affinity_v2_answers_500: "affinity", AFFINITY, 100, Fault::Errors500;
+    affinity_v2_killed_during_bake: "affinity", AFFINITY, 100, Fault::KilledDuringBake;
 }
