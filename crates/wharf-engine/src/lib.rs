@@ -6,12 +6,15 @@
 //! - [`controller`]: the one place where transitions happen. It holds the service's lock,
 //!   persists the [`record`] after every step (so a killed `wharf` resumes or aborts from it),
 //!   and rolls back by itself — traffic first, then the failed deployment is removed.
+//! - `gates`: the bounded health wait, the alarm gate, shifts, retiring and rolling back,
+//!   used by the controller.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod controller;
 pub mod error;
 pub mod events;
+mod gates;
 pub mod plan;
 pub mod record;
 pub mod sim;
