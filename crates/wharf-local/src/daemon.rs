@@ -133,15 +133,29 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
     })?;
 
     let log_path = state_dir.join("access.log");
-    let log = std::sync::Mutex::new(
+    // Buffered: one write per request would cost a syscall each; a task flushes every second.
+    let log = Arc::new(std::sync::Mutex::new(
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
-            .ok(),
-    );
+            .ok()
+            .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f)),
+    ));
+    let flusher = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                    let _ = f.flush();
+                }
+            }
+        })
+    };
+    let access = log.clone();
     let proxy = Proxy::new(Some(Box::new(move |e| {
-        if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        if let Some(f) = access.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             if let Ok(line) = serde_json::to_string(e) {
                 let _ = writeln!(f, "{line}");
             }
@@ -220,6 +234,10 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
         }
     }
     let _ = server.await;
+    flusher.abort();
+    if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+        let _ = f.flush();
+    }
     let _ = std::fs::remove_file(&sock);
     Ok(())
 }
