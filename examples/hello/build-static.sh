@@ -8,4 +8,6 @@ target_dir=${CARGO_TARGET_DIR:-$here/../../target}
 RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+crt-static" \
   cargo build --quiet --release --locked -p hello --target "$triple" --manifest-path "$here/Cargo.toml" --target-dir "$target_dir"
 mkdir -p "$here/.build"
-cp "$target_dir/$triple/release/hello" "$here/.build/hello"
+# Tests run this concurrently: copy under a unique name, then rename (atomic).
+cp "$target_dir/$triple/release/hello" "$here/.build/hello.$$"
+mv -f "$here/.build/hello.$$" "$here/.build/hello"
