@@ -44,16 +44,30 @@ fn main() -> ExitCode {
         Command::Deploy(args) => commands::deploy::deploy(&cli.global, &printer, args),
         Command::Status(a) => commands::ops::status(&cli.global, &printer, a),
         Command::History(a) => commands::ops::history(&cli.global, &printer, a),
-        Command::Promote(a) => {
-            commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Promote)
-        }
-        Command::Abort(a) => {
-            commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Abort)
-        }
-        Command::Rollback(a) => {
-            commands::ops::act(&cli.global, &printer, a, commands::ops::Act::Rollback)
-        }
-        Command::Drain(a) => commands::ops::drain(&cli.global, &printer, a),
+        Command::Promote(a) => commands::ops::act(
+            &cli.global,
+            &printer,
+            a.service.as_deref(),
+            commands::ops::Act::Promote,
+        ),
+        Command::Abort(a) => commands::ops::act(
+            &cli.global,
+            &printer,
+            a.service.as_deref(),
+            commands::ops::Act::Abort,
+        ),
+        Command::Rollback(a) => commands::ops::act(
+            &cli.global,
+            &printer,
+            a.service.as_deref(),
+            commands::ops::Act::Rollback,
+        ),
+        Command::Drain(a) => commands::ops::act(
+            &cli.global,
+            &printer,
+            a.service.as_deref(),
+            commands::ops::Act::Drain(&a.id),
+        ),
         Command::Logs(a) => commands::ops::logs(&cli.global, &printer, a),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),

@@ -216,20 +216,29 @@ impl LocalTarget {
         self.register(service, deployment).await
     }
 
-    /// Running containers of a deployment, by name.
-    async fn containers(
+    /// Every container of a deployment, running or stopped.
+    async fn deployment_containers(
         &self,
         deployment: &str,
     ) -> Result<Vec<crate::docker::Container>, TargetError> {
-        let mut v: Vec<_> = self
-            .docker
+        self.docker
             .list(&[
                 (LABEL_APP, &self.app),
                 (LABEL_ENV, &self.env),
                 (LABEL_DEPLOYMENT, deployment),
             ])
             .await
-            .map_err(terr)?
+            .map_err(terr)
+    }
+
+    /// Running containers of a deployment, by name.
+    async fn containers(
+        &self,
+        deployment: &str,
+    ) -> Result<Vec<crate::docker::Container>, TargetError> {
+        let mut v: Vec<_> = self
+            .deployment_containers(deployment)
+            .await?
             .into_iter()
             .filter(|c| c.running)
             .collect();
@@ -406,15 +415,7 @@ impl Target for LocalTarget {
 
     async fn health(&self, service: &Service, deployment: &str) -> Result<Health, TargetError> {
         // Replace stopped containers, as ECS's scheduler does, remembering why they stopped.
-        let all = self
-            .docker
-            .list(&[
-                (LABEL_APP, &self.app),
-                (LABEL_ENV, &self.env),
-                (LABEL_DEPLOYMENT, deployment),
-            ])
-            .await
-            .map_err(terr)?;
+        let all = self.deployment_containers(deployment).await?;
         let mut replaced = false;
         for c in all.iter().filter(|c| !c.running) {
             let reason = self.docker.stop_reason(&c.id).await;
@@ -616,15 +617,7 @@ impl Target for LocalTarget {
     }
 
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
-        let containers = self
-            .docker
-            .list(&[
-                (LABEL_APP, &self.app),
-                (LABEL_ENV, &self.env),
-                (LABEL_DEPLOYMENT, deployment),
-            ])
-            .await
-            .map_err(terr)?;
+        let containers = self.deployment_containers(deployment).await?;
         // Tell the service it is draining (seed 002: POST the drain path with its secret).
         if let Some(secret) = service
             .deploy

@@ -9,7 +9,7 @@ use wharf_local::LocalStore;
 use wharf_manifest::{Names, Service};
 use wharf_proxy::group::TargetState;
 
-use crate::cli::{DrainArgs, Global, LogsArgs, ServiceArg};
+use crate::cli::{Global, LogsArgs, ServiceArg};
 use crate::commands::deploy::runtime;
 use crate::commands::localenv::{self, holder, local_of, Render};
 use crate::commands::{load, pick_env};
@@ -219,10 +219,12 @@ pub fn history(global: &Global, printer: &Printer, a: &ServiceArg) -> Result<Exi
     })
 }
 
-pub enum Act {
+pub enum Act<'a> {
     Promote,
     Abort,
     Rollback,
+    /// Drain this deployment.
+    Drain(&'a str),
 }
 
 /// The record an action ended with.
@@ -246,13 +248,13 @@ impl fmt::Display for Acted {
 pub fn act(
     global: &Global,
     printer: &Printer,
-    a: &ServiceArg,
-    what: Act,
+    service: Option<&str>,
+    what: Act<'_>,
 ) -> Result<ExitStatus, CliError> {
     let loaded = load(global, printer)?;
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
-    let svc = one_service(env, a.service.as_deref())?;
+    let svc = one_service(env, service)?;
     runtime()?.block_on(async {
         let ctx = localenv::open(m, env).await?;
         let render = Render::new(printer);
@@ -273,28 +275,8 @@ pub fn act(
                 let id = Names::new(&m.app.name, &env.name).deployment_id(now);
                 engine.rollback(&m.app.name, &env.name, svc, &id).await?
             }
+            Act::Drain(id) => engine.drain(svc, id).await?,
         };
-        printer.result(&Acted { deployment: record })?;
-        Ok(ExitStatus::Success)
-    })
-}
-
-pub fn drain(global: &Global, printer: &Printer, a: &DrainArgs) -> Result<ExitStatus, CliError> {
-    let loaded = load(global, printer)?;
-    let m = &loaded.manifest;
-    let env = pick_env(global, m)?;
-    let svc = one_service(env, a.service.as_deref())?;
-    runtime()?.block_on(async {
-        let ctx = localenv::open(m, env).await?;
-        let render = Render::new(printer);
-        let engine = Engine {
-            target: &ctx.target,
-            clock: &SystemClock,
-            events: &render,
-            holder: holder(),
-            options: Options::default(),
-        };
-        let record = engine.drain(svc, &a.id).await?;
         printer.result(&Acted { deployment: record })?;
         Ok(ExitStatus::Success)
     })
