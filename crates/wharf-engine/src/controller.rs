@@ -341,8 +341,14 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             if r.abort_requested
                 && matches!(r.status, Status::InProgress | Status::AwaitingApproval)
             {
-                if r.steps[..r.step].contains(&Step::RetirePrevious) {
-                    // Nothing left to return to: finishing is the only safe way out.
+                // Once retiring the previous deployment has begun (even if a killed process
+                // left it half done), there is nothing healthy to return to: finishing is the
+                // only safe way out.
+                if r.steps
+                    .iter()
+                    .take(r.step + 1)
+                    .any(|s| *s == Step::RetirePrevious)
+                {
                     r.abort_requested = false;
                     r.reason = Some(format!(
                         "abort came after {} was retired; the deployment was finished instead",

@@ -238,6 +238,10 @@ impl Store for SimTarget {
         Ok(())
     }
 
+    async fn current_lock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        Ok(self.st().locks.get(service).cloned())
+    }
+
     async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
         Ok(self.st().locks.remove(service))
     }

@@ -131,6 +131,11 @@ pub trait Store: Send + Sync {
         service: &str,
         holder: &str,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// The service's lock as stored, expired or not (None when nobody took it).
+    fn current_lock(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<Option<Lock>, TargetError>> + Send;
     /// Breaks the lock whoever holds it (`--force-unlock`).
     fn force_unlock(
         &self,

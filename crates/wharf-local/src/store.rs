@@ -223,6 +223,12 @@ impl Store for LocalStore {
         Ok(())
     }
 
+    async fn current_lock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction().map_err(err("read the lock"))?;
+        current_lock(&tx, service).map_err(err("read the lock"))
+    }
+
     async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
         let mut conn = self.conn();
         let tx = conn

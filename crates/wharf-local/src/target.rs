@@ -384,6 +384,9 @@ impl Store for LocalTarget {
     async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
         self.store.unlock(service, holder).await
     }
+    async fn current_lock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        self.store.current_lock(service).await
+    }
     async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
         self.store.force_unlock(service).await
     }

@@ -145,6 +145,12 @@ pub fn deploy(
                     }
                 })?;
             }
+            if let Some(dead) = localenv::release_dead_holder(&ctx.target, &svc.name).await? {
+                printer.diag(&format!(
+                    "{}: released the lock of {dead}, which no longer runs\n",
+                    svc.name
+                ));
+            }
             let record = if args.resume {
                 engine.resume(svc).await?
             } else {

@@ -140,13 +140,67 @@ pub async fn open(manifest: &Manifest, env: &Environment) -> Result<LocalEnvCtx,
     })
 }
 
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
 /// `user@host pid N`, shown to a concurrent deploy.
 pub fn holder() -> String {
     let user = std::env::var("USER").unwrap_or_else(|_| "someone".into());
-    let host = std::fs::read_to_string("/etc/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "localhost".into());
-    format!("{user}@{host} pid {}", std::process::id())
+    format!("{user}@{} pid {}", hostname(), std::process::id())
+}
+
+/// Whether process `pid` of this host still runs.
+fn alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        std::process::Command::new("sh")
+            .args(["-c", &format!("kill -0 {pid} 2>/dev/null")])
+            .status()
+            .map_or(true, |s| s.success())
+    }
+}
+
+/// A lock whose holder was a `wharf` on this host that no longer runs (killed, crashed) is
+/// released, so `--resume` and `abort` work at once instead of after the lease. Answers the
+/// released holder. A holder on another host or still running is left alone.
+pub async fn release_dead_holder(
+    target: &LocalTarget,
+    service: &str,
+) -> Result<Option<String>, CliError> {
+    use wharf_engine::Store as _;
+    let lock =
+        target
+            .current_lock(service)
+            .await
+            .map_err(|source| wharf_engine::EngineError::Target {
+                action: "read the deployment lock".into(),
+                source,
+            })?;
+    let Some(lock) = lock else { return Ok(None) };
+    let Some((who, pid)) = lock.holder.rsplit_once(" pid ") else {
+        return Ok(None);
+    };
+    let on_this_host = who
+        .split_once('@')
+        .is_some_and(|(_, host)| host == hostname());
+    let Ok(pid) = pid.parse::<u32>() else {
+        return Ok(None);
+    };
+    if !on_this_host || pid == std::process::id() || alive(pid) {
+        return Ok(None);
+    }
+    target
+        .unlock(service, &lock.holder)
+        .await
+        .map_err(|source| wharf_engine::EngineError::Target {
+            action: "release a dead process's lock".into(),
+            source,
+        })?;
+    Ok(Some(lock.holder))
 }
 
 /// Renders engine events: plain lines on stderr, or JSON lines on stdout with --output json.

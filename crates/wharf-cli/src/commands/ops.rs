@@ -265,6 +265,12 @@ pub fn act(
             holder: holder(),
             options: Options::default(),
         };
+        if let Some(dead) = localenv::release_dead_holder(&ctx.target, &svc.name).await? {
+            printer.diag(&format!(
+                "{}: released the lock of {dead}, which no longer runs\n",
+                svc.name
+            ));
+        }
         let record = match what {
             Act::Promote => engine.promote(svc).await?,
             Act::Abort => engine.abort(svc).await?,

@@ -10,7 +10,7 @@ use wharf_testkit::{workspace_root, TestDir};
 
 use crate::wharf;
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .expect("bind")
         .local_addr()
@@ -18,7 +18,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn manifest(app: &str, port: u16, env: &str, bake: &str) -> String {
+pub(crate) fn manifest(app: &str, port: u16, env: &str, bake: &str) -> String {
     let hello = workspace_root().join("examples/hello");
     format!(
         "[app]\nname = \"{app}\"\n[environments.local]\ntarget = \"local\"\nlisten = \"127.0.0.1:{port}\"\nsecrets_file = \"local.secrets\"\n\
@@ -30,7 +30,7 @@ fn manifest(app: &str, port: u16, env: &str, bake: &str) -> String {
 }
 
 /// Runs `wharf down` when the test ends, whatever happened.
-struct Down<'a>(&'a TestDir);
+pub(crate) struct Down<'a>(pub &'a TestDir);
 
 impl Drop for Down<'_> {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for Down<'_> {
     }
 }
 
-fn deployment_of(port: u16) -> String {
+pub(crate) fn deployment_of(port: u16) -> String {
     let r = get(port, "/").expect("the service answers");
     r.body
         .split("\"deployment\":\"")

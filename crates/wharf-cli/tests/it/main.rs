@@ -1,6 +1,7 @@
 //! The `wharf` binary as users run it: exit codes, bad input, output formats, the example.
 
 mod bad_input;
+mod crash;
 mod init;
 mod local;
 mod plan;
