@@ -181,3 +181,90 @@ fn deploy_roll_back_lock_status_and_down() {
     );
     assert!(get(port, "/").is_err(), "the proxy stopped");
 }
+
+/// The ids of the app's running containers, sorted.
+fn running_ids(app: &str) -> Vec<String> {
+    let out = docker([
+        "ps",
+        "-q",
+        "--no-trunc",
+        "--filter",
+        &format!("label=wharf.app={app}"),
+    ])
+    .success();
+    let mut ids: Vec<String> = out.stdout.lines().map(str::to_owned).collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn proxy_killed_and_restarted_restores_routes_without_touching_containers() {
+    let d = TestDir::new();
+    let app = format!("px{}", std::process::id());
+    let port = free_port();
+    d.write("local.secrets", "ssm:/t/drain=s3cret\n");
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "HELLO_VERSION = \"1\"", "1s"),
+    );
+    let _down = Down(&d);
+    wharf()
+        .args(["deploy", "--env", "local", "-q"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    let serving = deployment_of(port);
+    let containers = running_ids(&app);
+    assert!(!containers.is_empty());
+
+    // The proxy dies the hard way.
+    let pid = d.read(".wharf/local/proxy.pid");
+    let pid = pid.trim();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", pid])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while get(port, "/").is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy still answers"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(running_ids(&app), containers, "the containers keep running");
+
+    // `wharf up` starts it again from its saved state: same routes, same containers.
+    wharf()
+        .args(["up", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success()
+        .contains(&format!("http://127.0.0.1:{port}/"));
+    assert_ne!(d.read(".wharf/local/proxy.pid").trim(), pid, "a new proxy");
+    wharf_testkit::http::wait_for_status(port, "/", 200, Duration::from_secs(20))
+        .expect("the service answers through the restarted proxy");
+    for _ in 0..10 {
+        assert_eq!(deployment_of(port), serving);
+    }
+    assert_eq!(running_ids(&app), containers, "no container was replaced");
+    let st = wharf()
+        .args(["status", "--env", "local", "--output", "json"])
+        .current_dir(d.path())
+        .run()
+        .success()
+        .json();
+    assert_eq!(st["services"][0]["deployments"][0]["weight"], 100, "{st}");
+    // A deploy after the restart works as ever.
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "HELLO_VERSION = \"2\"", "1s"),
+    );
+    wharf()
+        .args(["deploy", "--env", "local", "-q"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert_ne!(deployment_of(port), serving);
+}
