@@ -1,7 +1,7 @@
 //! End to end on the real Docker Engine: the engine deploys hello v1, then v2 with a canary,
 //! through the proxy daemon, while a load generator (loopback, bounded) sends requests the
-//! whole time: no request fails, both versions answer during the rollout, v2 answers at the end,
-//! and nothing is left behind.
+//! whole time: no request fails, both versions answer during the rollout, the observed split
+//! follows the engine's weights, v2 answers at the end, and nothing is left behind.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,12 +21,58 @@ use wharf_testkit::{workspace_root, Cmd, TestDir};
 struct Load {
     ok: HashMap<String, u64>,
     failed: Vec<String>,
+    /// Per v2 weight in force for the whole request: (requests, answered by v2).
+    split: std::collections::BTreeMap<u32, (u64, u64)>,
+}
+
+/// The weight the engine last gave v2, and how many times weights changed: a request counts
+/// toward a weight only when no change happened while it was in flight.
+#[derive(Default)]
+struct Weights {
+    v2: String,
+    now: std::sync::Mutex<(u64, u32)>,
+}
+
+impl Weights {
+    fn get(&self) -> (u64, u32) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The largest gap allowed between the observed share of v2 and its weight, in percentage
+/// points, for a weight that saw at least `SPLIT_MIN` requests. The proxy's smooth weighted
+/// round robin is exact over consecutive requests; the slack covers a weight change landing
+/// between the proxy applying it and the engine announcing it.
+const SPLIT_TOLERANCE: f64 = 5.0;
+const SPLIT_MIN: u64 = 100;
+
+fn assert_split(strategy: &str, load: &Load) {
+    eprintln!("{strategy}: v2 weight -> (requests, answered by v2): {:?}", load.split);
+    let mut checked = 0;
+    for (weight, (n, v2)) in &load.split {
+        if *n < SPLIT_MIN {
+            continue;
+        }
+        let share = *v2 as f64 * 100.0 / *n as f64;
+        assert!(
+            (share - f64::from(*weight)).abs() <= SPLIT_TOLERANCE,
+            "{strategy}: at weight {weight}% v2 answered {share:.1}% of {n} requests: {:?}",
+            load.split
+        );
+        checked += 1;
+    }
+    assert!(
+        checked >= 2,
+        "{strategy}: too few weights saw {SPLIT_MIN} requests to check the split: {:?}",
+        load.split
+    );
 }
 
 fn start_load(
     port: u16,
     stop: Arc<AtomicBool>,
     cookie: Option<String>,
+    weights: Arc<Weights>,
 ) -> std::thread::JoinHandle<Load> {
     std::thread::spawn(move || {
         let mut load = Load::default();
@@ -36,6 +82,7 @@ fn start_load(
                 .as_deref()
                 .map(|c| vec![("cookie", c)])
                 .unwrap_or_default();
+            let before = weights.get();
             match request(port, "GET", "/", &headers, Duration::from_secs(10)) {
                 Ok(r) if r.status == 200 => {
                     let dep = r
@@ -45,6 +92,11 @@ fn start_load(
                         .and_then(|s| s.split('"').next())
                         .unwrap_or("?")
                         .to_owned();
+                    if weights.get() == before {
+                        let e = load.split.entry(before.1).or_default();
+                        e.0 += 1;
+                        e.1 += u64::from(dep == weights.v2);
+                    }
                     *load.ok.entry(dep).or_default() += 1;
                 }
                 Ok(r) => load.failed.push(format!("{} {}", r.status, r.body.trim())),
@@ -87,14 +139,23 @@ struct Rolled {
     v2_reason: Option<String>,
 }
 
-/// Kills one v2 container when v2's bake starts.
-struct KillOnBake {
+/// Follows v2's weight; kills one v2 container when v2's bake starts.
+struct Observer {
     v2: String,
+    weights: Arc<Weights>,
     tx: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
 }
 
-impl wharf_engine::EventSink for KillOnBake {
+impl wharf_engine::EventSink for Observer {
     fn emit(&self, e: wharf_engine::Event) {
+        if let wharf_engine::Event::Weights { weights } = &e {
+            let w = weights
+                .iter()
+                .find(|(d, _)| *d == self.v2)
+                .map_or(0, |(_, p)| *p);
+            let mut now = self.weights.now.lock().unwrap_or_else(|p| p.into_inner());
+            *now = (now.0 + 1, w);
+        }
         if let wharf_engine::Event::Step { id, step, .. } = &e {
             if *id == self.v2 && step.starts_with("bake") {
                 if let Some(tx) = self.tx.lock().unwrap_or_else(|p| p.into_inner()).take() {
@@ -216,7 +277,11 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
     assert_eq!(v1.outcome, Some(Outcome::Succeeded), "{v1:?}");
 
     let stop = Arc::new(AtomicBool::new(false));
-    let load = start_load(listen.port(), stop.clone(), None);
+    let weights = Arc::new(Weights {
+        v2: tags[1].0.to_owned(),
+        ..Weights::default()
+    });
+    let load = start_load(listen.port(), stop.clone(), None, weights.clone());
     // Affinity: a user who got v1's cookie before v2 arrived.
     let sticky = if strategy == "affinity" {
         let first =
@@ -228,15 +293,21 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
             .next()
             .unwrap_or_default()
             .to_owned();
-        Some(start_load(listen.port(), stop.clone(), Some(cookie)))
+        Some(start_load(
+            listen.port(),
+            stop.clone(),
+            Some(cookie),
+            weights.clone(),
+        ))
     } else {
         None
     };
     tokio::time::sleep(Duration::from_secs(1)).await;
     // The fault's v2: a manifest changed between deploys (its env), or a container killed.
     let (kill_tx, kill_rx) = tokio::sync::oneshot::channel::<()>();
-    let killer = KillOnBake {
+    let observer = Observer {
         v2: tags[1].0.to_owned(),
+        weights: weights.clone(),
         tx: std::sync::Mutex::new(Some(kill_tx)),
     };
     let kill_task = (fault == Some(Fault::KilledDuringBake)).then(|| {
@@ -247,8 +318,10 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
             }
         })
     });
-    let events: &dyn wharf_engine::EventSink = if fault.is_some() { &killer } else { &Discard };
-    let engine2 = Engine { events, ..engine };
+    let engine2 = Engine {
+        events: &observer,
+        ..engine
+    };
     let v2 = engine2
         .deploy(deploy(&app, &service_v2, &tags[1]))
         .await
@@ -330,6 +403,7 @@ fn assert_clean(strategy: &str, load: &Load, v1: &str, v2: &str) {
         "{strategy}: both versions answered: {:?}",
         load.ok
     );
+    assert_split(strategy, load);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,6 +451,8 @@ async fn affinity_keeps_sticky_users_on_their_version() {
         "new users reach v2: {:?}",
         load.ok
     );
+    // New users: none on v2 before it is the default, all after.
+    assert_split("affinity", &load);
     let sticky = sticky.expect("a sticky user");
     assert!(
         sticky.failed.is_empty(),
