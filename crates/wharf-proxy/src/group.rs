@@ -40,6 +40,8 @@ pub struct Target {
     pub addr: SocketAddr,
     state: Mutex<(TargetState, u32, u32, Option<Instant>)>, // state, successes, failures, draining since
     pub inflight: AtomicUsize,
+    /// When its next health check is due: at once when registered, then every interval.
+    next_check: Mutex<Instant>,
 }
 
 impl Target {
@@ -48,7 +50,27 @@ impl Target {
             addr,
             state: Mutex::new((TargetState::Initial, 0, 0, None)),
             inflight: AtomicUsize::new(0),
+            next_check: Mutex::new(Instant::now()),
         }
+    }
+
+    /// When the target's next health check is due.
+    pub fn next_check(&self) -> Instant {
+        *self.next_check.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Claims the check due now (true), scheduling the next one `interval` later; false when
+    /// it is not due yet or the target is draining.
+    pub fn claim_check(&self, now: Instant, interval: Duration) -> bool {
+        if self.state() == TargetState::Draining {
+            return false;
+        }
+        let mut next = self.next_check.lock().unwrap_or_else(|p| p.into_inner());
+        if *next > now {
+            return false;
+        }
+        *next = now + interval;
+        true
     }
 
     pub fn state(&self) -> TargetState {
@@ -241,5 +263,54 @@ impl Group {
             .iter()
             .map(|t| (t.addr, t.state(), t.inflight.load(Ordering::SeqCst)))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(targets: &[&str]) -> TargetGroupConfig {
+        TargetGroupConfig {
+            name: "g".into(),
+            deployment: None,
+            targets: targets.iter().map(|t| t.parse().expect("addr")).collect(),
+            health: HealthConfig {
+                path: "/".into(),
+                interval_ms: 5_000,
+                timeout_ms: 1_000,
+                healthy: 2,
+                unhealthy: 2,
+                matcher: "200".into(),
+            },
+            deregistration_delay_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_target_added_later_is_checked_at_once_then_every_interval() {
+        let g = Group::new(&cfg(&["127.0.0.1:1"]));
+        let interval = Duration::from_secs(5);
+        let t0 = Instant::now();
+        let first = g.targets.lock().expect("targets")[0].clone();
+        assert!(first.claim_check(t0, interval), "due when registered");
+        assert!(!first.claim_check(t0 + Duration::from_secs(1), interval));
+        // A second target joins mid-interval (a rolling batch): due at once, not at the
+        // group's next round.
+        g.update(&cfg(&["127.0.0.1:1", "127.0.0.1:2"]));
+        let later = Instant::now() + Duration::from_secs(1);
+        let second = g.targets.lock().expect("targets")[1].clone();
+        assert!(second.claim_check(later, interval));
+        assert!(!second.claim_check(later + Duration::from_millis(4_999), interval));
+        assert!(second.claim_check(later + interval, interval));
+        assert!(first.claim_check(t0 + interval, interval));
+    }
+
+    #[test]
+    fn a_draining_target_is_not_checked() {
+        let g = Group::new(&cfg(&["127.0.0.1:1"]));
+        let t = g.targets.lock().expect("targets")[0].clone();
+        g.update(&cfg(&[]));
+        assert!(!t.claim_check(Instant::now(), Duration::from_secs(5)));
     }
 }

@@ -3,16 +3,22 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::group::{Group, TargetState};
+use crate::config::HealthConfig;
+use crate::group::{Group, Target, TargetState};
 
-/// Checks the group's targets until the group leaves the configuration.
+/// How often the scheduler looks for targets due a check (a new target waits at most this).
+const TICK: Duration = Duration::from_millis(100);
+
+/// Checks the group's targets until the group leaves the configuration. Each target has its
+/// own schedule: checked as soon as it is registered, then every interval, so a target added
+/// to a group later (a rolling batch) does not wait for the group's next round.
 pub fn spawn(group: Arc<Group>) {
     tokio::spawn(async move {
         let client = Client::builder(TokioExecutor::new())
@@ -29,46 +35,49 @@ pub fn spawn(group: Arc<Group>) {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .clone();
-            let checks = targets
-                .into_iter()
-                .filter(|t| t.state() != TargetState::Draining)
-                .map(|t| {
-                    let client = client.clone();
-                    let h = h.clone();
-                    async move {
-                        let uri = format!("http://{}{}", t.addr, h.path);
-                        let req = hyper::Request::get(uri)
-                            .header("user-agent", "wharf-health-check")
-                            .body(Empty::new());
-                        let ok = match req {
-                            Ok(req) => match tokio::time::timeout(
-                                Duration::from_millis(h.timeout_ms),
-                                client.request(req),
-                            )
-                            .await
-                            {
-                                Ok(Ok(resp)) => {
-                                    let status = resp.status().as_u16();
-                                    let _ = resp.into_body().collect().await;
-                                    h.matches(status)
-                                }
-                                _ => false,
-                            },
-                            Err(_) => false,
-                        };
-                        t.observe(ok, &h);
-                    }
+            let now = Instant::now();
+            let interval = Duration::from_millis(h.interval_ms);
+            for t in targets.iter().filter(|t| t.claim_check(now, interval)) {
+                let t = t.clone();
+                let client = client.clone();
+                let h = h.clone();
+                // The timeout is shorter than the interval: one check per target at a time.
+                tokio::spawn(async move {
+                    let ok = check(&client, &t, &h).await;
+                    t.observe(ok, &h);
                 });
-            futures_join(checks.collect()).await;
+            }
             group.sweep();
-            tokio::time::sleep(Duration::from_millis(h.interval_ms)).await;
+            let next = targets
+                .iter()
+                .filter(|t| t.state() != TargetState::Draining)
+                .map(|t| t.next_check())
+                .min()
+                .map_or(TICK, |n| n.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(next.clamp(Duration::from_millis(5), TICK)).await;
         }
     });
 }
 
-async fn futures_join(futs: Vec<impl std::future::Future<Output = ()> + Send + 'static>) {
-    let handles: Vec<_> = futs.into_iter().map(tokio::spawn).collect();
-    for h in handles {
-        let _ = h.await;
+/// One health check: GET the path within the timeout, the status against the matcher.
+async fn check(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
+    t: &Target,
+    h: &HealthConfig,
+) -> bool {
+    let uri = format!("http://{}{}", t.addr, h.path);
+    let Ok(req) = hyper::Request::get(uri)
+        .header("user-agent", "wharf-health-check")
+        .body(Empty::new())
+    else {
+        return false;
+    };
+    match tokio::time::timeout(Duration::from_millis(h.timeout_ms), client.request(req)).await {
+        Ok(Ok(resp)) => {
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            h.matches(status)
+        }
+        _ => false,
     }
 }

@@ -47,7 +47,10 @@ const SPLIT_TOLERANCE: f64 = 5.0;
 const SPLIT_MIN: u64 = 100;
 
 fn assert_split(strategy: &str, load: &Load) {
-    eprintln!("{strategy}: v2 weight -> (requests, answered by v2): {:?}", load.split);
+    eprintln!(
+        "{strategy}: v2 weight -> (requests, answered by v2): {:?}",
+        load.split
+    );
     let mut checked = 0;
     for (weight, (n, v2)) in &load.split {
         if *n < SPLIT_MIN {
