@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod error;
 mod exit;
+mod live;
 mod output;
 
 use std::process::ExitCode;
