@@ -151,7 +151,8 @@ impl CliError {
             CliError::RolledBack { .. } => ExitStatus::RolledBack,
             CliError::Engine(
                 wharf_engine::EngineError::Locked { .. }
-                | wharf_engine::EngineError::Unfinished { .. },
+                | wharf_engine::EngineError::Unfinished { .. }
+                | wharf_engine::EngineError::ManifestChanged { .. },
             ) => ExitStatus::Locked,
             CliError::Engine(_) => ExitStatus::Failure,
             CliError::Docker(wharf_local::docker::DockerError::Unreachable { .. })

@@ -120,6 +120,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             reason: None,
             approved: false,
             abort_requested: false,
+            service_digest: Some(crate::record::service_digest(req.service)),
         };
         self.save(&record).await?;
         self.events.emit(started(&record));
@@ -294,6 +295,16 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     service: name.clone(),
                     action,
                 })?;
+        if action != "abort" {
+            let now = crate::record::service_digest(service);
+            if open.service_digest.as_ref().is_some_and(|d| *d != now) {
+                return Err(EngineError::ManifestChanged {
+                    service: name.clone(),
+                    id: open.id.clone(),
+                    action,
+                });
+            }
+        }
         let record = change(open);
         match self.lock(name).await {
             Ok(()) => {
@@ -374,7 +385,20 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     .await?;
                 return Ok(r);
             };
-            match self.execute(service, &mut r, &step).await? {
+            // A step the target refuses for good (an image that does not exist, a bad
+            // setting) fails the deployment like a gate: traffic goes back. A transient failure
+            // (the runtime unreachable, throttling) stops here with the record resumable, and
+            // so does any failure once the previous deployment is being retired.
+            let progress = match self.execute(service, &mut r, &step).await {
+                Err(EngineError::Target { action, source })
+                    if !source.transient
+                        && !matches!(step, Step::RetirePrevious | Step::EnforceKeep { .. }) =>
+                {
+                    Progress::Fail(format!("failed to {action}: {source}"))
+                }
+                other => other?,
+            };
+            match progress {
                 Progress::Done => {
                     r.step += 1;
                     r.step_started_ms = self.clock.now_ms();

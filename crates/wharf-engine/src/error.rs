@@ -26,6 +26,17 @@ pub enum EngineError {
         phase: String,
     },
 
+    #[error("the settings of {service} in the manifest changed since deployment {id} started: it cannot {action} with them")]
+    #[diagnostic(
+        code(wharf::engine::manifest_changed),
+        help("`wharf abort` rolls {id} back, then `wharf deploy` starts one with the new settings; or restore the manifest and {action} again")
+    )]
+    ManifestChanged {
+        service: String,
+        id: String,
+        action: &'static str,
+    },
+
     #[error("{service} has no unfinished deployment to {action}")]
     #[diagnostic(
         code(wharf::engine::nothing),

@@ -96,6 +96,21 @@ pub struct Record {
     /// Set by `wharf abort`: the controller rolls back at its next look.
     #[serde(default)]
     pub abort_requested: bool,
+    /// The service's settings when the deployment started ([`service_digest`]): resuming with
+    /// different ones is refused rather than mixing two manifests in one deployment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_digest: Option<String>,
+}
+
+/// A stable fingerprint of a service's effective settings (FNV-1a over their JSON).
+pub fn service_digest(service: &wharf_manifest::Service) -> String {
+    let json = serde_json::to_vec(service).unwrap_or_default();
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in json {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
 
 impl Record {

@@ -53,6 +53,10 @@ pub enum Behaviour {
     KilledAfter { after_ms: i64 },
     /// Healthy, but its smoke checks fail.
     SmokeFails,
+    /// The runtime refuses to start it (an image that does not exist): a permanent error.
+    CannotStart,
+    /// The runtime cannot be reached while starting it: a transient error.
+    RuntimeDown,
 }
 
 #[derive(Debug, Clone)]
@@ -256,6 +260,21 @@ impl Target for SimTarget {
     ) -> Result<(), TargetError> {
         let now = self.clock.now_ms();
         let mut st = self.st();
+        match st.behaviours.get(&record.image) {
+            Some(Behaviour::CannotStart) => {
+                return Err(TargetError::new(format!(
+                    "image {} does not exist",
+                    record.image
+                )))
+            }
+            Some(Behaviour::RuntimeDown) => {
+                return Err(TargetError {
+                    transient: true,
+                    ..TargetError::new("the runtime is not reachable")
+                })
+            }
+            _ => {}
+        }
         let d = st
             .deployments
             .entry(record.id.clone())
@@ -302,6 +321,7 @@ impl Target for SimTarget {
                 healthy: if age >= 10_000 { d.count } else { 0 },
                 stopped: vec![],
             },
+            Behaviour::CannotStart | Behaviour::RuntimeDown => Health::default(),
             Behaviour::NeverHealthy => Health {
                 running: d.count,
                 healthy: 0,

@@ -49,6 +49,34 @@ pub enum DockerError {
         #[source]
         source: bollard::errors::Error,
     },
+
+    #[error("image {image} is not on this machine and could not be pulled: {reason}")]
+    #[diagnostic(
+        code(wharf::docker::image_missing),
+        help("check the name and tag, `docker login` for a private registry, or build it (`build =` in the manifest builds it for you)")
+    )]
+    ImageMissing { image: String, reason: String },
+}
+
+impl DockerError {
+    /// Worth trying again later: Docker unreachable, a broken connection, a server error.
+    /// A refusal (no such image, a bad setting: 4xx) is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DockerError::Unreachable { .. } => true,
+            DockerError::Api { source, .. } => match source {
+                bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
+                    *status_code >= 500
+                }
+                bollard::errors::Error::JsonDataError { .. }
+                | bollard::errors::Error::JsonSerdeError { .. } => false,
+                _ => true,
+            },
+            DockerError::BuildFailed { .. }
+            | DockerError::Context { .. }
+            | DockerError::ImageMissing { .. } => false,
+        }
+    }
 }
 
 /// A container wharf made, as Docker reports it.
@@ -212,6 +240,46 @@ impl Docker {
     }
 
     /// Creates and starts a container; its port is published on 127.0.0.1 only.
+    /// Makes sure `image` is present, pulling it when it is not (as `docker run` would).
+    pub async fn ensure_image(&self, image: &str) -> Result<(), DockerError> {
+        match self.d.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(source) => {
+                return Err(DockerError::Api {
+                    action: format!("inspect image {image}"),
+                    source,
+                })
+            }
+        }
+        let opts = bollard::query_parameters::CreateImageOptions {
+            from_image: Some(image.to_owned()),
+            ..Default::default()
+        };
+        let mut pull = self.d.create_image(Some(opts), None, None);
+        while let Some(item) = pull.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(DockerError::ImageMissing {
+                            image: image.to_owned(),
+                            reason: e,
+                        });
+                    }
+                }
+                Err(e) => {
+                    return Err(DockerError::ImageMissing {
+                        image: image.to_owned(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub async fn run(&self, spec: RunSpec<'_>, network: &str) -> Result<String, DockerError> {
         let port = format!("{}/tcp", spec.port);
         let host = HostConfig {

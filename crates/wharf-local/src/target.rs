@@ -38,8 +38,49 @@ pub struct LocalTarget {
     edit: tokio::sync::Mutex<()>,
 }
 
-fn terr(what: impl std::fmt::Display) -> TargetError {
-    TargetError::new(what.to_string())
+/// A failure as the engine sees it: permanent (the deployment fails and rolls back) or
+/// transient (the deploy stops, resumable).
+trait Classify: std::fmt::Display {
+    fn transient(&self) -> bool;
+}
+
+impl Classify for crate::docker::DockerError {
+    fn transient(&self) -> bool {
+        self.is_transient()
+    }
+}
+
+impl Classify for crate::daemon::DaemonError {
+    /// The proxy not answering: `wharf up` starts it again.
+    fn transient(&self) -> bool {
+        true
+    }
+}
+
+/// Said by the target itself: a refusal.
+impl Classify for String {
+    fn transient(&self) -> bool {
+        false
+    }
+}
+
+impl Classify for &str {
+    fn transient(&self) -> bool {
+        false
+    }
+}
+
+impl Classify for tokio::task::JoinError {
+    fn transient(&self) -> bool {
+        false
+    }
+}
+
+fn terr(what: impl Classify) -> TargetError {
+    TargetError {
+        transient: what.transient(),
+        ..TargetError::new(what.to_string())
+    }
 }
 
 impl LocalTarget {
@@ -170,6 +211,9 @@ impl LocalTarget {
             .await
             .map_err(terr)?;
         let mut running = self.containers(deployment).await?;
+        if running.len() < count as usize {
+            self.docker.ensure_image(image).await.map_err(terr)?;
+        }
         // Start the missing ones once: a container that exits at once is not retried here
         // (health() records why it stopped and replaces it, and the engine's gate gives up).
         let missing = count.saturating_sub(running.len() as u32);

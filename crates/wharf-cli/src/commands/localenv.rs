@@ -36,8 +36,27 @@ pub fn state_dir(manifest: &Manifest, local: &LocalEnv) -> PathBuf {
 /// Makes sure the environment's proxy runs; starts `wharf local serve` detached if not.
 pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, CliError> {
     let client = ProxyClient::new(state_dir);
-    if let Ok(Answer::Pong { listen, .. }) = client.send(&Command::Ping).await {
-        return Ok(listen);
+    if let Ok(Answer::Pong { listen: now, .. }) = client.send(&Command::Ping).await {
+        match listen.parse::<SocketAddr>() {
+            // The manifest's `listen` changed: move the proxy there (its routes are saved and
+            // restored; the containers are not touched), unless the new address is taken.
+            Ok(want) if want != now && want.port() != 0 => {
+                if let Err(source) = std::net::TcpListener::bind(want) {
+                    return Err(CliError::Daemon(wharf_local::daemon::DaemonError::Listen {
+                        addr: listen.to_owned(),
+                        source,
+                    }));
+                }
+                let _ = client.send(&Command::Shutdown).await;
+                for _ in 0..100 {
+                    if !state_dir.join("proxy.sock").exists() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+            _ => return Ok(now),
+        }
     }
     std::fs::create_dir_all(state_dir).map_err(|source| CliError::Write {
         path: state_dir.to_path_buf(),

@@ -256,15 +256,33 @@ fn proxy_killed_and_restarted_restores_routes_without_touching_containers() {
         .success()
         .json();
     assert_eq!(st["services"][0]["deployments"][0]["weight"], 100, "{st}");
-    // A deploy after the restart works as ever.
+    // `listen` changed in the manifest: the proxy moves there with its routes.
+    let moved = free_port();
     d.write(
         "wharf.toml",
-        manifest(&app, port, "HELLO_VERSION = \"2\"", "1s"),
+        manifest(&app, moved, "HELLO_VERSION = \"1\"", "1s"),
+    );
+    wharf()
+        .args(["up", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success()
+        .contains(&format!("http://127.0.0.1:{moved}/"));
+    wharf_testkit::http::wait_for_status(moved, "/", 200, Duration::from_secs(20))
+        .expect("the service answers on the new address");
+    assert_eq!(deployment_of(moved), serving);
+    assert!(get(port, "/").is_err(), "the old address is closed");
+    assert_eq!(running_ids(&app), containers, "no container was replaced");
+
+    // A deploy after all that works as ever.
+    d.write(
+        "wharf.toml",
+        manifest(&app, moved, "HELLO_VERSION = \"2\"", "1s"),
     );
     wharf()
         .args(["deploy", "--env", "local", "-q"])
         .current_dir(d.path())
         .run()
         .success();
-    assert_ne!(deployment_of(port), serving);
+    assert_ne!(deployment_of(moved), serving);
 }

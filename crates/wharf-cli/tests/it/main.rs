@@ -4,6 +4,7 @@ mod bad_input;
 mod crash;
 mod init;
 mod local;
+mod local_faults;
 mod plan;
 mod readme;
 mod render;

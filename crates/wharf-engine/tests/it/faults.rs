@@ -112,6 +112,50 @@ async fn a_task_killed_during_the_bake_rolls_back() {
 }
 
 #[tokio::test]
+async fn a_version_the_runtime_refuses_to_start_rolls_back() {
+    for s in STRATEGIES {
+        rolls_back(
+            s,
+            "",
+            Some(Behaviour::CannotStart),
+            None,
+            "image img-2 does not exist",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn a_transient_runtime_failure_stops_resumably_and_resume_finishes() {
+    for s in STRATEGIES {
+        let svc = service(s, "");
+        let w = World::with_v1(&svc).await;
+        w.sim.behave("img-2", Behaviour::RuntimeDown);
+        let err = w
+            .deploy(&svc, "v2", "img-2", Options::default())
+            .await
+            .expect_err("the runtime is down");
+        assert!(
+            matches!(&err, EngineError::Target { source, .. } if source.transient),
+            "{s}: {err}"
+        );
+        assert_eq!(serves(&w), "v1", "{s}: v1 keeps serving");
+        let open = w.sim.list("web").await.expect("records");
+        assert!(open.iter().any(|r| r.id == "v2" && !r.is_finished()), "{s}");
+        // The runtime is back: the same deployment continues.
+        w.sim
+            .behave("img-2", Behaviour::Healthy { after_ms: 10_000 });
+        let r = w
+            .engine("me", Options::default())
+            .resume(&svc)
+            .await
+            .unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(r.outcome, Some(Outcome::Succeeded), "{s}: {r:?}");
+        assert_eq!(serves(&w), "v2", "{s}");
+    }
+}
+
+#[tokio::test]
 async fn failing_smoke_checks_roll_back_before_any_traffic() {
     for s in ["canary", "linear", "blue-green", "affinity"] {
         rolls_back(

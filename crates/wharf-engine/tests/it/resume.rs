@@ -102,3 +102,32 @@ async fn killed_in_every_phase_then_aborted() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_manifest_changed_since_the_deployment_started_is_refused_on_resume_not_on_abort() {
+    for strategy in STRATEGIES {
+        let svc = service(strategy, "");
+        let w = World::with_v1(&svc).await;
+        w.deploy(&svc, "v2", "img-2", crash_at(1))
+            .await
+            .expect_err("killed");
+        w.sim.clock.advance(Options::default().lease_ms as u64 + 1);
+        let mut changed = svc.clone();
+        changed.count += 1;
+        let me = w.engine("me", Options::default());
+        let err = me.resume(&changed).await.expect_err("refused");
+        assert!(
+            matches!(err, EngineError::ManifestChanged { ref id, .. } if id == "v2"),
+            "{strategy}: {err}"
+        );
+        assert!(err
+            .to_string()
+            .contains("changed since deployment v2 started"));
+        let err = me.promote(&changed).await.expect_err("refused");
+        assert!(matches!(err, EngineError::ManifestChanged { .. }), "{err}");
+        // With the manifest it started with, it resumes; abort works either way.
+        let r = me.abort(&changed).await.expect("abort");
+        assert_eq!(r.outcome, Some(Outcome::Aborted), "{strategy}: {r:?}");
+        assert_eq!(serves(&w), "v1", "{strategy}");
+    }
+}
