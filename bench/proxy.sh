@@ -54,7 +54,8 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-  access_log off;
+  # Both proxies write an access log, buffered (wharf: a JSON line per request).
+  access_log $work/nginx/logs/access.log combined buffer=64k flush=1s;
   upstream backend { server 127.0.0.1:$backend; keepalive 64; }
   server {
     listen 127.0.0.1:$nginx_port;

@@ -156,8 +156,8 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
     let access = log.clone();
     let proxy = Proxy::new(Some(Box::new(move |e| {
         if let Some(f) = access.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            if let Ok(line) = serde_json::to_string(e) {
-                let _ = writeln!(f, "{line}");
+            if serde_json::to_writer(&mut *f, e).is_ok() {
+                let _ = f.write_all(b"\n");
             }
         }
     })));
@@ -233,13 +233,19 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
             break;
         }
     }
-    let _ = server.await;
+    let served = server.await;
     flusher.abort();
     if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
         let _ = f.flush();
     }
     let _ = std::fs::remove_file(&sock);
-    Ok(())
+    match served {
+        Ok(Err(source)) => Err(DaemonError::Listen {
+            addr: listen.to_owned(),
+            source,
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Writes the routes atomically (temp file, then rename).

@@ -29,11 +29,11 @@ use group::{Group, TargetState};
 pub use server::{AccessEntry, AccessLog};
 use server::{Forwarder, Snapshot};
 
-/// The proxy: configuration, target groups and the forwarder.
+/// The proxy: configuration, target groups and the access log.
 pub struct Proxy {
     snapshot: RwLock<Arc<Snapshot>>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
-    forwarder: Forwarder,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 /// A target group's state, for `wharf status`.
@@ -49,7 +49,7 @@ impl Proxy {
         Arc::new(Proxy {
             snapshot: RwLock::new(Arc::new(Snapshot::new(Vec::new(), HashMap::new()))),
             groups: Mutex::new(HashMap::new()),
-            forwarder: Forwarder::new(access_log),
+            access_log: access_log.map(Arc::new),
         })
     }
 
@@ -109,12 +109,40 @@ impl Proxy {
         v
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then lets requests in flight finish.
-    pub async fn serve(self: Arc<Self>, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    /// Serves on `listener` until `shutdown` resolves, then lets requests in flight finish
+    /// (at most 30 s).
+    ///
+    /// Like nginx's workers, one thread per core accepts and forwards on its own
+    /// single-threaded runtime with its own pool of backend connections: a request and its
+    /// backend connection never wake another thread. Health checks and the sweeper run on the
+    /// caller's runtime.
+    pub async fn serve(
+        self: Arc<Self>,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
         let local = listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let graceful = GracefulShutdown::new();
+        let listener = listener.into_std()?;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut threads = Vec::new();
+        for w in 0..workers {
+            let listener = listener.try_clone()?;
+            let me = self.clone();
+            let stop = stop_rx.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("wharf-proxy-{w}"))
+                .spawn(move || -> std::io::Result<()> {
+                    tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?
+                        .block_on(me.worker(w, listener, local, stop))
+                })?;
+            threads.push(thread);
+        }
+        drop(listener);
         let sweeper = {
             let me = self.clone();
             tokio::spawn(async move {
@@ -127,18 +155,50 @@ impl Proxy {
                 }
             })
         };
-        tokio::pin!(shutdown);
+        shutdown.await;
+        let _ = stop_tx.send(true);
+        let joined = tokio::task::spawn_blocking(move || {
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err(std::io::Error::other("a proxy worker panicked")))
+                })
+                .collect::<std::io::Result<Vec<()>>>()
+        })
+        .await;
+        sweeper.abort();
+        joined.map_err(std::io::Error::other)?.map(|_| ())
+    }
+
+    /// One worker: accepts on its copy of the listener until told to stop, then waits (at most
+    /// 30 s) for its connections to finish.
+    async fn worker(
+        self: Arc<Self>,
+        index: usize,
+        listener: std::net::TcpListener,
+        local: SocketAddr,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<()> {
+        let listener = TcpListener::from_std(listener)?;
+        let forwarder = Arc::new(Forwarder::new(self.access_log.clone(), index));
+        let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {
                 accepted = listener.accept() => {
-                    let Ok((stream, client)) = accepted else { continue };
+                    let Ok((stream, client)) = accepted else {
+                        // Out of descriptors, say: back off instead of spinning on accept.
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let me = self.clone();
+                    let forwarder = forwarder.clone();
                     let svc = service_fn(move |req| {
-                        let me = me.clone();
+                        let snap = me.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+                        let forwarder = forwarder.clone();
                         async move {
-                            let snap = me.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
-                            Ok::<_, std::convert::Infallible>(me.forwarder.handle(snap, req, client, local).await)
+                            Ok::<_, std::convert::Infallible>(forwarder.handle(snap, req, client, local).await)
                         }
                     });
                     let conn = graceful.watch(http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc));
@@ -146,11 +206,11 @@ impl Proxy {
                         let _ = conn.await;
                     });
                 }
-                _ = &mut shutdown => break,
+                _ = stop.changed() => break,
             }
         }
         drop(listener);
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
-        sweeper.abort();
+        Ok(())
     }
 }
