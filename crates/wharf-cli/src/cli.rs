@@ -14,7 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     max_term_width = 100
 )]
 #[command(
-    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid manifest, 4 manifest not found or unreadable,\n5 deployment rolled back, 6 locked or unfinished deployment, 7 Docker or the proxy unreachable.\nDocs: README.md"
+    after_help = "Exit codes: 0 success, 1 failure, 2 usage error, 3 invalid manifest, 4 manifest not found or unreadable,\n5 deployment rolled back, 6 locked or unfinished deployment, 7 Docker or the proxy unreachable,\n8 AWS refused or unreachable, or a stack operation failed.\nDocs: README.md"
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -66,6 +66,19 @@ pub struct Global {
     /// Answer yes to every confirmation (for CI)
     #[arg(short = 'y', long, global = true)]
     pub yes: bool,
+
+    /// AWS profile (SSO profiles included) [default: the environment's `profile`, then the
+    /// standard chain: AWS_PROFILE, environment variables, instance roles]
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+
+    /// AWS region [default: the environment's `region`]
+    #[arg(long, global = true, value_name = "REGION")]
+    pub region: Option<String>,
+
+    /// Send every AWS call to this endpoint (an emulator); AWS_ENDPOINT_URL also works
+    #[arg(long, global = true, value_name = "URL")]
+    pub endpoint_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -88,8 +101,11 @@ pub enum Command {
     Render(RenderArgs),
     /// Create or start an environment (local: wharf's proxy)
     Up,
-    /// Remove everything an environment runs (local: containers, images, network, proxy, state)
+    /// Remove everything an environment runs (local: containers, images, network, proxy, state;
+    /// AWS: its stacks, in dependency order)
     Down,
+    /// Bring an environment's stacks back from a failed or stuck state (asks first)
+    Recover,
     /// Build and roll out a new version of a service with its strategy
     Deploy(DeployArgs),
     /// Deployments, traffic weights and target health
@@ -144,7 +160,12 @@ pub struct ValidateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct PlanArgs {}
+pub struct PlanArgs {
+    /// Also preview each stack's change set against the account (add, modify, remove,
+    /// replacement); creates and deletes change sets, changes nothing else
+    #[arg(long)]
+    pub remote: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct RenderArgs {

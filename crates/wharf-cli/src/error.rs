@@ -108,6 +108,33 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Engine(#[from] wharf_engine::EngineError),
 
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] wharf_aws::AwsError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Guard(#[from] wharf_aws::GuardError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Stack(#[from] wharf_aws::StackError),
+
+    #[error("environment `{env}` is a local environment: {what} works on AWS environments")]
+    #[diagnostic(code(wharf::cli::not_aws), help("pick an AWS environment with --env"))]
+    NotAws { env: String, what: &'static str },
+
+    #[error("the template of stack {stack} is {bytes} bytes, over CloudFormation's 51,200-byte limit for a template body")]
+    #[diagnostic(code(wharf::aws::template_size), help("split services into fewer per environment, or drop optional features (waf, flow_logs) until templates are uploaded through S3"))]
+    TemplateTooLarge { stack: String, bytes: usize },
+
+    #[error("not confirmed: nothing was changed")]
+    #[diagnostic(
+        code(wharf::cli::not_confirmed),
+        help("answer y, or pass --yes to skip the question (CI)")
+    )]
+    NotConfirmed,
+
     #[error("failed to start the async runtime")]
     #[diagnostic(code(wharf::cli::runtime))]
     Runtime {
@@ -159,6 +186,9 @@ impl CliError {
             | CliError::Daemon(_)
             | CliError::ProxyStart { .. } => ExitStatus::Unreachable,
             CliError::Docker(_) => ExitStatus::Failure,
+            CliError::Aws(_) | CliError::Guard(_) | CliError::Stack(_) => ExitStatus::Aws,
+            CliError::NotAws { .. } => ExitStatus::Usage,
+            CliError::TemplateTooLarge { .. } | CliError::NotConfirmed => ExitStatus::Failure,
         }
     }
 }

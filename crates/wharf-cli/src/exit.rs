@@ -20,6 +20,9 @@ pub enum ExitStatus {
     Locked = 6,
     /// Docker or the local proxy could not be reached or started.
     Unreachable = 7,
+    /// AWS refused (credentials, permissions, the account guard), could not be reached, or a
+    /// stack operation failed.
+    Aws = 8,
 }
 
 impl From<ExitStatus> for ExitCode {

@@ -42,6 +42,7 @@ fn main() -> ExitCode {
         Command::Render(args) => commands::render::run(&cli.global, &printer, args),
         Command::Up => commands::deploy::up(&cli.global, &printer),
         Command::Down => commands::deploy::down(&cli.global, &printer),
+        Command::Recover => commands::aws::recover(&cli.global, &printer),
         Command::Deploy(args) => commands::deploy::deploy(&cli.global, &printer, args),
         Command::Status(a) => commands::ops::status(&cli.global, &printer, a),
         Command::History(a) => commands::ops::history(&cli.global, &printer, a),

@@ -8,9 +8,11 @@ mod dir;
 pub mod docker;
 pub mod http;
 pub mod moto;
+pub mod replay;
 mod tools;
 
 pub use cmd::{Cmd, Output};
 pub use dir::TestDir;
 pub use moto::{moto, Moto};
+pub use replay::Replay;
 pub use tools::{tool, workspace_root};

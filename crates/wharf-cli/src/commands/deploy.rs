@@ -52,6 +52,9 @@ impl fmt::Display for Up {
 pub fn up(global: &Global, printer: &Printer) -> Result<ExitStatus, CliError> {
     let loaded = load(global, printer)?;
     let env = pick_env(global, &loaded.manifest)?;
+    if env.aws().is_some() {
+        return crate::commands::aws::up(global, printer, &loaded.manifest, env);
+    }
     let ctx = runtime()?.block_on(localenv::open(&loaded.manifest, env))?;
     printer.result(&Up {
         environment: env.name.clone(),
@@ -311,6 +314,9 @@ pub fn down(global: &Global, printer: &Printer) -> Result<ExitStatus, CliError> 
     let loaded = load(global, printer)?;
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
+    if env.aws().is_some() {
+        return crate::commands::aws::down(global, printer, m, env);
+    }
     let local = local_of(env)?;
     let state_dir = localenv::state_dir(m, local);
     runtime()?.block_on(async {

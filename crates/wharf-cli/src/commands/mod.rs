@@ -1,6 +1,7 @@
 //! One module per subcommand, plus what several share: finding and loading the manifest and
 //! choosing the environment.
 
+pub mod aws;
 pub mod completions;
 pub mod deploy;
 pub mod init;

@@ -1,0 +1,72 @@
+//! The AWS target: account access and the account guard ([`access`]), SDK errors classified
+//! ([`error`]), CloudFormation stacks through change sets ([`stacks`]) and their recovery from
+//! the states AWS leaves them in ([`recover`]). Functions take the clients they need, so tests
+//! hand in clients pointed at the moto server or at replayed responses. Nothing here prints:
+//! progress goes to an event sink.
+
+pub mod access;
+pub mod classify;
+pub mod error;
+pub mod recover;
+pub mod stacks;
+
+pub use access::{check_guard, connect, identity, Access, AccessOptions, GuardError, Identity};
+pub use classify::{classify, Cause};
+pub use error::{AwsError, ErrorKind};
+pub use stacks::{Applied, Failure, Preview, StackEvent, StackSpec, Stacks};
+
+/// Why a stack operation did not end where it should.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum StackError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] AwsError),
+
+    #[error("the change set for stack {stack} failed: {reason}")]
+    #[diagnostic(code(wharf::aws::change_set), help("{}", cause.action()))]
+    ChangeSet {
+        stack: String,
+        reason: String,
+        cause: Cause,
+    },
+
+    #[error("stack {stack} ended in {status}{}", failure.as_ref().map(|f| format!("; the first failure: {f}")).unwrap_or_default())]
+    #[diagnostic(code(wharf::aws::stack_failed), help("{}", failed_help(failure)))]
+    Failed {
+        stack: String,
+        status: String,
+        failure: Option<Box<Failure>>,
+    },
+
+    #[error("stack {stack} is in {status}: it needs recovery before it can change")]
+    #[diagnostic(
+        code(wharf::aws::needs_recovery),
+        help("run `wharf recover --env E`: it shows what it will do and asks first")
+    )]
+    NeedsRecovery { stack: String, status: String },
+
+    #[error("gave up waiting for {what} of stack {stack} after {limit_s}s")]
+    #[diagnostic(
+        code(wharf::aws::stack_timeout),
+        help("the operation may still finish: `wharf status` shows the stack; if it stays stuck, `wharf recover --env E` cancels it")
+    )]
+    Timeout {
+        stack: String,
+        what: String,
+        limit_s: u64,
+    },
+}
+
+impl StackError {
+    /// Worth running again unchanged.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StackError::Aws(e) if e.kind.is_transient())
+    }
+}
+
+fn failed_help(failure: &Option<Box<Failure>>) -> String {
+    failure.as_ref().map_or_else(
+        || "the stack's events name no failed resource; `wharf recover --env E` brings it back to a usable state".to_owned(),
+        |f| f.action.clone(),
+    )
+}

@@ -1,0 +1,206 @@
+//! `wharf recover` and `wharf up` on stacks in states the moto server cannot reach, driven by
+//! recorded AWS responses (shaped as the CloudFormation and STS API references document them)
+//! replayed into the real SDK client.
+
+use wharf_testkit::{Replay, TestDir};
+
+use crate::aws::{aws_wharf, MANIFEST};
+use crate::no_panic;
+
+const CFN: &str = "http://cloudformation.amazonaws.com/doc/2010-05-15/";
+
+fn identity(r: &Replay) {
+    r.xml(
+        "GetCallerIdentity",
+        200,
+        r#"<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <GetCallerIdentityResult>
+    <Arn>arn:aws:iam::123456789012:user/deploy</Arn>
+    <UserId>AIDASAMPLEUSERID</UserId>
+    <Account>123456789012</Account>
+  </GetCallerIdentityResult>
+  <ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata>
+</GetCallerIdentityResponse>"#,
+    );
+}
+
+fn stack_in(status: &str, reason: &str) -> String {
+    format!(
+        r#"<DescribeStacksResponse xmlns="{CFN}">
+  <DescribeStacksResult>
+    <Stacks>
+      <member>
+        <StackName>pulse-test-baseline</StackName>
+        <StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10-c9a7-11f0-9d1e-0a1b2c3d4e5f</StackId>
+        <CreationTime>2026-11-20T10:00:00.000Z</CreationTime>
+        <LastUpdatedTime>2026-11-23T09:00:00.000Z</LastUpdatedTime>
+        <StackStatus>{status}</StackStatus>
+        <StackStatusReason>{reason}</StackStatusReason>
+        <DisableRollback>false</DisableRollback>
+      </member>
+    </Stacks>
+  </DescribeStacksResult>
+  <ResponseMetadata><RequestId>b9b4b068-3a41-11e5-94eb-example</RequestId></ResponseMetadata>
+</DescribeStacksResponse>"#
+    )
+}
+
+fn missing_stack() -> String {
+    format!(
+        r#"<ErrorResponse xmlns="{CFN}">
+  <Error><Type>Sender</Type><Code>ValidationError</Code><Message>Stack with id pulse-test-baseline does not exist</Message></Error>
+  <RequestId>5ccc7dcd-744c-11e5-be70-example</RequestId>
+</ErrorResponse>"#
+    )
+}
+
+fn empty(op: &str) -> String {
+    format!(
+        r#"<{op}Response xmlns="{CFN}"><ResponseMetadata><RequestId>5ccc7dcd-744c-11e5-be70-example</RequestId></ResponseMetadata></{op}Response>"#
+    )
+}
+
+fn no_events() -> String {
+    format!(
+        r#"<DescribeStackEventsResponse xmlns="{CFN}"><DescribeStackEventsResult><StackEvents/></DescribeStackEventsResult><ResponseMetadata><RequestId>e1</RequestId></ResponseMetadata></DescribeStackEventsResponse>"#
+    )
+}
+
+const BLOCKER_REASON: &str = "Resource handler returned message: \"User: arn:aws:sts::123456789012:assumed-role/deploy/wharf is not authorized to perform: ecr:SetRepositoryPolicy on resource: arn:aws:ecr:us-east-1:123456789012:repository/pulse/web\" (Service: Ecr, Status Code: 400)";
+
+fn resources() -> String {
+    format!(
+        r#"<DescribeStackResourcesResponse xmlns="{CFN}">
+  <DescribeStackResourcesResult>
+    <StackResources>
+      <member>
+        <StackName>pulse-test-baseline</StackName>
+        <StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId>
+        <LogicalResourceId>Vpc</LogicalResourceId>
+        <PhysicalResourceId>vpc-0a1b2c3d</PhysicalResourceId>
+        <ResourceType>AWS::EC2::VPC</ResourceType>
+        <Timestamp>2026-11-23T09:01:00.000Z</Timestamp>
+        <ResourceStatus>UPDATE_COMPLETE</ResourceStatus>
+      </member>
+      <member>
+        <StackName>pulse-test-baseline</StackName>
+        <StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId>
+        <LogicalResourceId>ServiceWebRepository</LogicalResourceId>
+        <PhysicalResourceId>pulse/web</PhysicalResourceId>
+        <ResourceType>AWS::ECR::Repository</ResourceType>
+        <Timestamp>2026-11-23T09:02:00.000Z</Timestamp>
+        <ResourceStatus>UPDATE_FAILED</ResourceStatus>
+        <ResourceStatusReason>{}</ResourceStatusReason>
+      </member>
+    </StackResources>
+  </DescribeStackResourcesResult>
+  <ResponseMetadata><RequestId>r1</RequestId></ResponseMetadata>
+</DescribeStackResourcesResponse>"#,
+        BLOCKER_REASON.replace('"', "&quot;")
+    )
+}
+
+#[test]
+fn update_rollback_failed_blocks_up_and_recover_continues_the_rollback_skipping_the_blocker() {
+    let r = Replay::start();
+    identity(&r);
+    let failed = stack_in(
+        "UPDATE_ROLLBACK_FAILED",
+        "The following resource(s) failed to update: [ServiceWebRepository].",
+    );
+    // up, recover without --yes, recover's plan, then the rollback's end.
+    for _ in 0..3 {
+        r.xml("DescribeStacks", 200, &failed);
+    }
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("UPDATE_ROLLBACK_COMPLETE", "rolled back"),
+    );
+    r.xml("DescribeStackResources", 200, resources());
+    r.xml(
+        "ContinueUpdateRollback",
+        200,
+        empty("ContinueUpdateRollback"),
+    );
+    r.xml("DescribeStackEvents", 200, no_events());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+
+    let out = aws_wharf(&dir, &r.endpoint())
+        .arg("up")
+        .run()
+        .code(8)
+        .contains("UPDATE_ROLLBACK_FAILED")
+        .contains("wharf recover");
+    no_panic(&out);
+    assert!(!r.operations().iter().any(|o| o == "CreateChangeSet"));
+
+    // It asks first: no terminal, no --yes, nothing done.
+    aws_wharf(&dir, &r.endpoint())
+        .arg("recover")
+        .run()
+        .code(1)
+        .contains("not confirmed")
+        .contains("ServiceWebRepository")
+        .contains("not authorized to perform: ecr:SetRepositoryPolicy");
+    assert!(!r.operations().iter().any(|o| o == "ContinueUpdateRollback"));
+
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["recover", "--yes"])
+        .run()
+        .success();
+    no_panic(&out);
+    assert!(out.stdout.contains("skipping"), "{out}");
+    assert!(out.stdout.contains("missing permission"), "{out}");
+    assert!(
+        out.stdout.contains("recovered: pulse-test-baseline"),
+        "{out}"
+    );
+    let sent = r
+        .log()
+        .into_iter()
+        .find(|q| q.operation == "ContinueUpdateRollback")
+        .expect("ContinueUpdateRollback sent");
+    assert!(
+        sent.body
+            .contains("ResourcesToSkip.member.1=ServiceWebRepository"),
+        "{}",
+        sent.body
+    );
+    assert!(sent.body.contains("StackName=pulse-test-baseline"));
+}
+
+#[test]
+fn rollback_complete_is_deleted_so_up_can_create_it_again() {
+    let r = Replay::start();
+    identity(&r);
+    let rolled_back = stack_in(
+        "ROLLBACK_COMPLETE",
+        "The following resource(s) failed to create: [Listener].",
+    );
+    r.xml("DescribeStacks", 200, &rolled_back);
+    r.xml("DescribeStacks", 200, &rolled_back);
+    r.xml("DescribeStacks", 400, missing_stack());
+    r.xml("DeleteStack", 200, empty("DeleteStack"));
+    r.xml("DescribeStackEvents", 400, missing_stack());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["recover", "--yes", "--output", "json"])
+        .run()
+        .success();
+    no_panic(&out);
+    let v = out.json();
+    assert_eq!(v["plans"][0]["action"], "delete_and_recreate");
+    assert_eq!(v["deleted"][0], "pulse-test-baseline");
+    let ops = r.operations();
+    let delete = ops
+        .iter()
+        .position(|o| o == "DeleteStack")
+        .expect("deleted");
+    assert!(
+        ops[delete + 1..].iter().any(|o| o == "DescribeStacks"),
+        "waited for the deletion: {ops:?}"
+    );
+}

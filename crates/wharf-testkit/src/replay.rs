@@ -1,0 +1,197 @@
+//! Recorded AWS responses served on a loopback port, for what the moto server cannot produce
+//! (a stack in UPDATE_ROLLBACK_FAILED, a circuit breaker's rollback, throttling bursts).
+//!
+//! The real SDK client is pointed at it with `--endpoint-url`: each request is matched by its
+//! operation (the `Action` form field of the query protocol, or the `X-Amz-Target` header of
+//! the JSON protocol) and answered with the next recorded response for that operation (the last
+//! one repeats). Every request is logged, so a test asserts what was sent and in which order.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// One recorded response.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+/// A request the replay server received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub operation: String,
+    /// The form body (query protocol) or JSON body, as sent.
+    pub body: String,
+}
+
+#[derive(Default)]
+struct State {
+    responses: HashMap<String, Vec<Recorded>>,
+    log: Vec<Received>,
+}
+
+/// A replay server on a free loopback port; it stops when dropped.
+pub struct Replay {
+    pub port: u16,
+    state: Arc<Mutex<State>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Replay {
+    pub fn start() -> Replay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().expect("addr").port();
+        listener.set_nonblocking(true).expect("nonblocking");
+        let state = Arc::new(Mutex::new(State::default()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (st, sp) = (state.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !sp.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let st = st.clone();
+                        std::thread::spawn(move || serve(stream, &st));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Replay { port, state, stop }
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Queues an XML (query protocol) response for `operation`.
+    pub fn xml(&self, operation: &str, status: u16, body: impl Into<String>) -> &Self {
+        self.push(
+            operation,
+            Recorded {
+                status,
+                content_type: "text/xml",
+                body: body.into(),
+            },
+        )
+    }
+
+    /// Queues a JSON (JSON protocol) response for `operation`.
+    pub fn json(&self, operation: &str, status: u16, body: impl Into<String>) -> &Self {
+        self.push(
+            operation,
+            Recorded {
+                status,
+                content_type: "application/x-amz-json-1.1",
+                body: body.into(),
+            },
+        )
+    }
+
+    fn push(&self, operation: &str, r: Recorded) -> &Self {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .responses
+            .entry(operation.to_owned())
+            .or_default()
+            .push(r);
+        self
+    }
+
+    /// Every request so far, in order.
+    pub fn log(&self) -> Vec<Received> {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .log
+            .clone()
+    }
+
+    /// The operations received so far, in order.
+    pub fn operations(&self) -> Vec<String> {
+        self.log().into_iter().map(|r| r.operation).collect()
+    }
+}
+
+impl Drop for Replay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn serve(stream: TcpStream, state: &Mutex<State>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut reader = BufReader::new(match stream.try_clone() {
+        Ok(s) => s,
+        Err(_) => return,
+    });
+    let mut out = stream;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        let mut target = None;
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
+                if k == "content-length" {
+                    length = v.parse().unwrap_or(0);
+                } else if k == "x-amz-target" {
+                    target = v.rsplit('.').next().map(str::to_owned);
+                }
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let operation = target.unwrap_or_else(|| {
+            body.split('&')
+                .find_map(|kv| kv.strip_prefix("Action="))
+                .unwrap_or("?")
+                .to_owned()
+        });
+        let reply = {
+            let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.log.push(Received {
+                operation: operation.clone(),
+                body,
+            });
+            match s.responses.get_mut(&operation) {
+                Some(q) if q.len() > 1 => Some(q.remove(0)),
+                Some(q) => q.first().cloned(),
+                None => None,
+            }
+        };
+        let r = reply.unwrap_or_else(|| Recorded {
+            status: 400,
+            content_type: "text/xml",
+            body: format!("<ErrorResponse><Error><Type>Sender</Type><Code>ReplayMissing</Code><Message>no recorded response for {operation}</Message></Error><RequestId>replay</RequestId></ErrorResponse>"),
+        });
+        let head = format!(
+            "HTTP/1.1 {} R\r\ncontent-type: {}\r\ncontent-length: {}\r\nx-amzn-requestid: replay\r\n\r\n",
+            r.status,
+            r.content_type,
+            r.body.len()
+        );
+        if out.write_all(head.as_bytes()).is_err() || out.write_all(r.body.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
