@@ -256,17 +256,12 @@ impl<'a> Stacks<'a> {
     pub async fn preview(&self, spec: &StackSpec) -> Result<Preview, StackError> {
         let existing = self.describe(&spec.name).await?;
         refuse_unusable(&spec.name, existing.as_ref())?;
-        let exists = existing.is_some();
+        let exists = has_resources(existing.as_ref());
         let id = self.create_change_set(spec, exists).await?;
         let changes = self.wait_change_set(&spec.name, &id).await;
         // A preview leaves nothing behind; for a new stack the change set made it exist in
         // REVIEW_IN_PROGRESS, so that goes too.
-        let _ = self
-            .cfn
-            .delete_change_set()
-            .change_set_name(&id)
-            .send()
-            .await;
+        self.discard_change_set(&id).await;
         if !exists {
             let _ = self.cfn.delete_stack().stack_name(&spec.name).send().await;
         }
@@ -282,26 +277,17 @@ impl<'a> Stacks<'a> {
         let mut existing = self.describe(&spec.name).await?;
         if existing
             .as_ref()
-            .is_some_and(|s| s.status.ends_with("_IN_PROGRESS"))
+            .is_some_and(|s| s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS")
         {
             self.wait_stack(&spec.name, "the operation in progress to finish", 0)
                 .await?;
             existing = self.describe(&spec.name).await?;
         }
         refuse_unusable(&spec.name, existing.as_ref())?;
-        // A stack left in REVIEW_IN_PROGRESS by an interrupted preview holds no resources:
-        // it is created, not updated.
-        let exists = existing
-            .as_ref()
-            .is_some_and(|s| s.status != "REVIEW_IN_PROGRESS");
+        let exists = has_resources(existing.as_ref());
         let id = self.create_change_set(spec, exists).await?;
         let Some(changes) = self.wait_change_set(&spec.name, &id).await? else {
-            let _ = self
-                .cfn
-                .delete_change_set()
-                .change_set_name(&id)
-                .send()
-                .await;
+            self.discard_change_set(&id).await;
             let preview = Preview {
                 stack: spec.name.clone(),
                 exists,
@@ -361,6 +347,16 @@ impl<'a> Stacks<'a> {
         }
         self.wait_stack(name, "the stack's deletion", since).await?;
         Ok(true)
+    }
+
+    /// Best effort: a change set left behind only clutters the console.
+    async fn discard_change_set(&self, id: &str) {
+        let _ = self
+            .cfn
+            .delete_change_set()
+            .change_set_name(id)
+            .send()
+            .await;
     }
 
     async fn create_change_set(&self, spec: &StackSpec, exists: bool) -> Result<String, AwsError> {
@@ -614,6 +610,12 @@ pub fn first_failure(events: &[Event]) -> Option<Failure> {
                 e.reason.as_deref().unwrap_or("no reason given"),
             )
         })
+}
+
+/// The stack exists with resources, so a change set updates it. One left in
+/// REVIEW_IN_PROGRESS (by an interrupted preview) holds none: it is created, not updated.
+fn has_resources(s: Option<&StackInfo>) -> bool {
+    s.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS")
 }
 
 /// A stack wharf cannot create a change set for, explained.

@@ -204,3 +204,49 @@ fn rollback_complete_is_deleted_so_up_can_create_it_again() {
         "waited for the deletion: {ops:?}"
     );
 }
+
+#[test]
+fn a_stack_left_in_review_by_an_interrupted_preview_is_created_not_waited_on() {
+    let r = Replay::start();
+    identity(&r);
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("REVIEW_IN_PROGRESS", "User Initiated"),
+    );
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("CREATE_COMPLETE", "created"),
+    );
+    r.xml(
+        "CreateChangeSet",
+        200,
+        format!(
+            r#"<CreateChangeSetResponse xmlns="{CFN}"><CreateChangeSetResult><Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/wharf-1/1a2b</Id><StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId></CreateChangeSetResult><ResponseMetadata><RequestId>c1</RequestId></ResponseMetadata></CreateChangeSetResponse>"#
+        ),
+    );
+    r.xml(
+        "DescribeChangeSet",
+        200,
+        format!(
+            r#"<DescribeChangeSetResponse xmlns="{CFN}"><DescribeChangeSetResult><ChangeSetName>wharf-1</ChangeSetName><StackName>pulse-test-baseline</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>Add</Action><LogicalResourceId>Vpc</LogicalResourceId><ResourceType>AWS::EC2::VPC</ResourceType></ResourceChange></member></Changes></DescribeChangeSetResult><ResponseMetadata><RequestId>d1</RequestId></ResponseMetadata></DescribeChangeSetResponse>"#
+        ),
+    );
+    r.xml("ExecuteChangeSet", 200, empty("ExecuteChangeSet"));
+    r.xml("DescribeStackEvents", 200, no_events());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["up", "--output", "json"])
+        .run()
+        .success();
+    no_panic(&out);
+    assert_eq!(out.json()["stacks"][0]["applied"], "created");
+    let sent = r
+        .log()
+        .into_iter()
+        .find(|q| q.operation == "CreateChangeSet")
+        .expect("a change set");
+    assert!(sent.body.contains("ChangeSetType=CREATE"), "{}", sent.body);
+}
