@@ -86,10 +86,6 @@ impl Access {
                 .build(),
         }
     }
-
-    pub fn region(&self) -> Option<&str> {
-        self.config.region().map(Region::as_ref)
-    }
 }
 
 /// Who the credentials belong to.

@@ -11,6 +11,8 @@ pub mod recover;
 pub mod stacks;
 
 pub use access::{check_guard, connect, identity, Access, AccessOptions, GuardError, Identity};
+/// The CloudFormation client every stack operation takes.
+pub use aws_sdk_cloudformation::Client as CfnClient;
 pub use classify::{classify, Cause};
 pub use error::{AwsError, ErrorKind};
 pub use stacks::{Applied, Failure, Preview, StackEvent, StackSpec, Stacks};
@@ -55,13 +57,6 @@ pub enum StackError {
         what: String,
         limit_s: u64,
     },
-}
-
-impl StackError {
-    /// Worth running again unchanged.
-    pub fn is_transient(&self) -> bool {
-        matches!(self, StackError::Aws(e) if e.kind.is_transient())
-    }
 }
 
 fn failed_help(failure: &Option<Box<Failure>>) -> String {

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::classify::{classify, Cause};
 use crate::error::AwsError;
-use crate::stacks::Stacks;
+use crate::stacks::{now_secs, Stacks};
 use crate::StackError;
 
 /// A resource that blocks the recovery, and why.
@@ -216,10 +216,4 @@ async fn wait_rolled_back(stacks: &Stacks<'_>, name: &str, since: i64) -> Result
         Err(StackError::Failed { status, .. }) if status == "UPDATE_ROLLBACK_COMPLETE" => Ok(()),
         other => other,
     }
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use wharf_aws::recover::{Action, Plan};
-use wharf_aws::{Access, AccessOptions, Applied, Identity, Preview, StackEvent, StackSpec, Stacks};
+use wharf_aws::{
+    Access, AccessOptions, Applied, CfnClient, Identity, Preview, StackEvent, StackSpec, Stacks,
+};
 use wharf_cfn::StackKind;
 use wharf_manifest::{AwsEnv, Environment, Manifest};
 
@@ -50,12 +52,13 @@ pub async fn access(
     Ok((access, id))
 }
 
-/// The environment's stacks, in creation order, with the access each lives under.
+/// The environment's stacks, in creation order, each with a CloudFormation client of its
+/// region.
 fn specs(
     manifest: &Manifest,
     env: &Environment,
     access: &Access,
-) -> Result<Vec<(StackSpec, Access)>, CliError> {
+) -> Result<Vec<(StackSpec, CfnClient)>, CliError> {
     let mut out = Vec::new();
     for s in wharf_cfn::synthesize(manifest, env)? {
         let body = serde_json::to_string(&s.template).unwrap_or_default();
@@ -65,10 +68,10 @@ fn specs(
                 bytes: body.len(),
             });
         }
-        let access = if s.kind == StackKind::Edge {
-            access.in_region("us-east-1")
+        let cfn = if s.kind == StackKind::Edge {
+            access.in_region("us-east-1").cloudformation()
         } else {
-            access.clone()
+            access.cloudformation()
         };
         out.push((
             StackSpec {
@@ -79,7 +82,7 @@ fn specs(
                     ("wharf.env".into(), env.name.clone()),
                 ],
             },
-            access,
+            cfn,
         ));
     }
     Ok(out)
@@ -143,8 +146,7 @@ pub fn up(
     runtime()?.block_on(async {
         let (access, identity) = access(global, aws, &env.name).await?;
         let mut done = Vec::new();
-        for (spec, access) in specs(m, env, &access)? {
-            let cfn = access.cloudformation();
+        for (spec, cfn) in specs(m, env, &access)? {
             let stacks = Stacks::new(&cfn, &events);
             let (applied, preview) = stacks.apply(&spec).await?;
             done.push(StackDone {
@@ -194,8 +196,7 @@ pub fn preview(
     runtime()?.block_on(async {
         let (access, _) = access(global, aws, &env.name).await?;
         let mut out = Vec::new();
-        for (spec, access) in specs(m, env, &access)? {
-            let cfn = access.cloudformation();
+        for (spec, cfn) in specs(m, env, &access)? {
             out.push(Stacks::new(&cfn, &events).preview(&spec).await?);
         }
         Ok(Previews {
@@ -240,9 +241,8 @@ pub fn down(
         let mut specs = specs(m, env, &access)?;
         specs.reverse();
         let mut existing = Vec::new();
-        for (spec, access) in &specs {
-            let cfn = access.cloudformation();
-            if Stacks::new(&cfn, &events)
+        for (spec, cfn) in &specs {
+            if Stacks::new(cfn, &events)
                 .describe(&spec.name)
                 .await?
                 .is_some()
@@ -256,9 +256,8 @@ pub fn down(
             return Err(CliError::NotConfirmed);
         }
         let mut deleted = Vec::new();
-        for (spec, access) in &specs {
-            let cfn = access.cloudformation();
-            if Stacks::new(&cfn, &events).delete(&spec.name, &[]).await? {
+        for (spec, cfn) in &specs {
+            if Stacks::new(cfn, &events).delete(&spec.name, &[]).await? {
                 deleted.push(spec.name.clone());
             }
         }
@@ -320,8 +319,7 @@ pub fn recover(global: &Global, printer: &Printer) -> Result<ExitStatus, CliErro
             recovered: Vec::new(),
             deleted: Vec::new(),
         };
-        for (spec, access) in specs(m, env, &access)? {
-            let cfn = access.cloudformation();
+        for (spec, cfn) in specs(m, env, &access)? {
             let stacks = Stacks::new(&cfn, &events);
             let Some(plan) = wharf_aws::recover::plan(&stacks, &spec.name, STUCK_AFTER).await?
             else {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use wharf_testkit::docker::docker;
 use wharf_testkit::TestDir;
 
-use crate::local::{deployment_of, free_port, manifest, Down};
+use crate::local::{deploy_quietly, deployment_of, free_port, manifest, status_json, Down};
 use crate::wharf;
 
 /// Steps of a canary replacing a running version: provision, wait for healthy, shift 50%,
@@ -100,11 +100,7 @@ fn killed_then(k: usize, then: Then) {
             .replace("port = 8000\n", "port = 8000\ncount = 2\n"),
     );
     let _down = Down(&d);
-    wharf()
-        .args(["deploy", "--env", "local", "-q"])
-        .current_dir(d.path())
-        .run()
-        .success();
+    deploy_quietly(&d);
     let v1 = deployment_of(port);
 
     d.write(
@@ -151,12 +147,7 @@ fn killed_then(k: usize, then: Then) {
     for _ in 0..20 {
         assert_eq!(&deployment_of(port), want, "step {k} {then:?}: serving");
     }
-    let st = wharf()
-        .args(["status", "--env", "local", "--output", "json"])
-        .current_dir(d.path())
-        .run()
-        .success()
-        .json();
+    let st = status_json(&d);
     let deps = st["services"][0]["deployments"]
         .as_array()
         .expect("deployments")

@@ -41,6 +41,25 @@ impl Drop for Down<'_> {
     }
 }
 
+/// `wharf deploy --env local -q` in `d`, which must succeed.
+pub(crate) fn deploy_quietly(d: &TestDir) {
+    wharf()
+        .args(["deploy", "--env", "local", "-q"])
+        .current_dir(d.path())
+        .run()
+        .success();
+}
+
+/// `wharf status --env local --output json` in `d`.
+pub(crate) fn status_json(d: &TestDir) -> serde_json::Value {
+    wharf()
+        .args(["status", "--env", "local", "--output", "json"])
+        .current_dir(d.path())
+        .run()
+        .success()
+        .json()
+}
+
 pub(crate) fn deployment_of(port: u16) -> String {
     let r = get(port, "/").expect("the service answers");
     r.body
@@ -142,12 +161,7 @@ fn deploy_roll_back_lock_status_and_down() {
     assert!(first.wait().expect("first deploy").success());
     assert_ne!(deployment_of(port), v1, "the new version serves");
 
-    let st = wharf()
-        .args(["status", "--env", "local", "--output", "json"])
-        .current_dir(d.path())
-        .run()
-        .success()
-        .json();
+    let st = status_json(&d);
     let deps = st["services"][0]["deployments"]
         .as_array()
         .expect("deployments")
@@ -208,11 +222,7 @@ fn proxy_killed_and_restarted_restores_routes_without_touching_containers() {
         manifest(&app, port, "HELLO_VERSION = \"1\"", "1s"),
     );
     let _down = Down(&d);
-    wharf()
-        .args(["deploy", "--env", "local", "-q"])
-        .current_dir(d.path())
-        .run()
-        .success();
+    deploy_quietly(&d);
     let serving = deployment_of(port);
     let containers = running_ids(&app);
     assert!(!containers.is_empty());
@@ -249,12 +259,7 @@ fn proxy_killed_and_restarted_restores_routes_without_touching_containers() {
         assert_eq!(deployment_of(port), serving);
     }
     assert_eq!(running_ids(&app), containers, "no container was replaced");
-    let st = wharf()
-        .args(["status", "--env", "local", "--output", "json"])
-        .current_dir(d.path())
-        .run()
-        .success()
-        .json();
+    let st = status_json(&d);
     assert_eq!(st["services"][0]["deployments"][0]["weight"], 100, "{st}");
     // `listen` changed in the manifest: the proxy moves there with its routes.
     let moved = free_port();
@@ -279,10 +284,6 @@ fn proxy_killed_and_restarted_restores_routes_without_touching_containers() {
         "wharf.toml",
         manifest(&app, moved, "HELLO_VERSION = \"2\"", "1s"),
     );
-    wharf()
-        .args(["deploy", "--env", "local", "-q"])
-        .current_dir(d.path())
-        .run()
-        .success();
+    deploy_quietly(&d);
     assert_ne!(deployment_of(moved), serving);
 }

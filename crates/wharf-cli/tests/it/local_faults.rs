@@ -5,7 +5,7 @@
 
 use wharf_testkit::TestDir;
 
-use crate::local::{deployment_of, free_port, manifest, Down};
+use crate::local::{deploy_quietly, deployment_of, free_port, manifest, Down};
 use crate::{no_panic, wharf};
 
 #[test]
@@ -17,11 +17,7 @@ fn each_fault_is_explained_and_the_running_version_keeps_serving() {
     let good = manifest(&app, port, "HELLO_VERSION = \"1\"", "1s");
     d.write("wharf.toml", &good);
     let _down = Down(&d);
-    wharf()
-        .args(["deploy", "--env", "local", "-q"])
-        .current_dir(d.path())
-        .run()
-        .success();
+    deploy_quietly(&d);
     let v1 = deployment_of(port);
     let deploy = || {
         wharf()
