@@ -72,7 +72,10 @@ impl ErrorKind {
             | "ResourceInUseException"
             | "ConditionalCheckFailedException"
             | "OperationInProgressException"
-            | "PriorityInUse" => ErrorKind::Conflict,
+            | "PriorityInUse"
+            | "DuplicateTargetGroupName"
+            | "DuplicateListener" => ErrorKind::Conflict,
+            "ServiceNotActiveException" => ErrorKind::NotFound,
             "InternalFailure"
             | "InternalError"
             | "ServiceUnavailable"
@@ -206,6 +209,18 @@ impl miette::Diagnostic for AwsError {
     }
     fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
         Some(Box::new(self.advice()))
+    }
+}
+
+/// The engine's view of an AWS failure: transient ones stop a deploy resumably, the others
+/// fail the step (and roll the deployment back).
+impl From<AwsError> for wharf_engine::TargetError {
+    fn from(e: AwsError) -> Self {
+        wharf_engine::TargetError {
+            message: e.to_string(),
+            help: Some(e.advice().to_owned()),
+            transient: e.kind.is_transient(),
+        }
     }
 }
 

@@ -1,21 +1,28 @@
 //! The AWS target: account access and the account guard ([`access`]), SDK errors classified
 //! ([`error`]), CloudFormation stacks through change sets ([`stacks`]) and their recovery from
-//! the states AWS leaves them in ([`recover`]). Functions take the clients they need, so tests
+//! the states AWS leaves them in ([`recover`]), the engine's target on ECS and the load
+//! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]) and smoke checks through
+//! the load balancer ([`smoke`]). Functions take the clients they need, so tests
 //! hand in clients pointed at the moto server or at replayed responses. Nothing here prints:
 //! progress goes to an event sink.
 
 pub mod access;
 pub mod classify;
+pub mod ecs;
 pub mod error;
 pub mod recover;
+pub mod smoke;
 pub mod stacks;
+pub mod state;
 
 pub use access::{check_guard, connect, identity, Access, AccessOptions, GuardError, Identity};
 /// The CloudFormation client every stack operation takes.
 pub use aws_sdk_cloudformation::Client as CfnClient;
 pub use classify::{classify, Cause};
+pub use ecs::{AwsTarget, Clients, EnvOutputs};
 pub use error::{AwsError, ErrorKind};
 pub use stacks::{Applied, Failure, Preview, StackEvent, StackSpec, Stacks};
+pub use state::DynamoStore;
 
 /// Why a stack operation did not end where it should.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

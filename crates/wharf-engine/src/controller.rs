@@ -5,7 +5,7 @@ use wharf_manifest::{Service, StrategyKind};
 
 use crate::error::EngineError;
 use crate::events::{started, Event, EventSink};
-use crate::plan::{plan, Step};
+use crate::plan::{plan_for, Step};
 use crate::record::{Outcome, Record, Status};
 use crate::target::{Clock, Target, TargetError};
 
@@ -108,7 +108,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             digest: req.digest.map(str::to_owned),
             strategy: req.service.deploy.strategy,
             previous,
-            steps: plan(req.service, previous_count),
+            steps: plan_for(req.service, previous_count, self.target.native_rolling()),
             step: 0,
             step_started_ms: now,
             status: Status::InProgress,

@@ -32,6 +32,9 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         if h.healthy >= count {
             return Ok(Progress::Done);
         }
+        if let Some(why) = h.failed {
+            return Ok(Progress::Fail(why));
+        }
         let limit = self.health_limit_ms(service);
         if h.stopped.len() as u32 >= count.max(1) * 2 {
             return Ok(Progress::Fail(format!(
@@ -99,6 +102,12 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             .health(service, &r.id)
             .await
             .map_err(target_err("read health"))?;
+        if let Some(why) = h.failed {
+            return Ok(Some(why));
+        }
+        if let Some(alarm) = h.alarms.first() {
+            return Ok(Some(format!("alarm {alarm}")));
+        }
         let wanted = service.count.max(1);
         if !h.stopped.is_empty() && h.healthy < wanted {
             return Ok(Some(format!(

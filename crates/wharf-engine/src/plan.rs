@@ -87,6 +87,13 @@ impl fmt::Display for Step {
 /// The steps of a deployment of `service` replacing one running `previous_count` tasks (0 for
 /// a first deployment).
 pub fn plan(service: &Service, previous_count: u32) -> Vec<Step> {
+    plan_for(service, previous_count, false)
+}
+
+/// As [`plan`], for a target that replaces a rolling service's tasks itself
+/// ([`crate::Target::native_rolling`]): the batches are the runtime's, so a rolling deployment
+/// provisions the new version and waits until the runtime reports it complete.
+pub fn plan_for(service: &Service, previous_count: u32, native_rolling: bool) -> Vec<Step> {
     let d = &service.deploy;
     let n = service.count.max(1);
     let has = |h: &Option<Vec<String>>| h.is_some();
@@ -97,6 +104,25 @@ pub fn plan(service: &Service, previous_count: u32) -> Vec<Step> {
         });
     }
     let first = previous_count == 0;
+    if d.strategy == StrategyKind::Rolling && !first && native_rolling {
+        if has(&d.hooks.pre_traffic) {
+            steps.push(Step::Hook {
+                hook: HookKind::PreTraffic,
+            });
+        }
+        steps.push(Step::Provision { count: n });
+        steps.push(Step::WaitHealthy { count: n });
+        for (hook, kind) in [
+            (&d.hooks.post_scale_up, HookKind::PostScaleUp),
+            (&d.hooks.post_traffic, HookKind::PostTraffic),
+        ] {
+            if has(hook) {
+                steps.push(Step::Hook { hook: kind });
+            }
+        }
+        steps.push(Step::RetirePrevious);
+        return steps;
+    }
     if d.strategy == StrategyKind::Rolling && !first {
         if has(&d.hooks.pre_traffic) {
             steps.push(Step::Hook {
@@ -309,5 +335,26 @@ mod tests {
             steps.contains(&Step::Shift { percent: 10 }) && steps.contains(&Step::RetirePrevious),
             "{steps:?}"
         );
+    }
+
+    #[test]
+    fn native_rolling_leaves_the_batches_to_the_runtime() {
+        let (m, _) = wharf_manifest::parse_str(
+            "[app]\nname = \"a\"\n[environments.l]\ntarget = \"local\"\n[services.w]\nimage = \"x:1\"\nport = 80\ncount = 3\n",
+            "m",
+            std::path::Path::new("."),
+        );
+        let s = &m.expect("valid").services["w"];
+        assert_eq!(
+            plan_for(s, 3, true),
+            [
+                Step::Provision { count: 3 },
+                Step::WaitHealthy { count: 3 },
+                Step::RetirePrevious
+            ]
+        );
+        assert!(plan_for(s, 3, false)
+            .iter()
+            .all(|s| matches!(s, Step::Scale { .. } | Step::RetirePrevious)));
     }
 }

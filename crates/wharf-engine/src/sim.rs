@@ -57,6 +57,8 @@ pub enum Behaviour {
     CannotStart,
     /// The runtime cannot be reached while starting it: a transient error.
     RuntimeDown,
+    /// The runtime gives the deployment up itself (ECS's circuit breaker) after `after_ms`.
+    GivenUp { after_ms: i64 },
 }
 
 #[derive(Debug, Clone)]
@@ -315,17 +317,28 @@ impl Target for SimTarget {
                 running: d.count,
                 healthy: if age >= after_ms { d.count } else { 0 },
                 stopped: vec![],
+                ..Health::default()
             },
             Behaviour::Errors500 | Behaviour::SmokeFails => Health {
                 running: d.count,
                 healthy: if age >= 10_000 { d.count } else { 0 },
                 stopped: vec![],
+                ..Health::default()
             },
             Behaviour::CannotStart | Behaviour::RuntimeDown => Health::default(),
+            Behaviour::GivenUp { after_ms } => Health {
+                running: 0,
+                healthy: 0,
+                stopped: vec!["CannotPullContainerError: image not found".into()],
+                failed: (age >= after_ms)
+                    .then(|| "ECS deployment circuit breaker: tasks failed to start.".into()),
+                ..Health::default()
+            },
             Behaviour::NeverHealthy => Health {
                 running: d.count,
                 healthy: 0,
                 stopped: vec![],
+                ..Health::default()
             },
             Behaviour::ExitsAtStart => Health {
                 running: 0,
@@ -334,16 +347,19 @@ impl Target for SimTarget {
                     "essential container exited with code 1".into();
                     (age / 5_000 + 1) as usize
                 ],
+                ..Health::default()
             },
             Behaviour::KilledAfter { after_ms } if age >= after_ms => Health {
                 running: d.count,
                 healthy: d.count.saturating_sub(1),
                 stopped: vec!["task killed (SIGKILL)".into()],
+                ..Health::default()
             },
             Behaviour::KilledAfter { .. } => Health {
                 running: d.count,
                 healthy: if age >= 10_000 { d.count } else { 0 },
                 stopped: vec![],
+                ..Health::default()
             },
         })
     }

@@ -47,6 +47,12 @@ pub struct Health {
     /// Why tasks stopped since the deployment started (exit codes, OOM, failed pulls),
     /// newest last. Their count never decreases.
     pub stopped: Vec<String>,
+    /// The runtime itself gave the deployment up (ECS's circuit breaker): no point waiting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+    /// The deployment's alarms in ALARM state, each with its reason (the alarm gate fails).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
 }
 
 /// Requests served by a deployment over a window.
@@ -145,6 +151,13 @@ pub trait Store: Send + Sync {
 
 /// What the engine asks of a runtime.
 pub trait Target: Store {
+    /// The runtime replaces a rolling service's tasks itself (ECS's rolling deployment with
+    /// its circuit breaker): a rolling deployment is then one provision and one health wait,
+    /// and `scale(previous, n)` makes the service run the previous version again.
+    fn native_rolling(&self) -> bool {
+        false
+    }
+
     /// Starts (or scales to) `count` tasks of the deployment and, for traffic-shifting
     /// strategies, creates its target group and rules with no traffic.
     fn provision(

@@ -508,6 +508,7 @@ impl Target for LocalTarget {
             running,
             healthy: healthy.min(running),
             stopped,
+            ..Health::default()
         })
     }
 
@@ -717,40 +718,11 @@ impl Target for LocalTarget {
 
     async fn run_hook(
         &self,
-        service: &Service,
+        _service: &Service,
         record: &Record,
         hook: HookKind,
         command: &[String],
     ) -> Result<(), TargetError> {
-        let (program, args) = command
-            .split_first()
-            .ok_or_else(|| terr("empty hook command"))?;
-        let child = tokio::process::Command::new(program)
-            .args(args)
-            .current_dir(&self.root)
-            .env("DEPLOYMENT_ID", &record.id)
-            .env("WHARF_APP", &self.app)
-            .env("WHARF_ENV", &self.env)
-            .env("WHARF_SERVICE", &service.name)
-            .env("WHARF_HOOK", hook.to_string())
-            .kill_on_drop(true)
-            .output();
-        let out = tokio::time::timeout(Duration::from_secs(600), child)
-            .await
-            .map_err(|_| terr(format!("the {hook} hook did not finish within 10 minutes")))?
-            .map_err(|e| terr(format!("cannot run the {hook} hook {program}: {e}")))?;
-        if out.status.success() {
-            return Ok(());
-        }
-        let tail: String = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .rev()
-            .take(5)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<Vec<_>>()
-            .join("\n");
-        Err(terr(format!("{} ({})", out.status, tail.trim())))
+        wharf_engine::hooks::run_hook_command(&self.root, record, hook, command).await
     }
 }

@@ -14,5 +14,5 @@ mod tools;
 pub use cmd::{Cmd, Output};
 pub use dir::TestDir;
 pub use moto::{moto, Moto};
-pub use replay::Replay;
+pub use replay::{Faults, Replay};
 pub use tools::{tool, workspace_root};

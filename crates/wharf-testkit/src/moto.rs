@@ -9,6 +9,9 @@
 //! The server is spawned from a thread that lives as long as the process, with
 //! `PR_SET_PDEATHSIG`, so the kernel stops it when the test process ends, even on a panic or a
 //! SIGKILL; an `atexit` handler also stops it by its PID on a normal exit.
+//!
+//! moto starts no ECS tasks: the server runs with `MOTO_ECS_SERVICE_RUNNING=2`, so every ECS
+//! service reports two running tasks and a COMPLETED rollout, as a healthy one on AWS would.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -144,6 +147,8 @@ fn spawn(bin: &std::path::Path) -> Result<Child, String> {
     let mut cmd = Command::new(bin);
     cmd.args(["-H", "127.0.0.1", "-p", "0"])
         .env("PYTHONUNBUFFERED", "1")
+        // ECS services report two running tasks and a COMPLETED rollout (moto starts no tasks).
+        .env("MOTO_ECS_SERVICE_RUNNING", "2")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

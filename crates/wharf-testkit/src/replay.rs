@@ -5,6 +5,10 @@
 //! operation (the `Action` form field of the query protocol, or the `X-Amz-Target` header of
 //! the JSON protocol) and answered with the next recorded response for that operation (the last
 //! one repeats). Every request is logged, so a test asserts what was sent and in which order.
+//!
+//! In front of the moto server ([`Replay::forward_to`]) it is a recording proxy: operations
+//! with no recorded response go to moto, and [`Faults`] make it answer ThrottlingException or
+//! drop the connection (before forwarding) for every n-th request.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -26,12 +30,31 @@ pub struct Received {
     pub operation: String,
     /// The form body (query protocol) or JSON body, as sent.
     pub body: String,
+    /// Answered by a fault (throttled or dropped) instead of a response.
+    pub faulted: bool,
+}
+
+/// Faults injected in front of the upstream: every `throttle_every`-th request is answered
+/// with a throttling error, every `drop_every`-th has its connection closed unanswered
+/// (0 turns either off). Neither reaches the upstream.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Faults {
+    pub throttle_every: u32,
+    pub drop_every: u32,
 }
 
 #[derive(Default)]
 struct State {
     responses: HashMap<String, Vec<Recorded>>,
     log: Vec<Received>,
+    upstream: Option<u16>,
+    faults: Faults,
+    seen: u32,
+}
+
+enum Fault {
+    Throttle,
+    Drop,
 }
 
 /// A replay server on a free loopback port; it stops when dropped.
@@ -104,6 +127,21 @@ impl Replay {
     }
 
     /// Every request so far, in order.
+    /// Sends operations with no recorded response to `127.0.0.1:port` (the moto server).
+    pub fn forward_to(&self, port: u16) -> &Self {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .upstream = Some(port);
+        self
+    }
+
+    /// Injects faults from now on.
+    pub fn faults(&self, faults: Faults) -> &Self {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).faults = faults;
+        self
+    }
+
     pub fn log(&self) -> Vec<Received> {
         self.state
             .lock()
@@ -138,6 +176,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         }
         let mut length = 0usize;
         let mut target = None;
+        let mut head = vec![line.trim_end().to_owned()];
         loop {
             let mut h = String::new();
             if reader.read_line(&mut h).unwrap_or(0) == 0 {
@@ -147,6 +186,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             if h.is_empty() {
                 break;
             }
+            head.push(h.to_owned());
             if let Some((k, v)) = h.split_once(':') {
                 let (k, v) = (k.trim().to_ascii_lowercase(), v.trim());
                 if k == "content-length" {
@@ -160,25 +200,64 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let body = String::from_utf8_lossy(&body).into_owned();
+        let raw_body = body;
+        let body = String::from_utf8_lossy(&raw_body).into_owned();
+        let json = target.is_some();
         let operation = target.unwrap_or_else(|| {
             body.split('&')
                 .find_map(|kv| kv.strip_prefix("Action="))
                 .unwrap_or("?")
                 .to_owned()
         });
-        let reply = {
+        let (reply, fault, upstream) = {
             let mut s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.seen += 1;
+            let (n, f) = (s.seen, s.faults);
+            let fault = if f.drop_every > 0 && n % f.drop_every == 0 {
+                Some(Fault::Drop)
+            } else if f.throttle_every > 0 && n % f.throttle_every == 0 {
+                Some(Fault::Throttle)
+            } else {
+                None
+            };
             s.log.push(Received {
                 operation: operation.clone(),
                 body,
+                faulted: fault.is_some(),
             });
-            match s.responses.get_mut(&operation) {
+            let reply = match s.responses.get_mut(&operation) {
                 Some(q) if q.len() > 1 => Some(q.remove(0)),
                 Some(q) => q.first().cloned(),
                 None => None,
-            }
+            };
+            (reply, fault, s.upstream)
         };
+        match fault {
+            Some(Fault::Drop) => return,
+            Some(Fault::Throttle) => {
+                let (status, ct, body) = if json {
+                    (
+                        400,
+                        "application/x-amz-json-1.1",
+                        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
+                    )
+                } else {
+                    (400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned())
+                };
+                let head = format!("HTTP/1.1 {status} Bad Request\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nx-amzn-requestid: fault\r\n\r\n", body.len());
+                if out.write_all(head.as_bytes()).is_err()
+                    || out.write_all(body.as_bytes()).is_err()
+                {
+                    return;
+                }
+                continue;
+            }
+            None => {}
+        }
+        if let (None, Some(port)) = (&reply, upstream) {
+            forward(port, &head, &raw_body, &mut out);
+            return;
+        }
         let r = reply.unwrap_or_else(|| Recorded {
             status: 400,
             content_type: "text/xml",
@@ -194,4 +273,43 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             return;
         }
     }
+}
+
+/// Relays one request to the upstream and its whole answer back, marked `Connection: close`
+/// so the client does not reuse the connection.
+fn forward(port: u16, head: &[String], body: &[u8], out: &mut TcpStream) {
+    let Ok(mut up) = TcpStream::connect(("127.0.0.1", port)) else {
+        return;
+    };
+    let _ = up.set_read_timeout(Some(Duration::from_secs(60)));
+    let mut req = String::new();
+    for h in head {
+        if !h.to_ascii_lowercase().starts_with("connection:") {
+            req.push_str(h);
+            req.push_str("\r\n");
+        }
+    }
+    req.push_str("connection: close\r\n\r\n");
+    if up.write_all(req.as_bytes()).is_err() || up.write_all(body).is_err() {
+        return;
+    }
+    let mut answer = Vec::new();
+    if up.read_to_end(&mut answer).is_err() && answer.is_empty() {
+        return;
+    }
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(answer.len());
+    let head = String::from_utf8_lossy(&answer[..split]);
+    let mut relayed = String::new();
+    for h in head.split("\r\n") {
+        if !h.to_ascii_lowercase().starts_with("connection:") {
+            relayed.push_str(h);
+            relayed.push_str("\r\n");
+        }
+    }
+    relayed.push_str("connection: close");
+    let _ = out.write_all(relayed.as_bytes());
+    let _ = out.write_all(&answer[split..]);
 }

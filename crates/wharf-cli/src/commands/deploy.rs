@@ -122,8 +122,11 @@ pub fn deploy(
     let loaded = load(global, printer)?;
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
-    local_of(env)?;
     let chosen = services(m, env, args.service.as_deref())?;
+    if env.aws().is_some() {
+        return crate::commands::awsdeploy::deploy(global, printer, args, m, env, chosen);
+    }
+    local_of(env)?;
     runtime()?.block_on(async {
         let ctx = localenv::open(m, env).await?;
         let render = Render::new(printer);
@@ -157,7 +160,7 @@ pub fn deploy(
             let record = if args.resume {
                 engine.resume(svc).await?
             } else {
-                let id = fresh_id(&ctx, m, env, svc).await?;
+                let id = fresh_id(&ctx.target, &Names::new(&m.app.name, &env.name), svc).await?;
                 let image = build_image(m, env, svc, &id, &ctx, printer).await?;
                 engine
                     .deploy(Request {
@@ -188,19 +191,17 @@ pub fn deploy(
 }
 
 /// A deployment id not used yet by the service (two deploys within a second wait for the next).
-async fn fresh_id(
-    ctx: &LocalEnvCtx,
-    m: &Manifest,
-    env: &wharf_manifest::Environment,
+pub async fn fresh_id<S: Store>(
+    store: &S,
+    names: &Names<'_>,
     svc: &Service,
 ) -> Result<String, CliError> {
-    let names = Names::new(&m.app.name, &env.name);
     loop {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_secs() as i64);
         let id = names.deployment_id(now);
-        let taken = ctx.target.load(&svc.name, &id).await.map_err(|source| {
+        let taken = store.load(&svc.name, &id).await.map_err(|source| {
             wharf_engine::EngineError::Target {
                 action: "read the records".into(),
                 source,

@@ -2,6 +2,7 @@
 //! choosing the environment.
 
 pub mod aws;
+pub mod awsdeploy;
 pub mod completions;
 pub mod deploy;
 pub mod init;

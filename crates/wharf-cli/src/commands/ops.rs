@@ -92,6 +92,13 @@ pub fn status(global: &Global, printer: &Printer, a: &ServiceArg) -> Result<Exit
     let loaded = load(global, printer)?;
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
+    if env.aws().is_some() {
+        let chosen = match &a.service {
+            Some(_) => vec![one_service(env, a.service.as_deref())?],
+            None => env.services_by_priority(),
+        };
+        return crate::commands::awsdeploy::status(global, printer, m, env, chosen);
+    }
     let local = local_of(env)?;
     let state_dir = localenv::state_dir(m, local);
     let names = Names::new(&m.app.name, &env.name);
@@ -197,6 +204,9 @@ pub fn history(global: &Global, printer: &Printer, a: &ServiceArg) -> Result<Exi
     let loaded = load(global, printer)?;
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
+    if env.aws().is_some() {
+        return crate::commands::awsdeploy::history(global, printer, m, env, a.service.as_deref());
+    }
     let state_dir = localenv::state_dir(m, local_of(env)?);
     runtime()?.block_on(async {
         let store = LocalStore::open(&state_dir)?;
@@ -255,6 +265,9 @@ pub fn act(
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
     let svc = one_service(env, service)?;
+    if env.aws().is_some() {
+        return crate::commands::awsdeploy::act(global, printer, m, env, svc, what);
+    }
     runtime()?.block_on(async {
         let ctx = localenv::open(m, env).await?;
         let render = Render::new(printer);

@@ -1,6 +1,7 @@
 //! The `wharf` binary as users run it: exit codes, bad input, output formats, the example.
 
 mod aws;
+mod aws_deploy;
 mod aws_replay;
 mod bad_input;
 mod crash;

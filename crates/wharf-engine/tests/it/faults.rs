@@ -91,6 +91,20 @@ async fn a_version_whose_health_check_fails_rolls_back_after_a_bounded_wait() {
 }
 
 #[tokio::test]
+async fn a_version_the_runtime_gives_up_rolls_back_with_its_reason() {
+    for s in STRATEGIES {
+        rolls_back(
+            s,
+            "",
+            Some(Behaviour::GivenUp { after_ms: 5_000 }),
+            None,
+            "ECS deployment circuit breaker: tasks failed to start.",
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
 async fn a_version_answering_500_after_traffic_shifts_rolls_back() {
     for s in ["canary", "linear", "blue-green", "affinity"] {
         rolls_back(s, "", Some(Behaviour::Errors500), None, "answered 5xx").await;

@@ -1,0 +1,225 @@
+//! What the engine needs from the environment's baseline (and data) stacks: the cluster, the
+//! private subnets, the listener deployments attach to, the roles, the state table, and per
+//! service its repository, log group, task role and security group. Read once per command from
+//! the stacks' outputs, named as `wharf-cfn` names them.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use wharf_cfn::template::logical_id;
+
+use crate::error::{AwsError, ErrorKind};
+
+/// One service's share of the baseline.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ServiceOutputs {
+    pub repository_uri: String,
+    pub log_group: String,
+    pub task_role_arn: String,
+    pub security_group: String,
+}
+
+/// The environment as the engine sees it.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EnvOutputs {
+    pub app: String,
+    pub env: String,
+    pub region: String,
+    pub account: String,
+    pub vpc_id: String,
+    pub cluster: String,
+    pub private_subnets: Vec<String>,
+    pub load_balancer_arn: String,
+    pub load_balancer_dns: String,
+    /// The HTTPS listener when the environment has a domain, else the HTTP one.
+    pub listener_arn: String,
+    /// Whether `listener_arn` speaks TLS.
+    pub https: bool,
+    pub execution_role_arn: String,
+    pub state_table: String,
+    pub alarm_topic: Option<String>,
+    pub services: BTreeMap<String, ServiceOutputs>,
+    /// Every output of the environment's stacks by stack and key (data bindings read these).
+    pub outputs: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl EnvOutputs {
+    /// Reads the outputs of `baseline` (required) and of the other stacks given.
+    pub fn from_outputs(
+        app: &str,
+        env: &str,
+        region: &str,
+        account: &str,
+        baseline: &str,
+        outputs: BTreeMap<String, BTreeMap<String, String>>,
+        services: &[&str],
+    ) -> Result<EnvOutputs, AwsError> {
+        let b = outputs.get(baseline).ok_or_else(|| {
+            AwsError::new(
+                format!("read the outputs of stack {baseline}"),
+                ErrorKind::NotFound,
+                format!("stack {baseline} does not exist: run `wharf up --env {env}` first"),
+            )
+        })?;
+        let get = |key: &str| -> Result<String, AwsError> {
+            b.get(key).cloned().ok_or_else(|| {
+                AwsError::new(
+                    format!("read output {key} of stack {baseline}"),
+                    ErrorKind::NotFound,
+                    format!("the stack has no output {key}: it was made by another wharf version; run `wharf up --env {env}`"),
+                )
+            })
+        };
+        let mut per_service = BTreeMap::new();
+        for s in services {
+            let key = |suffix: &str| logical_id(&["service", s, suffix]);
+            per_service.insert(
+                (*s).to_owned(),
+                ServiceOutputs {
+                    repository_uri: get(&key("RepositoryUri"))?,
+                    log_group: get(&key("LogGroup"))?,
+                    task_role_arn: get(&key("TaskRoleArn"))?,
+                    security_group: get(&key("SecurityGroup"))?,
+                },
+            );
+        }
+        let (listener_arn, https) = match b.get("HttpsListenerArn") {
+            Some(l) => (l.clone(), true),
+            None => (get("HttpListenerArn")?, false),
+        };
+        Ok(EnvOutputs {
+            app: app.to_owned(),
+            env: env.to_owned(),
+            region: region.to_owned(),
+            account: account.to_owned(),
+            vpc_id: get("VpcId")?,
+            cluster: get("ClusterName")?,
+            private_subnets: get("PrivateSubnets")?
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            load_balancer_arn: get("LoadBalancerArn")?,
+            load_balancer_dns: get("LoadBalancerDnsName")?,
+            listener_arn,
+            https,
+            execution_role_arn: get("ExecutionRoleArn")?,
+            state_table: get("StateTableName")?,
+            alarm_topic: b.get("AlarmTopicArn").cloned(),
+            services: per_service,
+            outputs,
+        })
+    }
+
+    pub fn service(&self, name: &str) -> Result<&ServiceOutputs, AwsError> {
+        self.services.get(name).ok_or_else(|| {
+            AwsError::new(
+                format!("find service {name} in the baseline"),
+                ErrorKind::NotFound,
+                format!(
+                    "the baseline has no resources for {name}: run `wharf up --env {}` after adding a service",
+                    self.env
+                ),
+            )
+        })
+    }
+
+    /// `arn:aws:ssm:…:parameter/path` of an SSM parameter.
+    pub fn ssm_arn(&self, path: &str) -> String {
+        let path = if path.starts_with('/') {
+            path.to_owned()
+        } else {
+            format!("/{path}")
+        };
+        format!(
+            "arn:aws:ssm:{}:{}:parameter{path}",
+            self.region, self.account
+        )
+    }
+
+    /// The (partial) ARN of a Secrets Manager secret, with ECS's `:key::` suffix for a JSON key.
+    pub fn secret_arn(&self, name: &str, key: Option<&str>) -> String {
+        let base = if name.starts_with("arn:") {
+            name.to_owned()
+        } else {
+            format!(
+                "arn:aws:secretsmanager:{}:{}:secret:{name}",
+                self.region, self.account
+            )
+        };
+        match key {
+            Some(k) => format!("{base}:{k}::"),
+            None => base,
+        }
+    }
+}
+
+/// Resolves a service's data bindings to the values its containers get: stack outputs, fixed
+/// values, and the ARN of the master secret RDS keeps for an instance (with ECS's JSON-key
+/// suffix), read through DescribeDBInstances.
+pub async fn resolve_bindings(
+    rds: &aws_sdk_rds::Client,
+    out: &EnvOutputs,
+    bindings: &[wharf_cfn::bindings::Binding],
+) -> Result<Vec<(String, crate::ecs::EnvValue)>, AwsError> {
+    use crate::ecs::EnvValue;
+    use wharf_cfn::bindings::Source;
+    let output = |stack: &str, key: &str| -> Result<String, AwsError> {
+        out.outputs
+            .get(stack)
+            .and_then(|o| o.get(key))
+            .cloned()
+            .ok_or_else(|| {
+                AwsError::new(
+                    format!("read output {key} of stack {stack}"),
+                    ErrorKind::NotFound,
+                    format!(
+                        "the data stack has no output {key}: run `wharf up --env {}`",
+                        out.env
+                    ),
+                )
+            })
+    };
+    let mut values = Vec::new();
+    for b in bindings {
+        let value = match &b.source {
+            Source::Value { value } => value.clone(),
+            Source::Output { stack, output: key } => output(stack, key)?,
+            Source::RdsMasterSecret {
+                stack,
+                instance_output,
+                key,
+            } => {
+                let instance = output(stack, instance_output)?;
+                let described = rds
+                    .describe_db_instances()
+                    .db_instance_identifier(&instance)
+                    .send()
+                    .await
+                    .map_err(|e| AwsError::from_sdk(format!("describe database {instance}"), e))?;
+                let arn = described
+                    .db_instances()
+                    .first()
+                    .and_then(|i| i.master_user_secret())
+                    .and_then(|s| s.secret_arn())
+                    .ok_or_else(|| {
+                        AwsError::new(
+                            format!("find the master secret of database {instance}"),
+                            ErrorKind::NotFound,
+                            "the instance has no RDS-managed master secret (ManageMasterUserPassword)",
+                        )
+                    })?;
+                format!("{arn}:{key}::")
+            }
+        };
+        values.push((
+            b.name.clone(),
+            if b.secret {
+                EnvValue::Secret(value)
+            } else {
+                EnvValue::Plain(value)
+            },
+        ));
+    }
+    Ok(values)
+}

@@ -1,0 +1,339 @@
+//! Target groups and listener rules. A deployment's target group carries wharf's tuned health
+//! checks (the manifest's path, interval, thresholds and matcher, not ECS's 30 s × 5) and a
+//! deregistration delay equal to the drain timeout (not 300 s). Rules are found by priority in
+//! the service's block, so repeating a step modifies the rule it made instead of adding one.
+
+use aws_sdk_elasticloadbalancingv2::types::{
+    Action, ActionTypeEnum, ForwardActionConfig, HostHeaderConditionConfig,
+    HttpHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum, RuleCondition, Tag,
+    TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
+};
+use aws_sdk_elasticloadbalancingv2::Client;
+use wharf_manifest::Service;
+
+use crate::ecs::env::EnvOutputs;
+use crate::error::{AwsError, ErrorKind};
+
+/// A listener rule as wharf reads it back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleView {
+    pub arn: String,
+    pub priority: u32,
+    /// Target groups the rule forwards to, with their weights.
+    pub forward: Vec<(String, u32)>,
+}
+
+/// The target group named `name`, if it exists.
+pub async fn find_tg(elb: &Client, name: &str) -> Result<Option<String>, AwsError> {
+    match elb.describe_target_groups().names(name).send().await {
+        Ok(out) => Ok(out
+            .target_groups
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|t| t.target_group_arn)),
+        Err(e) => {
+            let e = AwsError::from_sdk(format!("describe target group {name}"), e);
+            if e.kind == ErrorKind::NotFound {
+                Ok(None)
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// Creates the target group (or finds it, checking it is this app's) with wharf's health checks
+/// and deregistration delay.
+pub async fn ensure_tg(
+    elb: &Client,
+    out: &EnvOutputs,
+    name: &str,
+    service: &Service,
+    deployment: &str,
+) -> Result<String, AwsError> {
+    let action = format!("create target group {name}");
+    let arn = match find_tg(elb, name).await? {
+        Some(arn) => {
+            let tags = elb
+                .describe_tags()
+                .resource_arns(&arn)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("read the tags of {name}"), e))?;
+            let app = tags
+                .tag_descriptions()
+                .iter()
+                .flat_map(|d| d.tags())
+                .find(|t| t.key() == Some("wharf.app"))
+                .and_then(|t| t.value());
+            if app != Some(out.app.as_str()) {
+                return Err(AwsError::new(
+                    action,
+                    ErrorKind::Conflict,
+                    format!(
+                        "a target group named {name} exists and does not belong to app {} (its wharf.app tag: {})",
+                        out.app,
+                        app.unwrap_or("none")
+                    ),
+                ));
+            }
+            arn
+        }
+        None => {
+            let h = &service.health;
+            let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+            let created = elb
+                .create_target_group()
+                .name(name)
+                .protocol(ProtocolEnum::Http)
+                .port(i32::from(service.port))
+                .vpc_id(&out.vpc_id)
+                .target_type(TargetTypeEnum::Ip)
+                .health_check_enabled(true)
+                .health_check_protocol(ProtocolEnum::Http)
+                .health_check_path(&h.path)
+                .health_check_interval_seconds(h.interval.as_secs_ceil() as i32)
+                .health_check_timeout_seconds(h.timeout.as_secs_ceil() as i32)
+                .healthy_threshold_count(h.healthy as i32)
+                .unhealthy_threshold_count(h.unhealthy as i32)
+                .matcher(
+                    aws_sdk_elasticloadbalancingv2::types::Matcher::builder()
+                        .http_code(&h.matcher)
+                        .build(),
+                )
+                .tags(tag("Name", name))
+                .tags(tag("wharf.app", &out.app))
+                .tags(tag("wharf.env", &out.env))
+                .tags(tag("wharf.service", &service.name))
+                .tags(tag("wharf.deployment", deployment))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&action, e))?;
+            created
+                .target_groups
+                .unwrap_or_default()
+                .into_iter()
+                .find_map(|t| t.target_group_arn)
+                .ok_or_else(|| AwsError::new(&action, ErrorKind::Other, "no ARN returned"))?
+        }
+    };
+    elb.modify_target_group_attributes()
+        .target_group_arn(&arn)
+        .attributes(
+            TargetGroupAttribute::builder()
+                .key("deregistration_delay.timeout_seconds")
+                .value(service.deploy.drain.timeout.as_secs_ceil().to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("set the deregistration delay of {name}"), e))?;
+    Ok(arn)
+}
+
+/// Deletes a target group; gone already is fine.
+pub async fn delete_tg(elb: &Client, arn: &str) -> Result<(), AwsError> {
+    match elb.delete_target_group().target_group_arn(arn).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = AwsError::from_sdk(format!("delete target group {arn}"), e);
+            if e.kind == ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}
+
+/// The listener's rules (default rule excluded).
+pub async fn rules(elb: &Client, listener: &str) -> Result<Vec<RuleView>, AwsError> {
+    let mut views = Vec::new();
+    let mut marker: Option<String> = None;
+    loop {
+        let out = elb
+            .describe_rules()
+            .listener_arn(listener)
+            .set_marker(marker.take())
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk("list the listener's rules", e))?;
+        for r in out.rules() {
+            let Some(priority) = r.priority().and_then(|p| p.parse::<u32>().ok()) else {
+                continue;
+            };
+            let mut forward = Vec::new();
+            for a in r.actions() {
+                if let Some(fc) = a.forward_config() {
+                    for t in fc.target_groups() {
+                        if let Some(arn) = t.target_group_arn() {
+                            forward.push((arn.to_owned(), t.weight().unwrap_or(1).max(0) as u32));
+                        }
+                    }
+                } else if let Some(arn) = a.target_group_arn() {
+                    forward.push((arn.to_owned(), 1));
+                }
+            }
+            views.push(RuleView {
+                arn: r.rule_arn().unwrap_or_default().to_owned(),
+                priority,
+                forward,
+            });
+        }
+        match out.next_marker {
+            Some(m) if !m.is_empty() => marker = Some(m),
+            _ => break,
+        }
+    }
+    views.sort_by_key(|r| r.priority);
+    Ok(views)
+}
+
+/// The conditions of a service's routing, plus `header` (name and values) when given.
+pub fn conditions(service: &Service, header: Option<(&str, Vec<String>)>) -> Vec<RuleCondition> {
+    let mut c = Vec::new();
+    if let Some(r) = &service.routing {
+        if !r.hosts.is_empty() {
+            c.push(
+                RuleCondition::builder()
+                    .field("host-header")
+                    .host_header_config(
+                        HostHeaderConditionConfig::builder()
+                            .set_values(Some(r.hosts.clone()))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        let paths: Vec<String> = if r.paths.is_empty() && r.hosts.is_empty() {
+            vec!["/*".into()]
+        } else {
+            r.paths.clone()
+        };
+        if !paths.is_empty() {
+            c.push(
+                RuleCondition::builder()
+                    .field("path-pattern")
+                    .path_pattern_config(
+                        PathPatternConditionConfig::builder()
+                            .set_values(Some(paths))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+    }
+    if let Some((name, values)) = header {
+        c.push(
+            RuleCondition::builder()
+                .field("http-header")
+                .http_header_config(
+                    HttpHeaderConditionConfig::builder()
+                        .http_header_name(name)
+                        .set_values(Some(values))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    c
+}
+
+/// A forward action to `groups` with their weights; `sticky_s` keeps a client on the target
+/// group it first reached for that many seconds (ALB's group stickiness).
+pub fn forward(groups: &[(String, u32)], sticky_s: Option<u32>) -> Action {
+    let mut fc = ForwardActionConfig::builder().set_target_groups(Some(
+        groups
+            .iter()
+            .map(|(arn, w)| {
+                TargetGroupTuple::builder()
+                    .target_group_arn(arn)
+                    .weight(*w as i32)
+                    .build()
+            })
+            .collect(),
+    ));
+    if let Some(s) = sticky_s {
+        fc = fc.target_group_stickiness_config(
+            TargetGroupStickinessConfig::builder()
+                .enabled(true)
+                .duration_seconds(s as i32)
+                .build(),
+        );
+    }
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .forward_config(fc.build())
+        .build()
+}
+
+/// Creates the rule at `priority`, or changes the one there.
+pub async fn put_rule(
+    elb: &Client,
+    listener: &str,
+    existing: &[RuleView],
+    priority: u32,
+    conditions: Vec<RuleCondition>,
+    action: Action,
+    tags: &[(&str, &str)],
+) -> Result<String, AwsError> {
+    if let Some(r) = existing.iter().find(|r| r.priority == priority) {
+        elb.modify_rule()
+            .rule_arn(&r.arn)
+            .set_conditions(Some(conditions))
+            .actions(action)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(format!("modify the rule at priority {priority}"), e)
+            })?;
+        return Ok(r.arn.clone());
+    }
+    let out = elb
+        .create_rule()
+        .listener_arn(listener)
+        .priority(priority as i32)
+        .set_conditions(Some(conditions))
+        .actions(action)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
+                .collect(),
+        ))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("create the rule at priority {priority}"), e))?;
+    Ok(out
+        .rules()
+        .first()
+        .and_then(|r| r.rule_arn())
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// Changes only the forward action of an existing rule.
+pub async fn set_forward(elb: &Client, rule: &RuleView, action: Action) -> Result<(), AwsError> {
+    elb.modify_rule()
+        .rule_arn(&rule.arn)
+        .actions(action)
+        .send()
+        .await
+        .map_err(|e| {
+            AwsError::from_sdk(format!("modify the rule at priority {}", rule.priority), e)
+        })?;
+    Ok(())
+}
+
+pub async fn delete_rule(elb: &Client, rule: &RuleView) -> Result<(), AwsError> {
+    match elb.delete_rule().rule_arn(&rule.arn).send().await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            let e = AwsError::from_sdk(format!("delete the rule at priority {}", rule.priority), e);
+            if e.kind == ErrorKind::NotFound {
+                Ok(())
+            } else {
+                Err(e)
+            }
+        }
+    }
+}

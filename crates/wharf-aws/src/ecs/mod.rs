@@ -1,0 +1,851 @@
+//! The engine's target on AWS, through direct API calls (seed 002's design): per deployment a
+//! task definition, a target group attached to the service's listener rule BEFORE the ECS
+//! service that uses it is created, an ECS service, and two CloudWatch alarms; traffic moves by
+//! the weights of the service's base rule. Records and locks live in the state table.
+//!
+//! Per service with routing priority `p` on the environment's listener: the base rule at
+//! `p*100+99` (weighted forward to the deployments' target groups), the test route at
+//! `p*100+98` (blue/green and smoke checks), and, for affinity, a pair of sticky rules per
+//! deployment from `p*100` up (its cookie, its header), created with its target group.
+//!
+//! Rolling services keep one ECS service and one target group (`{app}-{env}-{service}`) across
+//! deployments: ECS's own rolling replacement with the circuit breaker does the batches
+//! ([`wharf_engine::Target::native_rolling`]), and going back is an update to the previous
+//! deployment's task definition.
+
+pub mod alarms;
+pub mod env;
+pub mod lb;
+pub mod service;
+pub mod taskdef;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use wharf_engine::{
+    Clock, Health, HookKind, Lock, Record, Requests, Store, SystemClock, Target, TargetError,
+};
+use wharf_manifest::names::rule_block;
+use wharf_manifest::{Names, Service, SmokeCheck, StrategyKind};
+
+use crate::error::{AwsError, ErrorKind};
+use crate::state::DynamoStore;
+pub use env::{EnvOutputs, ServiceOutputs};
+pub use taskdef::EnvValue;
+
+/// The SDK clients the target uses.
+#[derive(Debug, Clone)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub elb: aws_sdk_elasticloadbalancingv2::Client,
+    pub cw: aws_sdk_cloudwatch::Client,
+}
+
+impl Clients {
+    pub fn new(config: &aws_config::SdkConfig) -> Self {
+        Clients {
+            ecs: aws_sdk_ecs::Client::new(config),
+            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
+            cw: aws_sdk_cloudwatch::Client::new(config),
+        }
+    }
+}
+
+/// The AWS target of one environment.
+pub struct AwsTarget {
+    pub out: EnvOutputs,
+    pub clients: Clients,
+    pub store: DynamoStore,
+    /// The manifest's directory: hooks run there.
+    pub root: PathBuf,
+    /// Per service, the values its data bindings resolved to.
+    pub bindings: BTreeMap<String, Vec<(String, EnvValue)>>,
+    /// How often internal waits (a service to go, a target group to be free) look again.
+    pub poll: Duration,
+    /// Stopped tasks and failing targets seen per deployment (their count never decreases).
+    seen: Mutex<HashMap<String, Vec<(String, String)>>>,
+    /// Rule edits of this process one at a time.
+    edit: tokio::sync::Mutex<()>,
+}
+
+fn terr(e: AwsError) -> TargetError {
+    e.into()
+}
+
+/// Internal services have no route: nothing to weigh.
+fn routed(service: &Service) -> bool {
+    service.routing.is_some()
+}
+
+fn rolling(service: &Service) -> bool {
+    service.deploy.strategy == StrategyKind::Rolling
+}
+
+impl AwsTarget {
+    pub fn new(
+        out: EnvOutputs,
+        clients: Clients,
+        store: DynamoStore,
+        root: PathBuf,
+        bindings: BTreeMap<String, Vec<(String, EnvValue)>>,
+    ) -> Self {
+        AwsTarget {
+            out,
+            clients,
+            store,
+            root,
+            bindings,
+            poll: Duration::from_secs(2),
+            seen: Mutex::new(HashMap::new()),
+            edit: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    fn names(&self) -> Names<'_> {
+        Names::new(&self.out.app, &self.out.env)
+    }
+
+    /// The deployment's target group name.
+    pub fn tg_name(&self, service: &Service, deployment: &str) -> String {
+        if rolling(service) {
+            self.names().rolling_target_group(&service.name)
+        } else {
+            self.names().target_group(&service.name, deployment)
+        }
+    }
+
+    /// The deployment's ECS service name.
+    pub fn ecs_name(&self, service: &Service, deployment: &str) -> String {
+        if rolling(service) {
+            self.names().rolling_ecs_service(&service.name)
+        } else {
+            self.names().ecs_service(&service.name, deployment)
+        }
+    }
+
+    /// Names of the deployment's alarms (per deployment, also for rolling services).
+    pub fn alarm_names(&self, service: &Service, deployment: &str) -> [String; 2] {
+        alarms::names(&self.names().target_group(&service.name, deployment))
+    }
+
+    fn family(&self, service: &Service) -> String {
+        self.names().task_family(&service.name)
+    }
+
+    fn priorities(service: &Service) -> (u32, u32, std::ops::RangeInclusive<u32>) {
+        let p = service.routing.as_ref().map_or(0, |r| r.priority);
+        let (base, range) = rule_block(p);
+        (base, base - 1, *range.start()..=*range.end() - 1)
+    }
+
+    async fn tg_arn(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Option<String>, TargetError> {
+        lb::find_tg(&self.clients.elb, &self.tg_name(service, deployment))
+            .await
+            .map_err(terr)
+    }
+
+    async fn record_of(&self, service: &Service, deployment: &str) -> Result<Record, TargetError> {
+        self.store
+            .load(&service.name, deployment)
+            .await?
+            .ok_or_else(|| TargetError::new(format!("no record of deployment {deployment}")))
+    }
+
+    /// Adds the deployment's target group to the base rule (weight 0) — creating the rule for a
+    /// first deployment — and, for affinity, its sticky rules. Done before CreateService.
+    async fn attach(
+        &self,
+        service: &Service,
+        deployment: &str,
+        tg: &str,
+    ) -> Result<(), TargetError> {
+        let _g = self.edit.lock().await;
+        let elb = &self.clients.elb;
+        let listener = &self.out.listener_arn;
+        let rules = lb::rules(elb, listener).await.map_err(terr)?;
+        let (base, _, sticky) = Self::priorities(service);
+        let tags = [
+            ("wharf.app", self.out.app.as_str()),
+            ("wharf.env", self.out.env.as_str()),
+            ("wharf.service", service.name.as_str()),
+        ];
+        match rules.iter().find(|r| r.priority == base) {
+            Some(r) if r.forward.iter().any(|(a, _)| a == tg) => {}
+            Some(r) => {
+                let mut fwd = r.forward.clone();
+                fwd.push((tg.to_owned(), 0));
+                lb::set_forward(elb, r, lb::forward(&fwd, self.sticky_s(service)))
+                    .await
+                    .map_err(terr)?;
+            }
+            None => {
+                lb::put_rule(
+                    elb,
+                    listener,
+                    &rules,
+                    base,
+                    lb::conditions(service, None),
+                    lb::forward(&[(tg.to_owned(), 0)], self.sticky_s(service)),
+                    &tags,
+                )
+                .await
+                .map_err(terr)?;
+            }
+        }
+        if service.deploy.strategy != StrategyKind::Affinity {
+            return Ok(());
+        }
+        let only_ours = |r: &&lb::RuleView| {
+            sticky.contains(&r.priority) && r.forward.len() == 1 && r.forward[0].0 == tg
+        };
+        if rules.iter().filter(only_ours).count() >= 2 {
+            return Ok(());
+        }
+        let taken: Vec<u32> = rules.iter().map(|r| r.priority).collect();
+        let first = sticky
+            .clone()
+            .step_by(2)
+            .find(|p| !taken.contains(p) && !taken.contains(&(p + 1)))
+            .ok_or_else(|| {
+                TargetError::new(format!(
+                    "no free rule priorities left in {}'s block {}..={} for another deployment",
+                    service.name,
+                    sticky.start(),
+                    sticky.end()
+                ))
+                .help("drain old deployments (`wharf drain`) or lower drain.keep")
+            })?;
+        let a = &service.deploy.affinity;
+        let to_tg = lb::forward(&[(tg.to_owned(), 1)], None);
+        lb::put_rule(
+            elb,
+            listener,
+            &rules,
+            first,
+            lb::conditions(
+                service,
+                Some(("Cookie", vec![format!("*{}={deployment}*", a.cookie)])),
+            ),
+            to_tg.clone(),
+            &tags,
+        )
+        .await
+        .map_err(terr)?;
+        lb::put_rule(
+            elb,
+            listener,
+            &rules,
+            first + 1,
+            lb::conditions(
+                service,
+                Some((a.header.as_str(), vec![deployment.to_owned()])),
+            ),
+            to_tg,
+            &tags,
+        )
+        .await
+        .map_err(terr)?;
+        Ok(())
+    }
+
+    /// Affinity keeps a client on the target group it reached (ALB group stickiness) a day.
+    fn sticky_s(&self, service: &Service) -> Option<u32> {
+        (service.deploy.strategy == StrategyKind::Affinity).then_some(86_400)
+    }
+
+    /// Sets the base rule's forward action (deleting the rule when nothing is left).
+    async fn set_base(
+        &self,
+        service: &Service,
+        forward: Vec<(String, u32)>,
+    ) -> Result<(), TargetError> {
+        let elb = &self.clients.elb;
+        let rules = lb::rules(elb, &self.out.listener_arn).await.map_err(terr)?;
+        let (base, _, _) = Self::priorities(service);
+        let existing = rules.iter().find(|r| r.priority == base);
+        match (existing, forward.is_empty()) {
+            (Some(r), true) => lb::delete_rule(elb, r).await.map_err(terr),
+            (None, true) => Ok(()),
+            (_, false) => lb::put_rule(
+                elb,
+                &self.out.listener_arn,
+                &rules,
+                base,
+                lb::conditions(service, None),
+                lb::forward(&forward, self.sticky_s(service)),
+                &[
+                    ("wharf.app", self.out.app.as_str()),
+                    ("wharf.env", self.out.env.as_str()),
+                    ("wharf.service", service.name.as_str()),
+                ],
+            )
+            .await
+            .map(|_| ())
+            .map_err(terr),
+        }
+    }
+
+    /// Takes the target group out of every rule: rules forwarding only to it go.
+    async fn detach(&self, tg: &str) -> Result<(), TargetError> {
+        let _g = self.edit.lock().await;
+        let elb = &self.clients.elb;
+        for r in lb::rules(elb, &self.out.listener_arn).await.map_err(terr)? {
+            if !r.forward.iter().any(|(a, _)| a == tg) {
+                continue;
+            }
+            let rest: Vec<(String, u32)> =
+                r.forward.iter().filter(|(a, _)| a != tg).cloned().collect();
+            if rest.is_empty() {
+                lb::delete_rule(elb, &r).await.map_err(terr)?;
+            } else {
+                lb::set_forward(elb, &r, lb::forward(&rest, None))
+                    .await
+                    .map_err(terr)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits (bounded) until the ECS service is gone, then deletes the target group, retrying
+    /// while ELB still calls it in use.
+    async fn remove_service_and_tg(
+        &self,
+        service: &Service,
+        ecs_name: &str,
+        tg: Option<&str>,
+    ) -> Result<(), TargetError> {
+        let ecs = &self.clients.ecs;
+        let cluster = &self.out.cluster;
+        if service::describe(ecs, cluster, ecs_name)
+            .await
+            .map_err(terr)?
+            .is_some()
+        {
+            service::scale(ecs, cluster, ecs_name, 0)
+                .await
+                .map_err(terr)?;
+            service::delete(ecs, cluster, ecs_name)
+                .await
+                .map_err(terr)?;
+        }
+        let limit = Duration::from_secs(
+            service.deploy.drain.timeout.as_secs_ceil() + service.stop_timeout.as_secs_ceil() + 120,
+        );
+        let clock = SystemClock;
+        let started = clock.now_ms();
+        loop {
+            let gone = match service::describe(ecs, cluster, ecs_name)
+                .await
+                .map_err(terr)?
+            {
+                None => true,
+                Some(v) => v.status == "INACTIVE",
+            };
+            if gone {
+                break;
+            }
+            if clock.now_ms() - started > limit.as_millis() as i64 {
+                return Err(TargetError::new(format!(
+                    "ECS service {ecs_name} was still draining after {}s",
+                    limit.as_secs()
+                ))
+                .help("it finishes by itself; run the command again to finish removing it"));
+            }
+            clock.sleep(self.poll.as_millis() as u64).await;
+        }
+        let Some(tg) = tg else { return Ok(()) };
+        let started = clock.now_ms();
+        loop {
+            match lb::delete_tg(&self.clients.elb, tg).await {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if e.kind == ErrorKind::Conflict
+                        && clock.now_ms() - started < limit.as_millis() as i64 =>
+                {
+                    clock.sleep(self.poll.as_millis() as u64).await;
+                }
+                Err(e) => return Err(terr(e)),
+            }
+        }
+    }
+
+    /// Deregisters task definitions of the service beyond the newest `drain.keep + 1`, sparing
+    /// those of deployments still serving or in progress.
+    async fn prune_task_definitions(&self, service: &Service) -> Result<(), TargetError> {
+        let mut protect = Vec::new();
+        for r in self.store.list(&service.name).await? {
+            let live = !r.is_finished() || r.outcome == Some(wharf_engine::Outcome::Succeeded);
+            if live {
+                if let Some(arn) = taskdef::find(&self.clients.ecs, &self.family(service), &r.id)
+                    .await
+                    .map_err(terr)?
+                {
+                    protect.push(arn);
+                }
+            }
+        }
+        taskdef::deregister_beyond(
+            &self.clients.ecs,
+            &self.family(service),
+            service.deploy.drain.keep + 1,
+            &protect,
+        )
+        .await
+        .map_err(terr)?;
+        Ok(())
+    }
+
+    fn remember(&self, deployment: &str, key: String, reason: String) {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let list = seen.entry(deployment.to_owned()).or_default();
+        if !list.iter().any(|(k, _)| *k == key) {
+            list.push((key, reason));
+        }
+    }
+
+    fn stopped(&self, deployment: &str) -> Vec<String> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(deployment)
+            .map(|l| l.iter().map(|(_, r)| r.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Store for AwsTarget {
+    async fn save(&self, record: &Record) -> Result<(), TargetError> {
+        self.store.save(record).await
+    }
+    async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
+        self.store.load(service, id).await
+    }
+    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
+        self.store.list(service).await
+    }
+    async fn lock(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<Result<Lock, Lock>, TargetError> {
+        self.store.lock(service, holder, now_ms, lease_ms).await
+    }
+    async fn renew(
+        &self,
+        service: &str,
+        holder: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool, TargetError> {
+        self.store.renew(service, holder, now_ms, lease_ms).await
+    }
+    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+        self.store.unlock(service, holder).await
+    }
+    async fn current_lock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        self.store.current_lock(service).await
+    }
+    async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
+        self.store.force_unlock(service).await
+    }
+}
+
+impl Target for AwsTarget {
+    fn native_rolling(&self) -> bool {
+        true
+    }
+
+    async fn provision(
+        &self,
+        service: &Service,
+        record: &Record,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        let bindings = self
+            .bindings
+            .get(&service.name)
+            .cloned()
+            .unwrap_or_default();
+        let td = taskdef::ensure(
+            &self.clients.ecs,
+            &self.out,
+            &self.family(service),
+            service,
+            record,
+            &bindings,
+        )
+        .await
+        .map_err(terr)?;
+        let tg_name = self.tg_name(service, &record.id);
+        let mut alarm_names = Vec::new();
+        let tg = if routed(service) {
+            let tg = lb::ensure_tg(&self.clients.elb, &self.out, &tg_name, service, &record.id)
+                .await
+                .map_err(terr)?;
+            // The ordering seed 002 learnt: the target group is on a listener rule before the
+            // ECS service that uses it is created.
+            self.attach(service, &record.id, &tg).await?;
+            let per_deployment = self.names().target_group(&service.name, &record.id);
+            alarm_names = alarms::ensure(
+                &self.clients.cw,
+                &self.out,
+                service,
+                &record.id,
+                &per_deployment,
+                &tg,
+            )
+            .await
+            .map_err(terr)?;
+            Some(tg)
+        } else {
+            None
+        };
+        let (min, max) = if rolling(service) {
+            (
+                service.deploy.rolling.min_healthy_percent,
+                service.deploy.rolling.max_percent,
+            )
+        } else {
+            (100, 200)
+        };
+        service::ensure(
+            &self.clients.ecs,
+            &self.out,
+            service,
+            &service::Desired {
+                name: &self.ecs_name(service, &record.id),
+                task_definition: &td,
+                count,
+                target_group: tg.as_deref(),
+                alarms: &alarm_names,
+                deployment: &record.id,
+                min_healthy_percent: min,
+                max_percent: max,
+            },
+        )
+        .await
+        .map_err(terr)
+    }
+
+    async fn scale(
+        &self,
+        service: &Service,
+        deployment: &str,
+        count: u32,
+    ) -> Result<(), TargetError> {
+        if !rolling(service) {
+            return service::scale(
+                &self.clients.ecs,
+                &self.out.cluster,
+                &self.ecs_name(service, deployment),
+                count,
+            )
+            .await
+            .map_err(terr);
+        }
+        // Rolling: run that deployment's task definition again (going back).
+        let record = self.record_of(service, deployment).await?;
+        self.provision(service, &record, count).await
+    }
+
+    async fn health(&self, service: &Service, deployment: &str) -> Result<Health, TargetError> {
+        let ecs = &self.clients.ecs;
+        let name = self.ecs_name(service, deployment);
+        let Some(view) = service::describe(ecs, &self.out.cluster, &name)
+            .await
+            .map_err(terr)?
+        else {
+            return Ok(Health {
+                stopped: self.stopped(deployment),
+                ..Health::default()
+            });
+        };
+        let td = if rolling(service) {
+            taskdef::find(ecs, &self.family(service), deployment)
+                .await
+                .map_err(terr)?
+                .unwrap_or_default()
+        } else {
+            view.task_definition.clone()
+        };
+        // This deployment's rollout; an emulator that records no new rollout on an update
+        // shows the service's own task definition instead.
+        let rollout = view
+            .rollouts
+            .iter()
+            .find(|r| r.task_definition == td)
+            .cloned()
+            .or_else(|| {
+                (view.task_definition == td).then(|| service::Rollout {
+                    task_definition: td.clone(),
+                    status: "PRIMARY".into(),
+                    rollout_state: view
+                        .rollouts
+                        .first()
+                        .map(|r| r.rollout_state.clone())
+                        .unwrap_or_default(),
+                    reason: String::new(),
+                    running: view.running,
+                    desired: view.desired,
+                })
+            });
+        let Some(rollout) = rollout else {
+            // Not running this version (ECS rolled it back, or it never started).
+            return Ok(Health {
+                stopped: self.stopped(deployment),
+                ..Health::default()
+            });
+        };
+        for t in service::stopped_tasks(ecs, &self.out.cluster, &name)
+            .await
+            .map_err(terr)?
+        {
+            if t.task_definition == td || t.task_definition.is_empty() {
+                self.remember(deployment, t.task, t.reason);
+            }
+        }
+        let mut healthy = 0;
+        if routed(service) && !rolling(service) {
+            if let Some(tg) = self.tg_arn(service, deployment).await? {
+                let th = self
+                    .clients
+                    .elb
+                    .describe_target_health()
+                    .target_group_arn(&tg)
+                    .send()
+                    .await
+                    .map_err(|e| terr(AwsError::from_sdk("read the targets' health", e)))?;
+                for d in th.target_health_descriptions() {
+                    let Some(h) = d.target_health() else { continue };
+                    let id = d
+                        .target()
+                        .map(|t| format!("{}:{}", t.id().unwrap_or("?"), t.port().unwrap_or(0)))
+                        .unwrap_or_default();
+                    match h.state().map(|s| s.as_str()) {
+                        Some("healthy") => healthy += 1,
+                        Some("unhealthy") => {
+                            let reason = h.reason().map(|r| r.as_str()).unwrap_or("unhealthy");
+                            // ECS replaces a target failing its checks: one failed task.
+                            self.remember(
+                                deployment,
+                                format!("target {id} {reason}"),
+                                format!(
+                                    "target {id} failed its health checks: {reason} ({})",
+                                    h.description().unwrap_or("no detail")
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let complete = rollout.rollout_state == "COMPLETED";
+        if complete {
+            // ECS completes a rollout only once its tasks pass the load balancer's checks.
+            healthy = healthy.max(rollout.running);
+        }
+        let failed = (rollout.rollout_state == "FAILED").then(|| {
+            let why = if rollout.reason.is_empty() {
+                "ECS marked the deployment FAILED".to_owned()
+            } else {
+                rollout.reason.clone()
+            };
+            match self.stopped(deployment).last() {
+                Some(s) => format!("{why}; last stopped task: {s}"),
+                None => why,
+            }
+        });
+        let firing = if routed(service) {
+            alarms::firing(&self.clients.cw, &self.alarm_names(service, deployment))
+                .await
+                .map_err(terr)?
+        } else {
+            Vec::new()
+        };
+        Ok(Health {
+            running: rollout.running,
+            healthy,
+            stopped: self.stopped(deployment),
+            failed,
+            alarms: firing,
+        })
+    }
+
+    async fn requests(
+        &self,
+        service: &Service,
+        deployment: &str,
+        window_ms: u64,
+    ) -> Result<Requests, TargetError> {
+        if !routed(service) || rolling(service) {
+            return Ok(Requests::default());
+        }
+        let Some(tg) = self.tg_arn(service, deployment).await? else {
+            return Ok(Requests::default());
+        };
+        let (total, errors_5xx) = alarms::requests(
+            &self.clients.cw,
+            &self.out,
+            &tg,
+            SystemClock.now_ms(),
+            window_ms,
+        )
+        .await
+        .map_err(terr)?;
+        Ok(Requests { total, errors_5xx })
+    }
+
+    async fn set_weights(
+        &self,
+        service: &Service,
+        weights: &[(String, u32)],
+    ) -> Result<(), TargetError> {
+        if !routed(service) {
+            return Ok(());
+        }
+        let _g = self.edit.lock().await;
+        let mut forward: Vec<(String, u32)> = Vec::new();
+        for (d, w) in weights {
+            let arn = self.tg_arn(service, d).await?.ok_or_else(|| {
+                TargetError::new(format!(
+                    "target group {} of {d} does not exist",
+                    self.tg_name(service, d)
+                ))
+            })?;
+            match forward.iter_mut().find(|(a, _)| *a == arn) {
+                // Rolling: every deployment is the same target group.
+                Some(f) => f.1 = (f.1 + w).min(100),
+                None => forward.push((arn, *w)),
+            }
+        }
+        self.set_base(service, forward).await
+    }
+
+    async fn set_test_route(
+        &self,
+        service: &Service,
+        deployment: Option<&str>,
+    ) -> Result<(), TargetError> {
+        if !routed(service) {
+            return Ok(());
+        }
+        let _g = self.edit.lock().await;
+        let elb = &self.clients.elb;
+        let rules = lb::rules(elb, &self.out.listener_arn).await.map_err(terr)?;
+        let (_, test, _) = Self::priorities(service);
+        match deployment {
+            None => match rules.iter().find(|r| r.priority == test) {
+                Some(r) => lb::delete_rule(elb, r).await.map_err(terr),
+                None => Ok(()),
+            },
+            Some(d) => {
+                let tg = self.tg_arn(service, d).await?.ok_or_else(|| {
+                    TargetError::new(format!("target group of {d} does not exist"))
+                })?;
+                let header = service.deploy.blue_green.test_header.as_str();
+                lb::put_rule(
+                    elb,
+                    &self.out.listener_arn,
+                    &rules,
+                    test,
+                    lb::conditions(service, Some((header, vec!["*".into()]))),
+                    lb::forward(&[(tg, 1)], None),
+                    &[
+                        ("wharf.app", self.out.app.as_str()),
+                        ("wharf.env", self.out.env.as_str()),
+                        ("wharf.service", service.name.as_str()),
+                    ],
+                )
+                .await
+                .map(|_| ())
+                .map_err(terr)
+            }
+        }
+    }
+
+    async fn make_default(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        if !routed(service) {
+            return Ok(());
+        }
+        let _g = self.edit.lock().await;
+        let tg = self.tg_arn(service, deployment).await?.ok_or_else(|| {
+            TargetError::new(format!("target group of {deployment} does not exist"))
+        })?;
+        let rules = lb::rules(&self.clients.elb, &self.out.listener_arn)
+            .await
+            .map_err(terr)?;
+        let (base, _, _) = Self::priorities(service);
+        // New users go to the new deployment; the older ones stay in the rule at weight 0 so
+        // ALB's stickiness keeps their users where they were.
+        let mut forward = vec![(tg.clone(), 100)];
+        if let Some(r) = rules.iter().find(|r| r.priority == base) {
+            forward.extend(
+                r.forward
+                    .iter()
+                    .filter(|(a, _)| *a != tg)
+                    .map(|(a, _)| (a.clone(), 0)),
+            );
+        }
+        self.set_base(service, forward).await
+    }
+
+    async fn smoke(
+        &self,
+        service: &Service,
+        _deployment: &str,
+        check: &SmokeCheck,
+    ) -> Result<(), TargetError> {
+        crate::smoke::check(&self.out, service, check).await
+    }
+
+    async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let ecs_name = self.ecs_name(service, deployment);
+        let tg = self.tg_arn(service, deployment).await?;
+        let whole = if rolling(service) {
+            // The shared service goes only when it still runs this deployment (the last one
+            // drained, or a first deployment rolled back); otherwise ECS already replaced it.
+            let td = taskdef::find(&self.clients.ecs, &self.family(service), deployment)
+                .await
+                .map_err(terr)?;
+            match service::describe(&self.clients.ecs, &self.out.cluster, &ecs_name)
+                .await
+                .map_err(terr)?
+            {
+                Some(v) => td.is_some_and(|td| v.task_definition == td),
+                None => true,
+            }
+        } else {
+            true
+        };
+        if whole {
+            if let Some(tg) = &tg {
+                self.detach(tg).await?;
+            }
+            self.remove_service_and_tg(service, &ecs_name, tg.as_deref())
+                .await?;
+        }
+        alarms::delete(&self.clients.cw, &self.alarm_names(service, deployment))
+            .await
+            .map_err(terr)?;
+        self.prune_task_definitions(service).await
+    }
+
+    async fn run_hook(
+        &self,
+        _service: &Service,
+        record: &Record,
+        hook: HookKind,
+        command: &[String],
+    ) -> Result<(), TargetError> {
+        wharf_engine::hooks::run_hook_command(&self.root, record, hook, command).await
+    }
+}

@@ -1,0 +1,254 @@
+//! A deployment's task definition: Fargate, awsvpc, the service's cpu and memory, one
+//! essential container with its port, environment (`DEPLOYMENT_ID` included), secrets from SSM
+//! and Secrets Manager injected by ECS, awslogs, and the stop timeout. Registered once per
+//! deployment (found again by its `DEPLOYMENT_ID` when a step is repeated), and revisions beyond
+//! the newest `keep` deregistered when deployments are retired.
+
+use aws_sdk_ecs::types::{
+    Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
+    PortMapping, Secret, Tag, TaskDefinitionStatus, TransportProtocol,
+};
+use aws_sdk_ecs::Client;
+use wharf_engine::Record;
+use wharf_manifest::{SecretRef, Service};
+
+use crate::ecs::env::EnvOutputs;
+use crate::error::{AwsError, ErrorKind};
+
+/// A value a container gets: plain, or a secret ECS reads (`valueFrom`) at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EnvValue {
+    Plain(String),
+    Secret(String),
+}
+
+/// Name/value pairs of a container's environment (or `valueFrom` of its secrets).
+type Pairs = Vec<(String, String)>;
+
+/// Fargate caps a container's stop timeout at two minutes.
+const MAX_STOP_TIMEOUT_S: u64 = 120;
+/// Revisions looked at when searching a deployment's task definition.
+const SEARCH_REVISIONS: i32 = 25;
+
+fn invalid(action: &str, e: impl std::fmt::Display) -> AwsError {
+    AwsError::new(action, ErrorKind::Invalid, e.to_string())
+}
+
+/// The container's environment: the manifest's variables, data bindings, the deployment's
+/// identity, and its secrets as `valueFrom` references.
+pub fn container_env(
+    out: &EnvOutputs,
+    service: &Service,
+    record: &Record,
+    bindings: &[(String, EnvValue)],
+) -> (Pairs, Pairs) {
+    let mut plain: Pairs = service
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut secrets: Pairs = service
+        .secrets
+        .iter()
+        .map(|(k, r)| {
+            let from = match r {
+                SecretRef::Ssm { path } => out.ssm_arn(path),
+                SecretRef::SecretsManager { name, key } => out.secret_arn(name, key.as_deref()),
+            };
+            (k.clone(), from)
+        })
+        .collect();
+    for (k, v) in bindings {
+        match v {
+            EnvValue::Plain(v) => plain.push((k.clone(), v.clone())),
+            EnvValue::Secret(v) => secrets.push((k.clone(), v.clone())),
+        }
+    }
+    plain.push(("DEPLOYMENT_ID".into(), record.id.clone()));
+    plain.push(("WHARF_APP".into(), out.app.clone()));
+    plain.push(("WHARF_ENV".into(), out.env.clone()));
+    plain.push(("WHARF_SERVICE".into(), service.name.clone()));
+    plain.push(("PORT".into(), service.port.to_string()));
+    plain.sort();
+    secrets.sort();
+    (plain, secrets)
+}
+
+/// Registers the deployment's task definition, or finds the one registered before.
+pub async fn ensure(
+    ecs: &Client,
+    out: &EnvOutputs,
+    family: &str,
+    service: &Service,
+    record: &Record,
+    bindings: &[(String, EnvValue)],
+) -> Result<String, AwsError> {
+    if let Some(arn) = find(ecs, family, &record.id).await? {
+        return Ok(arn);
+    }
+    let action = format!("register task definition {family} for {}", record.id);
+    let so = out.service(&service.name)?;
+    let image = match &record.digest {
+        // Pinned: the repository's name with the digest, whatever tag the image had.
+        Some(d) => format!(
+            "{}@{d}",
+            record
+                .image
+                .rsplit_once(':')
+                .filter(|(repo, _)| !repo.ends_with('/') && !repo.contains('@'))
+                .map_or(record.image.as_str(), |(repo, _)| repo)
+        ),
+        None => record.image.clone(),
+    };
+    let (plain, secrets) = container_env(out, service, record, bindings);
+    let mut container = ContainerDefinition::builder()
+        .name(&service.name)
+        .image(image)
+        .essential(true)
+        .port_mappings(
+            PortMapping::builder()
+                .container_port(i32::from(service.port))
+                .protocol(TransportProtocol::Tcp)
+                .build(),
+        )
+        .set_environment(Some(
+            plain
+                .into_iter()
+                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .stop_timeout(service.stop_timeout.as_secs_ceil().min(MAX_STOP_TIMEOUT_S) as i32)
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", &so.log_group)
+                .options("awslogs-region", &out.region)
+                .options("awslogs-stream-prefix", &record.id)
+                .build()
+                .map_err(|e| invalid(&action, e))?,
+        );
+    for (k, from) in secrets {
+        container = container.secrets(
+            Secret::builder()
+                .name(k)
+                .value_from(from)
+                .build()
+                .map_err(|e| invalid(&action, e))?,
+        );
+    }
+    if let Some(cmd) = &service.command {
+        container = container.set_command(Some(cmd.clone()));
+    }
+    let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
+    let registered = ecs
+        .register_task_definition()
+        .family(family)
+        .task_role_arn(&so.task_role_arn)
+        .execution_role_arn(&out.execution_role_arn)
+        .network_mode(NetworkMode::Awsvpc)
+        .requires_compatibilities(Compatibility::Fargate)
+        .cpu(service.cpu.to_string())
+        .memory(service.memory.to_string())
+        .container_definitions(container.build())
+        .tags(tag("wharf.app", &out.app))
+        .tags(tag("wharf.env", &out.env))
+        .tags(tag("wharf.service", &service.name))
+        .tags(tag("wharf.deployment", &record.id))
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(&action, e))?;
+    registered
+        .task_definition
+        .and_then(|t| t.task_definition_arn)
+        .ok_or_else(|| AwsError::new(action, ErrorKind::Other, "no task definition ARN returned"))
+}
+
+/// The newest revisions of `family`, newest first.
+async fn revisions(ecs: &Client, family: &str, max: i32) -> Result<Vec<String>, AwsError> {
+    let out = ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .status(TaskDefinitionStatus::Active)
+        .sort(aws_sdk_ecs::types::SortOrder::Desc)
+        .max_results(max)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("list the task definitions of {family}"), e))?;
+    // A prefix also matches longer families (`api` and `api-worker`): keep this one's.
+    Ok(out
+        .task_definition_arns
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|a| family_of(a) == Some(family))
+        .collect())
+}
+
+/// `arn:…:task-definition/family:3` → `family`.
+fn family_of(arn: &str) -> Option<&str> {
+    arn.rsplit_once('/')?.1.rsplit_once(':').map(|(f, _)| f)
+}
+
+/// The task definition registered for `deployment`, if any (looked up by its `DEPLOYMENT_ID`).
+pub async fn find(
+    ecs: &Client,
+    family: &str,
+    deployment: &str,
+) -> Result<Option<String>, AwsError> {
+    for arn in revisions(ecs, family, SEARCH_REVISIONS).await? {
+        let td = ecs
+            .describe_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("describe task definition {arn}"), e))?;
+        let ours = td.task_definition.is_some_and(|t| {
+            t.container_definitions().iter().any(|c| {
+                c.environment()
+                    .iter()
+                    .any(|kv| kv.name() == Some("DEPLOYMENT_ID") && kv.value() == Some(deployment))
+            })
+        });
+        if ours {
+            return Ok(Some(arn));
+        }
+    }
+    Ok(None)
+}
+
+/// Deregisters the revisions of `family` beyond the newest `keep`, except `protect`ed ones
+/// (task definitions of deployments still running). Returns the ARNs deregistered.
+pub async fn deregister_beyond(
+    ecs: &Client,
+    family: &str,
+    keep: u32,
+    protect: &[String],
+) -> Result<Vec<String>, AwsError> {
+    let all = revisions(ecs, family, 100).await?;
+    let mut gone = Vec::new();
+    for arn in all.into_iter().skip(keep as usize) {
+        if protect.contains(&arn) {
+            continue;
+        }
+        ecs.deregister_task_definition()
+            .task_definition(&arn)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("deregister task definition {arn}"), e))?;
+        gone.push(arn);
+    }
+    Ok(gone)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn families_come_from_arns() {
+        assert_eq!(
+            family_of("arn:aws:ecs:eu-west-1:1:task-definition/pulse-test-api:12"),
+            Some("pulse-test-api")
+        );
+        assert_eq!(family_of("nonsense"), None);
+    }
+}
