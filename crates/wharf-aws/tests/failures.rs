@@ -14,7 +14,6 @@ use wharf_testkit::Replay;
 
 const ID: &str = "test-20261123-100000Z";
 const TD: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/pulse-test-web:7";
-const ECS: &str = "application/x-amz-json-1.1";
 
 fn manifest_service() -> wharf_manifest::Service {
     let (m, _) = wharf_manifest::parse_str(
@@ -142,7 +141,11 @@ async fn a_circuit_breaker_stop_fails_the_deployment_with_the_tasks_reason() {
     replay.json(
         "DescribeServices",
         200,
-        describe_services("FAILED", "ECS deployment circuit breaker: tasks failed to start.", 0),
+        describe_services(
+            "FAILED",
+            "ECS deployment circuit breaker: tasks failed to start.",
+            0,
+        ),
     );
     stopped_tasks(
         &replay,
@@ -155,12 +158,27 @@ async fn a_circuit_breaker_stop_fails_the_deployment_with_the_tasks_reason() {
     alarms(&replay, false);
     let h = health(&replay);
     let failed = h.failed.clone().expect("the circuit breaker's verdict");
-    assert!(failed.contains("ECS deployment circuit breaker: tasks failed to start."), "{failed}");
-    assert!(failed.contains("ResourceInitializationError"), "names the last stopped task: {failed}");
-    assert!(h.stopped.iter().any(|s| s.starts_with("CannotPullContainerError")), "{h:?}");
+    assert!(
+        failed.contains("ECS deployment circuit breaker: tasks failed to start."),
+        "{failed}"
+    );
+    assert!(
+        failed.contains("ResourceInitializationError"),
+        "names the last stopped task: {failed}"
+    );
+    assert!(
+        h.stopped
+            .iter()
+            .any(|s| s.starts_with("CannotPullContainerError")),
+        "{h:?}"
+    );
     assert_eq!((h.running, h.healthy), (0, 0));
     assert_eq!(
-        replay.operations().iter().filter(|o| *o == "DescribeServices").count(),
+        replay
+            .operations()
+            .iter()
+            .filter(|o| *o == "DescribeServices")
+            .count(),
         1
     );
 }
@@ -168,19 +186,33 @@ async fn a_circuit_breaker_stop_fails_the_deployment_with_the_tasks_reason() {
 #[tokio::test(flavor = "multi_thread")]
 async fn stopped_tasks_and_failing_targets_are_explained() {
     let replay = Replay::start();
-    replay.json("DescribeServices", 200, describe_services("IN_PROGRESS", "ECS deployment ecs-svc/1 in progress.", 1));
+    replay.json(
+        "DescribeServices",
+        200,
+        describe_services("IN_PROGRESS", "ECS deployment ecs-svc/1 in progress.", 1),
+    );
     stopped_tasks(
         &replay,
         &[
-            ("OutOfMemoryError: Container killed due to memory usage", r#"{"name":"web","lastStatus":"STOPPED","exitCode":137,"reason":"OutOfMemoryError: Container killed due to memory usage"}"#),
-            ("Essential container in task exited", r#"{"name":"web","lastStatus":"STOPPED","exitCode":1}"#),
+            (
+                "OutOfMemoryError: Container killed due to memory usage",
+                r#"{"name":"web","lastStatus":"STOPPED","exitCode":137,"reason":"OutOfMemoryError: Container killed due to memory usage"}"#,
+            ),
+            (
+                "Essential container in task exited",
+                r#"{"name":"web","lastStatus":"STOPPED","exitCode":1}"#,
+            ),
         ],
     );
     elb(
         &replay,
         &format!(
             "{}{}",
-            unhealthy("10.0.1.12", "Target.ResponseCodeMismatch", "Health checks failed with these codes: [500]"),
+            unhealthy(
+                "10.0.1.12",
+                "Target.ResponseCodeMismatch",
+                "Health checks failed with these codes: [500]"
+            ),
             unhealthy("10.0.2.40", "Target.Timeout", "Request timed out"),
         ),
     );
@@ -198,5 +230,8 @@ async fn stopped_tasks_and_failing_targets_are_explained() {
     }
     assert_eq!(h.healthy, 0);
     assert_eq!(h.alarms.len(), 1, "{h:?}");
-    assert!(h.alarms[0].contains("-5xx") && h.alarms[0].contains("Threshold Crossed"), "{h:?}");
+    assert!(
+        h.alarms[0].contains("-5xx") && h.alarms[0].contains("Threshold Crossed"),
+        "{h:?}"
+    );
 }

@@ -227,3 +227,62 @@ pub trait Target: Store {
         command: &[String],
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 }
+
+/// Implements [`Store`] for a target by handing every call to one of its fields, e.g.
+/// `wharf_engine::delegate_store!(LocalTarget, store);`.
+#[macro_export]
+macro_rules! delegate_store {
+    ($target:ty, $field:ident) => {
+        impl $crate::Store for $target {
+            async fn save(&self, record: &$crate::Record) -> Result<(), $crate::TargetError> {
+                self.$field.save(record).await
+            }
+            async fn load(
+                &self,
+                service: &str,
+                id: &str,
+            ) -> Result<Option<$crate::Record>, $crate::TargetError> {
+                self.$field.load(service, id).await
+            }
+            async fn list(
+                &self,
+                service: &str,
+            ) -> Result<Vec<$crate::Record>, $crate::TargetError> {
+                self.$field.list(service).await
+            }
+            async fn lock(
+                &self,
+                service: &str,
+                holder: &str,
+                now_ms: i64,
+                lease_ms: i64,
+            ) -> Result<Result<$crate::Lock, $crate::Lock>, $crate::TargetError> {
+                self.$field.lock(service, holder, now_ms, lease_ms).await
+            }
+            async fn renew(
+                &self,
+                service: &str,
+                holder: &str,
+                now_ms: i64,
+                lease_ms: i64,
+            ) -> Result<bool, $crate::TargetError> {
+                self.$field.renew(service, holder, now_ms, lease_ms).await
+            }
+            async fn unlock(&self, service: &str, holder: &str) -> Result<(), $crate::TargetError> {
+                self.$field.unlock(service, holder).await
+            }
+            async fn current_lock(
+                &self,
+                service: &str,
+            ) -> Result<Option<$crate::Lock>, $crate::TargetError> {
+                self.$field.current_lock(service).await
+            }
+            async fn force_unlock(
+                &self,
+                service: &str,
+            ) -> Result<Option<$crate::Lock>, $crate::TargetError> {
+                self.$field.force_unlock(service).await
+            }
+        }
+    };
+}

@@ -25,7 +25,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wharf_engine::{
-    Clock, Health, HookKind, Lock, Record, Requests, Store, SystemClock, Target, TargetError,
+    Clock, Health, HookKind, Record, Requests, Store, SystemClock, Target, TargetError,
 };
 use wharf_manifest::names::rule_block;
 use wharf_manifest::{Names, Service, SmokeCheck, StrategyKind};
@@ -419,44 +419,7 @@ impl AwsTarget {
     }
 }
 
-impl Store for AwsTarget {
-    async fn save(&self, record: &Record) -> Result<(), TargetError> {
-        self.store.save(record).await
-    }
-    async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
-        self.store.load(service, id).await
-    }
-    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
-        self.store.list(service).await
-    }
-    async fn lock(
-        &self,
-        service: &str,
-        holder: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Result<Lock, Lock>, TargetError> {
-        self.store.lock(service, holder, now_ms, lease_ms).await
-    }
-    async fn renew(
-        &self,
-        service: &str,
-        holder: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<bool, TargetError> {
-        self.store.renew(service, holder, now_ms, lease_ms).await
-    }
-    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
-        self.store.unlock(service, holder).await
-    }
-    async fn current_lock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
-        self.store.current_lock(service).await
-    }
-    async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
-        self.store.force_unlock(service).await
-    }
-}
+wharf_engine::delegate_store!(AwsTarget, store);
 
 impl Target for AwsTarget {
     fn native_rolling(&self) -> bool {

@@ -143,14 +143,7 @@ pub fn deploy(
                     })
                     .await?
             };
-            if matches!(record.outcome, Some(Outcome::RolledBack)) {
-                return Err(CliError::RolledBack {
-                    service: svc.name.clone(),
-                    id: record.id.clone(),
-                    reason: record.reason.clone().unwrap_or_default(),
-                });
-            }
-            done.push(record);
+            done.push(crate::commands::deploy::rolled_back_is_an_error(record)?);
         }
         let scheme = if target.out.https { "https" } else { "http" };
         printer.result(&Deployed {

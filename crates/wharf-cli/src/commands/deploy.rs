@@ -173,14 +173,7 @@ pub fn deploy(
                     })
                     .await?
             };
-            if matches!(record.outcome, Some(Outcome::RolledBack)) {
-                return Err(CliError::RolledBack {
-                    service: svc.name.clone(),
-                    id: record.id.clone(),
-                    reason: record.reason.clone().unwrap_or_default(),
-                });
-            }
-            done.push(record);
+            done.push(rolled_back_is_an_error(record)?);
         }
         printer.result(&Deployed {
             url: format!("http://{}/", ctx.listen),
@@ -188,6 +181,18 @@ pub fn deploy(
         })?;
         Ok(ExitStatus::Success)
     })
+}
+
+/// A deployment that rolled back ends the command with its reason (exit code 5).
+pub fn rolled_back_is_an_error(record: Record) -> Result<Record, CliError> {
+    if matches!(record.outcome, Some(Outcome::RolledBack)) {
+        return Err(CliError::RolledBack {
+            service: record.service.clone(),
+            id: record.id.clone(),
+            reason: record.reason.clone().unwrap_or_default(),
+        });
+    }
+    Ok(record)
 }
 
 /// A deployment id not used yet by the service (two deploys within a second wait for the next).
