@@ -172,37 +172,41 @@ impl Store for DynamoStore {
             acquired_ms: now_ms,
             expires_ms: now_ms + lease_ms,
         };
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", pk(service))
-            .item("sk", s("lock"))
-            .item("holder", s(holder))
-            .item("acquired_ms", n(now_ms))
-            .item("expires_ms", n(lock.expires_ms))
-            .item("expires_at", n(lock.expires_ms / 1000 + LOCK_TTL_S))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_ms < :now OR holder = :holder",
-            )
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":holder", s(holder))
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(Ok(lock)),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => {
-                match self.get_lock(service).await? {
-                    Some(theirs) => Ok(Err(theirs)),
-                    // Released between the two calls: the next attempt takes it.
-                    None => Ok(Err(Lock {
-                        expires_ms: now_ms,
-                        ..lock
-                    })),
+        // The lock released between a refused put and the read: try again (a few times).
+        for _ in 0..3 {
+            let put = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .item("pk", pk(service))
+                .item("sk", s("lock"))
+                .item("holder", s(holder))
+                .item("acquired_ms", n(now_ms))
+                .item("expires_ms", n(lock.expires_ms))
+                .item("expires_at", n(lock.expires_ms / 1000 + LOCK_TTL_S))
+                .condition_expression(
+                    "attribute_not_exists(pk) OR expires_ms < :now OR holder = :holder",
+                )
+                .expression_attribute_values(":now", n(now_ms))
+                .expression_attribute_values(":holder", s(holder))
+                .send()
+                .await;
+            match put {
+                Ok(_) => return Ok(Ok(lock)),
+                Err(e) if e.as_service_error().is_some_and(is_condition_failed) => {
+                    if let Some(theirs) = self.get_lock(service).await? {
+                        return Ok(Err(theirs));
+                    }
+                }
+                Err(e) => {
+                    return Err(AwsError::from_sdk(format!("take the lock of {service}"), e).into())
                 }
             }
-            Err(e) => Err(AwsError::from_sdk(format!("take the lock of {service}"), e).into()),
         }
+        Err(TargetError::new(format!(
+            "the lock of {service} kept changing hands while wharf tried to take it"
+        ))
+        .help("another wharf is deploying this service right now: run the command again"))
     }
 
     async fn renew(

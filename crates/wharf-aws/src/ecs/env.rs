@@ -111,6 +111,12 @@ impl EnvOutputs {
         })
     }
 
+    /// Where the environment's load balancer answers.
+    pub fn url(&self) -> String {
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}/", self.load_balancer_dns)
+    }
+
     pub fn service(&self, name: &str) -> Result<&ServiceOutputs, AwsError> {
         self.services.get(name).ok_or_else(|| {
             AwsError::new(

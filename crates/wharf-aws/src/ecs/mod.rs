@@ -170,11 +170,7 @@ impl AwsTarget {
         let listener = &self.out.listener_arn;
         let rules = lb::rules(elb, listener).await.map_err(terr)?;
         let (base, _, sticky) = Self::priorities(service);
-        let tags = [
-            ("wharf.app", self.out.app.as_str()),
-            ("wharf.env", self.out.env.as_str()),
-            ("wharf.service", service.name.as_str()),
-        ];
+        let tags = self.rule_tags(service);
         match rules.iter().find(|r| r.priority == base) {
             Some(r) if r.forward.iter().any(|(a, _)| a == tg) => {}
             Some(r) => {
@@ -254,6 +250,15 @@ impl AwsTarget {
         Ok(())
     }
 
+    /// The tags of a service's listener rules.
+    fn rule_tags<'s>(&'s self, service: &'s Service) -> [(&'s str, &'s str); 3] {
+        [
+            ("wharf.app", self.out.app.as_str()),
+            ("wharf.env", self.out.env.as_str()),
+            ("wharf.service", service.name.as_str()),
+        ]
+    }
+
     /// Affinity keeps a client on the target group it reached (ALB group stickiness) a day.
     fn sticky_s(&self, service: &Service) -> Option<u32> {
         (service.deploy.strategy == StrategyKind::Affinity).then_some(86_400)
@@ -279,11 +284,7 @@ impl AwsTarget {
                 base,
                 lb::conditions(service, None),
                 lb::forward(&forward, self.sticky_s(service)),
-                &[
-                    ("wharf.app", self.out.app.as_str()),
-                    ("wharf.env", self.out.env.as_str()),
-                    ("wharf.service", service.name.as_str()),
-                ],
+                &self.rule_tags(service),
             )
             .await
             .map(|_| ())
@@ -291,8 +292,9 @@ impl AwsTarget {
         }
     }
 
-    /// Takes the target group out of every rule: rules forwarding only to it go.
-    async fn detach(&self, tg: &str) -> Result<(), TargetError> {
+    /// Takes the target group out of every rule: rules forwarding only to it go; the base
+    /// rule keeps the service's stickiness.
+    async fn detach(&self, service: &Service, tg: &str) -> Result<(), TargetError> {
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
         for r in lb::rules(elb, &self.out.listener_arn).await.map_err(terr)? {
@@ -304,7 +306,7 @@ impl AwsTarget {
             if rest.is_empty() {
                 lb::delete_rule(elb, &r).await.map_err(terr)?;
             } else {
-                lb::set_forward(elb, &r, lb::forward(&rest, None))
+                lb::set_forward(elb, &r, lb::forward(&rest, self.sticky_s(service)))
                     .await
                     .map_err(terr)?;
             }
@@ -340,13 +342,11 @@ impl AwsTarget {
         let clock = SystemClock;
         let started = clock.now_ms();
         loop {
-            let gone = match service::describe(ecs, cluster, ecs_name)
+            // Deleted services read as absent once ECS marks them INACTIVE.
+            let gone = service::describe(ecs, cluster, ecs_name)
                 .await
                 .map_err(terr)?
-            {
-                None => true,
-                Some(v) => v.status == "INACTIVE",
-            };
+                .is_none();
             if gone {
                 break;
             }
@@ -549,7 +549,6 @@ impl Target for AwsTarget {
             .or_else(|| {
                 (view.task_definition == td).then(|| service::Rollout {
                     task_definition: td.clone(),
-                    status: "PRIMARY".into(),
                     rollout_state: view
                         .rollouts
                         .first()
@@ -557,7 +556,6 @@ impl Target for AwsTarget {
                         .unwrap_or_default(),
                     reason: String::new(),
                     running: view.running,
-                    desired: view.desired,
                 })
             });
         let Some(rollout) = rollout else {
@@ -722,11 +720,7 @@ impl Target for AwsTarget {
                     test,
                     lb::conditions(service, Some((header, vec!["*".into()]))),
                     lb::forward(&[(tg, 1)], None),
-                    &[
-                        ("wharf.app", self.out.app.as_str()),
-                        ("wharf.env", self.out.env.as_str()),
-                        ("wharf.service", service.name.as_str()),
-                    ],
+                    &self.rule_tags(service),
                 )
                 .await
                 .map(|_| ())
@@ -791,7 +785,7 @@ impl Target for AwsTarget {
         };
         if whole {
             if let Some(tg) = &tg {
-                self.detach(tg).await?;
+                self.detach(service, tg).await?;
             }
             self.remove_service_and_tg(service, &ecs_name, tg.as_deref())
                 .await?;

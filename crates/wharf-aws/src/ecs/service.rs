@@ -32,19 +32,15 @@ pub struct Desired<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rollout {
     pub task_definition: String,
-    /// PRIMARY or ACTIVE.
-    pub status: String,
     /// IN_PROGRESS, COMPLETED or FAILED.
     pub rollout_state: String,
     pub reason: String,
     pub running: u32,
-    pub desired: u32,
 }
 
-/// A service as read back.
+/// A service as read back (ACTIVE, or DRAINING while it is being deleted).
 #[derive(Debug, Clone, Default)]
 pub struct ServiceView {
-    pub status: String,
     pub task_definition: String,
     pub running: u32,
     pub desired: u32,
@@ -76,7 +72,6 @@ pub async fn describe(
         return Ok(None);
     };
     Ok(Some(ServiceView {
-        status: s.status().unwrap_or_default().to_owned(),
         task_definition: s.task_definition().unwrap_or_default().to_owned(),
         running: s.running_count().max(0) as u32,
         desired: s.desired_count().max(0) as u32,
@@ -85,14 +80,12 @@ pub async fn describe(
             .iter()
             .map(|d| Rollout {
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
-                status: d.status().unwrap_or_default().to_owned(),
                 rollout_state: d
                     .rollout_state()
                     .map(|r| r.as_str().to_owned())
                     .unwrap_or_default(),
                 reason: d.rollout_state_reason().unwrap_or_default().to_owned(),
                 running: d.running_count().max(0) as u32,
-                desired: d.desired_count().max(0) as u32,
             })
             .collect(),
     }))

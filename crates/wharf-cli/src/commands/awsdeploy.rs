@@ -145,9 +145,8 @@ pub fn deploy(
             };
             done.push(crate::commands::deploy::rolled_back_is_an_error(record)?);
         }
-        let scheme = if target.out.https { "https" } else { "http" };
         printer.result(&Deployed {
-            url: format!("{scheme}://{}/", target.out.load_balancer_dns),
+            url: target.out.url(),
             deployments: done,
         })?;
         Ok(ExitStatus::Success)
@@ -190,21 +189,7 @@ pub fn history(
 ) -> Result<ExitStatus, CliError> {
     runtime()?.block_on(async {
         let target = open(global, m, env).await?;
-        let mut all = Vec::new();
-        for svc in env
-            .services
-            .values()
-            .filter(|s| service.is_none_or(|n| n == s.name))
-        {
-            all.extend(
-                target
-                    .list(&svc.name)
-                    .await
-                    .map_err(read_err("read the records"))?,
-            );
-        }
-        all.sort_by_key(|r| r.started_ms);
-        printer.result(&History { deployments: all })?;
+        printer.result(&History::of(&target, env, service).await?)?;
         Ok(ExitStatus::Success)
     })
 }
@@ -262,10 +247,9 @@ pub fn status(
                 deployments,
             });
         }
-        let scheme = if target.out.https { "https" } else { "http" };
         printer.result(&Status {
             environment: env.name.clone(),
-            proxy: Some(format!("{scheme}://{}/", target.out.load_balancer_dns)),
+            url: Some(target.out.url()),
             services,
         })?;
         Ok(ExitStatus::Success)

@@ -56,14 +56,16 @@ pub struct ServiceStatus {
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub environment: String,
-    pub proxy: Option<String>,
+    /// Where the environment answers: wharf's proxy locally (None when it is not running),
+    /// the load balancer on AWS.
+    pub url: Option<String>,
     pub services: Vec<ServiceStatus>,
 }
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.proxy {
-            Some(url) => writeln!(f, "environment {}: proxy on {url}", self.environment)?,
+        match &self.url {
+            Some(url) => writeln!(f, "environment {}: serving on {url}", self.environment)?,
             None => writeln!(
                 f,
                 "environment {}: proxy not running (`wharf up`)",
@@ -163,7 +165,7 @@ pub fn status(global: &Global, printer: &Printer, a: &ServiceArg) -> Result<Exit
         }
         printer.result(&Status {
             environment: env.name.clone(),
-            proxy,
+            url: proxy,
             services,
         })?;
         Ok(ExitStatus::Success)
@@ -210,11 +212,23 @@ pub fn history(global: &Global, printer: &Printer, a: &ServiceArg) -> Result<Exi
     let state_dir = localenv::state_dir(m, local_of(env)?);
     runtime()?.block_on(async {
         let store = LocalStore::open(&state_dir)?;
+        printer.result(&History::of(&store, env, a.service.as_deref()).await?)?;
+        Ok(ExitStatus::Success)
+    })
+}
+
+impl History {
+    /// The records of the environment's services (or of one), oldest first.
+    pub async fn of<S: Store>(
+        store: &S,
+        env: &wharf_manifest::Environment,
+        service: Option<&str>,
+    ) -> Result<History, CliError> {
         let mut all = Vec::new();
         for svc in env
             .services
             .values()
-            .filter(|s| a.service.as_ref().is_none_or(|n| *n == s.name))
+            .filter(|s| service.is_none_or(|n| n == s.name))
         {
             all.extend(store.list(&svc.name).await.map_err(|source| {
                 wharf_engine::EngineError::Target {
@@ -224,9 +238,8 @@ pub fn history(global: &Global, printer: &Printer, a: &ServiceArg) -> Result<Exi
             })?);
         }
         all.sort_by_key(|r| r.started_ms);
-        printer.result(&History { deployments: all })?;
-        Ok(ExitStatus::Success)
-    })
+        Ok(History { deployments: all })
+    }
 }
 
 pub enum Act<'a> {

@@ -460,6 +460,66 @@ fn every_strategy_deploys_on_moto_with_target_groups_attached_before_their_servi
         s.rules
     );
 
+    // An approval gate: deploy --no-wait stops at it with the canary's share, promote finishes
+    // it; a second one is aborted and traffic goes back.
+    let gated = MANIFEST.replace(
+        "canary = { percent = 20, bake = \"1s\" } }",
+        "canary = { percent = 20, bake = \"1s\" }, approval = true }",
+    );
+    assert_ne!(gated, MANIFEST);
+    // The newest canary record and its target group.
+    let latest = || -> (String, Value) {
+        let h = aws_wharf(&dir, &endpoint)
+            .args(["history", "canary", "--output", "json"])
+            .run()
+            .success()
+            .json();
+        let d = h["deployments"]
+            .as_array()
+            .and_then(|d| d.last())
+            .cloned()
+            .expect("a canary record");
+        (
+            format!("canary-{}", d["id"].as_str().unwrap_or_default()),
+            d,
+        )
+    };
+    for (version, act, outcome) in [("3", "promote", "succeeded"), ("4", "abort", "aborted")] {
+        let previous = latest().0;
+        dir.write(
+            "wharf.toml",
+            gated.replace("canary:1\"", &format!("canary:{version}\"")),
+        );
+        let out = aws_wharf(&dir, &endpoint)
+            .args(["deploy", "canary", "--no-wait"])
+            .run()
+            .success();
+        no_panic(&out);
+        let (tg, d) = latest();
+        assert_eq!(d["status"], "awaiting-approval", "{d}");
+        let s = seen(&m.endpoint());
+        assert_eq!(
+            s.rules.get(&199),
+            Some(&vec![(tg.clone(), 20), (previous.clone(), 80)]),
+            "the canary's share while it waits: {:?}",
+            s.rules
+        );
+        aws_wharf(&dir, &endpoint)
+            .args([act, "canary"])
+            .run()
+            .success();
+        let (_, d) = latest();
+        assert_eq!(d["outcome"], outcome, "{d}");
+        let s = seen(&m.endpoint());
+        let now = if act == "promote" { &tg } else { &previous };
+        assert_eq!(
+            s.rules.get(&199),
+            Some(&vec![(now.clone(), 100)]),
+            "{:?}",
+            s.rules
+        );
+    }
+
     // status reads weights and health back from AWS.
     let status = aws_wharf(&dir, &endpoint)
         .args(["status", "affinity", "--output", "json"])

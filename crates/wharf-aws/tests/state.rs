@@ -1,0 +1,169 @@
+//! The DynamoDB record store and lock against the moto server with the real SDK: the lock is
+//! exclusive while its lease runs, taken over once it has expired, renewed and released only by
+//! its holder, broken by force; records round-trip and list oldest first.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use wharf_aws::DynamoStore;
+use wharf_engine::{Record, Status, Store};
+use wharf_testkit::moto;
+
+async fn store(endpoint: &str) -> DynamoStore {
+    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_sts::config::Credentials::new(
+            "testing", "testing", None, None, "test",
+        ))
+        .load()
+        .await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let mut create = client
+        .create_table()
+        .table_name("pulse-test-wharf")
+        .billing_mode(BillingMode::PayPerRequest);
+    for (name, kind) in [("pk", KeyType::Hash), ("sk", KeyType::Range)] {
+        create = create
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(name)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .expect("definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build()
+                    .expect("key"),
+            );
+    }
+    create.send().await.expect("the state table");
+    DynamoStore::new(client, "pulse-test-wharf")
+}
+
+fn record(id: &str, started_ms: i64) -> Record {
+    let (m, _) = wharf_manifest::parse_str(
+        "[app]\nname = \"pulse\"\n[environments.test]\ntarget = \"local\"\n[services.web]\nimage = \"x:1\"\nport = 80\n",
+        "wharf.toml",
+        std::path::Path::new("."),
+    );
+    let service = m.expect("valid").services["web"].clone();
+    Record {
+        id: id.into(),
+        app: "pulse".into(),
+        env: "test".into(),
+        service: "web".into(),
+        image: "x:1".into(),
+        digest: None,
+        strategy: service.deploy.strategy,
+        previous: None,
+        steps: wharf_engine::plan(&service, 0),
+        step: 0,
+        step_started_ms: started_ms,
+        status: Status::InProgress,
+        weight: 0,
+        started_ms,
+        updated_ms: started_ms,
+        finished_ms: None,
+        outcome: None,
+        reason: None,
+        approved: false,
+        abort_requested: false,
+        service_digest: None,
+    }
+}
+
+#[tokio::test]
+async fn the_lock_is_exclusive_until_its_lease_ends() {
+    let m = moto();
+    let s = store(&m.endpoint()).await;
+    let a = s
+        .lock("web", "ana@ci pid 1", 1_000, 60_000)
+        .await
+        .expect("call");
+    assert_eq!(a.as_ref().map(|l| l.expires_ms), Ok(61_000));
+    // Someone else, within the lease: refused, told who holds it.
+    let b = s
+        .lock("web", "bo@laptop pid 2", 30_000, 60_000)
+        .await
+        .expect("call");
+    assert_eq!(b.map_err(|l| l.holder), Err("ana@ci pid 1".to_owned()));
+    // The holder again: fine (a resumed deploy).
+    assert!(s
+        .lock("web", "ana@ci pid 1", 30_000, 60_000)
+        .await
+        .expect("call")
+        .is_ok());
+    // Only the holder renews or releases.
+    assert!(!s
+        .renew("web", "bo@laptop pid 2", 40_000, 60_000)
+        .await
+        .expect("call"));
+    assert!(s
+        .renew("web", "ana@ci pid 1", 40_000, 60_000)
+        .await
+        .expect("call"));
+    s.unlock("web", "bo@laptop pid 2").await.expect("call");
+    assert_eq!(
+        s.current_lock("web")
+            .await
+            .expect("call")
+            .map(|l| l.expires_ms),
+        Some(100_000)
+    );
+    // After the lease: taken over.
+    let c = s
+        .lock("web", "bo@laptop pid 2", 100_001, 60_000)
+        .await
+        .expect("call");
+    assert_eq!(c.map(|l| l.holder), Ok("bo@laptop pid 2".to_owned()));
+    let broken = s.force_unlock("web").await.expect("call");
+    assert_eq!(broken.map(|l| l.holder), Some("bo@laptop pid 2".to_owned()));
+    assert_eq!(s.current_lock("web").await.expect("call"), None);
+    // Other services have their own locks.
+    assert!(s
+        .lock("api", "ana@ci pid 1", 0, 60_000)
+        .await
+        .expect("call")
+        .is_ok());
+    assert!(s
+        .lock("web", "bo@laptop pid 2", 0, 60_000)
+        .await
+        .expect("call")
+        .is_ok());
+}
+
+#[tokio::test]
+async fn records_round_trip_and_list_oldest_first() {
+    let m = moto();
+    let s = store(&m.endpoint()).await;
+    let (older, newer) = (
+        record("test-20261123-100000Z", 1_000),
+        record("test-20261123-110000Z", 2_000),
+    );
+    s.save(&newer).await.expect("save");
+    s.save(&older).await.expect("save");
+    let mut changed = older.clone();
+    changed.status = Status::Finished;
+    s.save(&changed).await.expect("save again");
+    assert_eq!(
+        s.load("web", &older.id).await.expect("load"),
+        Some(changed.clone())
+    );
+    assert_eq!(
+        s.load("web", "test-20991231-000000Z").await.expect("load"),
+        None
+    );
+    let ids: Vec<String> = s
+        .list("web")
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, [older.id.clone(), newer.id.clone()]);
+    assert!(s.list("api").await.expect("list").is_empty());
+}
