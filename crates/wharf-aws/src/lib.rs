@@ -1,8 +1,8 @@
 //! The AWS target: account access and the account guard ([`access`]), SDK errors classified
 //! ([`error`]), CloudFormation stacks through change sets ([`stacks`]) and their recovery from
 //! the states AWS leaves them in ([`recover`]), the engine's target on ECS and the load
-//! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]) and smoke checks through
-//! the load balancer ([`smoke`]). Functions take the clients they need, so tests
+//! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]), smoke checks through
+//! the load balancer ([`smoke`]) and the image's registry and scan gate ([`image`]). Functions take the clients they need, so tests
 //! hand in clients pointed at the moto server or at replayed responses. Nothing here prints:
 //! progress goes to an event sink.
 
@@ -10,6 +10,7 @@ pub mod access;
 pub mod classify;
 pub mod ecs;
 pub mod error;
+pub mod image;
 pub mod recover;
 pub mod smoke;
 pub mod stacks;

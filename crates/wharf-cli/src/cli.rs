@@ -120,6 +120,9 @@ pub enum Command {
     Rollback(ServiceArg),
     /// Drain and remove an old deployment
     Drain(DrainArgs),
+    /// Drain and remove leftovers: deployments beyond drain.keep, and resources of deployments
+    /// that no longer serve (a rollback or drain that died half-way)
+    Gc(GcArgs),
     /// Show the logs of a service's containers (all deployments, or one)
     Logs(LogsArgs),
     /// Print a shell completion script
@@ -211,6 +214,11 @@ pub struct DeployArgs {
     /// Return at an approval gate instead of waiting for `wharf promote`
     #[arg(long)]
     pub no_wait: bool,
+
+    /// AWS: push built images to this registry (`host[:port]`) instead of the service's ECR
+    /// repository's host, keeping the repository's name (a mirror, or a local registry in tests)
+    #[arg(long, env = "WHARF_REGISTRY", value_name = "HOST")]
+    pub registry: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -245,6 +253,16 @@ pub struct DrainArgs {
     /// The service [default: the only one]
     #[arg(long)]
     pub service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// The service [default: every service]
+    pub service: Option<String>,
+
+    /// List what would be removed, remove nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -112,12 +112,9 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Aws(#[from] wharf_aws::AwsError),
 
-    #[error("service {service} is built from source: deploying it to AWS needs the image pushed to its repository")]
-    #[diagnostic(
-        code(wharf::image_push),
-        help("set `image = \"REPOSITORY:TAG\"` on the service to deploy an image already pushed")
-    )]
-    NeedsImage { service: String },
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Scan(#[from] wharf_aws::image::ScanError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -188,7 +185,9 @@ impl CliError {
                 | wharf_engine::EngineError::Unfinished { .. }
                 | wharf_engine::EngineError::ManifestChanged { .. },
             ) => ExitStatus::Locked,
-            CliError::Engine(_) | CliError::NeedsImage { .. } => ExitStatus::Failure,
+            CliError::Engine(_) => ExitStatus::Failure,
+            CliError::Scan(wharf_aws::image::ScanError::Aws(_)) => ExitStatus::Aws,
+            CliError::Scan(_) => ExitStatus::Failure,
             CliError::Docker(wharf_local::docker::DockerError::Unreachable { .. })
             | CliError::Daemon(_)
             | CliError::ProxyStart { .. } => ExitStatus::Unreachable,

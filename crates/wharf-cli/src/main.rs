@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             a.service.as_deref(),
             commands::ops::Act::Drain(&a.id),
         ),
+        Command::Gc(a) => commands::gc::gc(&cli.global, &printer, a),
         Command::Logs(a) => commands::ops::logs(&cli.global, &printer, a),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),

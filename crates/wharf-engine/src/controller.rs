@@ -596,7 +596,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             .map_err(target_err(format!("save the record of {}", r.id)))
     }
 
-    async fn lock(&self, service: &str) -> Result<(), EngineError> {
+    pub(crate) async fn lock(&self, service: &str) -> Result<(), EngineError> {
         let now = self.clock.now_ms();
         match self
             .target

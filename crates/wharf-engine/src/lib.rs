@@ -8,6 +8,7 @@
 //!   and rolls back by itself — traffic first, then the failed deployment is removed.
 //! - `gates`: the bounded health wait, the alarm gate, shifts, retiring and rolling back,
 //!   used by the controller.
+//! - [`gc`]: leftovers no serving deployment needs, found and removed.
 //! - [`hooks`]: lifecycle hooks, the user's commands, run alike for every target.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -16,6 +17,7 @@ pub mod controller;
 pub mod error;
 pub mod events;
 mod gates;
+pub mod gc;
 pub mod hooks;
 pub mod plan;
 pub mod record;
@@ -25,6 +27,7 @@ pub mod target;
 pub use controller::{live, Engine, Options, Request};
 pub use error::EngineError;
 pub use events::{Collect, Discard, Event, EventSink};
+pub use gc::Collected;
 pub use plan::{plan, plan_for, HookKind, Step};
 pub use record::{Outcome, Record, Status};
 pub use target::{Clock, Health, Lock, Requests, Store, SystemClock, Target, TargetError};

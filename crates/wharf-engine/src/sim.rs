@@ -80,6 +80,8 @@ struct State {
     default: Option<String>,
     test_route: Option<String>,
     log: Vec<String>,
+    /// How long retiring a deployment takes (the load balancer's deregistration delay).
+    drain_ms: u64,
 }
 
 /// The simulator. Traffic: 100 requests a second, split by the weights.
@@ -101,6 +103,12 @@ impl SimTarget {
 
     fn st(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Makes retiring a deployment take `ms` of simulated time, as waiting out a load
+    /// balancer's deregistration delay does (default: instant).
+    pub fn set_drain_ms(&self, ms: u64) {
+        self.st().drain_ms = ms;
     }
 
     /// Scripts how deployments of `image` behave (default: healthy after 10 s).
@@ -286,6 +294,11 @@ impl Target for SimTarget {
                 started_ms: now,
                 retired: false,
             });
+        if d.retired {
+            // Provisioned again (a rollback to it): new tasks start now.
+            d.retired = false;
+            d.started_ms = now;
+        }
         d.count = count;
         st.log.push(format!("provision {} {count}", record.id));
         Ok(())
@@ -440,6 +453,10 @@ impl Target for SimTarget {
     }
 
     async fn retire(&self, _service: &Service, deployment: &str) -> Result<(), TargetError> {
+        let drain_ms = self.st().drain_ms;
+        if drain_ms > 0 {
+            self.clock.sleep(drain_ms).await;
+        }
         let mut st = self.st();
         if let Some(d) = st.deployments.get_mut(deployment) {
             d.retired = true;
@@ -448,6 +465,10 @@ impl Target for SimTarget {
         st.weights.retain(|(d, _)| d != deployment);
         st.log.push(format!("retire {deployment}"));
         Ok(())
+    }
+
+    async fn present(&self, _service: &Service) -> Result<Vec<String>, TargetError> {
+        Ok(SimTarget::present(self))
     }
 
     async fn run_hook(

@@ -218,6 +218,12 @@ pub trait Target: Store {
         service: &Service,
         deployment: &str,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Deployments of the service the runtime still has resources of (tasks, target groups,
+    /// alarms…), whatever their records say: what `gc` compares with the records.
+    fn present(
+        &self,
+        service: &Service,
+    ) -> impl Future<Output = Result<Vec<String>, TargetError>> + Send;
     /// Runs a hook command with DEPLOYMENT_ID in its environment.
     fn run_hook(
         &self,

@@ -56,6 +56,13 @@ pub enum DockerError {
         help("check the name and tag, `docker login` for a private registry, or build it (`build =` in the manifest builds it for you)")
     )]
     ImageMissing { image: String, reason: String },
+
+    #[error("pushing {image} failed: {message}")]
+    #[diagnostic(
+        code(wharf::docker::push),
+        help("check that the registry is reachable from this machine and that the credentials allow pushing to the repository; nothing was deployed")
+    )]
+    PushFailed { image: String, message: String },
 }
 
 impl DockerError {
@@ -72,6 +79,7 @@ impl DockerError {
                 | bollard::errors::Error::JsonSerdeError { .. } => false,
                 _ => true,
             },
+            DockerError::PushFailed { .. } => true,
             DockerError::BuildFailed { .. }
             | DockerError::Context { .. }
             | DockerError::ImageMissing { .. } => false,
@@ -101,6 +109,15 @@ pub struct BuildSpec<'a> {
     pub labels: HashMap<String, String>,
     pub args: HashMap<String, String>,
     pub target: Option<&'a str>,
+}
+
+/// Credentials for a registry, as a `docker login` would give them.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    /// `host[:port]` of the registry.
+    pub server: String,
 }
 
 /// What to run.
@@ -199,6 +216,67 @@ impl Docker {
             }
         }
         Ok(())
+    }
+
+    /// Pushes `repository:tag` and returns the digest the registry gave the manifest
+    /// (`sha256:…`), read from the push's final status line and checked against the image's
+    /// repo digests afterwards. `line` receives the push's progress statuses.
+    pub async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        auth: Option<&RegistryAuth>,
+        mut line: impl FnMut(&str),
+    ) -> Result<String, DockerError> {
+        let image = format!("{repository}:{tag}");
+        let failed = |message: String| DockerError::PushFailed {
+            image: image.clone(),
+            message,
+        };
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(a.server.clone()),
+            ..Default::default()
+        });
+        let options = bollard::query_parameters::PushImageOptions {
+            tag: Some(tag.to_owned()),
+            platform: None,
+        };
+        let mut stream = self.d.push_image(repository, Some(options), credentials);
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| failed(e.to_string()))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(failed(e));
+            }
+            if let Some(status) = info.status.as_deref() {
+                // "<tag>: digest: sha256:<hex> size: <n>"
+                if let Some(d) = status.split("digest: ").nth(1) {
+                    digest = d.split_whitespace().next().map(str::to_owned);
+                }
+                line(status);
+            }
+        }
+        let digest = digest.ok_or_else(|| {
+            failed("the registry reported no digest for the pushed manifest".into())
+        })?;
+        let inspect = self
+            .d
+            .inspect_image(&image)
+            .await
+            .map_err(api(format!("inspect image {image}")))?;
+        let known = inspect
+            .repo_digests
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r == &format!("{repository}@{digest}"));
+        if !known {
+            return Err(failed(format!(
+                "the registry answered digest {digest}, which Docker does not list for {repository}"
+            )));
+        }
+        Ok(digest)
     }
 
     pub async fn ensure_network(

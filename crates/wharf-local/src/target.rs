@@ -679,6 +679,32 @@ impl Target for LocalTarget {
         Ok(())
     }
 
+    async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {
+        let mut ids: std::collections::BTreeSet<String> = self
+            .docker
+            .list(&[
+                (LABEL_APP, &self.app),
+                (LABEL_ENV, &self.env),
+                (LABEL_SERVICE, &service.name),
+            ])
+            .await
+            .map_err(terr)?
+            .into_iter()
+            .map(|c| c.deployment)
+            .collect();
+        // Target groups left in the proxy after their containers went.
+        let prefix = self.group_name(&service.name, "");
+        let shape = self.names().deployment_id_pattern().len();
+        for g in self.config().await?.target_groups {
+            if let Some(id) = g.name.strip_prefix(&prefix) {
+                if id.len() == shape && id.starts_with(&format!("{}-", self.env)) {
+                    ids.insert(id.to_owned());
+                }
+            }
+        }
+        Ok(ids.into_iter().collect())
+    }
+
     async fn run_hook(
         &self,
         _service: &Service,

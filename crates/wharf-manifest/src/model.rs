@@ -344,8 +344,50 @@ pub struct Deploy {
     pub rollback: RollbackPolicy,
     /// Hold before the final traffic shift until `wharf promote`.
     pub approval: bool,
+    /// On AWS: refuse an image whose ECR scan reports findings of this severity or worse.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scan_gate: Option<ScanSeverity>,
     pub hooks: Hooks,
     pub smoke: Vec<SmokeCheck>,
+}
+
+/// A vulnerability severity as ECR's scans report it, from the worst down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum ScanSeverity {
+    Critical,
+    High,
+    Medium,
+}
+
+impl ScanSeverity {
+    /// ECR's name for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ScanSeverity::Critical => "CRITICAL",
+            ScanSeverity::High => "HIGH",
+            ScanSeverity::Medium => "MEDIUM",
+        }
+    }
+
+    /// Severities at least as bad as this one.
+    pub fn and_worse(self) -> &'static [ScanSeverity] {
+        match self {
+            ScanSeverity::Critical => &[ScanSeverity::Critical],
+            ScanSeverity::High => &[ScanSeverity::Critical, ScanSeverity::High],
+            ScanSeverity::Medium => &[
+                ScanSeverity::Critical,
+                ScanSeverity::High,
+                ScanSeverity::Medium,
+            ],
+        }
+    }
+}
+
+impl fmt::Display for ScanSeverity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,11 +8,13 @@ mod dir;
 pub mod docker;
 pub mod http;
 pub mod moto;
+pub mod registry;
 pub mod replay;
 mod tools;
 
 pub use cmd::{Cmd, Output};
 pub use dir::TestDir;
 pub use moto::{moto, Moto};
+pub use registry::Registry;
 pub use replay::{Faults, Replay};
 pub use tools::{tool, workspace_root};

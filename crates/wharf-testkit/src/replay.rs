@@ -8,7 +8,8 @@
 //!
 //! In front of the moto server ([`Replay::forward_to`]) it is a recording proxy: operations
 //! with no recorded response go to moto, and [`Faults`] make it answer ThrottlingException or
-//! drop the connection (before forwarding) for every n-th request.
+//! drop the connection (before forwarding) for every n-th request; [`Replay::throttle_burst`]
+//! throttles one operation n times before letting it through.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,6 +51,21 @@ struct State {
     upstream: Option<u16>,
     faults: Faults,
     seen: u32,
+}
+
+/// A recorded "response" that sends the request on to the upstream.
+const FORWARD: u16 = 0;
+
+/// A throttling error as the service's protocol shapes it.
+fn throttling(json: bool) -> (&'static str, String) {
+    if json {
+        (
+            "application/x-amz-json-1.1",
+            r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
+        )
+    } else {
+        ("text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned())
+    }
 }
 
 enum Fault {
@@ -126,7 +142,30 @@ impl Replay {
         self
     }
 
-    /// Every request so far, in order.
+    /// Answers the next `n` requests for `operation` with a throttling error (JSON protocol
+    /// when `json`, else query/XML), then sends it to the upstream again: a burst.
+    pub fn throttle_burst(&self, operation: &str, n: usize, json: bool) -> &Self {
+        for _ in 0..n {
+            let (content_type, body) = throttling(json);
+            self.push(
+                operation,
+                Recorded {
+                    status: 400,
+                    content_type,
+                    body,
+                },
+            );
+        }
+        self.push(
+            operation,
+            Recorded {
+                status: FORWARD,
+                content_type: "",
+                body: String::new(),
+            },
+        )
+    }
+
     /// Sends operations with no recorded response to `127.0.0.1:port` (the moto server).
     pub fn forward_to(&self, port: u16) -> &Self {
         self.state
@@ -142,6 +181,7 @@ impl Replay {
         self
     }
 
+    /// Every request so far, in order.
     pub fn log(&self) -> Vec<Received> {
         self.state
             .lock()
@@ -235,15 +275,8 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         match fault {
             Some(Fault::Drop) => return,
             Some(Fault::Throttle) => {
-                let (status, ct, body) = if json {
-                    (
-                        400,
-                        "application/x-amz-json-1.1",
-                        r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
-                    )
-                } else {
-                    (400, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned())
-                };
+                let status = 400;
+                let (ct, body) = throttling(json);
                 let head = format!("HTTP/1.1 {status} Bad Request\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nx-amzn-requestid: fault\r\n\r\n", body.len());
                 if out.write_all(head.as_bytes()).is_err()
                     || out.write_all(body.as_bytes()).is_err()
@@ -254,10 +287,12 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             }
             None => {}
         }
-        if let (None, Some(port)) = (&reply, upstream) {
+        let forwarded = reply.as_ref().is_none_or(|r| r.status == FORWARD);
+        if let (true, Some(port)) = (forwarded, upstream) {
             forward(port, &head, &raw_body, &mut out);
             return;
         }
+        let reply = reply.filter(|r| r.status != FORWARD);
         let r = reply.unwrap_or_else(|| Recorded {
             status: 400,
             content_type: "text/xml",

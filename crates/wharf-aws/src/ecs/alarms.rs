@@ -215,6 +215,30 @@ pub async fn requests(
     Ok((sums[0], sums[1]))
 }
 
+/// Names of the alarms starting with `prefix`, through every page.
+pub async fn with_prefix(cw: &Client, prefix: &str) -> Result<Vec<String>, AwsError> {
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let out = cw
+            .describe_alarms()
+            .alarm_name_prefix(prefix)
+            .set_next_token(token)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("list the alarms named {prefix}*"), e))?;
+        names.extend(
+            out.metric_alarms()
+                .iter()
+                .filter_map(|a| a.alarm_name().map(str::to_owned)),
+        );
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(names);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -337,3 +337,55 @@ pub async fn delete_rule(elb: &Client, rule: &RuleView) -> Result<(), AwsError> 
         }
     }
 }
+
+/// Names of the target groups starting with `prefix` that carry `wharf.app = app`, through
+/// every page.
+pub async fn tg_names(elb: &Client, prefix: &str, app: &str) -> Result<Vec<String>, AwsError> {
+    let action = format!("list the target groups named {prefix}*");
+    let mut candidates = Vec::new();
+    let mut marker = None;
+    loop {
+        let out = elb
+            .describe_target_groups()
+            .set_marker(marker)
+            .page_size(400)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(action.clone(), e))?;
+        for tg in out.target_groups() {
+            if let (Some(name), Some(arn)) = (tg.target_group_name(), tg.target_group_arn()) {
+                if name.starts_with(prefix) {
+                    candidates.push((name.to_owned(), arn.to_owned()));
+                }
+            }
+        }
+        marker = out.next_marker().map(str::to_owned);
+        if marker.is_none() {
+            break;
+        }
+    }
+    let mut names = Vec::new();
+    // DescribeTags takes at most 20 resources.
+    for chunk in candidates.chunks(20) {
+        let tags = elb
+            .describe_tags()
+            .set_resource_arns(Some(chunk.iter().map(|(_, a)| a.clone()).collect()))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("read the tags of {prefix}*"), e))?;
+        for d in tags.tag_descriptions() {
+            let ours = d
+                .tags()
+                .iter()
+                .any(|t| t.key() == Some("wharf.app") && t.value() == Some(app));
+            if let Some((name, _)) = chunk
+                .iter()
+                .find(|(_, a)| Some(a.as_str()) == d.resource_arn())
+                .filter(|_| ours)
+            {
+                names.push(name.clone());
+            }
+        }
+    }
+    Ok(names)
+}

@@ -12,10 +12,14 @@
 //! deployments: ECS's own rolling replacement with the circuit breaker does the batches
 //! ([`wharf_engine::Target::native_rolling`]), and going back is an update to the previous
 //! deployment's task definition.
+//!
+//! A service with `autoscaling` gets a target-tracking CPU policy on each deployment's ECS
+//! service ([`scaling`]), removed before that service is retired.
 
 pub mod alarms;
 pub mod env;
 pub mod lb;
+pub mod scaling;
 pub mod service;
 pub mod taskdef;
 
@@ -41,6 +45,8 @@ pub struct Clients {
     pub ecs: aws_sdk_ecs::Client,
     pub elb: aws_sdk_elasticloadbalancingv2::Client,
     pub cw: aws_sdk_cloudwatch::Client,
+    pub ecr: aws_sdk_ecr::Client,
+    pub scaling: aws_sdk_applicationautoscaling::Client,
 }
 
 impl Clients {
@@ -49,6 +55,8 @@ impl Clients {
             ecs: aws_sdk_ecs::Client::new(config),
             elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
             cw: aws_sdk_cloudwatch::Client::new(config),
+            ecr: aws_sdk_ecr::Client::new(config),
+            scaling: aws_sdk_applicationautoscaling::Client::new(config),
         }
     }
 }
@@ -329,6 +337,9 @@ impl AwsTarget {
             .map_err(terr)?
             .is_some()
         {
+            scaling::remove(&self.clients.scaling, cluster, ecs_name)
+                .await
+                .map_err(terr)?;
             service::scale(ecs, cluster, ecs_name, 0)
                 .await
                 .map_err(terr)?;
@@ -495,7 +506,18 @@ impl Target for AwsTarget {
             },
         )
         .await
-        .map_err(terr)
+        .map_err(terr)?;
+        if let Some(a) = &service.autoscaling {
+            scaling::ensure(
+                &self.clients.scaling,
+                &self.out.cluster,
+                &self.ecs_name(service, &record.id),
+                a,
+            )
+            .await
+            .map_err(terr)?;
+        }
+        Ok(())
     }
 
     async fn scale(
@@ -794,6 +816,51 @@ impl Target for AwsTarget {
             .await
             .map_err(terr)?;
         self.prune_task_definitions(service).await
+    }
+
+    async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {
+        // Per-deployment resources are named `{service}-{id}`; an id is `{env}-YYYYMMDD-HHMMSSZ`.
+        let prefix = self.names().target_group(&service.name, "");
+        let shape = self.names().deployment_id_pattern().len();
+        let env_prefix = format!("{}-", self.out.env);
+        let id_of = |name: &str| -> Option<String> {
+            name.strip_prefix(&prefix)
+                .map(|rest| rest.get(..shape).unwrap_or(rest))
+                .filter(|id| id.len() == shape && id.starts_with(&env_prefix))
+                .map(str::to_owned)
+        };
+        let mut ids = std::collections::BTreeSet::new();
+        if !rolling(service) {
+            for name in lb::tg_names(&self.clients.elb, &prefix, &self.out.app)
+                .await
+                .map_err(terr)?
+            {
+                ids.extend(id_of(&name));
+            }
+            for name in service::names(&self.clients.ecs, &self.out.cluster)
+                .await
+                .map_err(terr)?
+            {
+                // A deleted service may still be listed for a while: it counts when it is not
+                // INACTIVE.
+                if let Some(id) = id_of(&name) {
+                    if service::describe(&self.clients.ecs, &self.out.cluster, &name)
+                        .await
+                        .map_err(terr)?
+                        .is_some()
+                    {
+                        ids.insert(id);
+                    }
+                }
+            }
+        }
+        for name in alarms::with_prefix(&self.clients.cw, &prefix)
+            .await
+            .map_err(terr)?
+        {
+            ids.extend(id_of(&name));
+        }
+        Ok(ids.into_iter().collect())
     }
 
     async fn run_hook(

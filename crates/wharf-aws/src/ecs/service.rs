@@ -305,3 +305,30 @@ pub async fn stopped_tasks(
     }
     Ok(out)
 }
+
+/// Names of the cluster's services, through every page.
+pub async fn names(ecs: &Client, cluster: &str) -> Result<Vec<String>, AwsError> {
+    let mut names = Vec::new();
+    let mut token = None;
+    loop {
+        let out = ecs
+            .list_services()
+            .cluster(cluster)
+            .set_next_token(token)
+            .max_results(100)
+            .send()
+            .await
+            .map_err(|e| {
+                AwsError::from_sdk(format!("list the services of cluster {cluster}"), e)
+            })?;
+        names.extend(
+            out.service_arns()
+                .iter()
+                .filter_map(|a| a.rsplit('/').next().map(str::to_owned)),
+        );
+        token = out.next_token().map(str::to_owned);
+        if token.is_none() {
+            return Ok(names);
+        }
+    }
+}

@@ -95,7 +95,7 @@ pub async fn ensure(
             record
                 .image
                 .rsplit_once(':')
-                .filter(|(repo, _)| !repo.ends_with('/') && !repo.contains('@'))
+                .filter(|(repo, tag)| !tag.contains('/') && !repo.contains('@'))
                 .map_or(record.image.as_str(), |(repo, _)| repo)
         ),
         None => record.image.clone(),

@@ -5,8 +5,10 @@
 use std::collections::BTreeMap;
 
 use wharf_aws::ecs::env::resolve_bindings;
+use wharf_aws::image::{self, PushTarget, ScanWait};
 use wharf_aws::{AwsTarget, Clients, DynamoStore, EnvOutputs, Stacks};
 use wharf_engine::{Engine, EngineError, Options, Outcome, Request, Store, SystemClock};
+use wharf_local::docker::{Docker, RegistryAuth};
 use wharf_manifest::{Environment, ImageSource, Manifest, Names, Service};
 
 use crate::cli::{DeployArgs, Global};
@@ -88,15 +90,57 @@ fn engine<'a>(
     }
 }
 
-/// The image a deployment runs: the manifest's reference as it is (images wharf builds are
-/// pushed by `build_and_push`).
-fn image_of(svc: &Service) -> Result<String, CliError> {
-    match &svc.image {
-        ImageSource::Image(r) => Ok(r.clone()),
-        ImageSource::Build(_) => Err(CliError::NeedsImage {
-            service: svc.name.clone(),
-        }),
+/// The image a deployment runs and its digest: the manifest's reference as it is, or the
+/// image built, tagged with the deployment id, pushed to the service's repository (or the
+/// `--registry` override) with an ECR token, its digest read back, and the scan gate passed.
+async fn image_for(
+    target: &AwsTarget,
+    args: &DeployArgs,
+    m: &Manifest,
+    env: &Environment,
+    svc: &Service,
+    id: &str,
+    printer: &Printer,
+) -> Result<(String, Option<String>), CliError> {
+    let b = match &svc.image {
+        ImageSource::Image(r) => return Ok((r.clone(), None)),
+        ImageSource::Build(b) => b,
+    };
+    let push = PushTarget::of(
+        &target.out.service(&svc.name)?.repository_uri,
+        args.registry.as_deref(),
+    )?;
+    let repository = push.repository();
+    let tag = format!("{repository}:{id}");
+    let docker = Docker::connect().await?;
+    crate::commands::deploy::build(&docker, m, &env.name, svc, b, id, &tag, printer).await?;
+    let creds = image::authorization(&target.clients.ecr).await?;
+    printer.diag(&format!("{}: pushing {tag}\n", svc.name));
+    let auth = RegistryAuth {
+        username: creds.username,
+        password: creds.password,
+        server: push.registry.clone(),
+    };
+    let pushed = docker.push(&repository, id, Some(&auth), |_| {}).await;
+    // The image now lives in the registry; this machine keeps no copy of each deployment.
+    let removed = docker.remove_image(&tag).await;
+    let digest = pushed?;
+    removed?;
+    printer.diag(&format!("{}: pushed {repository}@{digest}\n", svc.name));
+    if let Some(gate) = svc.deploy.scan_gate {
+        let waiting = |what: &str| printer.diag(&format!("{}: waiting for {what}\n", svc.name));
+        let findings = image::scan_gate(
+            &target.clients.ecr,
+            &push.name,
+            &digest,
+            gate,
+            ScanWait::default(),
+            &waiting,
+        )
+        .await?;
+        printer.diag(&format!("{}: {findings}\n", svc.name));
     }
+    Ok((tag, Some(digest)))
 }
 
 pub fn deploy(
@@ -131,7 +175,7 @@ pub fn deploy(
                 engine.resume(svc).await?
             } else {
                 let id = crate::commands::deploy::fresh_id(&target, &names, svc).await?;
-                let image = image_of(svc)?;
+                let (image, digest) = image_for(&target, args, m, env, svc, &id, printer).await?;
                 engine
                     .deploy(Request {
                         app: &m.app.name,
@@ -139,7 +183,7 @@ pub fn deploy(
                         service: svc,
                         id: &id,
                         image: &image,
-                        digest: None,
+                        digest: digest.as_deref(),
                     })
                     .await?
             };

@@ -233,6 +233,24 @@ async fn build_image(
         ImageSource::Image(r) => return Ok(r.clone()),
         ImageSource::Build(b) => b,
     };
+    let tag = ctx.target.image_tag(&svc.name, id);
+    build(&ctx.target.docker, m, &env.name, svc, b, id, &tag, printer).await?;
+    Ok(tag)
+}
+
+/// Runs the service's pre-build command, then builds its image as `tag`, labelled with the
+/// app, environment, service and deployment.
+#[allow(clippy::too_many_arguments)]
+pub async fn build(
+    docker: &Docker,
+    m: &Manifest,
+    env: &str,
+    svc: &Service,
+    b: &wharf_manifest::Build,
+    id: &str,
+    tag: &str,
+    printer: &Printer,
+) -> Result<(), CliError> {
     if let Some(cmd) = &b.pre_build {
         printer.diag(&format!(
             "{}: running pre-build {}\n",
@@ -257,10 +275,9 @@ async fn build_image(
             });
         }
     }
-    let tag = ctx.target.image_tag(&svc.name, id);
     let labels: HashMap<String, String> = [
         (LABEL_APP, m.app.name.as_str()),
-        (LABEL_ENV, env.name.as_str()),
+        (LABEL_ENV, env),
         (LABEL_SERVICE, svc.name.as_str()),
         (LABEL_DEPLOYMENT, id),
     ]
@@ -269,13 +286,12 @@ async fn build_image(
     .collect();
     printer.diag(&format!("{}: building {tag}\n", svc.name));
     let verbose = !printer.quiet && std::env::var_os("WHARF_BUILD_LOG").is_some();
-    ctx.target
-        .docker
+    docker
         .build(
             BuildSpec {
                 context: &m.root.join(&b.context),
                 dockerfile: &b.dockerfile,
-                tag: &tag,
+                tag,
                 labels,
                 args: b.args.clone().into_iter().collect(),
                 target: b.target.as_deref(),
@@ -287,7 +303,7 @@ async fn build_image(
             },
         )
         .await?;
-    Ok(tag)
+    Ok(())
 }
 
 /// What `down` removed.

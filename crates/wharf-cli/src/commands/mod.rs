@@ -5,6 +5,7 @@ pub mod aws;
 pub mod awsdeploy;
 pub mod completions;
 pub mod deploy;
+pub mod gc;
 pub mod init;
 pub mod local;
 pub mod localenv;

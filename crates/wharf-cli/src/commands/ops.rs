@@ -17,7 +17,7 @@ use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 
-fn one_service<'m>(
+pub fn one_service<'m>(
     env: &'m wharf_manifest::Environment,
     name: Option<&str>,
 ) -> Result<&'m Service, CliError> {

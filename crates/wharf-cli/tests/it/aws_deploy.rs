@@ -58,14 +58,14 @@ count = 2
 routing = { paths = ["/roll/*"], priority = 5 }
 "#;
 
-fn rt() -> tokio::runtime::Runtime {
+pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime")
 }
 
-async fn config(endpoint: &str) -> aws_config::SdkConfig {
+pub async fn config(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -79,7 +79,7 @@ async fn config(endpoint: &str) -> aws_config::SdkConfig {
 /// moto's ExecuteChangeSet creates the resources but never evaluates the stack's outputs (its
 /// UpdateStack does): after `wharf up`, the same template is applied once more with UpdateStack
 /// so moto has the outputs AWS would have. A test-side workaround; wharf itself is unchanged.
-fn moto_evaluates_outputs(endpoint: &str) {
+pub fn moto_evaluates_outputs(endpoint: &str) {
     rt().block_on(async {
         let cfn = aws_sdk_cloudformation::Client::new(&config(endpoint).await);
         let body = cfn
@@ -101,21 +101,21 @@ fn moto_evaluates_outputs(endpoint: &str) {
 
 /// A target group as read back: health check path, interval, healthy threshold, matcher,
 /// tags, deregistration delay.
-type Group = (String, i32, i32, String, BTreeMap<String, String>, String);
+pub type Group = (String, i32, i32, String, BTreeMap<String, String>, String);
 
 /// What the AWS APIs say about the environment's deployments.
 #[derive(Debug, Default)]
-struct Seen {
+pub struct Seen {
     /// Target groups by name.
-    groups: BTreeMap<String, Group>,
+    pub groups: BTreeMap<String, Group>,
     /// Rule priority → forwarded target group names with weights.
-    rules: BTreeMap<u32, Vec<(String, i32)>>,
+    pub rules: BTreeMap<u32, Vec<(String, i32)>>,
     /// Active ECS service name → task definition ARN.
-    services: BTreeMap<String, String>,
-    alarms: Vec<String>,
+    pub services: BTreeMap<String, String>,
+    pub alarms: Vec<String>,
 }
 
-fn seen(endpoint: &str) -> Seen {
+pub fn seen(endpoint: &str) -> Seen {
     rt().block_on(async {
         let c = config(endpoint).await;
         let elb = aws_sdk_elasticloadbalancingv2::Client::new(&c);
@@ -301,7 +301,7 @@ fn assert_attached_before_create_service(proxy: &Replay) {
     );
 }
 
-fn ids(history: &Value, service: &str) -> Vec<String> {
+pub fn ids(history: &Value, service: &str) -> Vec<String> {
     history["deployments"]
         .as_array()
         .expect("deployments")

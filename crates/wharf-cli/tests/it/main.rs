@@ -2,6 +2,8 @@
 
 mod aws;
 mod aws_deploy;
+mod aws_gc;
+mod aws_image;
 mod aws_replay;
 mod bad_input;
 mod crash;

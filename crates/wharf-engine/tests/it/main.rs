@@ -1,7 +1,8 @@
 //! The engine on the simulated target: every strategy's transitions, a failure in every phase,
-//! a crash and resume at every transition, approvals, and lock contention.
+//! a crash and resume at every transition, approvals, lock contention, and gc.
 
 mod faults;
+mod gc;
 mod resume;
 mod strategies;
 

@@ -1,11 +1,11 @@
 //! `[services.NAME.deploy]`: the strategy and its parameters, drain, rollback thresholds,
-//! approval, lifecycle hooks and smoke checks.
+//! approval, the image scan gate, lifecycle hooks and smoke checks.
 
 use crate::diag::{Problem, Rule};
 use crate::duration::Duration;
 use crate::model::{
     AffinityParams, BlueGreenParams, CanaryParams, Deploy, Drain, Hooks, LinearParams,
-    RollbackPolicy, RollingParams, SmokeCheck, StrategyKind,
+    RollbackPolicy, RollingParams, ScanSeverity, SmokeCheck, StrategyKind,
 };
 use crate::reader::{Cx, Node, Tbl};
 
@@ -47,6 +47,7 @@ pub fn defaults() -> Deploy {
             min_requests: 20,
         },
         approval: false,
+        scan_gate: None,
         hooks: Hooks::default(),
         smoke: Vec::new(),
     }
@@ -58,6 +59,13 @@ const STRATEGIES: &[(&str, StrategyKind)] = &[
     ("linear", StrategyKind::Linear),
     ("blue-green", StrategyKind::BlueGreen),
     ("affinity", StrategyKind::Affinity),
+];
+
+const SCAN_GATES: &[(&str, Option<ScanSeverity>)] = &[
+    ("off", None),
+    ("critical", Some(ScanSeverity::Critical)),
+    ("high", Some(ScanSeverity::High)),
+    ("medium", Some(ScanSeverity::Medium)),
 ];
 
 pub(crate) fn read(cx: &mut Cx, node: Option<&Node<'_, '_>>) -> Option<Deploy> {
@@ -78,6 +86,12 @@ pub(crate) fn read(cx: &mut Cx, node: Option<&Node<'_, '_>>) -> Option<Deploy> {
     if let Some(n) = t.get(cx, "approval") {
         match cx.boolean(&n) {
             Some(b) => d.approval = b,
+            None => ok = false,
+        }
+    }
+    if let Some(n) = t.get(cx, "scan_gate") {
+        match cx.choice(&n, SCAN_GATES) {
+            Some(g) => d.scan_gate = g,
             None => ok = false,
         }
     }

@@ -1,0 +1,234 @@
+//! `wharf deploy` of a service built from source on an AWS environment: the image is built by
+//! the Docker Engine, tagged with the deployment id, pushed with ECR's token to a local
+//! `docker-registry` standing in for ECR's data plane (moto has none), its digest read back and
+//! pinned in the task definition registered on moto; the scan gate, fed a replayed
+//! DescribeImageScanFindings with a CRITICAL finding, stops the deployment before anything
+//! runs.
+
+use serde_json::Value;
+use wharf_testkit::{moto, Registry, Replay, TestDir};
+
+use crate::aws::aws_wharf;
+use crate::aws_deploy::{config, moto_evaluates_outputs, rt};
+use crate::no_panic;
+
+const MANIFEST: &str = r#"
+[app]
+name = "pulse"
+
+[environments.test]
+target = "aws"
+region = "us-east-1"
+account = "123456789012"
+azs = 2
+egress = "endpoints"
+
+[services.web]
+build = { context = "web" }
+port = 8000
+count = 2
+routing = { paths = ["/*"], priority = 1 }
+"#;
+
+/// The service's build context: a FROM-scratch image with one file (nothing to pull).
+fn write_context(dir: &TestDir) {
+    dir.write(
+        "web/Dockerfile",
+        "FROM scratch\nCOPY index.html /srv/index.html\nCMD [\"/srv/server\"]\n",
+    );
+    dir.write("web/index.html", "pulse\n");
+}
+
+/// Removes what a failed run may have left in Docker: images labelled for this app and env.
+struct Images;
+
+impl Drop for Images {
+    fn drop(&mut self) {
+        let out = std::process::Command::new("docker")
+            .args([
+                "images",
+                "-q",
+                "--filter",
+                "label=wharf.app=pulse",
+                "--filter",
+                "label=wharf.env=test",
+            ])
+            .output();
+        if let Ok(out) = out {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = std::process::Command::new("docker")
+                    .args(["rmi", "-f", id])
+                    .output();
+            }
+        }
+    }
+}
+
+fn labelled_images() -> usize {
+    let out = std::process::Command::new("docker")
+        .args([
+            "images",
+            "-q",
+            "--filter",
+            "label=wharf.app=pulse",
+            "--filter",
+            "label=wharf.env=test",
+        ])
+        .output()
+        .expect("docker images");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .count()
+}
+
+/// The container image of the task definition the ECS service `web` runs.
+fn running_image(endpoint: &str) -> String {
+    rt().block_on(async {
+        let ecs = aws_sdk_ecs::Client::new(&config(endpoint).await);
+        let svc = ecs
+            .describe_services()
+            .cluster("pulse-test")
+            .services("web")
+            .send()
+            .await
+            .expect("describe services");
+        let td = svc.services()[0]
+            .task_definition()
+            .expect("task definition")
+            .to_owned();
+        let def = ecs
+            .describe_task_definition()
+            .task_definition(td)
+            .send()
+            .await
+            .expect("describe task definition");
+        def.task_definition().expect("def").container_definitions()[0]
+            .image()
+            .expect("image")
+            .to_owned()
+    })
+}
+
+#[test]
+fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
+    let _images = Images;
+    let m = moto();
+    let registry = Registry::start();
+    let proxy = Replay::start();
+    proxy.forward_to(m.port);
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+    write_context(&dir);
+    aws_wharf(&dir, &proxy.endpoint())
+        .args(["-q", "up"])
+        .run()
+        .success();
+    moto_evaluates_outputs(&m.endpoint());
+
+    let out = aws_wharf(&dir, &proxy.endpoint())
+        .args(["deploy", "--registry", &registry.host()])
+        .run()
+        .success();
+    no_panic(&out);
+    let history: Value = aws_wharf(&dir, &proxy.endpoint())
+        .args(["--output", "json", "history"])
+        .run()
+        .success()
+        .json();
+    let d = &history["deployments"][0];
+    let id = d["id"].as_str().expect("an id").to_owned();
+
+    // The registry holds the image under the service's repository name, tagged with the id.
+    let repo = "pulse/test/web";
+    assert_eq!(registry.tags(repo), std::slice::from_ref(&id), "{out}");
+    let digest = registry
+        .digest(repo, &id)
+        .expect("the pushed manifest's digest");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    // The record and the task definition pin that digest, not the tag.
+    assert_eq!(d["digest"], digest.as_str(), "{history}");
+    assert_eq!(
+        running_image(&m.endpoint()),
+        format!("{}/{repo}@{digest}", registry.host())
+    );
+    // The push used ECR's token, asked for once.
+    let ops = proxy.operations();
+    assert_eq!(
+        ops.iter().filter(|o| *o == "GetAuthorizationToken").count(),
+        1,
+        "{ops:?}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("pushed {}/{repo}@{digest}", registry.host())),
+        "{out}"
+    );
+    // Nothing of the build is left in this machine's image store.
+    assert_eq!(labelled_images(), 0, "the pushed image was removed locally");
+}
+
+#[test]
+fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
+    let _images = Images;
+    let m = moto();
+    let registry = Registry::start();
+    let proxy = Replay::start();
+    proxy.forward_to(m.port);
+    let dir = TestDir::new();
+    dir.write(
+        "wharf.toml",
+        format!("{MANIFEST}deploy = {{ scan_gate = \"critical\" }}\n"),
+    );
+    write_context(&dir);
+    aws_wharf(&dir, &proxy.endpoint())
+        .args(["-q", "up"])
+        .run()
+        .success();
+    moto_evaluates_outputs(&m.endpoint());
+    // moto keeps no images and never scans: ECR's answer for this image is replayed.
+    proxy.json(
+        "DescribeImageScanFindings",
+        200,
+        r#"{"registryId":"123456789012","repositoryName":"pulse/test/web","imageId":{"imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"imageScanStatus":{"status":"COMPLETE","description":"The scan was completed successfully."},"imageScanFindings":{"imageScanCompletedAt":1795428000.0,"findingSeverityCounts":{"CRITICAL":1,"MEDIUM":1},"findings":[{"name":"CVE-2024-3094","uri":"https://security-tracker.debian.org/tracker/CVE-2024-3094","severity":"CRITICAL","attributes":[{"key":"package_version","value":"5.6.0-0.2"},{"key":"package_name","value":"xz-utils"}]},{"name":"CVE-2023-4911","severity":"MEDIUM","attributes":[{"key":"package_name","value":"glibc"}]}]}}"#,
+    );
+
+    let out = aws_wharf(&dir, &proxy.endpoint())
+        .args(["deploy", "--registry", &registry.host()])
+        .run()
+        .code(1);
+    no_panic(&out);
+    assert!(
+        out.stderr
+            .contains("CRITICAL CVE-2024-3094 in xz-utils 5.6.0-0.2"),
+        "{out}"
+    );
+    assert!(
+        out.stderr.contains("scan_gate"),
+        "the help names the setting: {out}"
+    );
+    let ops = proxy.operations();
+    let scan = ops
+        .iter()
+        .position(|o| o == "DescribeImageScanFindings")
+        .expect("scan read");
+    for never in [
+        "RegisterTaskDefinition",
+        "CreateTargetGroup",
+        "CreateService",
+    ] {
+        assert!(
+            !ops.contains(&never.to_owned()),
+            "{never} was sent: {ops:?}"
+        );
+    }
+    assert!(
+        ops[..scan].contains(&"GetAuthorizationToken".to_owned()),
+        "{ops:?}"
+    );
+    let scan_body = &proxy.log()[scan].body;
+    assert!(
+        scan_body.contains("\"repositoryName\":\"pulse/test/web\""),
+        "{scan_body}"
+    );
+    assert_eq!(labelled_images(), 0);
+}
