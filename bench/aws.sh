@@ -9,7 +9,8 @@
 #     server, side by side in one run: wall time and API calls.
 # Loopback only: moto and the proxy are started here and stopped by their PIDs at exit.
 #
-#   bench/aws.sh
+#   bench/aws.sh                       (release build)
+#   WHARF_BENCH_PROFILE=debug bench/aws.sh   (reuse the test build; API counts are the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -22,15 +23,18 @@ if [ ! -x "$venv/bin/ecs" ]; then
   "$venv/bin/pip" install -q ecs-deploy
 fi
 
-echo "building wharf..." >&2
-cargo build -q --release -p wharf-cli
-cargo build -q --release -p wharf-engine --example critical_path
+profile=${WHARF_BENCH_PROFILE:-release}
+flag=--release
+[ "$profile" = debug ] && flag=
+echo "building wharf ($profile)..." >&2
+cargo build -q $flag -p wharf-cli
+cargo build -q $flag -p wharf-engine --example critical_path
 
 echo
-"$root/target/release/examples/critical_path"
+"$root/target/$profile/examples/critical_path"
 echo
 
-exec "$tools/venv-aws/bin/python" - "$root/target/release/wharf" "$tools/venv-aws/bin/moto_server" "$venv/bin/ecs" <<'PY'
+exec "$tools/venv-aws/bin/python" - "$root/target/$profile/wharf" "$tools/venv-aws/bin/moto_server" "$venv/bin/ecs" <<'PY'
 import collections, http.client, http.server, json, os, re, signal, socket, subprocess
 import sys, tempfile, threading, time
 
@@ -153,9 +157,13 @@ try:
 
     print()
     print("`ecs deploy` (ecs-deploy) vs `wharf deploy` (rolling), same moto server, one run each")
+    # ecs-deploy waits for tasks RUNNING with the new task definition (ListTasks/DescribeTasks);
+    # moto starts no tasks, so that wait never ends there: it runs with --timeout -1 (register
+    # and update, then return). wharf waits for the rollout and running counts moto reports.
+    print("(ecs deploy with --timeout -1: it does not wait for the rollout; wharf waits for it)")
     ecs_wall, ecs_n, ecs_ops = run([ecs_bin, "deploy", "pulse-test", "rolling",
                                     "--image", "rolling", "registry.example/pulse/rolling:3",
-                                    "--timeout", "120"])
+                                    "--timeout", "-1"])
     manifest(4)
     w_wall, w_n, w_ops = run([wharf, "-q", "--env", "test", "deploy", "rolling"])
     print(f"{'tool':<14} {'wall':>8} {'API calls':>10}   calls")

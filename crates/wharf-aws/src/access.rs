@@ -76,6 +76,21 @@ impl Access {
         aws_sdk_cloudformation::Client::new(&self.config)
     }
 
+    pub fn ecr(&self) -> aws_sdk_ecr::Client {
+        aws_sdk_ecr::Client::new(&self.config)
+    }
+
+    /// S3, addressing buckets by path when an endpoint is given (an emulator on an address
+    /// has no per-bucket host names).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
+        let path_style = self.config.endpoint_url().is_some();
+        aws_sdk_s3::Client::from_conf(
+            aws_sdk_s3::config::Builder::from(&self.config)
+                .force_path_style(path_style)
+                .build(),
+        )
+    }
+
     /// The same configuration in another region (CloudFront's stack lives in us-east-1).
     pub fn in_region(&self, region: &str) -> Access {
         Access {

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod ecs;
 pub mod error;
 pub mod image;
+pub mod purge;
 pub mod recover;
 pub mod smoke;
 pub mod stacks;

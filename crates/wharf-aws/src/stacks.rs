@@ -322,6 +322,42 @@ impl<'a> Stacks<'a> {
         ))
     }
 
+    /// The physical ids of the stack's resources of `resource_type` (none when the stack does
+    /// not exist), through every page.
+    pub async fn physical_ids(
+        &self,
+        name: &str,
+        resource_type: &str,
+    ) -> Result<Vec<String>, AwsError> {
+        if self.describe(name).await?.is_none() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::new();
+        let mut token = None;
+        loop {
+            let out = self
+                .cfn
+                .list_stack_resources()
+                .stack_name(name)
+                .set_next_token(token)
+                .send()
+                .await
+                .map_err(|e| {
+                    AwsError::from_sdk(format!("list the resources of stack {name}"), e)
+                })?;
+            ids.extend(
+                out.stack_resource_summaries()
+                    .iter()
+                    .filter(|r| r.resource_type() == Some(resource_type))
+                    .filter_map(|r| r.physical_resource_id().map(str::to_owned)),
+            );
+            token = out.next_token().map(str::to_owned);
+            if token.is_none() {
+                return Ok(ids);
+            }
+        }
+    }
+
     /// Deletes the stack (keeping `retain`, which only a DELETE_FAILED stack accepts) and waits.
     pub async fn delete(&self, name: &str, retain: &[String]) -> Result<bool, StackError> {
         if self.describe(name).await?.is_none() {

@@ -103,7 +103,7 @@ pub enum Command {
     Up,
     /// Remove everything an environment runs (local: containers, images, network, proxy, state;
     /// AWS: its stacks, in dependency order)
-    Down,
+    Down(DownArgs),
     /// Bring an environment's stacks back from a failed or stuck state (asks first)
     Recover,
     /// Build and roll out a new version of a service with its strategy
@@ -253,6 +253,14 @@ pub struct DrainArgs {
     /// The service [default: the only one]
     #[arg(long)]
     pub service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// AWS: empty wharf's image repositories and the buckets deleted with the stacks first
+    /// (without it, `down` stops when they hold anything)
+    #[arg(long)]
+    pub purge: bool,
 }
 
 #[derive(Debug, Args)]

@@ -139,6 +139,13 @@ pub enum CliError {
     )]
     NotConfirmed,
 
+    #[error("{}: CloudFormation cannot delete them while they hold anything; nothing was deleted", holdings.join("; "))]
+    #[diagnostic(
+        code(wharf::aws::not_empty),
+        help("copy what you need, then run `wharf down --purge` to delete their contents with the environment (for good)")
+    )]
+    NotEmpty { holdings: Vec<String> },
+
     #[error("failed to start the async runtime")]
     #[diagnostic(code(wharf::cli::runtime))]
     Runtime {
@@ -194,7 +201,9 @@ impl CliError {
             CliError::Docker(_) => ExitStatus::Failure,
             CliError::Aws(_) | CliError::Guard(_) | CliError::Stack(_) => ExitStatus::Aws,
             CliError::NotAws { .. } => ExitStatus::Usage,
-            CliError::TemplateTooLarge { .. } | CliError::NotConfirmed => ExitStatus::Failure,
+            CliError::TemplateTooLarge { .. }
+            | CliError::NotConfirmed
+            | CliError::NotEmpty { .. } => ExitStatus::Failure,
         }
     }
 }

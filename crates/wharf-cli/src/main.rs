@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
         Command::Render(args) => commands::render::run(&cli.global, &printer, args),
         Command::Up => commands::deploy::up(&cli.global, &printer),
-        Command::Down => commands::deploy::down(&cli.global, &printer),
+        Command::Down(a) => commands::deploy::down(&cli.global, &printer, a),
         Command::Recover => commands::aws::recover(&cli.global, &printer),
         Command::Deploy(args) => commands::deploy::deploy(&cli.global, &printer, args),
         Command::Status(a) => commands::ops::status(&cli.global, &printer, a),

@@ -12,7 +12,7 @@ use wharf_aws::{
     Access, AccessOptions, Applied, CfnClient, Identity, Preview, StackEvent, StackSpec, Stacks,
 };
 use wharf_cfn::StackKind;
-use wharf_manifest::{AwsEnv, Environment, Manifest};
+use wharf_manifest::{AwsEnv, Environment, Manifest, Names};
 
 use crate::cli::Global;
 use crate::commands::deploy::runtime;
@@ -210,11 +210,16 @@ pub fn preview(
 #[derive(Debug, Serialize)]
 pub struct DownAws {
     pub environment: String,
+    /// Repositories and buckets emptied first (`--purge`).
+    pub emptied: Vec<wharf_aws::purge::Holding>,
     pub deleted: Vec<String>,
 }
 
 impl fmt::Display for DownAws {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for h in &self.emptied {
+            writeln!(f, "emptied {} {} ({} item(s))", h.kind, h.name, h.items)?;
+        }
         if self.deleted.is_empty() {
             return writeln!(f, "environment {}: no stacks to delete", self.environment);
         }
@@ -233,6 +238,7 @@ pub fn down(
     printer: &Printer,
     m: &Manifest,
     env: &Environment,
+    purge: bool,
 ) -> Result<ExitStatus, CliError> {
     let aws = aws_of(env, "down")?;
     let events = sink(printer);
@@ -250,10 +256,34 @@ pub fn down(
                 existing.push(spec.name.clone());
             }
         }
-        if !existing.is_empty()
-            && !confirm(global, &format!("delete stacks {}?", existing.join(", ")))
-        {
+        // What CloudFormation would refuse to delete: the services' repositories, and the
+        // data stack's buckets unless the environment retains them (prod).
+        let names = Names::new(&m.app.name, &env.name);
+        let repositories: Vec<String> = env.services.keys().map(|s| names.repository(s)).collect();
+        let buckets = if aws.prod {
+            Vec::new()
+        } else {
+            Stacks::new(&access.cloudformation(), &events)
+                .physical_ids(&names.data_stack(), "AWS::S3::Bucket")
+                .await?
+        };
+        let (ecr, s3) = (access.ecr(), access.s3());
+        let holdings = wharf_aws::purge::holdings(&ecr, &s3, &repositories, &buckets).await?;
+        if !holdings.is_empty() && !purge {
+            return Err(CliError::NotEmpty {
+                holdings: holdings.iter().map(ToString::to_string).collect(),
+            });
+        }
+        let mut question = format!("delete stacks {}", existing.join(", "));
+        if !holdings.is_empty() {
+            let list: Vec<String> = holdings.iter().map(ToString::to_string).collect();
+            question = format!("{question}, and everything in: {}", list.join("; "));
+        }
+        if !existing.is_empty() && !confirm(global, &format!("{question}?")) {
             return Err(CliError::NotConfirmed);
+        }
+        for h in &holdings {
+            wharf_aws::purge::empty(&ecr, &s3, h).await?;
         }
         let mut deleted = Vec::new();
         for (spec, cfn) in &specs {
@@ -263,6 +293,7 @@ pub fn down(
         }
         printer.result(&DownAws {
             environment: env.name.clone(),
+            emptied: holdings,
             deleted,
         })?;
         Ok(ExitStatus::Success)

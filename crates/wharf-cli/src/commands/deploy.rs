@@ -332,12 +332,16 @@ impl fmt::Display for Down {
     }
 }
 
-pub fn down(global: &Global, printer: &Printer) -> Result<ExitStatus, CliError> {
+pub fn down(
+    global: &Global,
+    printer: &Printer,
+    args: &crate::cli::DownArgs,
+) -> Result<ExitStatus, CliError> {
     let loaded = load(global, printer)?;
     let m = &loaded.manifest;
     let env = pick_env(global, m)?;
     if env.aws().is_some() {
-        return crate::commands::aws::down(global, printer, m, env);
+        return crate::commands::aws::down(global, printer, m, env, args.purge);
     }
     let local = local_of(env)?;
     let state_dir = localenv::state_dir(m, local);

@@ -47,9 +47,9 @@ pub fn aws_wharf(dir: &TestDir, endpoint: &str) -> Cmd {
 }
 
 /// A stack as CloudFormation describes it: status, tags and resource types.
-type Described = (String, Vec<(String, String)>, Vec<String>);
+pub type Described = (String, Vec<(String, String)>, Vec<String>);
 
-fn stack(endpoint: &str, name: &str) -> Option<Described> {
+pub fn stack(endpoint: &str, name: &str) -> Option<Described> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

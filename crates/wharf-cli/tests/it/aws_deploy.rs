@@ -12,7 +12,7 @@ use crate::aws::aws_wharf;
 use crate::no_panic;
 
 /// One service per strategy, each with its own routing block.
-const MANIFEST: &str = r#"
+pub const MANIFEST: &str = r#"
 [app]
 name = "pulse"
 

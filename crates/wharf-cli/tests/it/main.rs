@@ -2,9 +2,11 @@
 
 mod aws;
 mod aws_deploy;
+mod aws_down;
 mod aws_gc;
 mod aws_image;
 mod aws_replay;
+mod aws_throttle;
 mod bad_input;
 mod crash;
 mod init;
