@@ -99,6 +99,35 @@ pub fn moto_evaluates_outputs(endpoint: &str) {
     });
 }
 
+/// An AWS environment up on the moto server, reached through a recording proxy: the
+/// manifest written, `wharf up` run, moto's outputs evaluated.
+pub struct UpEnv {
+    pub moto: wharf_testkit::moto::MotoGuard,
+    pub proxy: Replay,
+    pub dir: TestDir,
+}
+
+impl UpEnv {
+    pub fn new(manifest: &str) -> UpEnv {
+        let moto = moto();
+        let proxy = Replay::start();
+        proxy.forward_to(moto.port);
+        let dir = TestDir::new();
+        dir.write("wharf.toml", manifest);
+        aws_wharf(&dir, &proxy.endpoint())
+            .args(["-q", "up"])
+            .run()
+            .success();
+        moto_evaluates_outputs(&moto.endpoint());
+        UpEnv { moto, proxy, dir }
+    }
+
+    /// `wharf` pointed at the proxy.
+    pub fn wharf(&self) -> wharf_testkit::Cmd {
+        aws_wharf(&self.dir, &self.proxy.endpoint())
+    }
+}
+
 /// A target group as read back: health check path, interval, healthy threshold, matcher,
 /// tags, deregistration delay.
 pub type Group = (String, i32, i32, String, BTreeMap<String, String>, String);

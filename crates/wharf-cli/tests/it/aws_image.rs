@@ -6,10 +6,9 @@
 //! runs.
 
 use serde_json::Value;
-use wharf_testkit::{moto, Registry, Replay, TestDir};
+use wharf_testkit::{Registry, TestDir};
 
-use crate::aws::aws_wharf;
-use crate::aws_deploy::{config, moto_evaluates_outputs, rt};
+use crate::aws_deploy::{config, rt, UpEnv};
 use crate::no_panic;
 
 const MANIFEST: &str = r#"
@@ -44,27 +43,16 @@ struct Images;
 
 impl Drop for Images {
     fn drop(&mut self) {
-        let out = std::process::Command::new("docker")
-            .args([
-                "images",
-                "-q",
-                "--filter",
-                "label=wharf.app=pulse",
-                "--filter",
-                "label=wharf.env=test",
-            ])
-            .output();
-        if let Ok(out) = out {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = std::process::Command::new("docker")
-                    .args(["rmi", "-f", id])
-                    .output();
-            }
+        for id in labelled_images() {
+            let _ = std::process::Command::new("docker")
+                .args(["rmi", "-f", &id])
+                .output();
         }
     }
 }
 
-fn labelled_images() -> usize {
+/// Ids of the images labelled for this app and env.
+fn labelled_images() -> Vec<String> {
     let out = std::process::Command::new("docker")
         .args([
             "images",
@@ -78,7 +66,8 @@ fn labelled_images() -> usize {
         .expect("docker images");
     String::from_utf8_lossy(&out.stdout)
         .split_whitespace()
-        .count()
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The container image of the task definition the ECS service `web` runs.
@@ -112,25 +101,19 @@ fn running_image(endpoint: &str) -> String {
 #[test]
 fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
     let _images = Images;
-    let m = moto();
     let registry = Registry::start();
-    let proxy = Replay::start();
-    proxy.forward_to(m.port);
-    let dir = TestDir::new();
-    dir.write("wharf.toml", MANIFEST);
-    write_context(&dir);
-    aws_wharf(&dir, &proxy.endpoint())
-        .args(["-q", "up"])
-        .run()
-        .success();
-    moto_evaluates_outputs(&m.endpoint());
+    let env = UpEnv::new(MANIFEST);
+    write_context(&env.dir);
+    let proxy = &env.proxy;
 
-    let out = aws_wharf(&dir, &proxy.endpoint())
+    let out = env
+        .wharf()
         .args(["deploy", "--registry", &registry.host()])
         .run()
         .success();
     no_panic(&out);
-    let history: Value = aws_wharf(&dir, &proxy.endpoint())
+    let history: Value = env
+        .wharf()
         .args(["--output", "json", "history"])
         .run()
         .success()
@@ -148,7 +131,7 @@ fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
     // The record and the task definition pin that digest, not the tag.
     assert_eq!(d["digest"], digest.as_str(), "{history}");
     assert_eq!(
-        running_image(&m.endpoint()),
+        running_image(&env.moto.endpoint()),
         format!("{}/{repo}@{digest}", registry.host())
     );
     // The push used ECR's token, asked for once.
@@ -164,27 +147,22 @@ fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
         "{out}"
     );
     // Nothing of the build is left in this machine's image store.
-    assert_eq!(labelled_images(), 0, "the pushed image was removed locally");
+    assert_eq!(
+        labelled_images(),
+        Vec::<String>::new(),
+        "the pushed image was removed locally"
+    );
 }
 
 #[test]
 fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
     let _images = Images;
-    let m = moto();
     let registry = Registry::start();
-    let proxy = Replay::start();
-    proxy.forward_to(m.port);
-    let dir = TestDir::new();
-    dir.write(
-        "wharf.toml",
-        format!("{MANIFEST}deploy = {{ scan_gate = \"critical\" }}\n"),
-    );
-    write_context(&dir);
-    aws_wharf(&dir, &proxy.endpoint())
-        .args(["-q", "up"])
-        .run()
-        .success();
-    moto_evaluates_outputs(&m.endpoint());
+    let env = UpEnv::new(&format!(
+        "{MANIFEST}deploy = {{ scan_gate = \"critical\" }}\n"
+    ));
+    write_context(&env.dir);
+    let proxy = &env.proxy;
     // moto keeps no images and never scans: ECR's answer for this image is replayed.
     proxy.json(
         "DescribeImageScanFindings",
@@ -192,7 +170,8 @@ fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
         r#"{"registryId":"123456789012","repositoryName":"pulse/test/web","imageId":{"imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"imageScanStatus":{"status":"COMPLETE","description":"The scan was completed successfully."},"imageScanFindings":{"imageScanCompletedAt":1795428000.0,"findingSeverityCounts":{"CRITICAL":1,"MEDIUM":1},"findings":[{"name":"CVE-2024-3094","uri":"https://security-tracker.debian.org/tracker/CVE-2024-3094","severity":"CRITICAL","attributes":[{"key":"package_version","value":"5.6.0-0.2"},{"key":"package_name","value":"xz-utils"}]},{"name":"CVE-2023-4911","severity":"MEDIUM","attributes":[{"key":"package_name","value":"glibc"}]}]}}"#,
     );
 
-    let out = aws_wharf(&dir, &proxy.endpoint())
+    let out = env
+        .wharf()
         .args(["deploy", "--registry", &registry.host()])
         .run()
         .code(1);
@@ -230,5 +209,5 @@ fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
         scan_body.contains("\"repositoryName\":\"pulse/test/web\""),
         "{scan_body}"
     );
-    assert_eq!(labelled_images(), 0);
+    assert_eq!(labelled_images(), Vec::<String>::new());
 }

@@ -4,10 +4,9 @@
 //! nothing made twice; a longer one ends the command with exit code 8 and advice, after
 //! exactly the configured number of attempts.
 
-use wharf_testkit::{moto, Replay, TestDir};
+use wharf_testkit::Replay;
 
-use crate::aws::aws_wharf;
-use crate::aws_deploy::{moto_evaluates_outputs, seen, MANIFEST};
+use crate::aws_deploy::{seen, UpEnv, MANIFEST};
 use crate::no_panic;
 
 fn canary_only() -> String {
@@ -24,17 +23,8 @@ fn count(proxy: &Replay, op: &str) -> usize {
 
 #[test]
 fn a_throttling_burst_within_the_retry_budget_is_ridden_out() {
-    let m = moto();
-    let proxy = Replay::start();
-    proxy.forward_to(m.port);
-    let endpoint = proxy.endpoint();
-    let dir = TestDir::new();
-    dir.write("wharf.toml", canary_only());
-    aws_wharf(&dir, &endpoint)
-        .args(["-q", "up"])
-        .run()
-        .success();
-    moto_evaluates_outputs(&m.endpoint());
+    let env = UpEnv::new(&canary_only());
+    let proxy = &env.proxy;
 
     // The calls that create something, each throttled 3 times (JSON and query protocols).
     proxy
@@ -44,10 +34,7 @@ fn a_throttling_burst_within_the_retry_budget_is_ridden_out() {
         .throttle_burst("PutMetricAlarm", 3, false)
         .throttle_burst("CreateService", 3, true)
         .throttle_burst("PutItem", 3, true);
-    let out = aws_wharf(&dir, &endpoint)
-        .args(["-q", "deploy"])
-        .run()
-        .success();
+    let out = env.wharf().args(["-q", "deploy"]).run().success();
     no_panic(&out);
     for op in [
         "RegisterTaskDefinition",
@@ -55,9 +42,9 @@ fn a_throttling_burst_within_the_retry_budget_is_ridden_out() {
         "CreateRule",
         "CreateService",
     ] {
-        assert_eq!(count(&proxy, op), 4, "{op}: 3 throttled, then once through");
+        assert_eq!(count(proxy, op), 4, "{op}: 3 throttled, then once through");
     }
-    let s = seen(&m.endpoint());
+    let s = seen(&env.moto.endpoint());
     assert_eq!(s.services.len(), 1, "one ECS service: {:?}", s.services);
     assert_eq!(s.groups.len(), 1, "one target group: {:?}", s.groups);
     assert_eq!(s.rules.len(), 1, "one rule: {:?}", s.rules);
@@ -66,27 +53,19 @@ fn a_throttling_burst_within_the_retry_budget_is_ridden_out() {
 
 #[test]
 fn a_throttling_burst_beyond_the_retry_budget_fails_with_advice() {
-    let m = moto();
-    let proxy = Replay::start();
-    proxy.forward_to(m.port);
-    let endpoint = proxy.endpoint();
-    let dir = TestDir::new();
-    dir.write("wharf.toml", canary_only());
-    aws_wharf(&dir, &endpoint)
-        .args(["-q", "up"])
-        .run()
-        .success();
-    moto_evaluates_outputs(&m.endpoint());
+    let env = UpEnv::new(&canary_only());
+    let proxy = &env.proxy;
 
     proxy.throttle_burst("DescribeRules", 10, false);
-    let out = aws_wharf(&dir, &endpoint)
+    let out = env
+        .wharf()
         .args(["status"])
         .env("AWS_MAX_ATTEMPTS", "3")
         .run()
         .code(8);
     no_panic(&out);
     assert_eq!(
-        count(&proxy, "DescribeRules"),
+        count(proxy, "DescribeRules"),
         3,
         "AWS_MAX_ATTEMPTS attempts, no more"
     );
