@@ -2,15 +2,18 @@
 //! ([`error`]), CloudFormation stacks through change sets ([`stacks`]) and their recovery from
 //! the states AWS leaves them in ([`recover`]), the engine's target on ECS and the load
 //! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]), smoke checks through
-//! the load balancer ([`smoke`]) and the image's registry and scan gate ([`image`]). Functions take the clients they need, so tests
+//! the load balancer ([`smoke`]), the image's registry and scan gate ([`image`]), and the
+//! account's preflight ([`preflight`], with the few EC2 reads it needs in [`ec2`]). Functions take the clients they need, so tests
 //! hand in clients pointed at the moto server or at replayed responses. Nothing here prints:
 //! progress goes to an event sink.
 
 pub mod access;
 pub mod classify;
+pub mod ec2;
 pub mod ecs;
 pub mod error;
 pub mod image;
+pub mod preflight;
 pub mod purge;
 pub mod recover;
 pub mod smoke;

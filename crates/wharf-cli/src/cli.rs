@@ -160,6 +160,12 @@ pub struct ValidateArgs {
     /// Treat warnings as errors
     #[arg(long)]
     pub strict: bool,
+
+    /// Also check the account for the environment (--env): identity and account guard,
+    /// certificate, images, roles, secrets and parameters, private-subnet egress, security
+    /// groups, quotas against usage. Reads only
+    #[arg(long)]
+    pub remote: bool,
 }
 
 #[derive(Debug, Args)]

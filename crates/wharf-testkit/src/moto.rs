@@ -74,6 +74,28 @@ impl Moto {
         ]
     }
 
+    /// Runs a Python script with boto3 (from moto's own virtualenv) against this server, for a
+    /// test's setup that wharf has no client for (EC2: wharf depends on no EC2 SDK). The
+    /// script gets `client(service)` for a client pointed here; its stdout is returned.
+    pub fn boto3(&self, script: &str) -> String {
+        let python = tool("moto_server").with_file_name("python");
+        let prelude = format!(
+            "import boto3\ndef client(s):\n    return boto3.client(s, endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n",
+            self.endpoint()
+        );
+        let out = Command::new(&python)
+            .arg("-c")
+            .arg(format!("{prelude}{script}"))
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        assert!(
+            out.status.success(),
+            "boto3 script failed: {}\n{script}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Wipes all state (`POST /moto-api/reset`).
     pub fn reset(&self) {
         let status = http(self.port, "POST", "/moto-api/reset")

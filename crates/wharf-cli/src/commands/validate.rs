@@ -1,9 +1,12 @@
-//! `wharf validate`: every problem of the manifest at once, as text or JSON.
+//! `wharf validate`: every problem of the manifest at once, as text or JSON; with `--remote`,
+//! the account's preflight for the environment (see [`wharf_aws::preflight`]).
 
 use std::fmt;
 
 use serde::Serialize;
 use wharf_manifest::Problems;
+
+use wharf_aws::preflight::{Check, Level, Report};
 
 use crate::cli::{Global, ValidateArgs};
 use crate::error::CliError;
@@ -20,6 +23,9 @@ pub struct Validation {
     pub environments: Vec<String>,
     pub services: Vec<String>,
     pub problems: Problems,
+    /// The account's preflight, with `--remote`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub remote: Option<wharf_aws::preflight::Report>,
     #[serde(skip)]
     color: bool,
 }
@@ -35,6 +41,9 @@ impl fmt::Display for Validation {
                 list(&self.environments),
                 list(&self.services)
             )?;
+        }
+        if let Some(r) = &self.remote {
+            write!(f, "{r}")?;
         }
         Ok(())
     }
@@ -63,6 +72,10 @@ pub fn run(
     if let (Some(m), Some(_)) = (&manifest, &global.env) {
         crate::commands::pick_env(global, m)?;
     }
+    let remote = match (&manifest, args.remote && errors == 0) {
+        (Some(m), true) => Some(preflight(global, printer, m)?),
+        _ => None,
+    };
     let result = Validation {
         file: display,
         valid: errors == 0,
@@ -77,11 +90,24 @@ pub fn run(
             .map(|m| m.services.keys().cloned().collect())
             .unwrap_or_default(),
         problems,
+        remote,
         color: printer.color_stdout,
     };
     printer.result(&result)?;
     if errors > 0 {
         return Ok(ExitStatus::InvalidManifest);
+    }
+    if let Some(r) = &result.remote {
+        let identity_failed = r
+            .findings
+            .iter()
+            .any(|f| f.check == Check::Identity && f.level == Level::Error);
+        if identity_failed {
+            return Ok(ExitStatus::Aws);
+        }
+        if !r.passed() || (args.strict && r.warnings > 0) {
+            return Ok(ExitStatus::Failure);
+        }
     }
     if args.strict && warnings > 0 {
         if !printer.json() {
@@ -90,4 +116,30 @@ pub fn run(
         return Ok(ExitStatus::InvalidManifest);
     }
     Ok(ExitStatus::Success)
+}
+
+/// The account's preflight for the environment picked by --env (or the only one).
+fn preflight(
+    global: &Global,
+    printer: &Printer,
+    m: &wharf_manifest::Manifest,
+) -> Result<Report, CliError> {
+    let env = crate::commands::pick_env(global, m)?;
+    let aws = crate::commands::aws::aws_of(env, "validate --remote")?;
+    let rt = crate::commands::deploy::runtime()?;
+    Ok(rt.block_on(async {
+        let access = wharf_aws::connect(&wharf_aws::AccessOptions {
+            profile: global.profile.clone().or_else(|| aws.profile.clone()),
+            region: Some(global.region.clone().unwrap_or_else(|| aws.region.clone())),
+            endpoint_url: global.endpoint_url.clone(),
+            max_attempts: None,
+        })
+        .await;
+        let progress = |c: Check| {
+            if !printer.quiet && !printer.json() {
+                printer.diag(&format!("checking {c}…\n"));
+            }
+        };
+        wharf_aws::preflight::run(&access, m, env, aws, &progress).await
+    }))
 }
