@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
 use bollard::query_parameters::{
     BuildImageOptions, CreateContainerOptions, ListContainersOptions, RemoveContainerOptions,
     RemoveImageOptions, StartContainerOptions, StopContainerOptions,
@@ -131,6 +131,26 @@ pub struct RunSpec<'a> {
     pub memory_mib: u32,
     pub stop_timeout_s: i64,
     pub command: Option<Vec<String>>,
+    /// The container's own health check (Docker's `HEALTHCHECK`), from the manifest's
+    /// `health.command`.
+    pub health: Option<HealthConfig>,
+}
+
+/// Docker's health check for a service's `health.command`: its interval, timeout, unhealthy
+/// threshold and grace (as the start period).
+pub fn health_config(h: &wharf_manifest::HealthCheck) -> Option<HealthConfig> {
+    let test = h.container_test()?;
+    let ns = |d: wharf_manifest::Duration| {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 1_000_000) * 1_000_000
+    };
+    Some(HealthConfig {
+        test: Some(test),
+        interval: Some(ns(h.interval)),
+        timeout: Some(ns(h.timeout)),
+        retries: Some(i64::from(h.unhealthy)),
+        start_period: h.grace.map(ns),
+        ..Default::default()
+    })
 }
 
 #[derive(Clone)]
@@ -381,6 +401,7 @@ impl Docker {
             stop_timeout: Some(spec.stop_timeout_s),
             stop_signal: Some("SIGTERM".into()),
             cmd: spec.command,
+            healthcheck: spec.health,
             host_config: Some(host),
             ..Default::default()
         };

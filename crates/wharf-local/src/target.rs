@@ -239,6 +239,7 @@ impl LocalTarget {
                         memory_mib: service.memory,
                         stop_timeout_s: service.stop_timeout.as_secs_ceil() as i64,
                         command: service.command.clone(),
+                        health: crate::docker::health_config(&service.health),
                     },
                     &network,
                 )

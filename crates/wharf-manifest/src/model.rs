@@ -230,6 +230,27 @@ pub struct HealthCheck {
     pub grace: Option<Duration>,
     /// HTTP codes that count as healthy, ALB syntax: `200`, `200-399`, `200,204`.
     pub matcher: String,
+    /// A command run inside the container (exec form; a string runs under `sh -c`), exit 0
+    /// meaning healthy: the container's own health check (ECS replaces a task that fails
+    /// it; Docker reports it), beside the load balancer's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+}
+
+impl HealthCheck {
+    /// The container health check's test as ECS and Docker take it: `CMD-SHELL` and the
+    /// script for a string, `CMD` and the argv otherwise.
+    pub fn container_test(&self) -> Option<Vec<String>> {
+        let c = self.command.as_ref()?;
+        Some(match c.as_slice() {
+            [sh, dash_c, script] if sh == "sh" && dash_c == "-c" => {
+                vec!["CMD-SHELL".to_owned(), script.clone()]
+            }
+            argv => std::iter::once("CMD".to_owned())
+                .chain(argv.iter().cloned())
+                .collect(),
+        })
+    }
 }
 
 /// Where a secret's value comes from. Never a literal.

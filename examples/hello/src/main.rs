@@ -7,6 +7,9 @@
 //! - `POST /drain` with header `X-Drain-Secret: $DRAIN_SECRET` makes it report draining.
 //! - On SIGTERM or SIGINT it stops accepting, finishes requests in flight, and exits 0.
 //!
+//! - `hello --check` asks its own `/_health` on 127.0.0.1:$PORT and exits 0 on a 200, 1
+//!   otherwise: the container health check of an image with nothing else in it.
+//!
 //! Fault modes for tests, by `HELLO_MODE`: `exit` (exits 1 at start), `unhealthy` (health fails
 //! from the start), `error500` (every `/` answers 500).
 
@@ -43,6 +46,9 @@ struct State {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    if std::env::args().nth(1).as_deref() == Some("--check") {
+        std::process::exit(check());
+    }
     let mode = std::env::var("HELLO_MODE").unwrap_or_default();
     if mode == "exit" {
         eprintln!("hello: HELLO_MODE=exit, exiting at start");
@@ -198,6 +204,31 @@ fn escape(s: &str) -> String {
             c => vec![c],
         })
         .collect()
+}
+
+/// `--check`: 0 when this container's `/_health` answers 200 within two seconds, else 1.
+fn check() -> i32 {
+    use std::io::{Read, Write};
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8000);
+    let limit = Duration::from_secs(2);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(&addr, limit) else {
+        return 1;
+    };
+    let _ = s.set_read_timeout(Some(limit));
+    let _ = s.set_write_timeout(Some(limit));
+    let request = "GET /_health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+    if s.write_all(request.as_bytes()).is_err() {
+        return 1;
+    }
+    let mut head = [0u8; 12];
+    match s.read_exact(&mut head) {
+        Ok(()) if head.starts_with(b"HTTP/1.1 200") => 0,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! A deployment's task definition: Fargate, awsvpc, the service's cpu and memory, one
 //! essential container with its port, environment (`DEPLOYMENT_ID` included), secrets from SSM
-//! and Secrets Manager injected by ECS, awslogs, and the stop timeout. Registered once per
+//! and Secrets Manager injected by ECS, awslogs, the stop timeout, and the container health
+//! check when the manifest gives `health.command`. Registered once per
 //! deployment (found again by its `DEPLOYMENT_ID` when a step is repeated), and revisions beyond
 //! the newest `keep` deregistered when deployments are retired.
 
 use aws_sdk_ecs::types::{
-    Compatibility, ContainerDefinition, KeyValuePair, LogConfiguration, LogDriver, NetworkMode,
-    PortMapping, Secret, Tag, TaskDefinitionStatus, TransportProtocol,
+    Compatibility, ContainerDefinition, HealthCheck, KeyValuePair, LogConfiguration, LogDriver,
+    NetworkMode, PortMapping, Secret, Tag, TaskDefinitionStatus, TransportProtocol,
 };
 use aws_sdk_ecs::Client;
 use wharf_engine::Record;
@@ -139,6 +140,9 @@ pub async fn ensure(
     if let Some(cmd) = &service.command {
         container = container.set_command(Some(cmd.clone()));
     }
+    if let Some(check) = container_health(service) {
+        container = container.health_check(check.build().map_err(|e| invalid(&action, e))?);
+    }
     let tag = |k: &str, v: &str| Tag::builder().key(k).value(v).build();
     let registered = ecs
         .register_task_definition()
@@ -161,6 +165,27 @@ pub async fn ensure(
         .task_definition
         .and_then(|t| t.task_definition_arn)
         .ok_or_else(|| AwsError::new(action, ErrorKind::Other, "no task definition ARN returned"))
+}
+
+/// The container health check: the manifest's command, its interval, timeout and unhealthy
+/// threshold within what ECS allows (interval 5–300 s, timeout 2–60 s, retries 1–10), the
+/// grace period as the start period (up to 300 s).
+pub fn container_health(
+    service: &Service,
+) -> Option<aws_sdk_ecs::types::builders::HealthCheckBuilder> {
+    let h = &service.health;
+    let test = h.container_test()?;
+    let secs =
+        |d: wharf_manifest::Duration, lo: u64, hi: u64| d.as_secs_ceil().clamp(lo, hi) as i32;
+    let mut b = HealthCheck::builder()
+        .set_command(Some(test))
+        .interval(secs(h.interval, 5, 300))
+        .timeout(secs(h.timeout, 2, 60))
+        .retries(h.unhealthy.clamp(1, 10) as i32);
+    if let Some(g) = h.grace {
+        b = b.start_period(secs(g, 0, 300));
+    }
+    Some(b)
 }
 
 /// The newest revisions of `family`, newest first.

@@ -27,6 +27,7 @@ build = { context = "web" }
 port = 8000
 count = 2
 routing = { paths = ["/*"], priority = 1 }
+health = { path = "/", grace = "20s", command = ["/srv/server", "--check"] }
 "#;
 
 /// The service's build context: a FROM-scratch image with one file (nothing to pull).
@@ -70,8 +71,9 @@ fn labelled_images() -> Vec<String> {
         .collect()
 }
 
-/// The container image of the task definition the ECS service `web` runs.
-fn running_image(endpoint: &str) -> String {
+/// The container of the task definition the ECS service `web` runs: its image, and its health
+/// check's command, interval, timeout, retries and start period.
+fn running_container(endpoint: &str) -> (String, Vec<String>, [i32; 4]) {
     rt().block_on(async {
         let ecs = aws_sdk_ecs::Client::new(&config(endpoint).await);
         let svc = ecs
@@ -91,10 +93,18 @@ fn running_image(endpoint: &str) -> String {
             .send()
             .await
             .expect("describe task definition");
-        def.task_definition().expect("def").container_definitions()[0]
-            .image()
-            .expect("image")
-            .to_owned()
+        let c = &def.task_definition().expect("def").container_definitions()[0];
+        let h = c.health_check().expect("a container health check");
+        (
+            c.image().expect("image").to_owned(),
+            h.command().to_vec(),
+            [
+                h.interval().unwrap_or(-1),
+                h.timeout().unwrap_or(-1),
+                h.retries().unwrap_or(-1),
+                h.start_period().unwrap_or(-1),
+            ],
+        )
     })
 }
 
@@ -130,10 +140,12 @@ fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
     assert!(digest.starts_with("sha256:"), "{digest}");
     // The record and the task definition pin that digest, not the tag.
     assert_eq!(d["digest"], digest.as_str(), "{history}");
-    assert_eq!(
-        running_image(&env.moto.endpoint()),
-        format!("{}/{repo}@{digest}", registry.host())
-    );
+    let (image, check, timings) = running_container(&env.moto.endpoint());
+    assert_eq!(image, format!("{}/{repo}@{digest}", registry.host()));
+    // The manifest's container check, with its interval, timeout, unhealthy threshold and
+    // grace (the defaults 5 s, 3 s, 3; grace 20 s).
+    assert_eq!(check, ["CMD", "/srv/server", "--check"]);
+    assert_eq!(timings, [5, 3, 3, 20]);
     // The push used ECR's token, asked for once.
     let ops = proxy.operations();
     assert_eq!(

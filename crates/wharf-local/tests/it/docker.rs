@@ -1,5 +1,6 @@
 //! The Docker layer against the real engine: the hello image built through bollard (its
-//! .dockerignore keeps only the binary), a labelled container on a loopback port, stop, remove.
+//! .dockerignore keeps only the binary), a labelled container on a loopback port with the
+//! manifest's container health check (`hello --check`) reported healthy by Docker, stop, remove.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -49,6 +50,17 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
         .ensure_network(&network, labels.clone())
         .await
         .expect("network");
+    // The manifest's container check: `hello --check` asks its own /_health.
+    let health = wharf_manifest::HealthCheck {
+        path: "/_health".into(),
+        interval: wharf_manifest::Duration::from_secs(1),
+        timeout: wharf_manifest::Duration::from_secs(1),
+        healthy: 2,
+        unhealthy: 3,
+        grace: None,
+        matcher: "200".into(),
+        command: Some(vec!["/hello".into(), "--check".into()]),
+    };
     let id = docker
         .run(
             RunSpec {
@@ -61,6 +73,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
                 memory_mib: 128,
                 stop_timeout_s: 5,
                 command: None,
+                health: wharf_local::docker::health_config(&health),
             },
             &network,
         )
@@ -79,6 +92,25 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
     .expect("join")
     .expect("answers");
     assert!(r.body.contains(&unique), "{}", r.body);
+    // Docker runs the container's check and reports it healthy (bounded wait: 60 s).
+    let mut status = String::new();
+    for _ in 0..120 {
+        let out = Cmd::new("docker")
+            .args([
+                "inspect",
+                "--format",
+                "{{json .Config.Healthcheck.Test}} {{.State.Health.Status}}",
+                &id,
+            ])
+            .run()
+            .success();
+        status = out.stdout.trim().to_owned();
+        if status.ends_with(" healthy") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(status, r#"["CMD","/hello","--check"] healthy"#);
     docker.stop_and_remove(&id, 5).await.expect("removed");
     assert!(docker
         .list(&[(LABEL_DEPLOYMENT, &unique)])

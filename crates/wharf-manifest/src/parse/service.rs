@@ -216,6 +216,7 @@ fn read_health(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> Option<HealthCheck> {
         unhealthy: 3,
         grace: None,
         matcher: "200-399".into(),
+        command: None,
     };
     let Some(node) = t.get(cx, "health") else {
         return Some(h);
@@ -280,6 +281,12 @@ fn read_health(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> Option<HealthCheck> {
     if let Some(n) = ht.get(cx, "grace") {
         match cx.duration(&n) {
             Some(d) => h.grace = Some(d),
+            None => ok = false,
+        }
+    }
+    if let Some(n) = ht.get(cx, "command") {
+        match cx.command(&n) {
+            Some(c) => h.command = Some(c),
             None => ok = false,
         }
     }

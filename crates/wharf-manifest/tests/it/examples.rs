@@ -149,3 +149,36 @@ fn catch_all_routes_come_after_specific_ones() {
     };
     assert!(p("api") < p("web"), "api {} web {}", p("api"), p("web"));
 }
+
+#[test]
+fn a_container_health_command_becomes_ecs_and_docker_test_forms() {
+    let (m, _) = parse(&hello());
+    let web = &m.expect("valid").services["web"];
+    assert_eq!(
+        web.health.container_test().expect("hello has one"),
+        ["CMD", "/hello", "--check"]
+    );
+    let src = format!(
+        "{}[services.web]\nimage = \"x:1\"\nport = 80\nhealth = {{ command = \"curl -fs localhost/ || exit 1\" }}\n",
+        crate::LOCAL
+    );
+    let (m, problems) = parse(&src);
+    let web = &m.unwrap_or_else(|| panic!("{problems}")).services["web"];
+    assert_eq!(
+        web.health.container_test().expect("a shell command"),
+        ["CMD-SHELL", "curl -fs localhost/ || exit 1"]
+    );
+    let (m, _) = parse(&format!("{}{}", crate::LOCAL, crate::WEB));
+    assert!(m.expect("valid").services["web"]
+        .health
+        .container_test()
+        .is_none());
+    let (_, problems) = parse(&format!(
+        "{}[services.web]\nimage = \"x:1\"\nport = 80\nhealth = {{ command = [] }}\n",
+        crate::LOCAL
+    ));
+    assert!(
+        problems.to_string().contains("cannot be empty"),
+        "{problems}"
+    );
+}
