@@ -267,7 +267,9 @@ pub fn forward(groups: &[(String, u32)], sticky_s: Option<u32>) -> Action {
         .build()
 }
 
-/// Creates the rule at `priority`, or changes the one there.
+/// Creates the rule at `priority`, or changes the one there. A create whose answer was lost
+/// (the rule made, the retry refused with PriorityInUse) reads the listener again and changes
+/// the rule it finds there: nothing is created twice, nothing is left half-made.
 pub async fn put_rule(
     elb: &Client,
     listener: &str,
@@ -278,23 +280,14 @@ pub async fn put_rule(
     tags: &[(&str, &str)],
 ) -> Result<String, AwsError> {
     if let Some(r) = existing.iter().find(|r| r.priority == priority) {
-        elb.modify_rule()
-            .rule_arn(&r.arn)
-            .set_conditions(Some(conditions))
-            .actions(action)
-            .send()
-            .await
-            .map_err(|e| {
-                AwsError::from_sdk(format!("modify the rule at priority {priority}"), e)
-            })?;
-        return Ok(r.arn.clone());
+        return modify_rule(elb, r, priority, conditions, action).await;
     }
-    let out = elb
+    let created = elb
         .create_rule()
         .listener_arn(listener)
         .priority(priority as i32)
-        .set_conditions(Some(conditions))
-        .actions(action)
+        .set_conditions(Some(conditions.clone()))
+        .actions(action.clone())
         .set_tags(Some(
             tags.iter()
                 .map(|(k, v)| Tag::builder().key(*k).value(*v).build())
@@ -302,16 +295,42 @@ pub async fn put_rule(
         ))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk(format!("create the rule at priority {priority}"), e))?;
-    Ok(out
-        .rules()
-        .first()
-        .and_then(|r| r.rule_arn())
-        .unwrap_or_default()
-        .to_owned())
+        .map_err(|e| AwsError::from_sdk(format!("create the rule at priority {priority}"), e));
+    match created {
+        Ok(out) => Ok(out
+            .rules()
+            .first()
+            .and_then(|r| r.rule_arn())
+            .unwrap_or_default()
+            .to_owned()),
+        Err(e) if e.code.as_deref() == Some("PriorityInUse") => {
+            let now = rules(elb, listener).await?;
+            match now.iter().find(|r| r.priority == priority) {
+                Some(r) => modify_rule(elb, r, priority, conditions, action).await,
+                None => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
-/// Changes only the forward action of an existing rule.
+async fn modify_rule(
+    elb: &Client,
+    r: &RuleView,
+    priority: u32,
+    conditions: Vec<RuleCondition>,
+    action: Action,
+) -> Result<String, AwsError> {
+    elb.modify_rule()
+        .rule_arn(&r.arn)
+        .set_conditions(Some(conditions))
+        .actions(action)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("modify the rule at priority {priority}"), e))?;
+    Ok(r.arn.clone())
+}
+
 pub async fn set_forward(elb: &Client, rule: &RuleView, action: Action) -> Result<(), AwsError> {
     elb.modify_rule()
         .rule_arn(&rule.arn)

@@ -7,6 +7,7 @@ mod aws_gc;
 mod aws_image;
 mod aws_preflight;
 mod aws_replay;
+mod aws_rollback;
 mod aws_throttle;
 mod bad_input;
 mod crash;
