@@ -12,6 +12,22 @@ const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:list
 const RULE: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/pulse-test/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee";
 const TG: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-test-20261123-180000Z/73e2d6bc24d8a067";
 
+/// CreateRule refused: the priority is taken.
+fn priority_in_use(replay: &Replay) {
+    replay.xml(
+        "CreateRule",
+        400,
+        format!(r#"<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>PriorityInUse</Code><Message>Priority '199' is currently in use</Message></Error><RequestId>a1</RequestId></ErrorResponse>"#),
+    );
+}
+
+fn forward() -> Action {
+    Action::builder()
+        .r#type(ActionTypeEnum::Forward)
+        .target_group_arn(TG)
+        .build()
+}
+
 async fn elb(replay: &Replay) -> aws_sdk_elasticloadbalancingv2::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(replay.endpoint())
@@ -28,11 +44,7 @@ async fn elb(replay: &Replay) -> aws_sdk_elasticloadbalancingv2::Client {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rule_created_before_its_answer_was_lost_is_modified_not_created_again() {
     let replay = Replay::start();
-    replay.xml(
-        "CreateRule",
-        400,
-        format!(r#"<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>PriorityInUse</Code><Message>Priority '199' is currently in use</Message></Error><RequestId>a1</RequestId></ErrorResponse>"#),
-    );
+    priority_in_use(&replay);
     replay.xml(
         "DescribeRules",
         200,
@@ -48,10 +60,7 @@ async fn a_rule_created_before_its_answer_was_lost_is_modified_not_created_again
         .field("path-pattern")
         .values("/*")
         .build()];
-    let action = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(TG)
-        .build();
+    let action = forward();
     let arn = lb::put_rule(
         &client,
         LISTENER,
@@ -80,21 +89,14 @@ async fn a_rule_created_before_its_answer_was_lost_is_modified_not_created_again
 #[tokio::test(flavor = "multi_thread")]
 async fn priority_in_use_with_no_rule_there_is_still_an_error() {
     let replay = Replay::start();
-    replay.xml(
-        "CreateRule",
-        400,
-        format!(r#"<ErrorResponse xmlns="{NS}"><Error><Type>Sender</Type><Code>PriorityInUse</Code><Message>Priority '199' is currently in use</Message></Error><RequestId>b1</RequestId></ErrorResponse>"#),
-    );
+    priority_in_use(&replay);
     replay.xml(
         "DescribeRules",
         200,
         format!(r#"<DescribeRulesResponse xmlns="{NS}"><DescribeRulesResult><Rules/></DescribeRulesResult><ResponseMetadata><RequestId>b2</RequestId></ResponseMetadata></DescribeRulesResponse>"#),
     );
     let client = elb(&replay).await;
-    let action = Action::builder()
-        .r#type(ActionTypeEnum::Forward)
-        .target_group_arn(TG)
-        .build();
+    let action = forward();
     let e = lb::put_rule(&client, LISTENER, &[], 199, vec![], action, &[])
         .await
         .expect_err("nothing to modify");

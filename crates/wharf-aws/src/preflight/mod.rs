@@ -101,11 +101,13 @@ impl Finding {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
-        Finding {
-            level: Level::Warning,
-            fix: Some(fix.into()),
-            ..Finding::ok(check, subject, message)
-        }
+        Finding::with_fix(
+            Level::Warning,
+            check,
+            subject.into(),
+            message.into(),
+            fix.into(),
+        )
     }
 
     pub fn error(
@@ -114,10 +116,28 @@ impl Finding {
         message: impl Into<String>,
         fix: impl Into<String>,
     ) -> Finding {
+        Finding::with_fix(
+            Level::Error,
+            check,
+            subject.into(),
+            message.into(),
+            fix.into(),
+        )
+    }
+
+    fn with_fix(
+        level: Level,
+        check: Check,
+        subject: String,
+        message: String,
+        fix: String,
+    ) -> Finding {
         Finding {
-            level: Level::Error,
-            fix: Some(fix.into()),
-            ..Finding::ok(check, subject, message)
+            check,
+            level,
+            subject,
+            message,
+            fix: Some(fix),
         }
     }
 
