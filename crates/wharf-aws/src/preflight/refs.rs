@@ -1,12 +1,12 @@
 //! What the services reference and the account must hold: their images (the repository a
 //! built service is pushed to; an ECR image's tag or digest), the execution and task roles
 //! (present, trusting ECS tasks), and each secret and parameter (present, not being deleted,
-//! holding the JSON key asked for). Secret values are read only to find a key and are never
-//! reported.
+//! holding the JSON key asked for, readable by the execution role by IAM's policy simulator).
+//! Secret values are read only to find a key and are never reported.
 
 use wharf_manifest::{Egress, ImageSource, SecretRef};
 
-use super::{Check, Context, Finding};
+use super::{Check, Context, Finding, Level};
 use crate::error::{AwsError, ErrorKind};
 
 /// An image in ECR: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`.
@@ -277,17 +277,97 @@ pub(super) async fn secrets(cx: &Context<'_>) -> Vec<Finding> {
     }
     let ssm = aws_sdk_ssm::Client::new(&cx.access.config);
     let sm = aws_sdk_secretsmanager::Client::new(&cx.access.config);
+    let iam = aws_sdk_iam::Client::new(&cx.access.config);
+    let role = cx.baseline("ExecutionRoleArn");
     let mut findings = Vec::new();
     for (subject, r) in refs {
         let subject = format!("{subject} ({r})");
-        findings.push(match r {
-            SecretRef::Ssm { path } => parameter(cx, &ssm, &subject, path).await,
-            SecretRef::SecretsManager { name, key } => {
-                secret(cx, &sm, &subject, name, key.as_deref()).await
+        let (finding, resource, action) = match r {
+            SecretRef::Ssm { path } => {
+                let name = if path.starts_with('/') {
+                    path.clone()
+                } else {
+                    format!("/{path}")
+                };
+                let arn = if path.starts_with("arn:") {
+                    path.clone()
+                } else {
+                    format!("arn:aws:ssm:{}:{}:parameter{name}", cx.region, cx.account)
+                };
+                (
+                    parameter(cx, &ssm, &subject, path).await,
+                    Some(arn),
+                    "ssm:GetParameters",
+                )
             }
+            SecretRef::SecretsManager { name, key } => {
+                let (f, arn) = secret(cx, &sm, &subject, name, key.as_deref()).await;
+                (f, arn, "secretsmanager:GetSecretValue")
+            }
+        };
+        findings.push(match (finding.level, role, resource) {
+            (Level::Ok, Some(role), Some(arn)) => {
+                role_reads(cx, &iam, finding, role, action, &arn).await
+            }
+            (_, _, _) => finding,
         });
     }
     findings
+}
+
+/// Whether the execution role (what reads secrets when a task starts) may read `arn`, by
+/// IAM's policy simulator: a denial turns the finding into an error; a simulator the
+/// credentials may not call leaves it as it was, saying so.
+async fn role_reads(
+    cx: &Context<'_>,
+    iam: &aws_sdk_iam::Client,
+    finding: Finding,
+    role: &str,
+    action: &str,
+    arn: &str,
+) -> Finding {
+    let result = iam
+        .simulate_principal_policy()
+        .policy_source_arn(role)
+        .action_names(action)
+        .resource_arns(arn)
+        .send()
+        .await;
+    match result {
+        Ok(out) => {
+            let decision = out
+                .evaluation_results()
+                .first()
+                .map(|r| r.eval_decision().as_str().to_owned())
+                .unwrap_or_else(|| "no decision".into());
+            if decision == "allowed" {
+                Finding {
+                    message: format!("{}; the execution role may read it", finding.message),
+                    ..finding
+                }
+            } else {
+                Finding::error(
+                    Check::Secret,
+                    finding.subject,
+                    format!("exists, but the execution role may not read it ({action} on {arn}: {decision}): tasks would stop with ResourceInitializationError"),
+                    format!("run `wharf up --env {}`: the baseline grants the execution role exactly the secrets the manifest references (one added since the last `up`?)", cx.env.name),
+                )
+            }
+        }
+        Err(e) => {
+            let e = AwsError::from_sdk(
+                "simulate the execution role's access (iam:SimulatePrincipalPolicy)",
+                e,
+            );
+            Finding {
+                message: format!(
+                    "{}; the execution role's access was not checked ({})",
+                    finding.message, e.message
+                ),
+                ..finding
+            }
+        }
+    }
 }
 
 async fn parameter(
@@ -338,7 +418,7 @@ async fn secret(
     subject: &str,
     name: &str,
     key: Option<&str>,
-) -> Finding {
+) -> (Finding, Option<String>) {
     let described = match sm.describe_secret().secret_id(name).send().await {
         Ok(d) => d,
         Err(e) => {
@@ -346,7 +426,7 @@ async fn secret(
                 format!("describe secret {name} (secretsmanager:DescribeSecret)"),
                 e,
             );
-            return if e.kind == ErrorKind::NotFound {
+            let f = if e.kind == ErrorKind::NotFound {
                 Finding::error(
                     Check::Secret,
                     subject,
@@ -363,23 +443,31 @@ async fn secret(
             } else {
                 Finding::failed(Check::Secret, subject, &e)
             };
+            return (f, None);
         }
     };
+    let arn = described.arn().map(str::to_owned);
     if described.deleted_date().is_some() {
-        return Finding::error(
-            Check::Secret,
-            subject,
-            format!("secret {name} is scheduled for deletion"),
-            format!(
-                "restore it: aws secretsmanager restore-secret --region {} --secret-id {name}",
-                cx.region
+        return (
+            Finding::error(
+                Check::Secret,
+                subject,
+                format!("secret {name} is scheduled for deletion"),
+                format!(
+                    "restore it: aws secretsmanager restore-secret --region {} --secret-id {name}",
+                    cx.region
+                ),
             ),
+            None,
         );
     }
     let Some(key) = key else {
-        return Finding::ok(Check::Secret, subject, "the secret exists");
+        return (
+            Finding::ok(Check::Secret, subject, "the secret exists"),
+            arn,
+        );
     };
-    match sm.get_secret_value().secret_id(name).send().await {
+    let f = match sm.get_secret_value().secret_id(name).send().await {
         Ok(v) => {
             let has = v
                 .secret_string()
@@ -416,7 +504,8 @@ async fn secret(
                 Finding::failed(Check::Secret, subject, &e)
             }
         }
-    }
+    };
+    (f, arn)
 }
 
 /// IAM answers policy documents URL-encoded.

@@ -66,6 +66,32 @@ const ALB_EGRESS: &str = r#"
 client('ec2').authorize_security_group_egress(GroupId=alb, IpPermissions=[{'IpProtocol': 'tcp', 'FromPort': 8000, 'ToPort': 8000, 'UserIdGroupPairs': [{'GroupId': api}]}])
 "#;
 
+/// IAM's policy simulator (which moto lacks) deciding every question with `decision`, as the
+/// IAM API reference shapes SimulatePrincipalPolicy's answer.
+fn simulator(env: &UpEnv, decision: &str) {
+    env.proxy.xml(
+        "SimulatePrincipalPolicy",
+        200,
+        format!(
+            r#"<SimulatePrincipalPolicyResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/">
+  <SimulatePrincipalPolicyResult>
+    <IsTruncated>false</IsTruncated>
+    <EvaluationResults>
+      <member>
+        <MatchedStatements/>
+        <MissingContextValues/>
+        <EvalResourceName>*</EvalResourceName>
+        <EvalDecision>{decision}</EvalDecision>
+        <EvalActionName>ssm:GetParameters</EvalActionName>
+      </member>
+    </EvaluationResults>
+  </SimulatePrincipalPolicyResult>
+  <ResponseMetadata><RequestId>7a62c49f-347e-4fc4-9331-6e8eEXAMPLE</RequestId></ResponseMetadata>
+</SimulatePrincipalPolicyResponse>"#
+        ),
+    );
+}
+
 fn findings(json: &Value) -> Vec<Value> {
     json["remote"]["findings"]
         .as_array()
@@ -90,6 +116,7 @@ fn a_healthy_environment_passes_every_check() {
     let env = UpEnv::new(MANIFEST);
     env.moto.boto3(HEALTHY);
     env.moto.boto3(&format!("{OUTPUTS}{ALB_EGRESS}"));
+    simulator(&env, "allowed");
     let before = env.proxy.operations().len();
     let out = env
         .wharf()
@@ -149,9 +176,41 @@ fn a_healthy_environment_passes_every_check() {
     assert!(sent.contains(&"DescribeRouteTables".to_owned()), "{sent:?}");
     let writes: Vec<&String> = sent
         .iter()
-        .filter(|o| !["Describe", "Get", "List"].iter().any(|r| o.starts_with(r)))
+        .filter(|o| {
+            !["Describe", "Get", "List", "Simulate"]
+                .iter()
+                .any(|r| o.starts_with(r))
+        })
         .collect();
     assert!(writes.is_empty(), "{writes:?}");
+}
+
+#[test]
+fn a_secret_the_execution_role_may_not_read_fails_the_preflight() {
+    let env = UpEnv::new(MANIFEST);
+    env.moto.boto3(HEALTHY);
+    env.moto.boto3(&format!("{OUTPUTS}{ALB_EGRESS}"));
+    simulator(&env, "implicitDeny");
+    let out = env
+        .wharf()
+        .args(["--output", "json", "validate", "--remote"])
+        .run();
+    let json = out.code(1).json();
+    let denied = at(&json, "secret", "error");
+    assert_eq!(denied.len(), 2, "{:#?}", findings(&json));
+    for f in &denied {
+        assert!(
+            text(f).contains("the execution role may not read it"),
+            "{f:#}"
+        );
+        assert!(text(f).contains("implicitDeny"), "{f:#}");
+        assert!(
+            f["fix"]
+                .as_str()
+                .is_some_and(|x| x.contains("wharf up --env test")),
+            "{f:#}"
+        );
+    }
 }
 
 #[test]
