@@ -4,7 +4,6 @@
 //! for four read-only calls. Throttling and transient failures are retried with exponential
 //! backoff and jitter, like the SDK's standard mode; errors carry EC2's code, classified.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
@@ -54,10 +53,8 @@ impl Endpoint {
             None => (rest, ""),
         };
         let (host, port) = match authority.rsplit_once(':') {
-            Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-                (h.to_owned(), p.parse().ok()?)
-            }
-            _ => (authority.to_owned(), if https { 443 } else { 80 }),
+            Some((h, p)) => (h.to_owned(), p.parse().ok()?),
+            None => (authority.to_owned(), if https { 443 } else { 80 }),
         };
         if host.is_empty() {
             return None;
@@ -76,12 +73,7 @@ impl Endpoint {
 
     fn url(&self) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        let default = if self.https { 443 } else { 80 };
-        if self.port == default {
-            format!("{scheme}://{}{}", self.host, self.path)
-        } else {
-            format!("{scheme}://{}:{}{}", self.host, self.port, self.path)
-        }
+        format!("{scheme}://{}{}", self.host_header(), self.path)
     }
 
     fn host_header(&self) -> String {
@@ -444,20 +436,9 @@ impl Ec2 {
             .await
             .map_err(|e| unreachable(format!("cannot connect: {e}")))?;
         let (status, bytes) = if self.endpoint.https {
-            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            let tls_config = tokio_rustls::rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name =
-                tokio_rustls::rustls::pki_types::ServerName::try_from(self.endpoint.host.clone())
-                    .map_err(|e| unreachable(format!("not a server name: {e}")))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(tls_config))
-                .connect(name, tcp)
+            let tls = crate::smoke::tls(&self.endpoint.host, tcp)
                 .await
-                .map_err(|e| unreachable(format!("TLS failed: {e}")))?;
+                .map_err(unreachable)?;
             exchange(TokioIo::new(tls), request).await
         } else {
             exchange(TokioIo::new(tcp), request).await

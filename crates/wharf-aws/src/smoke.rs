@@ -42,19 +42,7 @@ pub async fn check(
         .await
         .map_err(|e| format!("cannot connect: {e}"))?;
         if out.https {
-            let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-            for cert in rustls_native_certs::load_native_certs().certs {
-                let _ = roots.add(cert);
-            }
-            let config = tokio_rustls::rustls::ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.clone())
-                .map_err(|e| format!("{host} is not a server name: {e}"))?;
-            let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(name, tcp)
-                .await
-                .map_err(|e| format!("TLS with {host} failed: {e}"))?;
+            let tls = tls(&host, tcp).await?;
             exchange(tls, &request).await
         } else {
             exchange(tcp, &request).await
@@ -78,6 +66,26 @@ pub async fn check(
         }
     }
     Ok(())
+}
+
+/// TLS over `tcp` to `host`, verified against the system's roots.
+pub(crate) async fn tls(
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    for cert in rustls_native_certs::load_native_certs().certs {
+        let _ = roots.add(cert);
+    }
+    let config = tokio_rustls::rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = tokio_rustls::rustls::pki_types::ServerName::try_from(host.to_owned())
+        .map_err(|e| format!("{host} is not a server name: {e}"))?;
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS with {host} failed: {e}"))
 }
 
 /// Sends the request and reads the answer's status and (at most 1 MiB of) body.

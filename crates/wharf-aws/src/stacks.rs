@@ -654,16 +654,22 @@ fn has_resources(s: Option<&StackInfo>) -> bool {
     s.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS")
 }
 
-/// A stack wharf cannot create a change set for, explained.
-fn refuse_unusable(name: &str, s: Option<&StackInfo>) -> Result<(), StackError> {
-    match s.map(|s| s.status.as_str()) {
-        Some(
-            st @ ("ROLLBACK_COMPLETE"
+/// Whether a stack in `status` must go through `wharf recover` before it can change.
+pub fn needs_recovery(status: &str) -> bool {
+    matches!(
+        status,
+        "ROLLBACK_COMPLETE"
             | "ROLLBACK_FAILED"
             | "UPDATE_ROLLBACK_FAILED"
             | "DELETE_FAILED"
-            | "CREATE_FAILED"),
-        ) => Err(StackError::NeedsRecovery {
+            | "CREATE_FAILED"
+    )
+}
+
+/// A stack wharf cannot create a change set for, explained.
+fn refuse_unusable(name: &str, s: Option<&StackInfo>) -> Result<(), StackError> {
+    match s.map(|s| s.status.as_str()) {
+        Some(st) if needs_recovery(st) => Err(StackError::NeedsRecovery {
             stack: name.to_owned(),
             status: st.to_owned(),
         }),

@@ -5,6 +5,8 @@
 //! unhealthy with Target.ResponseCodeMismatch and Target.Timeout, and a firing alarm. The
 //! responses are shaped as the ECS, ELBv2 and CloudWatch API references document them.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use wharf_aws::ecs::{EnvOutputs, ServiceOutputs};
@@ -26,18 +28,7 @@ fn manifest_service() -> wharf_manifest::Service {
 
 fn target(replay: &Replay) -> AwsTarget {
     let rt = tokio::runtime::Handle::current();
-    let config = tokio::task::block_in_place(|| {
-        rt.block_on(
-            aws_config::defaults(aws_config::BehaviorVersion::latest())
-                .endpoint_url(replay.endpoint())
-                .region(aws_config::Region::new("us-east-1"))
-                .retry_config(aws_config::retry::RetryConfig::disabled())
-                .credentials_provider(aws_sdk_sts::config::Credentials::new(
-                    "testing", "testing", None, None, "test",
-                ))
-                .load(),
-        )
-    });
+    let config = tokio::task::block_in_place(|| rt.block_on(common::replayed(replay)));
     let mut services = BTreeMap::new();
     services.insert("web".to_owned(), ServiceOutputs::default());
     let out = EnvOutputs {

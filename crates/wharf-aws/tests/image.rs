@@ -4,6 +4,8 @@
 //! above its severity, refusing an image ECR cannot scan, and giving up after its bound. The
 //! responses are shaped as the ECR API reference documents them.
 
+mod common;
+
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -15,16 +17,7 @@ const REPO: &str = "pulse/test/web";
 const DIGEST: &str = "sha256:4c1e8d5e2fa07d0bb4f5cd2d6ab06e4cf23c5e3a1bca4c0fbbfd5d3d12a1e0f7";
 
 async fn ecr(replay: &Replay) -> aws_sdk_ecr::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(replay.endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    aws_sdk_ecr::Client::new(&config)
+    aws_sdk_ecr::Client::new(&common::replayed(replay).await)
 }
 
 fn fast() -> ScanWait {

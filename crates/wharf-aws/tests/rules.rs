@@ -3,6 +3,8 @@
 //! the listener's rules again and modifies the one at that priority instead of failing or
 //! creating another.
 
+mod common;
+
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
 use wharf_aws::ecs::lb;
 use wharf_testkit::Replay;
@@ -29,16 +31,7 @@ fn forward() -> Action {
 }
 
 async fn elb(replay: &Replay) -> aws_sdk_elasticloadbalancingv2::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(replay.endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .retry_config(aws_config::retry::RetryConfig::disabled())
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    aws_sdk_elasticloadbalancingv2::Client::new(&config)
+    aws_sdk_elasticloadbalancingv2::Client::new(&common::replayed(replay).await)
 }
 
 #[tokio::test(flavor = "multi_thread")]

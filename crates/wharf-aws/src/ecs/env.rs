@@ -132,15 +132,7 @@ impl EnvOutputs {
 
     /// `arn:aws:ssm:…:parameter/path` of an SSM parameter.
     pub fn ssm_arn(&self, path: &str) -> String {
-        let path = if path.starts_with('/') {
-            path.to_owned()
-        } else {
-            format!("/{path}")
-        };
-        format!(
-            "arn:aws:ssm:{}:{}:parameter{path}",
-            self.region, self.account
-        )
+        ssm_arn(&self.region, &self.account, path)
     }
 
     /// The (partial) ARN of a Secrets Manager secret, with ECS's `:key::` suffix for a JSON key.
@@ -158,6 +150,20 @@ impl EnvOutputs {
             None => base,
         }
     }
+}
+
+/// An SSM parameter's name, with its leading slash whether or not the manifest wrote it.
+pub fn ssm_name(path: &str) -> String {
+    if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("/{path}")
+    }
+}
+
+/// `arn:aws:ssm:REGION:ACCOUNT:parameter/path` of an SSM parameter.
+pub fn ssm_arn(region: &str, account: &str, path: &str) -> String {
+    format!("arn:aws:ssm:{region}:{account}:parameter{}", ssm_name(path))
 }
 
 /// Resolves a service's data bindings to the values its containers get: stack outputs, fixed

@@ -68,15 +68,7 @@ pub(super) async fn stacks(
             )),
             Ok(Some(info)) => {
                 let status = info.status.as_str();
-                let needs_recovery = matches!(
-                    status,
-                    "ROLLBACK_COMPLETE"
-                        | "ROLLBACK_FAILED"
-                        | "CREATE_FAILED"
-                        | "UPDATE_ROLLBACK_FAILED"
-                        | "DELETE_FAILED"
-                );
-                if needs_recovery {
+                if crate::stacks::needs_recovery(status) {
                     findings.push(Finding::error(
                         Check::Stacks,
                         &name,

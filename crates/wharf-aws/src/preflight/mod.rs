@@ -254,14 +254,7 @@ pub async fn run(
     let mut findings = Vec::new();
     progress(Check::Identity);
     let identity = account::identity(access, env, aws, &mut findings).await;
-    let mut report = Report {
-        env: env.name.clone(),
-        identity: identity.clone(),
-        errors: 0,
-        warnings: 0,
-        findings: Vec::new(),
-    };
-    if let Some(id) = identity.filter(|id| id.account == aws.account) {
+    if let Some(id) = identity.clone().filter(|id| id.account == aws.account) {
         let region = access
             .config
             .region()
@@ -293,11 +286,12 @@ pub async fn run(
         progress(Check::Quota);
         findings.extend(quotas::check(&cx).await);
     }
-    report.errors = findings.iter().filter(|f| f.level == Level::Error).count();
-    report.warnings = findings
-        .iter()
-        .filter(|f| f.level == Level::Warning)
-        .count();
-    report.findings = findings;
-    report
+    let count = |level: Level| findings.iter().filter(|f| f.level == level).count();
+    Report {
+        env: env.name.clone(),
+        identity,
+        errors: count(Level::Error),
+        warnings: count(Level::Warning),
+        findings,
+    }
 }

@@ -42,19 +42,19 @@ pub(super) async fn egress(cx: &Context<'_>) -> Vec<Finding> {
         ("ecr.dkr", "pull images"),
         ("logs", "send logs"),
     ];
-    let secrets = cx.env.services.values().flat_map(|s| s.secrets.values());
-    let mut uses_ssm = false;
-    let mut uses_sm = false;
-    for r in secrets {
-        match r {
-            SecretRef::Ssm { .. } => uses_ssm = true,
-            SecretRef::SecretsManager { .. } => uses_sm = true,
-        }
-    }
-    if uses_ssm {
+    let secrets: Vec<&SecretRef> = cx
+        .env
+        .services
+        .values()
+        .flat_map(|s| s.secrets.values())
+        .collect();
+    if secrets.iter().any(|r| matches!(r, SecretRef::Ssm { .. })) {
         needed.push(("ssm", "read parameters"));
     }
-    if uses_sm {
+    if secrets
+        .iter()
+        .any(|r| matches!(r, SecretRef::SecretsManager { .. }))
+    {
         needed.push(("secretsmanager", "read secrets"));
     }
     let mut findings = Vec::new();

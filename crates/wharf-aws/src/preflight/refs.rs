@@ -7,6 +7,7 @@
 use wharf_manifest::{Egress, ImageSource, SecretRef};
 
 use super::{Check, Context, Finding, Level};
+use crate::ecs::env::{ssm_arn, ssm_name};
 use crate::error::{AwsError, ErrorKind};
 
 /// An image in ECR: `ACCOUNT.dkr.ecr.REGION.amazonaws.com/REPO[:TAG|@DIGEST]`.
@@ -283,23 +284,11 @@ pub(super) async fn secrets(cx: &Context<'_>) -> Vec<Finding> {
     for (subject, r) in refs {
         let subject = format!("{subject} ({r})");
         let (finding, resource, action) = match r {
-            SecretRef::Ssm { path } => {
-                let name = if path.starts_with('/') {
-                    path.clone()
-                } else {
-                    format!("/{path}")
-                };
-                let arn = if path.starts_with("arn:") {
-                    path.clone()
-                } else {
-                    format!("arn:aws:ssm:{}:{}:parameter{name}", cx.region, cx.account)
-                };
-                (
-                    parameter(cx, &ssm, &subject, path).await,
-                    Some(arn),
-                    "ssm:GetParameters",
-                )
-            }
+            SecretRef::Ssm { path } => (
+                parameter(cx, &ssm, &subject, &ssm_name(path)).await,
+                Some(ssm_arn(&cx.region, &cx.account, path)),
+                "ssm:GetParameters",
+            ),
             SecretRef::SecretsManager { name, key } => {
                 let (f, arn) = secret(cx, &sm, &subject, name, key.as_deref()).await;
                 (f, arn, "secretsmanager:GetSecretValue")
@@ -374,16 +363,11 @@ async fn parameter(
     cx: &Context<'_>,
     ssm: &aws_sdk_ssm::Client,
     subject: &str,
-    path: &str,
+    name: &str,
 ) -> Finding {
-    let name = if path.starts_with('/') || path.starts_with("arn:") {
-        path.to_owned()
-    } else {
-        format!("/{path}")
-    };
     match ssm
         .get_parameter()
-        .name(&name)
+        .name(name)
         .with_decryption(false)
         .send()
         .await

@@ -34,19 +34,25 @@ pub fn aws_of<'e>(env: &'e Environment, what: &'static str) -> Result<&'e AwsEnv
     })
 }
 
+/// Resolves access for the environment: the command line's profile, region and endpoint
+/// over the manifest's.
+pub async fn connect(global: &Global, aws: &AwsEnv) -> Access {
+    wharf_aws::connect(&AccessOptions {
+        profile: global.profile.clone().or_else(|| aws.profile.clone()),
+        region: Some(global.region.clone().unwrap_or_else(|| aws.region.clone())),
+        endpoint_url: global.endpoint_url.clone(),
+        max_attempts: None,
+    })
+    .await
+}
+
 /// Resolves access for the environment and checks the account guard.
 pub async fn access(
     global: &Global,
     aws: &AwsEnv,
     env: &str,
 ) -> Result<(Access, Identity), CliError> {
-    let access = wharf_aws::connect(&AccessOptions {
-        profile: global.profile.clone().or_else(|| aws.profile.clone()),
-        region: Some(global.region.clone().unwrap_or_else(|| aws.region.clone())),
-        endpoint_url: global.endpoint_url.clone(),
-        max_attempts: None,
-    })
-    .await;
+    let access = connect(global, aws).await;
     let id = wharf_aws::identity(&access.sts()).await?;
     wharf_aws::check_guard(env, &aws.account, &id)?;
     Ok((access, id))

@@ -128,13 +128,7 @@ fn preflight(
     let aws = crate::commands::aws::aws_of(env, "validate --remote")?;
     let rt = crate::commands::deploy::runtime()?;
     Ok(rt.block_on(async {
-        let access = wharf_aws::connect(&wharf_aws::AccessOptions {
-            profile: global.profile.clone().or_else(|| aws.profile.clone()),
-            region: Some(global.region.clone().unwrap_or_else(|| aws.region.clone())),
-            endpoint_url: global.endpoint_url.clone(),
-            max_attempts: None,
-        })
-        .await;
+        let access = crate::commands::aws::connect(global, aws).await;
         let progress = |c: Check| {
             if !printer.quiet && !printer.json() {
                 printer.diag(&format!("checking {c}…\n"));
