@@ -3,9 +3,12 @@
 //! the states AWS leaves them in ([`recover`]), the engine's target on ECS and the load
 //! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]), smoke checks through
 //! the load balancer ([`smoke`]), the image's registry and scan gate ([`image`]), and the
-//! account's preflight ([`preflight`], with the few EC2 reads it needs in [`ec2`]). Functions take the clients they need, so tests
-//! hand in clients pointed at the moto server or at replayed responses. Nothing here prints:
-//! progress goes to an event sink.
+//! account's preflight ([`preflight`], with the few EC2 reads it needs in [`ec2`]); [`open`]
+//! opens an environment's target and [`platform`] acts on the environment as a whole, with
+//! what it did in [`reports`]. Functions take the clients they need, so tests hand in clients
+//! pointed at the moto server or at replayed responses. Nothing here prints: progress goes to
+//! an event sink.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod access;
 pub mod classify;
@@ -13,9 +16,13 @@ pub mod ec2;
 pub mod ecs;
 pub mod error;
 pub mod image;
+pub mod open;
+pub mod platform;
 pub mod preflight;
 pub mod purge;
 pub mod recover;
+pub mod reports;
+pub mod ship;
 pub mod smoke;
 pub mod stacks;
 pub mod state;
@@ -26,6 +33,8 @@ pub use aws_sdk_cloudformation::Client as CfnClient;
 pub use classify::{classify, Cause};
 pub use ecs::{AwsTarget, Clients, EnvOutputs};
 pub use error::{AwsError, ErrorKind};
+pub use platform::{AwsPlatform, EnvError};
+pub use ship::ImageError;
 pub use stacks::{Applied, Failure, Preview, StackEvent, StackSpec, Stacks};
 pub use state::DynamoStore;
 

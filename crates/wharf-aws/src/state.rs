@@ -14,7 +14,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use wharf_engine::{Lock, Record, Store, TargetError};
+use wharf_engine::{Holder, Lock, Record, Store, TargetError};
 
 use crate::error::AwsError;
 
@@ -54,7 +54,7 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, key: &str) -> &'a str {
 fn lock_of(service: &str, item: &HashMap<String, AttributeValue>) -> Lock {
     Lock {
         service: service.to_owned(),
-        holder: text(item, "holder").to_owned(),
+        holder: Holder::decode(text(item, "holder")),
         acquired_ms: num(item, "acquired_ms"),
         expires_ms: num(item, "expires_ms"),
     }
@@ -162,16 +162,17 @@ impl Store for DynamoStore {
     async fn lock(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Result<Lock, Lock>, TargetError> {
         let lock = Lock {
             service: service.to_owned(),
-            holder: holder.to_owned(),
+            holder: holder.clone(),
             acquired_ms: now_ms,
             expires_ms: now_ms + lease_ms,
         };
+        let holder = holder.encode();
         // The lock released between a refused put and the read: try again (a few times).
         for _ in 0..3 {
             let put = self
@@ -180,7 +181,7 @@ impl Store for DynamoStore {
                 .table_name(&self.table)
                 .item("pk", pk(service))
                 .item("sk", s("lock"))
-                .item("holder", s(holder))
+                .item("holder", s(&holder))
                 .item("acquired_ms", n(now_ms))
                 .item("expires_ms", n(lock.expires_ms))
                 .item("expires_at", n(lock.expires_ms / 1000 + LOCK_TTL_S))
@@ -188,7 +189,7 @@ impl Store for DynamoStore {
                     "attribute_not_exists(pk) OR expires_ms < :now OR holder = :holder",
                 )
                 .expression_attribute_values(":now", n(now_ms))
-                .expression_attribute_values(":holder", s(holder))
+                .expression_attribute_values(":holder", s(&holder))
                 .send()
                 .await;
             match put {
@@ -212,7 +213,7 @@ impl Store for DynamoStore {
     async fn renew(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool, TargetError> {
@@ -227,7 +228,7 @@ impl Store for DynamoStore {
             .condition_expression("holder = :holder")
             .expression_attribute_values(":e", n(expires))
             .expression_attribute_values(":ttl", n(expires / 1000 + LOCK_TTL_S))
-            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":holder", s(holder.encode()))
             .send()
             .await;
         match out {
@@ -237,7 +238,7 @@ impl Store for DynamoStore {
         }
     }
 
-    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+    async fn unlock(&self, service: &str, holder: &Holder) -> Result<(), TargetError> {
         let out = self
             .client
             .delete_item()
@@ -245,7 +246,7 @@ impl Store for DynamoStore {
             .key("pk", pk(service))
             .key("sk", s("lock"))
             .condition_expression("holder = :holder")
-            .expression_attribute_values(":holder", s(holder))
+            .expression_attribute_values(":holder", s(holder.encode()))
             .send()
             .await;
         match out {

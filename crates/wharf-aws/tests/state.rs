@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
 };
 use wharf_aws::DynamoStore;
-use wharf_engine::{Record, Status, Store};
+use wharf_engine::{Holder, Record, Status, Store};
 use wharf_testkit::moto;
 
 async fn store(endpoint: &str) -> DynamoStore {
@@ -80,33 +80,25 @@ fn record(id: &str, started_ms: i64) -> Record {
 async fn the_lock_is_exclusive_until_its_lease_ends() {
     let m = moto();
     let s = store(&m.endpoint()).await;
-    let a = s
-        .lock("web", "ana@ci pid 1", 1_000, 60_000)
-        .await
-        .expect("call");
+    let (ana, bo) = (
+        Holder::named("ana@ci pid 1"),
+        Holder::named("bo@laptop pid 2"),
+    );
+    let a = s.lock("web", &ana, 1_000, 60_000).await.expect("call");
     assert_eq!(a.as_ref().map(|l| l.expires_ms), Ok(61_000));
     // Someone else, within the lease: refused, told who holds it.
-    let b = s
-        .lock("web", "bo@laptop pid 2", 30_000, 60_000)
-        .await
-        .expect("call");
-    assert_eq!(b.map_err(|l| l.holder), Err("ana@ci pid 1".to_owned()));
+    let b = s.lock("web", &bo, 30_000, 60_000).await.expect("call");
+    assert_eq!(b.map_err(|l| l.holder), Err(ana.clone()));
     // The holder again: fine (a resumed deploy).
     assert!(s
-        .lock("web", "ana@ci pid 1", 30_000, 60_000)
+        .lock("web", &ana, 30_000, 60_000)
         .await
         .expect("call")
         .is_ok());
     // Only the holder renews or releases.
-    assert!(!s
-        .renew("web", "bo@laptop pid 2", 40_000, 60_000)
-        .await
-        .expect("call"));
-    assert!(s
-        .renew("web", "ana@ci pid 1", 40_000, 60_000)
-        .await
-        .expect("call"));
-    s.unlock("web", "bo@laptop pid 2").await.expect("call");
+    assert!(!s.renew("web", &bo, 40_000, 60_000).await.expect("call"));
+    assert!(s.renew("web", &ana, 40_000, 60_000).await.expect("call"));
+    s.unlock("web", &bo).await.expect("call");
     assert_eq!(
         s.current_lock("web")
             .await
@@ -115,25 +107,14 @@ async fn the_lock_is_exclusive_until_its_lease_ends() {
         Some(100_000)
     );
     // After the lease: taken over.
-    let c = s
-        .lock("web", "bo@laptop pid 2", 100_001, 60_000)
-        .await
-        .expect("call");
-    assert_eq!(c.map(|l| l.holder), Ok("bo@laptop pid 2".to_owned()));
+    let c = s.lock("web", &bo, 100_001, 60_000).await.expect("call");
+    assert_eq!(c.map(|l| l.holder), Ok(bo.clone()));
     let broken = s.force_unlock("web").await.expect("call");
-    assert_eq!(broken.map(|l| l.holder), Some("bo@laptop pid 2".to_owned()));
+    assert_eq!(broken.map(|l| l.holder), Some(bo.clone()));
     assert_eq!(s.current_lock("web").await.expect("call"), None);
     // Other services have their own locks.
-    assert!(s
-        .lock("api", "ana@ci pid 1", 0, 60_000)
-        .await
-        .expect("call")
-        .is_ok());
-    assert!(s
-        .lock("web", "bo@laptop pid 2", 0, 60_000)
-        .await
-        .expect("call")
-        .is_ok());
+    assert!(s.lock("api", &ana, 0, 60_000).await.expect("call").is_ok());
+    assert!(s.lock("web", &bo, 0, 60_000).await.expect("call").is_ok());
 }
 
 #[tokio::test]

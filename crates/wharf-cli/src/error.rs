@@ -55,54 +55,9 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Daemon(#[from] wharf_local::daemon::DaemonError),
 
-    #[error("environment `{env}` is not a local environment")]
-    #[diagnostic(code(wharf::cli::not_local), help("this command works on local environments for now; the AWS target comes with its own issue"))]
-    NotLocal { env: String },
-
-    #[error("the proxy did not start ({status})\n{log}")]
-    #[diagnostic(code(wharf::local::proxy_start), help("the lines above are the end of its log; a taken port is the usual cause: change `listen`"))]
-    ProxyStart { status: String, log: String },
-
-    #[error("cannot read the secrets file {}", path.display())]
-    #[diagnostic(
-        code(wharf::local::secrets),
-        help("create it with lines `ssm:/path=value`, or remove `secrets_file`")
-    )]
-    Secrets {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-
-    #[error("the pre-build command of {service} failed ({status})")]
-    #[diagnostic(
-        code(wharf::deploy::pre_build),
-        help("its output is above; nothing was deployed")
-    )]
-    PreBuild { service: String, status: String },
-
-    #[error("deployment {id} of {service} was rolled back: {reason}")]
-    #[diagnostic(
-        code(wharf::deploy::rolled_back),
-        help("the previous version serves; `wharf history` shows the deployments")
-    )]
-    RolledBack {
-        service: String,
-        id: String,
-        reason: String,
-    },
-
     #[error("no service `{name}` in the manifest")]
     #[diagnostic(code(wharf::cli::unknown_service), help("services: {known}"))]
     UnknownService { name: String, known: String },
-
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Docker(#[from] wharf_local::docker::DockerError),
-
-    #[error(transparent)]
-    #[diagnostic(transparent)]
-    Store(#[from] wharf_local::StoreError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -110,41 +65,19 @@ pub enum CliError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Aws(#[from] wharf_aws::AwsError),
+    Local(#[from] wharf_local::LocalError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Scan(#[from] wharf_aws::image::ScanError),
+    Build(#[from] wharf_docker::BuildError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Guard(#[from] wharf_aws::GuardError),
+    AwsEnv(#[from] wharf_aws::EnvError),
 
     #[error(transparent)]
     #[diagnostic(transparent)]
-    Stack(#[from] wharf_aws::StackError),
-
-    #[error("environment `{env}` is a local environment: {what} works on AWS environments")]
-    #[diagnostic(code(wharf::cli::not_aws), help("pick an AWS environment with --env"))]
-    NotAws { env: String, what: &'static str },
-
-    #[error("the template of stack {stack} is {bytes} bytes, over CloudFormation's 51,200-byte limit for a template body")]
-    #[diagnostic(code(wharf::aws::template_size), help("split services into fewer per environment, or drop optional features (waf, flow_logs) until templates are uploaded through S3"))]
-    TemplateTooLarge { stack: String, bytes: usize },
-
-    #[error("not confirmed: nothing was changed")]
-    #[diagnostic(
-        code(wharf::cli::not_confirmed),
-        help("answer y, or pass --yes to skip the question (CI)")
-    )]
-    NotConfirmed,
-
-    #[error("{}: CloudFormation cannot delete them while they hold anything; nothing was deleted", holdings.join("; "))]
-    #[diagnostic(
-        code(wharf::aws::not_empty),
-        help("copy what you need, then run `wharf down --purge` to delete their contents with the environment (for good)")
-    )]
-    NotEmpty { holdings: Vec<String> },
+    AwsImage(#[from] wharf_aws::ImageError),
 
     #[error("failed to start the async runtime")]
     #[diagnostic(code(wharf::cli::runtime))]
@@ -171,39 +104,41 @@ fn env_help(known: &[String], suggestion: Option<&str>) -> String {
 
 impl CliError {
     pub fn exit_status(&self) -> ExitStatus {
+        use wharf_engine::EngineError;
         match self {
             CliError::Manifest(ManifestError::Invalid { .. }) => ExitStatus::InvalidManifest,
             CliError::Manifest(_) => ExitStatus::NoManifest,
             CliError::UnknownEnv { .. }
             | CliError::EnvRequired { .. }
             | CliError::BadName { .. }
-            | CliError::Synth(_) => ExitStatus::Usage,
+            | CliError::Synth(_)
+            | CliError::UnknownService { .. } => ExitStatus::Usage,
+            CliError::Build(wharf_docker::BuildError::Docker(
+                wharf_docker::DockerError::Unreachable { .. },
+            )) => ExitStatus::Unreachable,
             CliError::AlreadyExists { .. }
             | CliError::Write { .. }
             | CliError::Stdout { .. }
             | CliError::Runtime { .. }
-            | CliError::Secrets { .. }
-            | CliError::PreBuild { .. }
-            | CliError::Store(_) => ExitStatus::Failure,
-            CliError::NotLocal { .. } | CliError::UnknownService { .. } => ExitStatus::Usage,
-            CliError::RolledBack { .. } => ExitStatus::RolledBack,
+            | CliError::Build(_) => ExitStatus::Failure,
+            CliError::Engine(EngineError::RolledBack { .. }) => ExitStatus::RolledBack,
             CliError::Engine(
-                wharf_engine::EngineError::Locked { .. }
-                | wharf_engine::EngineError::Unfinished { .. }
-                | wharf_engine::EngineError::ManifestChanged { .. },
+                EngineError::Locked { .. }
+                | EngineError::Unfinished { .. }
+                | EngineError::ManifestChanged { .. },
             ) => ExitStatus::Locked,
             CliError::Engine(_) => ExitStatus::Failure,
-            CliError::Scan(wharf_aws::image::ScanError::Aws(_)) => ExitStatus::Aws,
-            CliError::Scan(_) => ExitStatus::Failure,
-            CliError::Docker(wharf_local::docker::DockerError::Unreachable { .. })
-            | CliError::Daemon(_)
-            | CliError::ProxyStart { .. } => ExitStatus::Unreachable,
-            CliError::Docker(_) => ExitStatus::Failure,
-            CliError::Aws(_) | CliError::Guard(_) | CliError::Stack(_) => ExitStatus::Aws,
-            CliError::NotAws { .. } => ExitStatus::Usage,
-            CliError::TemplateTooLarge { .. }
-            | CliError::NotConfirmed
-            | CliError::NotEmpty { .. } => ExitStatus::Failure,
+            CliError::Daemon(_) => ExitStatus::Unreachable,
+            CliError::Local(e) if e.is_unreachable() => ExitStatus::Unreachable,
+            CliError::Local(
+                wharf_local::LocalError::NotLocal { .. } | wharf_local::LocalError::NotAws { .. },
+            ) => ExitStatus::Usage,
+            CliError::Local(_) => ExitStatus::Failure,
+            CliError::AwsEnv(wharf_aws::EnvError::NotAws { .. }) => ExitStatus::Usage,
+            CliError::AwsEnv(e) if e.is_aws() => ExitStatus::Aws,
+            CliError::AwsEnv(_) => ExitStatus::Failure,
+            CliError::AwsImage(e) if e.is_aws() => ExitStatus::Aws,
+            CliError::AwsImage(_) => ExitStatus::Failure,
         }
     }
 }

@@ -61,7 +61,9 @@ impl<W: Write> Live<W> {
             | Event::AwaitingApproval { .. }
             | Event::RollingBack { .. }
             | Event::Retired { .. }
-            | Event::Finished { .. } => Some(e.to_string()),
+            | Event::Finished { .. }
+            | Event::LockReleased { .. }
+            | Event::Progress { .. } => Some(e.to_string()),
             Event::Weights { .. } => Some(e.to_string()),
             Event::Waiting { .. } | Event::Health { .. } | Event::Gate { .. } => None,
         }
@@ -115,7 +117,10 @@ impl<W: Write> Live<W> {
                 requests,
                 ..
             } => s.gate = Some((gate.clone(), *value, *threshold, *requests)),
-            Event::AwaitingApproval { .. } | Event::Retired { .. } => {}
+            Event::AwaitingApproval { .. }
+            | Event::Retired { .. }
+            | Event::LockReleased { .. }
+            | Event::Progress { .. } => {}
             Event::RollingBack { .. } => s.waiting = None,
             Event::Finished { .. } => *s = State::default(),
         }

@@ -3,16 +3,19 @@
 
 mod cli;
 mod commands;
+mod env;
 mod error;
 mod exit;
 mod live;
 mod output;
+mod progress;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
+use crate::commands::act::Action;
 use crate::error::{CliError, JsonError};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
@@ -40,38 +43,18 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&cli.global, &printer, args),
         Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
         Command::Render(args) => commands::render::run(&cli.global, &printer, args),
-        Command::Up => commands::deploy::up(&cli.global, &printer),
-        Command::Down(a) => commands::deploy::down(&cli.global, &printer, a),
-        Command::Recover => commands::aws::recover(&cli.global, &printer),
-        Command::Deploy(args) => commands::deploy::deploy(&cli.global, &printer, args),
-        Command::Status(a) => commands::ops::status(&cli.global, &printer, a),
-        Command::History(a) => commands::ops::history(&cli.global, &printer, a),
-        Command::Promote(a) => commands::ops::act(
-            &cli.global,
-            &printer,
-            a.service.as_deref(),
-            commands::ops::Act::Promote,
-        ),
-        Command::Abort(a) => commands::ops::act(
-            &cli.global,
-            &printer,
-            a.service.as_deref(),
-            commands::ops::Act::Abort,
-        ),
-        Command::Rollback(a) => commands::ops::act(
-            &cli.global,
-            &printer,
-            a.service.as_deref(),
-            commands::ops::Act::Rollback,
-        ),
-        Command::Drain(a) => commands::ops::act(
-            &cli.global,
-            &printer,
-            a.service.as_deref(),
-            commands::ops::Act::Drain(&a.id),
-        ),
-        Command::Gc(a) => commands::gc::gc(&cli.global, &printer, a),
-        Command::Logs(a) => commands::ops::logs(&cli.global, &printer, a),
+        Command::Up => run(&cli, &printer, commands::up::Up),
+        Command::Down(a) => run(&cli, &printer, commands::down::Down(a)),
+        Command::Recover => run(&cli, &printer, commands::recover::Recover),
+        Command::Deploy(a) => run(&cli, &printer, commands::deploy::Deploy(a)),
+        Command::Status(a) => run(&cli, &printer, commands::status::Status(a)),
+        Command::History(a) => run(&cli, &printer, commands::history::Histories(a)),
+        Command::Promote(a) => act(&cli, &printer, a.service.as_deref(), Action::Promote),
+        Command::Abort(a) => act(&cli, &printer, a.service.as_deref(), Action::Abort),
+        Command::Rollback(a) => act(&cli, &printer, a.service.as_deref(), Action::Rollback),
+        Command::Drain(a) => act(&cli, &printer, a.service.as_deref(), Action::Drain(&a.id)),
+        Command::Gc(a) => run(&cli, &printer, commands::gc::Collect(a)),
+        Command::Logs(a) => run(&cli, &printer, commands::logs::Logs(a)),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),
     };
@@ -79,6 +62,23 @@ fn main() -> ExitCode {
         Ok(status) => status.into(),
         Err(e) => report(&printer, e).into(),
     }
+}
+
+fn run<V: env::Verb<Output = ExitStatus>>(
+    cli: &Cli,
+    printer: &Printer,
+    verb: V,
+) -> Result<ExitStatus, CliError> {
+    env::run(&cli.global, printer, verb)
+}
+
+fn act(
+    cli: &Cli,
+    printer: &Printer,
+    service: Option<&str>,
+    action: Action<'_>,
+) -> Result<ExitStatus, CliError> {
+    run(cli, printer, commands::act::Act { service, action })
 }
 
 fn report(printer: &Printer, e: CliError) -> ExitStatus {

@@ -67,7 +67,7 @@ async fn critical_path(strategy: &str, m: &Model) -> f64 {
         target: &sim,
         clock: &sim.clock,
         events: &Discard,
-        holder: "bench".into(),
+        holder: wharf_engine::Holder::named("bench"),
         options: Options {
             poll_ms: 1000,
             ..Options::default()

@@ -5,9 +5,10 @@ use wharf_manifest::{Service, StrategyKind};
 
 use crate::error::EngineError;
 use crate::events::{started, Event, EventSink};
+use crate::holder::Holder;
 use crate::plan::{plan_for, Step};
 use crate::record::{Outcome, Record, Status};
-use crate::target::{Clock, Target, TargetError};
+use crate::target::{Clock, Lock, Target, TargetError};
 
 /// Tunables; the defaults suit real targets.
 #[derive(Debug, Clone)]
@@ -51,8 +52,9 @@ pub struct Engine<'a, T: Target, C: Clock> {
     pub target: &'a T,
     pub clock: &'a C,
     pub events: &'a dyn EventSink,
-    /// Who holds the lock (`user@host pid N`), shown to a concurrent deploy.
-    pub holder: String,
+    /// Who holds the lock: shown to a concurrent deploy, and released at once by the next
+    /// `wharf` on this machine when its process is gone.
+    pub holder: Holder,
     pub options: Options,
 }
 
@@ -129,13 +131,14 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
 
     /// Returns traffic to the deployment before the serving one. When it still runs (affinity
     /// keeps old ones), traffic moves at once and the current one is drained; otherwise its
-    /// image is deployed again as `new_id` with the service's strategy.
+    /// image is deployed again as `new_id` with the service's strategy (None: a fresh id,
+    /// chosen under the lock, so two rollbacks in one second never share one).
     pub async fn rollback(
         &self,
         app: &str,
         env: &str,
         service: &Service,
-        new_id: &str,
+        new_id: Option<&str>,
     ) -> Result<Record, EngineError> {
         let name = &service.name;
         self.lock(name).await?;
@@ -149,7 +152,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         app: &str,
         env: &str,
         service: &Service,
-        new_id: &str,
+        new_id: Option<&str>,
     ) -> Result<Record, EngineError> {
         let name = &service.name;
         let records = self
@@ -205,11 +208,15 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         }
         let image = earlier.image.clone();
         let digest = earlier.digest.clone();
+        let id = match new_id {
+            Some(id) => id.to_owned(),
+            None => self.fresh_id(app, env, service).await?,
+        };
         self.deploy_locked(&Request {
             app,
             env,
             service,
-            id: new_id,
+            id: &id,
             image: &image,
             digest: digest.as_deref(),
         })
@@ -596,20 +603,64 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             .map_err(target_err(format!("save the record of {}", r.id)))
     }
 
+    /// Takes the service's lock. A lock whose holder was a process of this machine that no
+    /// longer runs (killed, crashed) is released first, so `--resume`, `abort` and the next
+    /// deploy work at once instead of after the lease.
     pub(crate) async fn lock(&self, service: &str) -> Result<(), EngineError> {
+        let held = match self.try_lock(service).await? {
+            Ok(()) => return Ok(()),
+            Err(held) => held,
+        };
+        if held.holder.is_dead_here() {
+            self.target
+                .unlock(service, &held.holder)
+                .await
+                .map_err(target_err("release a dead process's lock"))?;
+            self.events.emit(Event::LockReleased {
+                service: service.to_owned(),
+                holder: held.holder.to_string(),
+            });
+            if self.try_lock(service).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(EngineError::Locked {
+            service: service.to_owned(),
+            holder: held.holder.to_string(),
+            since: format_ms(held.acquired_ms),
+        })
+    }
+
+    async fn try_lock(&self, service: &str) -> Result<Result<(), Lock>, EngineError> {
         let now = self.clock.now_ms();
-        match self
+        Ok(self
             .target
             .lock(service, &self.holder, now, self.options.lease_ms)
             .await
             .map_err(target_err("take the deployment lock"))?
-        {
-            Ok(_) => Ok(()),
-            Err(held) => Err(EngineError::Locked {
-                service: service.to_owned(),
-                holder: held.holder,
-                since: format_ms(held.acquired_ms),
-            }),
+            .map(|_| ()))
+    }
+
+    /// A deployment id the service has not used yet: `{env}-{YYYYMMDD-HHMMSS}Z` of now, or
+    /// of the next second when this one is taken (two deploys or rollbacks in one second).
+    pub async fn fresh_id(
+        &self,
+        app: &str,
+        env: &str,
+        service: &Service,
+    ) -> Result<String, EngineError> {
+        let names = wharf_manifest::Names::new(app, env);
+        loop {
+            let id = names.deployment_id(self.clock.now_ms().div_euclid(1000));
+            let taken = self
+                .target
+                .load(&service.name, &id)
+                .await
+                .map_err(target_err("read the records"))?;
+            if taken.is_none() {
+                return Ok(id);
+            }
+            self.clock.sleep(300).await;
         }
     }
 

@@ -80,6 +80,17 @@ pub enum EngineError {
         source: TargetError,
     },
 
+    #[error("deployment {id} of {service} was rolled back: {reason}")]
+    #[diagnostic(
+        code(wharf::deploy::rolled_back),
+        help("the previous version serves; `wharf history` shows the deployments")
+    )]
+    RolledBack {
+        service: String,
+        id: String,
+        reason: String,
+    },
+
     /// Fault injection for tests: the engine stops as if killed after N transitions.
     #[error("stopped by fault injection after {transitions} transitions")]
     #[diagnostic(code(wharf::engine::injected))]

@@ -66,6 +66,16 @@ pub enum Event {
         outcome: String,
         reason: Option<String>,
     },
+    /// The lock of a process of this machine that no longer runs was released.
+    LockReleased {
+        service: String,
+        holder: String,
+    },
+    /// What a target is doing for a service outside the steps: building, pushing, scanning.
+    Progress {
+        service: String,
+        message: String,
+    },
 }
 
 impl fmt::Display for Event {
@@ -156,6 +166,11 @@ impl fmt::Display for Event {
                         .unwrap_or_default()
                 )
             }
+            Event::LockReleased { service, holder } => write!(
+                f,
+                "{service}: released the lock of {holder}, which no longer runs"
+            ),
+            Event::Progress { service, message } => write!(f, "{service}: {message}"),
         }
     }
 }

@@ -9,8 +9,11 @@
 //! - `gates`: the bounded health wait, the alarm gate, shifts, retiring and rolling back,
 //!   used by the controller.
 //! - [`gc`]: leftovers no serving deployment needs, found and removed.
+//! - [`holder`]: who holds a lock, and whether that process is gone.
 //! - [`hooks`]: lifecycle hooks, the user's commands, run alike for every target.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
+//! - [`platform`]: an environment as a whole (`up`, `down`, `recover`), opening its target.
+//! - [`view`]: `status` and `history`, read through the trait alone.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod controller;
@@ -18,16 +21,25 @@ pub mod error;
 pub mod events;
 mod gates;
 pub mod gc;
+pub mod holder;
 pub mod hooks;
 pub mod plan;
+pub mod platform;
 pub mod record;
 pub mod sim;
 pub mod target;
+pub mod view;
 
 pub use controller::{live, Engine, Options, Request};
 pub use error::EngineError;
 pub use events::{Collect, Discard, Event, EventSink};
 pub use gc::Collected;
+pub use holder::Holder;
 pub use plan::{plan, plan_for, HookKind, Step};
+pub use platform::{Confirm, Mode, Platform, Verdict};
 pub use record::{Outcome, Record, Status};
-pub use target::{Clock, Health, Lock, Requests, Store, SystemClock, Target, TargetError};
+pub use target::{
+    Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, SystemClock, Target,
+    TargetError,
+};
+pub use view::{DeploymentStatus, EnvStatus, History, ServiceStatus};

@@ -122,6 +122,19 @@ impl Record {
         self.status == Status::Finished
     }
 
+    /// A deployment that rolled back is an error the command ends with (its reason, exit 5);
+    /// any other record is the command's result.
+    pub fn into_result(self) -> Result<Record, crate::EngineError> {
+        if self.outcome == Some(Outcome::RolledBack) {
+            return Err(crate::EngineError::RolledBack {
+                service: self.service,
+                id: self.id,
+                reason: self.reason.unwrap_or_default(),
+            });
+        }
+        Ok(self)
+    }
+
     /// The phase as users read it: the current step, or the status when none applies.
     pub fn phase(&self) -> String {
         match (self.status, self.current_step()) {

@@ -9,9 +9,13 @@ use std::sync::{Arc, Mutex};
 
 use wharf_manifest::{Service, SmokeCheck};
 
+use crate::events::EventSink;
+use crate::holder::Holder;
 use crate::plan::HookKind;
 use crate::record::Record;
-use crate::target::{Clock, Health, Lock, Requests, Store, Target, TargetError};
+use crate::target::{
+    Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, Target, TargetError,
+};
 
 /// Time that moves only when someone sleeps.
 #[derive(Debug, Clone, Default)]
@@ -207,19 +211,19 @@ impl Store for SimTarget {
     async fn lock(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Result<Lock, Lock>, TargetError> {
         let mut st = self.st();
         if let Some(l) = st.locks.get(service) {
-            if l.holder != holder && l.expires_ms > now_ms {
+            if l.holder != *holder && l.expires_ms > now_ms {
                 return Ok(Err(l.clone()));
             }
         }
         let l = Lock {
             service: service.into(),
-            holder: holder.into(),
+            holder: holder.clone(),
             acquired_ms: now_ms,
             expires_ms: now_ms + lease_ms,
         };
@@ -230,13 +234,13 @@ impl Store for SimTarget {
     async fn renew(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool, TargetError> {
         let mut st = self.st();
         match st.locks.get_mut(service) {
-            Some(l) if l.holder == holder => {
+            Some(l) if l.holder == *holder => {
                 l.expires_ms = now_ms + lease_ms;
                 Ok(true)
             }
@@ -244,9 +248,9 @@ impl Store for SimTarget {
         }
     }
 
-    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+    async fn unlock(&self, service: &str, holder: &Holder) -> Result<(), TargetError> {
         let mut st = self.st();
-        if st.locks.get(service).is_some_and(|l| l.holder == holder) {
+        if st.locks.get(service).is_some_and(|l| l.holder == *holder) {
             st.locks.remove(service);
         }
         Ok(())
@@ -262,6 +266,42 @@ impl Store for SimTarget {
 }
 
 impl Target for SimTarget {
+    type ImageError = TargetError;
+
+    async fn image(
+        &self,
+        service: &Service,
+        id: &str,
+        _registry: Option<&str>,
+        _events: &dyn EventSink,
+    ) -> Result<Image, TargetError> {
+        let reference = match &service.image {
+            wharf_manifest::ImageSource::Image(r) => r.clone(),
+            wharf_manifest::ImageSource::Build(_) => format!("sim/{}:{id}", service.name),
+        };
+        Ok(Image {
+            reference,
+            digest: None,
+        })
+    }
+
+    async fn logs(
+        &self,
+        _service: &Service,
+        query: LogQuery<'_>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<usize, TargetError> {
+        let log = self.st().log.clone();
+        let skip = log.len().saturating_sub(query.tail as usize);
+        for l in &log[skip..] {
+            line(LogLine {
+                source: "sim",
+                line: l,
+            });
+        }
+        Ok(1)
+    }
+
     async fn provision(
         &self,
         _service: &Service,
@@ -465,6 +505,18 @@ impl Target for SimTarget {
         st.weights.retain(|(d, _)| d != deployment);
         st.log.push(format!("retire {deployment}"));
         Ok(())
+    }
+
+    fn url(&self) -> Option<String> {
+        Some("sim://".into())
+    }
+
+    async fn routes(&self, _service: &Service) -> Result<Routes, TargetError> {
+        let st = self.st();
+        Ok(Routes {
+            weights: st.weights.clone(),
+            test: st.test_route.clone(),
+        })
     }
 
     async fn present(&self, _service: &Service) -> Result<Vec<String>, TargetError> {

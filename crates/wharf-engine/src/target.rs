@@ -7,6 +7,8 @@ use std::future::Future;
 use serde::{Deserialize, Serialize};
 use wharf_manifest::{Service, SmokeCheck};
 
+use crate::events::EventSink;
+use crate::holder::Holder;
 use crate::plan::HookKind;
 use crate::record::Record;
 
@@ -72,11 +74,58 @@ impl Requests {
     }
 }
 
+/// How a service's traffic is routed now, as the runtime has it (what `status` shows).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Routes {
+    /// The default split: `(deployment, percent)`.
+    pub weights: Vec<(String, u32)>,
+    /// The deployment requests with the test header reach, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test: Option<String>,
+}
+
+impl Routes {
+    /// The deployment's share of the default traffic (None: not in the split).
+    pub fn weight(&self, deployment: &str) -> Option<u32> {
+        self.weights
+            .iter()
+            .find(|(d, _)| d == deployment)
+            .map(|(_, w)| *w)
+    }
+}
+
+/// The image a deployment runs: a reference, and its digest when a registry pinned one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Image {
+    pub reference: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+}
+
+/// Which logs `wharf logs` reads.
+#[derive(Debug, Clone, Copy)]
+pub struct LogQuery<'a> {
+    /// Only this deployment's tasks (None: every deployment of the service).
+    pub deployment: Option<&'a str>,
+    /// Keep reading new lines until the tasks stop (or the user interrupts).
+    pub follow: bool,
+    /// Lines from the end of each task's log.
+    pub tail: u32,
+}
+
+/// One line of a task's log, with the task (container) it came from.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LogLine<'a> {
+    #[serde(rename = "container")]
+    pub source: &'a str,
+    pub line: &'a str,
+}
+
 /// A held deployment lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
     pub service: String,
-    pub holder: String,
+    pub holder: Holder,
     pub acquired_ms: i64,
     pub expires_ms: i64,
 }
@@ -120,7 +169,7 @@ pub trait Store: Send + Sync {
     fn lock(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> impl Future<Output = Result<Result<Lock, Lock>, TargetError>> + Send;
@@ -128,14 +177,14 @@ pub trait Store: Send + Sync {
     fn renew(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> impl Future<Output = Result<bool, TargetError>> + Send;
     fn unlock(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
     /// The service's lock as stored, expired or not (None when nobody took it).
     fn current_lock(
@@ -151,6 +200,10 @@ pub trait Store: Send + Sync {
 
 /// What the engine asks of a runtime.
 pub trait Target: Store {
+    /// Why an image could not be made ready (a failed build, push or scan gate), typed so the
+    /// command can tell a refusal from an unreachable registry.
+    type ImageError: std::error::Error + Send + Sync + 'static;
+
     /// The runtime replaces a rolling service's tasks itself (ECS's rolling deployment with
     /// its circuit breaker): a rolling deployment is then one provision and one health wait,
     /// and `scale(previous, n)` makes the service run the previous version again.
@@ -224,6 +277,39 @@ pub trait Target: Store {
         &self,
         service: &Service,
     ) -> impl Future<Output = Result<Vec<String>, TargetError>> + Send;
+    /// Where the environment answers (wharf's proxy locally, the load balancer on AWS); None
+    /// when nothing answers now.
+    fn url(&self) -> Option<String>;
+    /// The service's current traffic split and test route, read from the runtime.
+    fn routes(&self, service: &Service)
+        -> impl Future<Output = Result<Routes, TargetError>> + Send;
+    /// Health as [`Target::health`] reports it, read without changing anything (`health`
+    /// may replace stopped tasks, as a scheduler does; `status` only looks).
+    fn observe(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> impl Future<Output = Result<Health, TargetError>> + Send {
+        self.health(service, deployment)
+    }
+    /// The image deployment `id` of the service runs: a prebuilt reference as it is, or the
+    /// service built for it (and pushed, where the runtime pulls from a registry; `registry`
+    /// overrides where). Progress goes to `events`.
+    fn image(
+        &self,
+        service: &Service,
+        id: &str,
+        registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> impl Future<Output = Result<Image, Self::ImageError>> + Send;
+    /// Hands every log line of the service's tasks (or one deployment's) to `line`; answers
+    /// how many tasks were read (0: none runs).
+    fn logs(
+        &self,
+        service: &Service,
+        query: LogQuery<'_>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> impl Future<Output = Result<usize, TargetError>> + Send;
     /// Runs a hook command with DEPLOYMENT_ID in its environment.
     fn run_hook(
         &self,
@@ -259,7 +345,7 @@ macro_rules! delegate_store {
             async fn lock(
                 &self,
                 service: &str,
-                holder: &str,
+                holder: &$crate::Holder,
                 now_ms: i64,
                 lease_ms: i64,
             ) -> Result<Result<$crate::Lock, $crate::Lock>, $crate::TargetError> {
@@ -268,13 +354,17 @@ macro_rules! delegate_store {
             async fn renew(
                 &self,
                 service: &str,
-                holder: &str,
+                holder: &$crate::Holder,
                 now_ms: i64,
                 lease_ms: i64,
             ) -> Result<bool, $crate::TargetError> {
                 self.$field.renew(service, holder, now_ms, lease_ms).await
             }
-            async fn unlock(&self, service: &str, holder: &str) -> Result<(), $crate::TargetError> {
+            async fn unlock(
+                &self,
+                service: &str,
+                holder: &$crate::Holder,
+            ) -> Result<(), $crate::TargetError> {
                 self.$field.unlock(service, holder).await
             }
             async fn current_lock(

@@ -1,13 +1,20 @@
-//! The local target: what makes one machine an environment. Its state (deployment records,
-//! locks) lives in an SQLite database in the environment's state dir, shared by every `wharf`
-//! process working on it.
+//! The local target: what makes one machine an environment. Deployments are labelled
+//! containers ([`wharf_docker`]), traffic is wharf's proxy, run as a daemon per environment
+//! ([`daemon`]) whose routes [`rules`] edits, records and locks live in an SQLite database in
+//! the environment's state dir ([`store`]), shared by every `wharf` process working on it.
+//! [`open`] opens an environment, [`platform`] brings one up and down, [`target`] is the
+//! engine's target.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod daemon;
-pub mod docker;
 mod http;
+pub mod open;
+pub mod platform;
+pub mod rules;
 pub mod store;
 pub mod target;
 
+pub use open::LocalError;
+pub use platform::LocalPlatform;
 pub use store::{LocalStore, StoreError};
 pub use target::LocalTarget;

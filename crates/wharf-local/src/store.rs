@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use wharf_engine::{Lock, Record, Store, TargetError};
+use wharf_engine::{Holder, Lock, Record, Store, TargetError};
 
 /// The schema this wharf writes. A database from a newer wharf is refused, not rewritten.
 pub const SCHEMA_VERSION: i64 = 1;
@@ -101,7 +101,7 @@ fn current_lock(tx: &rusqlite::Transaction<'_>, service: &str) -> rusqlite::Resu
         |r| {
             Ok(Lock {
                 service: service.to_owned(),
-                holder: r.get(0)?,
+                holder: Holder::decode(&r.get::<_, String>(0)?),
                 acquired_ms: r.get(1)?,
                 expires_ms: r.get(2)?,
             })
@@ -167,7 +167,7 @@ impl Store for LocalStore {
     async fn lock(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<Result<Lock, Lock>, TargetError> {
@@ -177,19 +177,19 @@ impl Store for LocalStore {
             .map_err(err("take the lock"))?;
         let current = current_lock(&tx, service).map_err(err("take the lock"))?;
         if let Some(l) = current {
-            if l.holder != holder && l.expires_ms > now_ms {
+            if l.holder != *holder && l.expires_ms > now_ms {
                 return Ok(Err(l));
             }
         }
         let lock = Lock {
             service: service.to_owned(),
-            holder: holder.to_owned(),
+            holder: holder.clone(),
             acquired_ms: now_ms,
             expires_ms: now_ms + lease_ms,
         };
         tx.execute(
             "INSERT OR REPLACE INTO locks (service, holder, acquired_ms, expires_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![service, holder, now_ms, lock.expires_ms],
+            params![service, holder.encode(), now_ms, lock.expires_ms],
         )
         .map_err(err("take the lock"))?;
         tx.commit().map_err(err("take the lock"))?;
@@ -199,7 +199,7 @@ impl Store for LocalStore {
     async fn renew(
         &self,
         service: &str,
-        holder: &str,
+        holder: &Holder,
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool, TargetError> {
@@ -207,17 +207,17 @@ impl Store for LocalStore {
             .conn()
             .execute(
                 "UPDATE locks SET expires_ms = ?3 WHERE service = ?1 AND holder = ?2",
-                params![service, holder, now_ms + lease_ms],
+                params![service, holder.encode(), now_ms + lease_ms],
             )
             .map_err(err("renew the lock"))?;
         Ok(n == 1)
     }
 
-    async fn unlock(&self, service: &str, holder: &str) -> Result<(), TargetError> {
+    async fn unlock(&self, service: &str, holder: &Holder) -> Result<(), TargetError> {
         self.conn()
             .execute(
                 "DELETE FROM locks WHERE service = ?1 AND holder = ?2",
-                params![service, holder],
+                params![service, holder.encode()],
             )
             .map_err(err("release the lock"))?;
         Ok(())

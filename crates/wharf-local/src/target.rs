@@ -1,7 +1,5 @@
 //! The engine's target on one machine: deployments are labelled containers, traffic is the
-//! proxy's rules, records and locks are in the state database. Per service with routing
-//! priority `p`: the base rule at `p*100+99` (weights), the test route at `p*100+98`, sticky
-//! affinity rules from `p*100` up (a cookie rule and a header rule per deployment).
+//! proxy's rules (edited by [`crate::rules`]), records and locks are in the state database.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -9,13 +7,17 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wharf_engine::{Health, HookKind, Record, Requests, Store, Target, TargetError};
-use wharf_manifest::{Names, SecretRef, Service, SmokeCheck};
+use wharf_docker::{Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use wharf_engine::{
+    EventSink, Health, HookKind, Image, LogLine, LogQuery, Record, Requests, Routes, Store, Target,
+    TargetError,
+};
+use wharf_manifest::{ImageSource, Names, SecretRef, Service, SmokeCheck};
 use wharf_proxy::group::TargetState;
 use wharf_proxy::{Config, HealthConfig, RuleConfig, TargetGroupConfig};
 
 use crate::daemon::{Answer, Command, ProxyClient};
-use crate::docker::{Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use crate::rules;
 use crate::store::LocalStore;
 
 /// Header the drain request carries the secret in.
@@ -27,8 +29,8 @@ pub struct LocalTarget {
     pub proxy: ProxyClient,
     pub app: String,
     pub env: String,
-    /// Where the proxy listens (smoke checks go through it).
-    pub listen: SocketAddr,
+    /// Where the proxy listens (smoke checks go through it); None when it does not run.
+    pub listen: Option<SocketAddr>,
     /// Secret references and their values (the environment's secrets file).
     pub secrets: HashMap<String, String>,
     /// The manifest's directory: hooks run there.
@@ -44,7 +46,7 @@ trait Classify: std::fmt::Display {
     fn transient(&self) -> bool;
 }
 
-impl Classify for crate::docker::DockerError {
+impl Classify for wharf_docker::DockerError {
     fn transient(&self) -> bool {
         self.is_transient()
     }
@@ -101,7 +103,7 @@ impl LocalTarget {
             proxy,
             app: app.into(),
             env: env.into(),
-            listen,
+            listen: Some(listen),
             secrets,
             root,
             desired: Mutex::new(HashMap::new()),
@@ -239,7 +241,7 @@ impl LocalTarget {
                         memory_mib: service.memory,
                         stop_timeout_s: service.stop_timeout.as_secs_ceil() as i64,
                         command: service.command.clone(),
-                        health: crate::docker::health_config(&service.health),
+                        health: wharf_docker::health_config(&service.health),
                     },
                     &network,
                 )
@@ -265,7 +267,7 @@ impl LocalTarget {
     async fn deployment_containers(
         &self,
         deployment: &str,
-    ) -> Result<Vec<crate::docker::Container>, TargetError> {
+    ) -> Result<Vec<wharf_docker::Container>, TargetError> {
         self.docker
             .list(&[
                 (LABEL_APP, &self.app),
@@ -280,7 +282,7 @@ impl LocalTarget {
     async fn containers(
         &self,
         deployment: &str,
-    ) -> Result<Vec<crate::docker::Container>, TargetError> {
+    ) -> Result<Vec<wharf_docker::Container>, TargetError> {
         let mut v: Vec<_> = self
             .deployment_containers(deployment)
             .await?
@@ -320,7 +322,7 @@ impl LocalTarget {
         &self,
         service: &Service,
         deployment: &str,
-        c: &crate::docker::Container,
+        c: &wharf_docker::Container,
     ) -> Result<(), TargetError> {
         let group = self.group_name(&service.name, deployment);
         let Some(addr) = Docker::address(c) else {
@@ -354,53 +356,51 @@ impl LocalTarget {
         }
     }
 
-    fn base_rule(service: &Service) -> Option<RuleConfig> {
-        let r = service.routing.as_ref()?;
-        Some(RuleConfig {
-            priority: r.priority * 100 + 99,
-            hosts: r.hosts.clone(),
-            paths: r.paths.clone(),
-            headers: vec![],
-            cookies: vec![],
-            forward: vec![],
-            affinity_cookie: None,
-        })
-    }
-
-    fn block(service: &Service) -> std::ops::Range<u32> {
-        let p = service.routing.as_ref().map_or(0, |r| r.priority) * 100;
-        p..p + 100
-    }
-
     /// Changes the service's base rule (creating it from the routing settings).
     async fn edit_base(
         &self,
         service: &Service,
         f: impl FnOnce(&mut RuleConfig),
     ) -> Result<(), TargetError> {
-        let Some(base) = Self::base_rule(service) else {
+        let Some(base) = rules::base_rule(service) else {
             return Err(terr(format!(
                 "service {} is internal: it has no route",
                 service.name
             )));
         };
-        self.edit(|cfg| {
-            let rule = match cfg.rules.iter().position(|r| r.priority == base.priority) {
-                Some(i) => &mut cfg.rules[i],
-                None => {
-                    cfg.rules.push(base.clone());
-                    cfg.rules.last_mut().expect("pushed")
+        self.edit(|cfg| rules::edit_base(cfg, &base, f)).await
+    }
+
+    /// Health from the proxy's view of the deployment's target group: (healthy, targets).
+    async fn group_health(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<(u32, u32), TargetError> {
+        let group = self.group_name(&service.name, deployment);
+        Ok(
+            match self.proxy.send(&Command::Status).await.map_err(terr)? {
+                Answer::Status { groups, .. } => {
+                    groups.iter().find(|g| g.name == group).map_or((0, 0), |g| {
+                        let healthy = g
+                            .targets
+                            .iter()
+                            .filter(|t| t.1 == TargetState::Healthy)
+                            .count();
+                        (healthy as u32, g.targets.len() as u32)
+                    })
                 }
-            };
-            f(rule);
-        })
-        .await
+                _ => (0, 0),
+            },
+        )
     }
 }
 
 wharf_engine::delegate_store!(LocalTarget, store);
 
 impl Target for LocalTarget {
+    type ImageError = wharf_docker::BuildError;
+
     async fn provision(
         &self,
         service: &Service,
@@ -448,18 +448,7 @@ impl Target for LocalTarget {
         if let (true, Some(n)) = (replaced, desired) {
             self.scale(service, deployment, n).await?;
         }
-        let group = self.group_name(&service.name, deployment);
-        let healthy = match self.proxy.send(&Command::Status).await.map_err(terr)? {
-            Answer::Status { groups, .. } => {
-                groups.iter().find(|g| g.name == group).map_or(0, |g| {
-                    g.targets
-                        .iter()
-                        .filter(|t| t.1 == TargetState::Healthy)
-                        .count() as u32
-                })
-            }
-            _ => 0,
-        };
+        let (healthy, _) = self.group_health(service, deployment).await?;
         let running = self.containers(deployment).await?.len() as u32;
         let stopped = self
             .stopped
@@ -515,71 +504,22 @@ impl Target for LocalTarget {
         service: &Service,
         deployment: Option<&str>,
     ) -> Result<(), TargetError> {
-        let Some(base) = Self::base_rule(service) else {
+        let Some(base) = rules::base_rule(service) else {
             return Ok(());
         };
-        let priority = base.priority - 1;
-        let rule = deployment.map(|d| RuleConfig {
-            priority,
-            headers: vec![(
-                service.deploy.blue_green.test_header.to_ascii_lowercase(),
-                vec!["*".into()],
-            )],
-            forward: vec![(self.group_name(&service.name, d), 100)],
-            ..base
-        });
-        self.edit(|cfg| {
-            cfg.rules.retain(|r| r.priority != priority);
-            cfg.rules.extend(rule);
-        })
-        .await
+        let group = deployment.map(|d| self.group_name(&service.name, d));
+        self.edit(|cfg| rules::set_test_route(cfg, service, base, group))
+            .await
     }
 
     async fn make_default(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
-        let Some(base) = Self::base_rule(service) else {
+        let Some(base) = rules::base_rule(service) else {
             return Ok(());
         };
-        let a = &service.deploy.affinity;
-        let block = Self::block(service);
         let prefix = format!("{}-", service.name);
         let group = self.group_name(&service.name, deployment);
-        let (cookie, header) = (a.cookie.clone(), a.header.to_ascii_lowercase());
-        self.edit(|cfg| {
-            // Sticky rules for every deployment of the service that has a target group.
-            cfg.rules
-                .retain(|r| !(block.contains(&r.priority) && r.priority < block.start + 98));
-            let deployments: Vec<(String, String)> = cfg
-                .target_groups
-                .iter()
-                .filter(|g| g.name.starts_with(&prefix))
-                .filter_map(|g| g.deployment.clone().map(|d| (d, g.name.clone())))
-                .collect();
-            for (k, (dep, tg)) in deployments.into_iter().take(49).enumerate() {
-                let k = k as u32;
-                let sticky = RuleConfig {
-                    forward: vec![(tg, 100)],
-                    ..base.clone()
-                };
-                cfg.rules.push(RuleConfig {
-                    priority: block.start + 2 * k,
-                    cookies: vec![(cookie.clone(), dep.clone())],
-                    ..sticky.clone()
-                });
-                cfg.rules.push(RuleConfig {
-                    priority: block.start + 2 * k + 1,
-                    headers: vec![(header.clone(), vec![dep])],
-                    ..sticky
-                });
-            }
-            let base_p = base.priority;
-            cfg.rules.retain(|r| r.priority != base_p);
-            cfg.rules.push(RuleConfig {
-                forward: vec![(group, 100)],
-                affinity_cookie: Some(cookie),
-                ..base
-            });
-        })
-        .await
+        self.edit(|cfg| rules::make_default(cfg, service, base, &prefix, group))
+            .await
     }
 
     async fn smoke(
@@ -593,7 +533,10 @@ impl Target for LocalTarget {
             .routing
             .as_ref()
             .and_then(|r| r.hosts.first().cloned());
-        let (listen, check) = (self.listen, check.clone());
+        let listen = self
+            .listen
+            .ok_or_else(|| terr("wharf's proxy is not running: `wharf up` starts it"))?;
+        let check = check.clone();
         let path = check.path.replace('*', "");
         tokio::task::spawn_blocking(move || {
             let mut headers = vec![(header.as_str(), "1")];
@@ -657,17 +600,7 @@ impl Target for LocalTarget {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(deployment);
-        self.edit(|cfg| {
-            cfg.target_groups.retain(|g| g.name != group);
-            for r in cfg.rules.iter_mut() {
-                r.forward.retain(|(g, _)| *g != group);
-            }
-            // Sticky and test rules that pointed only at it go; the base rule stays.
-            cfg.rules.retain(|r| {
-                !(r.forward.is_empty() && (!r.cookies.is_empty() || !r.headers.is_empty()))
-            });
-        })
-        .await?;
+        self.edit(|cfg| rules::remove_group(cfg, &group)).await?;
         // New requests stopped; in-flight ones finish within the deregistration delay.
         self.wait_target_gone(&group, None, service.deploy.drain.timeout.as_millis())
             .await;
@@ -678,6 +611,86 @@ impl Target for LocalTarget {
                 .map_err(terr)?;
         }
         Ok(())
+    }
+
+    fn url(&self) -> Option<String> {
+        self.listen.map(|l| format!("http://{l}/"))
+    }
+
+    async fn routes(&self, service: &Service) -> Result<Routes, TargetError> {
+        if self.listen.is_none() {
+            return Ok(Routes::default());
+        }
+        Ok(rules::routes(&self.config().await?, service))
+    }
+
+    /// The proxy's view only: nothing is replaced, Docker is not asked.
+    async fn observe(&self, service: &Service, deployment: &str) -> Result<Health, TargetError> {
+        if self.listen.is_none() {
+            return Ok(Health::default());
+        }
+        let (healthy, targets) = self.group_health(service, deployment).await?;
+        Ok(Health {
+            running: targets,
+            healthy,
+            ..Health::default()
+        })
+    }
+
+    async fn image(
+        &self,
+        service: &Service,
+        id: &str,
+        _registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> Result<Image, wharf_docker::BuildError> {
+        let build = match &service.image {
+            ImageSource::Image(r) => {
+                return Ok(Image {
+                    reference: r.clone(),
+                    digest: None,
+                })
+            }
+            ImageSource::Build(b) => b,
+        };
+        let tag = self.image_tag(&service.name, id);
+        let spec = wharf_docker::ServiceBuild {
+            root: &self.root,
+            app: &self.app,
+            env: &self.env,
+            service,
+            build,
+            id,
+        };
+        wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
+        Ok(Image {
+            reference: tag,
+            digest: None,
+        })
+    }
+
+    async fn logs(
+        &self,
+        service: &Service,
+        query: LogQuery<'_>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<usize, TargetError> {
+        let mut labels = vec![
+            (LABEL_APP, self.app.as_str()),
+            (LABEL_ENV, self.env.as_str()),
+            (LABEL_SERVICE, service.name.as_str()),
+        ];
+        if let Some(d) = query.deployment {
+            labels.push((LABEL_DEPLOYMENT, d));
+        }
+        let containers = self.docker.list(&labels).await.map_err(terr)?;
+        self.docker
+            .logs(&containers, query.follow, query.tail, |source, l| {
+                line(LogLine { source, line: l })
+            })
+            .await
+            .map_err(terr)?;
+        Ok(containers.len())
     }
 
     async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {

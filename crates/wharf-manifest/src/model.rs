@@ -49,7 +49,7 @@ impl fmt::Display for TargetKind {
 #[derive(Debug, Clone, Serialize)]
 pub struct Environment {
     pub name: String,
-    pub target: Target,
+    pub target: TargetSettings,
     pub services: BTreeMap<String, Service>,
     pub data: BTreeMap<String, Data>,
     pub jobs: BTreeMap<String, Job>,
@@ -58,22 +58,22 @@ pub struct Environment {
 impl Environment {
     pub fn kind(&self) -> TargetKind {
         match self.target {
-            Target::Aws(_) => TargetKind::Aws,
-            Target::Local(_) => TargetKind::Local,
+            TargetSettings::Aws(_) => TargetKind::Aws,
+            TargetSettings::Local(_) => TargetKind::Local,
         }
     }
 
     pub fn aws(&self) -> Option<&AwsEnv> {
         match &self.target {
-            Target::Aws(a) => Some(a),
-            Target::Local(_) => None,
+            TargetSettings::Aws(a) => Some(a),
+            TargetSettings::Local(_) => None,
         }
     }
 
     pub fn local(&self) -> Option<&LocalEnv> {
         match &self.target {
-            Target::Local(l) => Some(l),
-            Target::Aws(_) => None,
+            TargetSettings::Local(l) => Some(l),
+            TargetSettings::Aws(_) => None,
         }
     }
 
@@ -90,9 +90,11 @@ impl Environment {
     }
 }
 
+/// Where an environment runs and its settings there: its own AWS account and region, or this
+/// machine.
 #[derive(Debug, Clone, Serialize)]
 #[serde(tag = "target", rename_all = "lowercase")]
-pub enum Target {
+pub enum TargetSettings {
     Aws(AwsEnv),
     Local(LocalEnv),
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::diag::{Problem, Rule};
-use crate::model::{Environment, JobImage, Manifest, Service, StrategyKind, Target};
+use crate::model::{Environment, JobImage, Manifest, Service, StrategyKind, TargetSettings};
 use crate::names::{Names, ELB_NAME_MAX};
 use crate::reader::Cx;
 
@@ -192,7 +192,7 @@ fn tg_name(names: &Names<'_>, s: &Service) -> (usize, String) {
 }
 
 fn check_tls(cx: &mut Cx, env: &Environment) {
-    let Target::Aws(aws) = &env.target else {
+    let TargetSettings::Aws(aws) = &env.target else {
         return;
     };
     let key = format!("environments.{}", env.name);

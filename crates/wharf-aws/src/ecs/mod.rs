@@ -22,6 +22,7 @@ pub mod lb;
 pub mod scaling;
 pub mod service;
 pub mod taskdef;
+mod view;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -29,7 +30,8 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wharf_engine::{
-    Clock, Health, HookKind, Record, Requests, Store, SystemClock, Target, TargetError,
+    Clock, EventSink, Health, HookKind, Image, LogLine, LogQuery, Record, Requests, Routes, Store,
+    SystemClock, Target, TargetError,
 };
 use wharf_manifest::names::rule_block;
 use wharf_manifest::{Names, Service, SmokeCheck, StrategyKind};
@@ -78,7 +80,7 @@ pub struct AwsTarget {
     edit: tokio::sync::Mutex<()>,
 }
 
-fn terr(e: AwsError) -> TargetError {
+pub(crate) fn terr(e: AwsError) -> TargetError {
     e.into()
 }
 
@@ -142,13 +144,13 @@ impl AwsTarget {
         self.names().task_family(&service.name)
     }
 
-    fn priorities(service: &Service) -> (u32, u32, std::ops::RangeInclusive<u32>) {
+    pub(crate) fn priorities(service: &Service) -> (u32, u32, std::ops::RangeInclusive<u32>) {
         let p = service.routing.as_ref().map_or(0, |r| r.priority);
         let (base, range) = rule_block(p);
         (base, base - 1, *range.start()..=*range.end() - 1)
     }
 
-    async fn tg_arn(
+    pub(crate) async fn tg_arn(
         &self,
         service: &Service,
         deployment: &str,
@@ -433,6 +435,39 @@ impl AwsTarget {
 wharf_engine::delegate_store!(AwsTarget, store);
 
 impl Target for AwsTarget {
+    type ImageError = crate::ship::ImageError;
+
+    async fn image(
+        &self,
+        service: &Service,
+        id: &str,
+        registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> Result<Image, Self::ImageError> {
+        self.ship(service, id, registry, events).await
+    }
+
+    fn url(&self) -> Option<String> {
+        Some(self.out.url())
+    }
+
+    async fn routes(&self, service: &Service) -> Result<Routes, TargetError> {
+        self.routes_of(service).await
+    }
+
+    async fn logs(
+        &self,
+        service: &Service,
+        _query: LogQuery<'_>,
+        _line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<usize, TargetError> {
+        let group = &self.out.service(&service.name).map_err(terr)?.log_group;
+        Err(TargetError::new(format!(
+            "`wharf logs` does not read CloudWatch Logs yet; {}'s tasks log to {group}",
+            service.name
+        ))
+        .help(format!("meanwhile: `aws logs tail {group} --follow`")))
+    }
     fn native_rolling(&self) -> bool {
         true
     }

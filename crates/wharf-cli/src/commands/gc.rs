@@ -5,17 +5,13 @@
 use std::fmt;
 
 use serde::Serialize;
-use wharf_engine::{Collected, Engine, Options, SystemClock, Target};
-use wharf_manifest::Service;
+use wharf_engine::{Collected, Mode, Options, Platform, Target};
 
-use crate::cli::{GcArgs, Global};
-use crate::commands::deploy::runtime;
-use crate::commands::localenv::{self, holder, Render};
-use crate::commands::ops::one_service;
-use crate::commands::{load, pick_env};
+use crate::cli::GcArgs;
+use crate::env::{engine, services, Ctx, Verb};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
-use crate::output::Printer;
+use crate::progress::Render;
 
 /// What `gc` removed, or would remove.
 #[derive(Debug, Serialize)]
@@ -42,56 +38,30 @@ impl fmt::Display for Gc {
     }
 }
 
-pub fn gc(global: &Global, printer: &Printer, a: &GcArgs) -> Result<ExitStatus, CliError> {
-    let loaded = load(global, printer)?;
-    let m = &loaded.manifest;
-    let env = pick_env(global, m)?;
-    let chosen: Vec<&Service> = match &a.service {
-        Some(_) => vec![one_service(env, a.service.as_deref())?],
-        None => env.services_by_priority(),
-    };
-    let removed = runtime()?.block_on(async {
-        if env.aws().is_some() {
-            let target = crate::commands::awsdeploy::open(global, m, env).await?;
-            collect(&target, printer, &chosen, a.dry_run).await
-        } else {
-            let ctx = localenv::open(m, env).await?;
-            for svc in &chosen {
-                if let Some(dead) = localenv::release_dead_holder(&ctx.target, &svc.name).await? {
-                    printer.diag(&format!(
-                        "{}: released the lock of {dead}, which no longer runs\n",
-                        svc.name
-                    ));
-                }
-            }
-            collect(&ctx.target, printer, &chosen, a.dry_run).await
-        }
-    })?;
-    printer.result(&Gc {
-        environment: env.name.clone(),
-        dry_run: a.dry_run,
-        removed,
-    })?;
-    Ok(ExitStatus::Success)
-}
+pub struct Collect<'a>(pub &'a GcArgs);
 
-async fn collect<T: Target>(
-    target: &T,
-    printer: &Printer,
-    chosen: &[&Service],
-    dry_run: bool,
-) -> Result<Vec<Collected>, CliError> {
-    let render = Render::new(printer);
-    let engine = Engine {
-        target,
-        clock: &SystemClock,
-        events: &render,
-        holder: holder(),
-        options: Options::default(),
-    };
-    let mut all = Vec::new();
-    for svc in chosen {
-        all.extend(engine.gc(svc, dry_run).await?);
+impl Verb for Collect<'_> {
+    type Output = ExitStatus;
+
+    async fn run<P: Platform>(self, ctx: &Ctx<'_>, platform: &P) -> Result<ExitStatus, CliError>
+    where
+        CliError: From<P::Error> + From<<P::Target as Target>::ImageError>,
+    {
+        let a = self.0;
+        let chosen = services(ctx.env, a.service.as_deref())?;
+        let target = platform.target(Mode::Act).await?;
+        let render = Render::new(ctx.printer);
+        let engine = engine(&target, &render, Options::default());
+        let mut removed = Vec::new();
+        for svc in chosen {
+            removed.extend(engine.gc(svc, a.dry_run).await?);
+        }
+        drop(render);
+        ctx.printer.result(&Gc {
+            environment: ctx.env.name.clone(),
+            dry_run: a.dry_run,
+            removed,
+        })?;
+        Ok(ExitStatus::Success)
     }
-    Ok(all)
 }

@@ -1,17 +1,21 @@
-//! One module per subcommand, plus what several share: finding and loading the manifest and
-//! choosing the environment.
+//! One module per subcommand, named by its verb, plus what several share: finding and loading
+//! the manifest and choosing the environment. Bodies that act on an environment are
+//! [`crate::env::Verb`]s, written once for every target.
 
-pub mod aws;
-pub mod awsdeploy;
+pub mod act;
 pub mod completions;
 pub mod deploy;
+pub mod down;
 pub mod gc;
+pub mod history;
 pub mod init;
 pub mod local;
-pub mod localenv;
-pub mod ops;
+pub mod logs;
 pub mod plan;
+pub mod recover;
 pub mod render;
+pub mod status;
+pub mod up;
 pub mod validate;
 
 use wharf_manifest::{Environment, Loaded, Manifest};
@@ -53,23 +57,8 @@ pub fn pick_env<'m>(global: &Global, manifest: &'m Manifest) -> Result<&'m Envir
 fn closest(name: &str, known: &[String]) -> Option<String> {
     known
         .iter()
-        .map(|k| (strsim_like(name, k), k))
-        .filter(|(s, _)| *s <= 2)
-        .min_by_key(|(s, _)| *s)
+        .map(|k| (strsim::levenshtein(name, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k.clone())
-}
-
-/// Edit distance, small and dependency-free (names are short).
-fn strsim_like(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }

@@ -4,11 +4,11 @@
 use std::fmt;
 
 use serde::Serialize;
+use wharf_engine::{Platform, Target, Verdict};
 use wharf_manifest::Problems;
 
-use wharf_aws::preflight::{Check, Level, Report};
-
 use crate::cli::{Global, ValidateArgs};
+use crate::env::{Ctx, Verb};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 use crate::output::Printer;
@@ -25,7 +25,10 @@ pub struct Validation {
     pub problems: Problems,
     /// The account's preflight, with `--remote`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub remote: Option<wharf_aws::preflight::Report>,
+    pub remote: Option<serde_json::Value>,
+    /// The preflight as text, and its verdict.
+    #[serde(skip)]
+    preflight: Option<(String, Verdict)>,
     #[serde(skip)]
     color: bool,
 }
@@ -42,8 +45,8 @@ impl fmt::Display for Validation {
                 list(&self.services)
             )?;
         }
-        if let Some(r) = &self.remote {
-            write!(f, "{r}")?;
+        if let Some((text, _)) = &self.preflight {
+            f.write_str(text)?;
         }
         Ok(())
     }
@@ -72,9 +75,13 @@ pub fn run(
     if let (Some(m), Some(_)) = (&manifest, &global.env) {
         crate::commands::pick_env(global, m)?;
     }
-    let remote = match (&manifest, args.remote && errors == 0) {
-        (Some(m), true) => Some(preflight(global, printer, m)?),
+    let preflight = match (&manifest, args.remote && errors == 0) {
+        (Some(m), true) => Some(crate::env::run_on(global, printer, m, Preflight)?),
         _ => None,
+    };
+    let (remote, preflight) = match preflight {
+        Some((json, text, verdict)) => (Some(json), Some((text, verdict))),
+        None => (None, None),
     };
     let result = Validation {
         file: display,
@@ -91,23 +98,18 @@ pub fn run(
             .unwrap_or_default(),
         problems,
         remote,
+        preflight,
         color: printer.color_stdout,
     };
     printer.result(&result)?;
     if errors > 0 {
         return Ok(ExitStatus::InvalidManifest);
     }
-    if let Some(r) = &result.remote {
-        let identity_failed = r
-            .findings
-            .iter()
-            .any(|f| f.check == Check::Identity && f.level == Level::Error);
-        if identity_failed {
-            return Ok(ExitStatus::Aws);
-        }
-        if !r.passed() || (args.strict && r.warnings > 0) {
-            return Ok(ExitStatus::Failure);
-        }
+    match result.preflight.as_ref().map(|p| p.1) {
+        Some(Verdict::Unreachable) => return Ok(ExitStatus::Aws),
+        Some(Verdict::Failed) => return Ok(ExitStatus::Failure),
+        Some(Verdict::Warnings) if args.strict => return Ok(ExitStatus::Failure),
+        _ => {}
     }
     if args.strict && warnings > 0 {
         if !printer.json() {
@@ -118,22 +120,26 @@ pub fn run(
     Ok(ExitStatus::Success)
 }
 
-/// The account's preflight for the environment picked by --env (or the only one).
-fn preflight(
-    global: &Global,
-    printer: &Printer,
-    m: &wharf_manifest::Manifest,
-) -> Result<Report, CliError> {
-    let env = crate::commands::pick_env(global, m)?;
-    let aws = crate::commands::aws::aws_of(env, "validate --remote")?;
-    let rt = crate::commands::deploy::runtime()?;
-    Ok(rt.block_on(async {
-        let access = crate::commands::aws::connect(global, aws).await;
-        let progress = |c: Check| {
+/// The account's preflight for the environment picked by --env (or the only one): its JSON,
+/// its text and its verdict.
+struct Preflight;
+
+impl Verb for Preflight {
+    type Output = (serde_json::Value, String, Verdict);
+
+    async fn run<P: Platform>(self, ctx: &Ctx<'_>, platform: &P) -> Result<Self::Output, CliError>
+    where
+        CliError: From<P::Error> + From<<P::Target as Target>::ImageError>,
+    {
+        let printer = ctx.printer;
+        let progress = |check: &str| {
             if !printer.quiet && !printer.json() {
-                printer.diag(&format!("checking {c}…\n"));
+                printer.diag(&format!("checking {check}…\n"));
             }
         };
-        wharf_aws::preflight::run(&access, m, env, aws, &progress).await
-    }))
+        let (report, verdict) = platform.preflight(&progress).await?;
+        let json =
+            serde_json::to_value(&report).map_err(|e| CliError::Stdout { source: e.into() })?;
+        Ok((json, report.to_string(), verdict))
+    }
 }

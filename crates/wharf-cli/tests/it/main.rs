@@ -5,6 +5,7 @@ mod aws_deploy;
 mod aws_down;
 mod aws_gc;
 mod aws_image;
+mod aws_locks;
 mod aws_preflight;
 mod aws_replay;
 mod aws_rollback;

@@ -281,7 +281,12 @@ async fn a_concurrent_deploy_fails_naming_the_holder() {
     let w = World::with_v1(&svc).await;
     let now = w.sim.clock_now();
     w.sim
-        .lock("web", "alice@laptop pid 4242", now, 600_000)
+        .lock(
+            "web",
+            &wharf_engine::Holder::named("alice@laptop pid 4242"),
+            now,
+            600_000,
+        )
         .await
         .expect("store")
         .expect("free");
@@ -310,7 +315,7 @@ async fn rollback_on_request_switches_to_a_running_old_version_at_once() {
         .expect("v2");
     let r = w
         .engine("me", Options::default())
-        .rollback("pulse", "test", &svc, "v3")
+        .rollback("pulse", "test", &svc, Some("v3"))
         .await
         .expect("rolls back");
     assert_eq!(r.id, "v1");
@@ -328,7 +333,7 @@ async fn rollback_on_request_redeploys_a_retired_version() {
     assert_eq!(w.sim.present(), ["v2"]);
     let r = w
         .engine("me", Options::default())
-        .rollback("pulse", "test", &svc, "v3")
+        .rollback("pulse", "test", &svc, Some("v3"))
         .await
         .expect("rolls back");
     assert_eq!(
@@ -340,7 +345,7 @@ async fn rollback_on_request_redeploys_a_retired_version() {
     let fresh = World::with_v1(&svc).await;
     let err = fresh
         .engine("me", Options::default())
-        .rollback("pulse", "test", &svc, "v2")
+        .rollback("pulse", "test", &svc, Some("v2"))
         .await
         .expect_err("nothing");
     assert!(matches!(err, EngineError::NoPrevious { .. }), "{err}");

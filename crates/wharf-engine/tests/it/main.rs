@@ -4,6 +4,7 @@
 mod faults;
 mod gc;
 mod resume;
+mod seam;
 mod strategies;
 
 use std::path::Path;
@@ -49,7 +50,7 @@ impl World {
             target: &self.sim,
             clock: &self.sim.clock,
             events: &self.events,
-            holder: holder.into(),
+            holder: wharf_engine::Holder::named(holder),
             options,
         }
     }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use wharf_local::docker::{
+use wharf_docker::{
     BuildSpec, Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE,
 };
 use wharf_testkit::http::wait_for_status;
@@ -73,7 +73,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
                 memory_mib: 128,
                 stop_timeout_s: 5,
                 command: None,
-                health: wharf_local::docker::health_config(&health),
+                health: wharf_docker::health_config(&health),
             },
             &network,
         )

@@ -52,43 +52,46 @@ async fn records_round_trip_in_start_order() {
 #[tokio::test]
 async fn a_lock_excludes_other_holders_until_its_lease_ends() {
     let d = TestDir::new();
+    // Two processes alike in user, host and pid: the nonce still tells them apart.
+    let alice = wharf_engine::Holder::this_process();
+    let bob = wharf_engine::Holder::this_process();
     let (a, b) = (
         LocalStore::open(d.path()).expect("a"),
         LocalStore::open(d.path()).expect("b"),
     );
     assert!(a
-        .lock("web", "alice", 1_000, 60_000)
+        .lock("web", &alice, 1_000, 60_000)
         .await
         .expect("db")
         .is_ok());
     let held = b
-        .lock("web", "bob", 2_000, 60_000)
+        .lock("web", &bob, 2_000, 60_000)
         .await
         .expect("db")
         .expect_err("held");
-    assert_eq!(held.holder, "alice");
-    assert!(a.renew("web", "alice", 30_000, 60_000).await.expect("db"));
+    assert_eq!(held.holder, alice);
+    assert!(a.renew("web", &alice, 30_000, 60_000).await.expect("db"));
     assert!(
-        b.lock("web", "bob", 80_000, 60_000)
+        b.lock("web", &bob, 80_000, 60_000)
             .await
             .expect("db")
             .is_err(),
         "renewed: still alice's"
     );
     assert!(
-        b.lock("web", "bob", 100_000, 60_000)
+        b.lock("web", &bob, 100_000, 60_000)
             .await
             .expect("db")
             .is_ok(),
         "lease over: bob takes it"
     );
     assert!(
-        !a.renew("web", "alice", 100_001, 60_000).await.expect("db"),
+        !a.renew("web", &alice, 100_001, 60_000).await.expect("db"),
         "alice lost it"
     );
     assert_eq!(
         a.force_unlock("web").await.expect("db").map(|l| l.holder),
-        Some("bob".to_owned())
+        Some(bob)
     );
 }
 

@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use wharf_docker::{BuildSpec, Docker, LABEL_APP};
 use wharf_engine::{Discard, Engine, Options, Outcome, Request, SystemClock};
 use wharf_local::daemon::{serve, Answer, Command, ProxyClient};
-use wharf_local::docker::{BuildSpec, Docker, LABEL_APP};
 use wharf_local::{LocalStore, LocalTarget};
 use wharf_testkit::http::request;
 use wharf_testkit::{workspace_root, Cmd, TestDir};
@@ -250,7 +250,7 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
         target: &target,
         clock: &clock,
         events: &Discard,
-        holder: "test".into(),
+        holder: wharf_engine::Holder::named("test"),
         options: Options {
             poll_ms: 250,
             // Hello starts in well under a second: no need for a minute's allowance.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cidr::{Cidr, DATABASE_SLOT, PRIVATE_SLOT, PUBLIC_SLOT, VPC_PREFIX_RANGE};
 use crate::diag::{Problem, Rule};
-use crate::model::{AwsEnv, Egress, LocalEnv, Subnets, Target};
+use crate::model::{AwsEnv, Egress, LocalEnv, Subnets, TargetSettings};
 use crate::reader::{Cx, Node, Tbl};
 
 const AWS_KEYS: &[&str] = &[
@@ -36,7 +36,7 @@ pub const LOG_RETENTION_DAYS: &[u32] = &[
     3288, 3653,
 ];
 
-pub(crate) fn read<'a, 'i>(cx: &mut Cx, t: &mut Tbl<'a, 'i>, name: &str) -> Option<Target> {
+pub(crate) fn read<'a, 'i>(cx: &mut Cx, t: &mut Tbl<'a, 'i>, name: &str) -> Option<TargetSettings> {
     let target_node = t.req(cx, "target", "\"aws\" or \"local\"")?;
     let kind = cx.choice(&target_node, &[("aws", true), ("local", false)])?;
     let (theirs, mine_label, their_label) = if kind {
@@ -58,9 +58,9 @@ pub(crate) fn read<'a, 'i>(cx: &mut Cx, t: &mut Tbl<'a, 'i>, name: &str) -> Opti
         }
     }
     if kind {
-        read_aws(cx, t, name).map(Target::Aws)
+        read_aws(cx, t, name).map(TargetSettings::Aws)
     } else {
-        Some(Target::Local(read_local(cx, t, name)))
+        Some(TargetSettings::Local(read_local(cx, t, name)))
     }
 }
 

@@ -1,0 +1,297 @@
+//! An AWS environment as a whole: access resolved once, the account guard checked before any
+//! change, the environment's stacks applied (`up`), previewed (`plan --remote`), deleted in
+//! dependency order (`down`, stopping at repositories and buckets that hold something unless
+//! purged) or recovered (`recover`), and the account's preflight (`validate --remote`).
+//! Progress comes from the stacks' events, handed to the caller's sink.
+
+use std::time::Duration;
+
+use wharf_cfn::StackKind;
+use wharf_engine::{Confirm, Mode, Platform, Verdict};
+use wharf_manifest::{AwsEnv, Environment, Manifest, Names};
+
+use crate::access::{check_guard, identity, Access, GuardError, Identity};
+use crate::ecs::AwsTarget;
+use crate::error::AwsError;
+use crate::preflight::{Check, Level, Report};
+use crate::reports::{DownAws, Previews, Recovered, StackDone, UpAws};
+use crate::stacks::{StackEvent, StackSpec, Stacks};
+use crate::{CfnClient, StackError};
+
+/// CloudFormation's limit for a template sent in the request body.
+const MAX_BODY: usize = 51_200;
+
+/// An update running longer than this is considered stuck by `wharf recover`.
+const STUCK_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// Why an AWS environment command stopped.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum EnvError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] AwsError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Guard(#[from] GuardError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Stack(#[from] StackError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Synth(#[from] wharf_cfn::SynthError),
+
+    #[error("environment `{env}` is a local environment: {what} works on AWS environments")]
+    #[diagnostic(code(wharf::cli::not_aws), help("pick an AWS environment with --env"))]
+    NotAws { env: String, what: &'static str },
+
+    #[error("the template of stack {stack} is {bytes} bytes, over CloudFormation's 51,200-byte limit for a template body")]
+    #[diagnostic(code(wharf::aws::template_size), help("split services into fewer per environment, or drop optional features (waf, flow_logs) until templates are uploaded through S3"))]
+    TemplateTooLarge { stack: String, bytes: usize },
+
+    #[error("not confirmed: nothing was changed")]
+    #[diagnostic(
+        code(wharf::cli::not_confirmed),
+        help("answer y, or pass --yes to skip the question (CI)")
+    )]
+    NotConfirmed,
+
+    #[error("{}: CloudFormation cannot delete them while they hold anything; nothing was deleted", holdings.join("; "))]
+    #[diagnostic(
+        code(wharf::aws::not_empty),
+        help("copy what you need, then run `wharf down --purge` to delete their contents with the environment (for good)")
+    )]
+    NotEmpty { holdings: Vec<String> },
+}
+
+impl EnvError {
+    /// AWS refused, could not be reached, or a stack operation failed (exit code 8), as
+    /// opposed to what wharf itself stopped at.
+    pub fn is_aws(&self) -> bool {
+        matches!(
+            self,
+            EnvError::Aws(_) | EnvError::Guard(_) | EnvError::Stack(_)
+        )
+    }
+}
+
+/// An AWS environment of a manifest, with access resolved.
+pub struct AwsPlatform<'m> {
+    pub manifest: &'m Manifest,
+    pub env: &'m Environment,
+    pub access: Access,
+    /// Stack events as they happen.
+    pub events: &'m (dyn Fn(StackEvent) + Send + Sync),
+}
+
+impl AwsPlatform<'_> {
+    fn aws(&self, what: &'static str) -> Result<&AwsEnv, EnvError> {
+        self.env.aws().ok_or_else(|| EnvError::NotAws {
+            env: self.env.name.clone(),
+            what,
+        })
+    }
+
+    /// Who the credentials are, checked against the environment's account guard.
+    pub async fn guarded(&self, what: &'static str) -> Result<Identity, EnvError> {
+        let aws = self.aws(what)?;
+        let id = identity(&self.access.sts()).await?;
+        check_guard(&self.env.name, &aws.account, &id)?;
+        Ok(id)
+    }
+
+    /// The environment's stacks, in creation order, each with a CloudFormation client of its
+    /// region.
+    fn specs(&self) -> Result<Vec<(StackSpec, CfnClient)>, EnvError> {
+        let (m, env) = (self.manifest, self.env);
+        let mut out = Vec::new();
+        for s in wharf_cfn::synthesize(m, env)? {
+            let body = serde_json::to_string(&s.template).unwrap_or_default();
+            if body.len() > MAX_BODY {
+                return Err(EnvError::TemplateTooLarge {
+                    stack: s.name,
+                    bytes: body.len(),
+                });
+            }
+            let cfn = if s.kind == StackKind::Edge {
+                self.access.in_region("us-east-1").cloudformation()
+            } else {
+                self.access.cloudformation()
+            };
+            let tags = vec![
+                ("wharf.app".into(), m.app.name.clone()),
+                ("wharf.env".into(), env.name.clone()),
+            ];
+            out.push((
+                StackSpec {
+                    name: s.name,
+                    template_body: body,
+                    tags,
+                },
+                cfn,
+            ));
+        }
+        Ok(out)
+    }
+}
+
+impl Platform for AwsPlatform<'_> {
+    type Target = AwsTarget;
+    type Error = EnvError;
+    type Up = UpAws;
+    type Down = DownAws;
+    type Recovered = Recovered;
+    type Preview = Previews;
+    type Preflight = Report;
+
+    async fn target(&self, _mode: Mode) -> Result<AwsTarget, EnvError> {
+        let id = self.guarded("deploy").await?;
+        Ok(AwsTarget::open(&self.access, &id, self.manifest, self.env).await?)
+    }
+
+    async fn up(&self) -> Result<UpAws, EnvError> {
+        let identity = self.guarded("up").await?;
+        let mut done = Vec::new();
+        for (spec, cfn) in self.specs()? {
+            let (applied, preview) = Stacks::new(&cfn, self.events).apply(&spec).await?;
+            done.push(StackDone {
+                stack: spec.name,
+                applied,
+                changes: preview.changes.len(),
+            });
+        }
+        Ok(UpAws {
+            environment: self.env.name.clone(),
+            identity,
+            stacks: done,
+        })
+    }
+
+    async fn preview(&self) -> Result<Previews, EnvError> {
+        self.guarded("plan --remote").await?;
+        let mut out = Vec::new();
+        for (spec, cfn) in self.specs()? {
+            out.push(Stacks::new(&cfn, self.events).preview(&spec).await?);
+        }
+        Ok(Previews {
+            environment: self.env.name.clone(),
+            stacks: out,
+        })
+    }
+
+    async fn down(&self, purge: bool, confirm: Confirm<'_>) -> Result<DownAws, EnvError> {
+        let aws = self.aws("down")?;
+        self.guarded("down").await?;
+        let (m, env) = (self.manifest, self.env);
+        let mut specs = self.specs()?;
+        specs.reverse();
+        let mut existing = Vec::new();
+        for (spec, cfn) in &specs {
+            if Stacks::new(cfn, self.events)
+                .describe(&spec.name)
+                .await?
+                .is_some()
+            {
+                existing.push(spec.name.clone());
+            }
+        }
+        // What CloudFormation would refuse to delete: the services' repositories, and the
+        // data stack's buckets unless the environment retains them (prod).
+        let names = Names::new(&m.app.name, &env.name);
+        let repositories: Vec<String> = env.services.keys().map(|s| names.repository(s)).collect();
+        let buckets = if aws.prod {
+            Vec::new()
+        } else {
+            Stacks::new(&self.access.cloudformation(), self.events)
+                .physical_ids(&names.data_stack(), "AWS::S3::Bucket")
+                .await?
+        };
+        let (ecr, s3) = (self.access.ecr(), self.access.s3());
+        let holdings = crate::purge::holdings(&ecr, &s3, &repositories, &buckets).await?;
+        if !holdings.is_empty() && !purge {
+            return Err(EnvError::NotEmpty {
+                holdings: holdings.iter().map(ToString::to_string).collect(),
+            });
+        }
+        let mut question = format!("delete stacks {}", existing.join(", "));
+        if !holdings.is_empty() {
+            let list: Vec<String> = holdings.iter().map(ToString::to_string).collect();
+            question = format!("{question}, and everything in: {}", list.join("; "));
+        }
+        if !existing.is_empty() && !confirm(&format!("{question}?")) {
+            return Err(EnvError::NotConfirmed);
+        }
+        for h in &holdings {
+            crate::purge::empty(&ecr, &s3, h).await?;
+        }
+        let mut deleted = Vec::new();
+        for (spec, cfn) in &specs {
+            if Stacks::new(cfn, self.events)
+                .delete(&spec.name, &[])
+                .await?
+            {
+                deleted.push(spec.name.clone());
+            }
+        }
+        Ok(DownAws {
+            environment: env.name.clone(),
+            emptied: holdings,
+            deleted,
+        })
+    }
+
+    async fn recover(&self, confirm: Confirm<'_>) -> Result<Recovered, EnvError> {
+        use crate::recover::Action;
+        self.guarded("recover").await?;
+        let mut out = Recovered {
+            environment: self.env.name.clone(),
+            plans: Vec::new(),
+            recovered: Vec::new(),
+            deleted: Vec::new(),
+        };
+        for (spec, cfn) in self.specs()? {
+            let stacks = Stacks::new(&cfn, self.events);
+            let Some(plan) = crate::recover::plan(&stacks, &spec.name, STUCK_AFTER).await? else {
+                continue;
+            };
+            if !matches!(plan.action, Action::Nothing) {
+                let question = format!("{plan}recover {} as above?", plan.stack);
+                if !confirm(&question) {
+                    return Err(EnvError::NotConfirmed);
+                }
+                let exists = crate::recover::recover(&stacks, &plan).await?;
+                out.recovered.push(plan.stack.clone());
+                if !exists {
+                    out.deleted.push(plan.stack.clone());
+                }
+            }
+            out.plans.push(plan);
+        }
+        Ok(out)
+    }
+
+    async fn preflight(
+        &self,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(Report, Verdict), EnvError> {
+        let aws = self.aws("validate --remote")?;
+        let tell = |c: Check| progress(&c.to_string());
+        let report = crate::preflight::run(&self.access, self.manifest, self.env, aws, &tell).await;
+        let identity_failed = report
+            .findings
+            .iter()
+            .any(|f| f.check == Check::Identity && f.level == Level::Error);
+        let verdict = if identity_failed {
+            Verdict::Unreachable
+        } else if !report.passed() {
+            Verdict::Failed
+        } else if report.warnings > 0 {
+            Verdict::Warnings
+        } else {
+            Verdict::Passed
+        };
+        Ok((report, verdict))
+    }
+}

@@ -1,0 +1,119 @@
+//! The image a deployment runs on AWS: the manifest's reference as it is, or the service built
+//! through the Docker Engine, tagged with the deployment id, pushed to its ECR repository (or
+//! the registry that overrides it), removed from this machine, pinned by the digest the
+//! registry answered, and held at the scan gate when the service has one.
+
+use wharf_docker::{Docker, RegistryAuth, ServiceBuild};
+use wharf_engine::{Event, EventSink, Image};
+use wharf_manifest::{ImageSource, Service};
+
+use crate::ecs::AwsTarget;
+use crate::error::AwsError;
+use crate::image::{self, PushTarget, ScanError, ScanWait};
+
+/// Why a deployment's image is not ready.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum ImageError {
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Build(#[from] wharf_docker::BuildError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Docker(#[from] wharf_docker::DockerError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Scan(#[from] ScanError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Aws(#[from] AwsError),
+}
+
+impl ImageError {
+    /// AWS refused or could not be reached (exit code 8), as opposed to a failed build, push
+    /// or a scan finding.
+    pub fn is_aws(&self) -> bool {
+        matches!(
+            self,
+            ImageError::Aws(_) | ImageError::Scan(ScanError::Aws(_))
+        )
+    }
+}
+
+impl AwsTarget {
+    pub(crate) async fn ship(
+        &self,
+        service: &Service,
+        id: &str,
+        registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> Result<Image, ImageError> {
+        let build = match &service.image {
+            ImageSource::Image(r) => {
+                return Ok(Image {
+                    reference: r.clone(),
+                    digest: None,
+                })
+            }
+            ImageSource::Build(b) => b,
+        };
+        let say = |message: String| {
+            events.emit(Event::Progress {
+                service: service.name.clone(),
+                message,
+            })
+        };
+        let repository_uri = &self.out.service(&service.name)?.repository_uri;
+        let push = PushTarget::of(repository_uri, registry)?;
+        let repository = push.repository();
+        let tag = format!("{repository}:{id}");
+        let docker = Docker::connect().await?;
+        let spec = ServiceBuild {
+            root: &self.root,
+            app: &self.out.app,
+            env: &self.out.env,
+            service,
+            build,
+            id,
+        };
+        wharf_docker::build_service(&docker, &spec, &tag, events).await?;
+        // ECR's token is for ECR's registry only: a registry standing in for it gets none.
+        let ecr_host = repository_uri.split('/').next().unwrap_or_default();
+        let auth = if push.registry == ecr_host {
+            let creds = image::authorization(&self.clients.ecr).await?;
+            Some(RegistryAuth {
+                username: creds.username,
+                password: creds.password,
+                server: push.registry.clone(),
+            })
+        } else {
+            None
+        };
+        say(format!("pushing {tag}"));
+        let pushed = docker.push(&repository, id, auth.as_ref(), |_| {}).await;
+        // The image now lives in the registry; this machine keeps no copy of each deployment.
+        let removed = docker.remove_image(&tag).await;
+        let digest = pushed?;
+        removed?;
+        say(format!("pushed {repository}@{digest}"));
+        if let Some(gate) = service.deploy.scan_gate {
+            let waiting = |what: &str| say(format!("waiting for {what}"));
+            let findings = image::scan_gate(
+                &self.clients.ecr,
+                &push.name,
+                &digest,
+                gate,
+                ScanWait::default(),
+                &waiting,
+            )
+            .await?;
+            say(findings.to_string());
+        }
+        Ok(Image {
+            reference: tag,
+            digest: Some(digest),
+        })
+    }
+}

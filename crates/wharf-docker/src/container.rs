@@ -1,0 +1,291 @@
+//! Labelled containers with their port published on 127.0.0.1 only, their network, their
+//! logs, and why they stopped.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
+    StopContainerOptions,
+};
+use futures_util::StreamExt;
+
+use crate::client::{api, Docker};
+use crate::error::DockerError;
+use crate::{LABEL_DEPLOYMENT, LABEL_SERVICE};
+
+/// A container wharf made, as Docker reports it.
+#[derive(Debug, Clone)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub deployment: String,
+    pub service: String,
+    pub running: bool,
+    /// "exited (1)", "OOM killed", …
+    pub status: String,
+    pub host_port: Option<u16>,
+}
+
+/// What to run.
+pub struct RunSpec<'a> {
+    pub name: &'a str,
+    pub image: &'a str,
+    pub port: u16,
+    pub env: Vec<String>,
+    pub labels: HashMap<String, String>,
+    pub cpu: u32,
+    pub memory_mib: u32,
+    pub stop_timeout_s: i64,
+    pub command: Option<Vec<String>>,
+    /// The container's own health check (Docker's `HEALTHCHECK`), from the manifest's
+    /// `health.command`.
+    pub health: Option<HealthConfig>,
+}
+
+/// Docker's health check for a service's `health.command`: its interval, timeout, unhealthy
+/// threshold and grace (as the start period).
+pub fn health_config(h: &wharf_manifest::HealthCheck) -> Option<HealthConfig> {
+    let test = h.container_test()?;
+    let ns = |d: wharf_manifest::Duration| {
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 1_000_000) * 1_000_000
+    };
+    Some(HealthConfig {
+        test: Some(test),
+        interval: Some(ns(h.interval)),
+        timeout: Some(ns(h.timeout)),
+        retries: Some(i64::from(h.unhealthy)),
+        start_period: h.grace.map(ns),
+        ..Default::default()
+    })
+}
+
+impl Docker {
+    pub async fn ensure_network(
+        &self,
+        name: &str,
+        labels: HashMap<String, String>,
+    ) -> Result<(), DockerError> {
+        if self
+            .d
+            .inspect_network(
+                name,
+                None::<bollard::query_parameters::InspectNetworkOptions>,
+            )
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        let cfg = bollard::models::NetworkCreateRequest {
+            name: name.to_owned(),
+            labels: Some(labels),
+            ..Default::default()
+        };
+        self.d
+            .create_network(cfg)
+            .await
+            .map_err(api(format!("create network {name}")))?;
+        Ok(())
+    }
+
+    pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
+        match self.d.remove_network(name).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(api(format!("remove network {name}"))(e)),
+        }
+    }
+
+    /// Creates and starts a container; its port is published on 127.0.0.1 only.
+    pub async fn run(&self, spec: RunSpec<'_>, network: &str) -> Result<String, DockerError> {
+        let port = format!("{}/tcp", spec.port);
+        let host = HostConfig {
+            port_bindings: Some(HashMap::from([(
+                port.clone(),
+                Some(vec![PortBinding {
+                    host_ip: Some("127.0.0.1".into()),
+                    host_port: Some(String::new()),
+                }]),
+            )])),
+            nano_cpus: Some(i64::from(spec.cpu) * 1_000_000_000 / 1024),
+            memory: Some(i64::from(spec.memory_mib) * 1024 * 1024),
+            network_mode: Some(network.to_owned()),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.to_owned()),
+            env: Some(spec.env),
+            labels: Some(spec.labels),
+            exposed_ports: Some(HashMap::from([(port, HashMap::new())])),
+            stop_timeout: Some(spec.stop_timeout_s),
+            stop_signal: Some("SIGTERM".into()),
+            cmd: spec.command,
+            healthcheck: spec.health,
+            host_config: Some(host),
+            ..Default::default()
+        };
+        let opts = CreateContainerOptions {
+            name: Some(spec.name.to_owned()),
+            ..Default::default()
+        };
+        let created = self
+            .d
+            .create_container(Some(opts), body)
+            .await
+            .map_err(api(format!("create container {}", spec.name)))?;
+        self.d
+            .start_container(&created.id, None::<StartContainerOptions>)
+            .await
+            .map_err(api(format!("start container {}", spec.name)))?;
+        Ok(created.id)
+    }
+
+    /// Containers carrying every given label, running or not.
+    pub async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<Container>, DockerError> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let opts = ListContainersOptions {
+            all: true,
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let list = self
+            .d
+            .list_containers(Some(opts))
+            .await
+            .map_err(api("list containers"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let labels = c.labels.unwrap_or_default();
+                Container {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .unwrap_or_default()
+                        .first()
+                        .map(|n| n.trim_start_matches('/').to_owned())
+                        .unwrap_or_default(),
+                    deployment: labels.get(LABEL_DEPLOYMENT).cloned().unwrap_or_default(),
+                    service: labels.get(LABEL_SERVICE).cloned().unwrap_or_default(),
+                    running: c.state.as_ref().is_some_and(|s| s.to_string() == "running"),
+                    status: c.status.unwrap_or_default(),
+                    host_port: c
+                        .ports
+                        .unwrap_or_default()
+                        .iter()
+                        .find(|p| p.ip.as_deref() == Some("127.0.0.1"))
+                        .and_then(|p| p.public_port),
+                }
+            })
+            .collect())
+    }
+
+    /// Why a stopped container stopped: exit code, OOM.
+    pub async fn stop_reason(&self, id: &str) -> String {
+        match self
+            .d
+            .inspect_container(
+                id,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+        {
+            Ok(c) => {
+                let s = c.state.unwrap_or_default();
+                if s.oom_killed == Some(true) {
+                    "OutOfMemory: the container was killed for exceeding its memory".into()
+                } else {
+                    format!(
+                        "essential container exited with code {}",
+                        s.exit_code.unwrap_or(-1)
+                    )
+                }
+            }
+            Err(e) => format!("container vanished: {e}"),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after `timeout_s`; then removes it.
+    pub async fn stop_and_remove(&self, id: &str, timeout_s: i32) -> Result<(), DockerError> {
+        let _ = self
+            .d
+            .stop_container(
+                id,
+                Some(StopContainerOptions {
+                    t: Some(timeout_s),
+                    ..Default::default()
+                }),
+            )
+            .await;
+        match self
+            .d
+            .remove_container(
+                id,
+                Some(RemoveContainerOptions {
+                    force: true,
+                    v: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+        {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(api(format!("remove container {id}"))(e)),
+        }
+    }
+
+    /// The logs of containers, merged, each line prefixed by the container's name; `follow`
+    /// keeps streaming until the containers stop.
+    pub async fn logs(
+        &self,
+        containers: &[Container],
+        follow: bool,
+        tail: u32,
+        mut line: impl FnMut(&str, &str),
+    ) -> Result<(), DockerError> {
+        let streams = containers.iter().map(|c| {
+            let name = c.name.clone();
+            let opts = bollard::query_parameters::LogsOptions {
+                follow,
+                stdout: true,
+                stderr: true,
+                tail: tail.to_string(),
+                ..Default::default()
+            };
+            self.d
+                .logs(&c.id, Some(opts))
+                .map(move |item| (name.clone(), item))
+        });
+        let mut merged = futures_util::stream::select_all(streams.map(Box::pin));
+        while let Some((name, item)) = merged.next().await {
+            match item {
+                Ok(out) => {
+                    let text = out.to_string();
+                    for l in text.lines() {
+                        line(&name, l);
+                    }
+                }
+                Err(e) => return Err(api(format!("read the logs of {name}"))(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// A container's published loopback address.
+    pub fn address(c: &Container) -> Option<SocketAddr> {
+        c.host_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+    }
+}

@@ -1,0 +1,271 @@
+//! Images: build from a context, push with a registry's credentials, pull when missing,
+//! list and remove by label.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use bollard::query_parameters::{BuildImageOptions, RemoveImageOptions};
+use futures_util::StreamExt;
+
+use crate::client::{api, Docker};
+use crate::context::context_tar;
+use crate::error::DockerError;
+
+/// What to build.
+pub struct BuildSpec<'a> {
+    pub context: &'a Path,
+    /// Relative to the context.
+    pub dockerfile: &'a Path,
+    pub tag: &'a str,
+    pub labels: HashMap<String, String>,
+    pub args: HashMap<String, String>,
+    pub target: Option<&'a str>,
+}
+
+/// Credentials for a registry, as a `docker login` would give them.
+#[derive(Clone, Default)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+    /// `host[:port]` of the registry.
+    pub server: String,
+}
+
+/// Never prints the password.
+impl std::fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryAuth")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .field("server", &self.server)
+            .finish()
+    }
+}
+
+impl Docker {
+    /// Builds an image; `line` receives the build output. On failure the error carries the
+    /// log's tail.
+    pub async fn build(
+        &self,
+        spec: BuildSpec<'_>,
+        mut line: impl FnMut(&str),
+    ) -> Result<(), DockerError> {
+        let BuildSpec {
+            context,
+            dockerfile,
+            tag,
+            labels,
+            args,
+            target,
+        } = spec;
+        let tar = context_tar(context, dockerfile)?;
+        let options = BuildImageOptions {
+            dockerfile: dockerfile.to_string_lossy().into_owned(),
+            t: Some(tag.to_owned()),
+            rm: true,
+            forcerm: true,
+            labels: Some(labels),
+            buildargs: Some(args),
+            target: target.unwrap_or_default().to_owned(),
+            ..Default::default()
+        };
+        let mut stream = self
+            .d
+            .build_image(options, None, Some(bollard::body_full(tar.into())));
+        let mut tail: Vec<String> = Vec::new();
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(s) = info.stream.as_deref() {
+                        for l in s.lines().filter(|l| !l.trim().is_empty()) {
+                            line(l);
+                            tail.push(l.to_owned());
+                        }
+                    }
+                    if let Some(err) = info.error_detail.and_then(|e| e.message) {
+                        return Err(DockerError::BuildFailed {
+                            message: err,
+                            tail: last(&tail),
+                        });
+                    }
+                }
+                Err(e) => {
+                    return Err(DockerError::BuildFailed {
+                        message: e.to_string(),
+                        tail: last(&tail),
+                    })
+                }
+            }
+            if tail.len() > 200 {
+                tail.drain(..100);
+            }
+        }
+        Ok(())
+    }
+
+    /// Pushes `repository:tag` and returns the digest the registry gave the manifest
+    /// (`sha256:…`), read from the push's final status line and checked against the image's
+    /// repo digests afterwards. `line` receives the push's progress statuses.
+    pub async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        auth: Option<&RegistryAuth>,
+        mut line: impl FnMut(&str),
+    ) -> Result<String, DockerError> {
+        let image = format!("{repository}:{tag}");
+        let failed = |message: String| DockerError::PushFailed {
+            image: image.clone(),
+            message,
+        };
+        let credentials = auth.map(|a| bollard::auth::DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(a.server.clone()),
+            ..Default::default()
+        });
+        let options = bollard::query_parameters::PushImageOptions {
+            tag: Some(tag.to_owned()),
+            platform: None,
+        };
+        let mut stream = self.d.push_image(repository, Some(options), credentials);
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| failed(e.to_string()))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(failed(e));
+            }
+            if let Some(status) = info.status.as_deref() {
+                // "<tag>: digest: sha256:<hex> size: <n>"
+                if let Some(d) = status.split("digest: ").nth(1) {
+                    digest = d.split_whitespace().next().map(str::to_owned);
+                }
+                line(status);
+            }
+        }
+        let digest = digest.ok_or_else(|| {
+            failed("the registry reported no digest for the pushed manifest".into())
+        })?;
+        let inspect = self
+            .d
+            .inspect_image(&image)
+            .await
+            .map_err(api(format!("inspect image {image}")))?;
+        let known = inspect
+            .repo_digests
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r == &format!("{repository}@{digest}"));
+        if !known {
+            return Err(failed(format!(
+                "the registry answered digest {digest}, which Docker does not list for {repository}"
+            )));
+        }
+        Ok(digest)
+    }
+
+    /// Makes sure `image` is present, pulling it when it is not (as `docker run` would).
+    pub async fn ensure_image(&self, image: &str) -> Result<(), DockerError> {
+        match self.d.inspect_image(image).await {
+            Ok(_) => return Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(source) => {
+                return Err(DockerError::Api {
+                    action: format!("inspect image {image}"),
+                    source,
+                })
+            }
+        }
+        let opts = bollard::query_parameters::CreateImageOptions {
+            from_image: Some(image.to_owned()),
+            ..Default::default()
+        };
+        let mut pull = self.d.create_image(Some(opts), None, None);
+        while let Some(item) = pull.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                        return Err(DockerError::ImageMissing {
+                            image: image.to_owned(),
+                            reason: e,
+                        });
+                    }
+                }
+                Err(e) => {
+                    return Err(DockerError::ImageMissing {
+                        image: image.to_owned(),
+                        reason: e.to_string(),
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn remove_image(&self, tag: &str) -> Result<(), DockerError> {
+        match self
+            .d
+            .remove_image(
+                tag,
+                Some(RemoveImageOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+                None,
+            )
+            .await
+        {
+            Ok(_)
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(api(format!("remove image {tag}"))(e)),
+        }
+    }
+
+    /// Images carrying every given label.
+    pub async fn images(&self, labels: &[(&str, &str)]) -> Result<Vec<String>, DockerError> {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>(),
+        )]);
+        let opts = bollard::query_parameters::ListImagesOptions {
+            filters: Some(filters),
+            ..Default::default()
+        };
+        let list = self
+            .d
+            .list_images(Some(opts))
+            .await
+            .map_err(api("list images"))?;
+        Ok(list.into_iter().map(|i| i.id).collect())
+    }
+}
+
+fn last(lines: &[String]) -> String {
+    lines[lines.len().saturating_sub(20)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registry_auth_debug_hides_the_password() {
+        let a = RegistryAuth {
+            username: "AWS".into(),
+            password: "hunter2-token".into(),
+            server: "r.example".into(),
+        };
+        let shown = format!("{a:?}");
+        assert!(
+            !shown.contains("hunter2") && shown.contains("AWS"),
+            "{shown}"
+        );
+    }
+}

@@ -1,0 +1,25 @@
+//! The Docker Engine, for both targets: the client and its errors ([`client`], [`error`]),
+//! images — build from a context honouring `.dockerignore`, push, pull, remove ([`image`],
+//! [`context`]) —, a service's image built the way the manifest says with its pre-build
+//! command ([`service`]), and labelled containers with loopback-only ports ([`container`]).
+//! Nothing here prints: build and push output goes to the caller's callback.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
+pub mod client;
+pub mod container;
+pub mod context;
+pub mod error;
+pub mod image;
+pub mod service;
+
+pub use client::Docker;
+pub use container::{health_config, Container, RunSpec};
+pub use error::DockerError;
+pub use image::{BuildSpec, RegistryAuth};
+pub use service::{build_service, BuildError, ServiceBuild};
+
+/// The labels every resource wharf makes carries.
+pub const LABEL_APP: &str = "wharf.app";
+pub const LABEL_ENV: &str = "wharf.env";
+pub const LABEL_SERVICE: &str = "wharf.service";
+pub const LABEL_DEPLOYMENT: &str = "wharf.deployment";

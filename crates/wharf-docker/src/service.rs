@@ -1,0 +1,113 @@
+//! A service's image, built the way its manifest says: the pre-build command first (in the
+//! manifest's directory), then `docker build` of its context, tagged and labelled with the
+//! app, environment, service and deployment.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use wharf_engine::{Event, EventSink};
+use wharf_manifest::{Build, Service};
+
+use crate::client::Docker;
+use crate::error::DockerError;
+use crate::image::BuildSpec;
+use crate::{LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum BuildError {
+    #[error("the pre-build command of {service} failed ({status})")]
+    #[diagnostic(
+        code(wharf::deploy::pre_build),
+        help("its output is above; nothing was deployed")
+    )]
+    PreBuild { service: String, status: String },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Docker(#[from] DockerError),
+}
+
+/// Which service to build, for which deployment.
+#[derive(Clone, Copy)]
+pub struct ServiceBuild<'a> {
+    /// The manifest's directory: the pre-build command runs there, contexts are relative to it.
+    pub root: &'a Path,
+    pub app: &'a str,
+    pub env: &'a str,
+    pub service: &'a Service,
+    pub build: &'a Build,
+    pub id: &'a str,
+}
+
+/// Runs the service's pre-build command, then builds its image as `tag`. The pre-build
+/// command's output goes to standard error (standard output may carry JSON results); the
+/// build's own lines become progress events when `WHARF_BUILD_LOG` is set.
+pub async fn build_service(
+    docker: &Docker,
+    spec: &ServiceBuild<'_>,
+    tag: &str,
+    events: &dyn EventSink,
+) -> Result<(), BuildError> {
+    let ServiceBuild {
+        root,
+        app,
+        env,
+        service,
+        build,
+        id,
+    } = *spec;
+    let progress = |message: String| {
+        events.emit(Event::Progress {
+            service: service.name.clone(),
+            message,
+        })
+    };
+    if let Some(cmd) = &build.pre_build {
+        progress(format!("running pre-build {}", cmd.join(" ")));
+        let (program, rest) = cmd.split_first().expect("validated: not empty");
+        let failed = |status: String| BuildError::PreBuild {
+            service: service.name.clone(),
+            status,
+        };
+        let status = tokio::process::Command::new(program)
+            .args(rest)
+            .current_dir(root)
+            .stdout(std::io::stderr())
+            .stderr(std::io::stderr())
+            .status()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        if !status.success() {
+            return Err(failed(status.to_string()));
+        }
+    }
+    let labels: HashMap<String, String> = [
+        (LABEL_APP, app),
+        (LABEL_ENV, env),
+        (LABEL_SERVICE, service.name.as_str()),
+        (LABEL_DEPLOYMENT, id),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    progress(format!("building {tag}"));
+    let verbose = std::env::var_os("WHARF_BUILD_LOG").is_some();
+    docker
+        .build(
+            BuildSpec {
+                context: &root.join(&build.context),
+                dockerfile: &build.dockerfile,
+                tag,
+                labels,
+                args: build.args.clone().into_iter().collect(),
+                target: build.target.as_deref(),
+            },
+            |line| {
+                if verbose {
+                    progress(format!("  {line}"));
+                }
+            },
+        )
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! What `wharf status` and `wharf history` show, read through the [`Target`] trait alone, so
+//! every target — the simulator, Docker and the proxy, ECS and the load balancer — is shown by
+//! the same code: the records, the runtime's traffic split and each deployment's health.
+
+use std::fmt;
+
+use serde::Serialize;
+use wharf_manifest::Service;
+
+use crate::controller::target_err;
+use crate::error::EngineError;
+use crate::record::{Outcome, Record};
+use crate::target::{Store, Target};
+
+/// One deployment as `status` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeploymentStatus {
+    pub id: String,
+    pub image: String,
+    pub phase: String,
+    /// Its share of the default traffic (None: not in the split).
+    pub weight: Option<u32>,
+    pub healthy: u32,
+    pub targets: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ServiceStatus {
+    pub service: String,
+    pub strategy: String,
+    pub deployments: Vec<DeploymentStatus>,
+}
+
+/// An environment's deployments, traffic and health.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnvStatus {
+    pub environment: String,
+    /// Where the environment answers: wharf's proxy locally (None when it is not running),
+    /// the load balancer on AWS.
+    pub url: Option<String>,
+    pub services: Vec<ServiceStatus>,
+}
+
+impl EnvStatus {
+    /// Reads the status of `services` from the target: the deployments that serve or are
+    /// unfinished, with their weights and health.
+    pub async fn of<T: Target>(
+        target: &T,
+        environment: &str,
+        services: &[&Service],
+    ) -> Result<EnvStatus, EngineError> {
+        let mut out = Vec::new();
+        for svc in services {
+            let records = target
+                .list(&svc.name)
+                .await
+                .map_err(target_err("read the records"))?;
+            let routes = target
+                .routes(svc)
+                .await
+                .map_err(target_err(format!("read the routes of {}", svc.name)))?;
+            let mut deployments = Vec::new();
+            for r in records
+                .iter()
+                .filter(|r| r.outcome == Some(Outcome::Succeeded) || !r.is_finished())
+            {
+                let h = target
+                    .observe(svc, &r.id)
+                    .await
+                    .map_err(target_err(format!("read the health of {}", r.id)))?;
+                deployments.push(DeploymentStatus {
+                    id: r.id.clone(),
+                    image: r.image.clone(),
+                    phase: r.phase(),
+                    weight: routes.weight(&r.id),
+                    healthy: h.healthy,
+                    targets: h.running,
+                });
+            }
+            out.push(ServiceStatus {
+                service: svc.name.clone(),
+                strategy: svc.deploy.strategy.to_string(),
+                deployments,
+            });
+        }
+        Ok(EnvStatus {
+            environment: environment.to_owned(),
+            url: target.url(),
+            services: out,
+        })
+    }
+}
+
+impl fmt::Display for EnvStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.url {
+            Some(url) => writeln!(f, "environment {}: serving on {url}", self.environment)?,
+            None => writeln!(
+                f,
+                "environment {}: proxy not running (`wharf up`)",
+                self.environment
+            )?,
+        }
+        for s in &self.services {
+            writeln!(f, "\n{} ({})", s.service, s.strategy)?;
+            if s.deployments.is_empty() {
+                writeln!(f, "  no deployment")?;
+            }
+            for d in &s.deployments {
+                let weight = d.weight.map_or("-".into(), |w| format!("{w}%"));
+                writeln!(
+                    f,
+                    "  {:<24} {:>5}  {}/{} healthy  {}  {}",
+                    d.id, weight, d.healthy, d.targets, d.phase, d.image
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Past deployments, oldest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct History {
+    pub deployments: Vec<Record>,
+}
+
+impl History {
+    /// The records of `services`, oldest first.
+    pub async fn of<S: Store>(store: &S, services: &[&Service]) -> Result<History, EngineError> {
+        let mut all = Vec::new();
+        for svc in services {
+            all.extend(
+                store
+                    .list(&svc.name)
+                    .await
+                    .map_err(target_err("read the records"))?,
+            );
+        }
+        all.sort_by_key(|r| r.started_ms);
+        Ok(History { deployments: all })
+    }
+}
+
+impl fmt::Display for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for r in self.deployments.iter().rev() {
+            let took = r.finished_ms.map_or("-".into(), |e| {
+                format!("{:.1}s", (e - r.started_ms) as f64 / 1000.0)
+            });
+            let reason = r
+                .reason
+                .as_ref()
+                .map(|x| format!("  ({x})"))
+                .unwrap_or_default();
+            writeln!(
+                f,
+                "{:<24} {:<8} {:<10} {:<18} {:>7}{reason}",
+                r.id,
+                r.service,
+                r.strategy.to_string(),
+                r.phase(),
+                took
+            )?;
+        }
+        Ok(())
+    }
+}

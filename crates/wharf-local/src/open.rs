@@ -1,0 +1,243 @@
+//! Opening a local environment: its state dir, its proxy daemon (started detached as
+//! `wharf local serve` when it does not answer), the secrets file, Docker, the state database.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use wharf_docker::{Docker, DockerError};
+use wharf_engine::Mode;
+use wharf_manifest::{Environment, LocalEnv, Manifest};
+
+use crate::daemon::{Answer, Command, DaemonError, ProxyClient};
+use crate::store::{LocalStore, StoreError};
+use crate::target::LocalTarget;
+
+/// Why a local environment could not be opened or changed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum LocalError {
+    #[error("environment `{env}` is not a local environment")]
+    #[diagnostic(
+        code(wharf::cli::not_local),
+        help("pick a local environment with --env")
+    )]
+    NotLocal { env: String },
+
+    #[error("environment `{env}` is a local environment: {what} works on AWS environments")]
+    #[diagnostic(code(wharf::cli::not_aws), help("pick an AWS environment with --env"))]
+    NotAws { env: String, what: &'static str },
+
+    #[error("the proxy did not start ({status})\n{log}")]
+    #[diagnostic(code(wharf::local::proxy_start), help("the lines above are the end of its log; a taken port is the usual cause: change `listen`"))]
+    ProxyStart { status: String, log: String },
+
+    #[error("cannot read the secrets file {}", path.display())]
+    #[diagnostic(
+        code(wharf::local::secrets),
+        help("create it with lines `ssm:/path=value`, or remove `secrets_file`")
+    )]
+    Secrets {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("failed to write {}", path.display())]
+    #[diagnostic(code(wharf::cli::write))]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Daemon(#[from] DaemonError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Docker(#[from] DockerError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl LocalError {
+    /// Docker or the proxy cannot be reached (exit code 7), as opposed to a refusal.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            LocalError::Daemon(_)
+                | LocalError::ProxyStart { .. }
+                | LocalError::Docker(DockerError::Unreachable { .. })
+        )
+    }
+}
+
+/// The local settings of an environment.
+pub fn local_env(env: &Environment) -> Result<&LocalEnv, LocalError> {
+    env.local().ok_or_else(|| LocalError::NotLocal {
+        env: env.name.clone(),
+    })
+}
+
+/// Where the environment keeps its state: the manifest's `state_dir`, under its directory.
+pub fn state_dir(manifest: &Manifest, local: &LocalEnv) -> PathBuf {
+    manifest.root.join(&local.state_dir)
+}
+
+impl LocalTarget {
+    /// Opens the environment. [`Mode::Act`] starts its proxy when it does not answer and
+    /// connects to Docker; [`Mode::Look`] starts nothing (the URL is None when the proxy is
+    /// down) and contacts Docker only when a call needs it.
+    pub async fn open(
+        manifest: &Manifest,
+        env: &Environment,
+        mode: Mode,
+    ) -> Result<LocalTarget, LocalError> {
+        let local = local_env(env)?;
+        let state_dir = state_dir(manifest, local);
+        let (docker, listen) = match mode {
+            Mode::Act => (
+                Docker::connect().await?,
+                Some(ensure_proxy(&state_dir, &local.listen).await?),
+            ),
+            Mode::Look => (Docker::lazy()?, running_proxy(&state_dir).await),
+        };
+        let store = LocalStore::open(&state_dir)?;
+        let secrets = match mode {
+            Mode::Act => read_secrets(manifest, local)?,
+            Mode::Look => HashMap::new(),
+        };
+        let mut target = LocalTarget::new(
+            store,
+            docker,
+            ProxyClient::new(&state_dir),
+            &manifest.app.name,
+            &env.name,
+            listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            secrets,
+            manifest.root.clone(),
+        );
+        target.listen = listen;
+        Ok(target)
+    }
+}
+
+/// Where the environment's proxy listens, when it answers.
+pub async fn running_proxy(state_dir: &Path) -> Option<SocketAddr> {
+    match ProxyClient::new(state_dir).send(&Command::Ping).await {
+        Ok(Answer::Pong { listen, .. }) => Some(listen),
+        _ => None,
+    }
+}
+
+/// Waits (bounded: 5 s) for a stopped proxy to let go of its control socket.
+pub async fn wait_proxy_gone(state_dir: &Path) {
+    for _ in 0..100 {
+        if !state_dir.join("proxy.sock").exists() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Makes sure the environment's proxy runs; starts `wharf local serve` (this executable)
+/// detached if not.
+pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, LocalError> {
+    let client = ProxyClient::new(state_dir);
+    if let Ok(Answer::Pong { listen: now, .. }) = client.send(&Command::Ping).await {
+        match listen.parse::<SocketAddr>() {
+            // The manifest's `listen` changed: move the proxy there (its routes are saved and
+            // restored; the containers are not touched), unless the new address is taken.
+            Ok(want) if want != now && want.port() != 0 => {
+                if let Err(source) = std::net::TcpListener::bind(want) {
+                    return Err(LocalError::Daemon(DaemonError::Listen {
+                        addr: listen.to_owned(),
+                        source,
+                    }));
+                }
+                let _ = client.send(&Command::Shutdown).await;
+                wait_proxy_gone(state_dir).await;
+            }
+            _ => return Ok(now),
+        }
+    }
+    let write = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| LocalError::Write { path, source }
+    };
+    std::fs::create_dir_all(state_dir).map_err(write(state_dir))?;
+    let log_path = state_dir.join("proxy.log");
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(write(&log_path))?;
+    let exe = std::env::current_exe().map_err(|e| LocalError::ProxyStart {
+        status: format!("cannot find the wharf executable: {e}"),
+        log: String::new(),
+    })?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["local", "serve", "--state-dir"])
+        .arg(state_dir)
+        .args(["--listen", listen])
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(write(&log_path))?)
+        .stderr(log);
+    {
+        use std::os::unix::process::CommandExt;
+        // Its own process group: it outlives this command and the terminal's Ctrl-C.
+        cmd.process_group(0);
+    }
+    let mut child = cmd.spawn().map_err(|e| LocalError::ProxyStart {
+        status: e.to_string(),
+        log: String::new(),
+    })?;
+    let _ = std::fs::write(state_dir.join("proxy.pid"), child.id().to_string());
+    for _ in 0..100 {
+        if let Ok(Answer::Pong { listen, .. }) = client.send(&Command::Ping).await {
+            return Ok(listen);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let tail = std::fs::read_to_string(&log_path).unwrap_or_default();
+            let tail: Vec<&str> = tail.lines().rev().take(8).collect();
+            return Err(LocalError::ProxyStart {
+                status: status.to_string(),
+                log: tail.into_iter().rev().collect::<Vec<_>>().join("\n"),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(LocalError::ProxyStart {
+        status: "not answering after 10s".into(),
+        log: log_path.display().to_string(),
+    })
+}
+
+/// `KEY=value` lines (`ssm:/path=value`), comments and blank lines ignored.
+pub fn read_secrets(
+    manifest: &Manifest,
+    local: &LocalEnv,
+) -> Result<HashMap<String, String>, LocalError> {
+    let Some(file) = &local.secrets_file else {
+        return Ok(HashMap::new());
+    };
+    let path = manifest.root.join(file);
+    let text = std::fs::read_to_string(&path).map_err(|source| LocalError::Secrets {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            // References contain ':' and '/', never '='; the value may.
+            l.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        })
+        .collect())
+}
