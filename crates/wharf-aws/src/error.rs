@@ -220,6 +220,7 @@ impl From<AwsError> for wharf_engine::TargetError {
             message: e.to_string(),
             help: Some(e.advice().to_owned()),
             transient: e.kind.is_transient(),
+            cloud: true,
         }
     }
 }

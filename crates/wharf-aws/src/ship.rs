@@ -79,18 +79,12 @@ impl AwsTarget {
             id,
         };
         wharf_docker::build_service(&docker, &spec, &tag, events).await?;
-        // ECR's token is for ECR's registry only: a registry standing in for it gets none.
-        let ecr_host = repository_uri.split('/').next().unwrap_or_default();
-        let auth = if push.registry == ecr_host {
-            let creds = image::authorization(&self.clients.ecr).await?;
-            Some(RegistryAuth {
-                username: creds.username,
-                password: creds.password,
-                server: push.registry.clone(),
-            })
-        } else {
-            None
-        };
+        let creds = image::authorization(&self.clients.ecr).await?;
+        let auth = Some(RegistryAuth {
+            username: creds.username,
+            password: creds.password,
+            server: push.registry.clone(),
+        });
         say(format!("pushing {tag}"));
         let pushed = docker.push(&repository, id, auth.as_ref(), |_| {}).await;
         // The image now lives in the registry; this machine keeps no copy of each deployment.

@@ -144,7 +144,8 @@ fn stack_events(printer: &Printer) -> impl Fn(wharf_aws::StackEvent) + Send + Sy
     }
 }
 
-/// Asks on the terminal unless `--yes`; without a terminal and without `--yes`, no.
+/// Asks on the terminal unless `--yes`; without a terminal and without `--yes`, no (the
+/// question is still shown, so the user sees what would have been done).
 pub fn confirm(global: &Global) -> impl Fn(&str) -> bool + Sync + '_ {
     move |question| {
         use std::io::IsTerminal;
@@ -152,6 +153,9 @@ pub fn confirm(global: &Global) -> impl Fn(&str) -> bool + Sync + '_ {
             return true;
         }
         if !std::io::stdin().is_terminal() {
+            if !global.quiet {
+                eprintln!("{question} (no terminal to answer on: pass --yes)");
+            }
             return false;
         }
         eprint!("{question} [y/N] ");

@@ -127,6 +127,7 @@ impl CliError {
                 | EngineError::Unfinished { .. }
                 | EngineError::ManifestChanged { .. },
             ) => ExitStatus::Locked,
+            CliError::Engine(EngineError::Target { source, .. }) if source.cloud => ExitStatus::Aws,
             CliError::Engine(_) => ExitStatus::Failure,
             CliError::Daemon(_) => ExitStatus::Unreachable,
             CliError::Local(e) if e.is_unreachable() => ExitStatus::Unreachable,

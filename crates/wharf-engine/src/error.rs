@@ -78,6 +78,9 @@ pub enum EngineError {
         action: String,
         #[source]
         source: TargetError,
+        /// The target's advice (its error's help).
+        #[help]
+        help: Option<String>,
     },
 
     #[error("deployment {id} of {service} was rolled back: {reason}")]
@@ -95,4 +98,15 @@ pub enum EngineError {
     #[error("stopped by fault injection after {transitions} transitions")]
     #[diagnostic(code(wharf::engine::injected))]
     Injected { transitions: usize },
+}
+
+impl EngineError {
+    /// A target operation failed while doing `action`; its advice becomes the help.
+    pub fn target(action: impl Into<String>, source: TargetError) -> Self {
+        EngineError::Target {
+            action: action.into(),
+            help: source.help.clone(),
+            source,
+        }
+    }
 }

@@ -23,6 +23,7 @@ mod gates;
 pub mod gc;
 pub mod holder;
 pub mod hooks;
+mod locking;
 pub mod plan;
 pub mod platform;
 pub mod record;

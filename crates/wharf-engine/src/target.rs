@@ -22,6 +22,10 @@ pub struct TargetError {
     /// A transient failure (throttling, a connection reset): worth retrying.
     #[serde(default)]
     pub transient: bool,
+    /// The cloud provider's API refused the call or could not be reached (the CLI's exit
+    /// code 8), as opposed to a failure of the deployment itself.
+    #[serde(default)]
+    pub cloud: bool,
 }
 
 impl TargetError {
@@ -30,6 +34,7 @@ impl TargetError {
             message: message.into(),
             help: None,
             transient: false,
+            cloud: false,
         }
     }
 

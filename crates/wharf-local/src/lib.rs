@@ -6,6 +6,7 @@
 //! engine's target.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod containers;
 pub mod daemon;
 mod http;
 pub mod open;

@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wharf_docker::{Docker, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use wharf_docker::{Docker, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
 use wharf_engine::{
     EventSink, Health, HookKind, Image, LogLine, LogQuery, Record, Requests, Routes, Store, Target,
     TargetError,
 };
-use wharf_manifest::{ImageSource, Names, SecretRef, Service, SmokeCheck};
+use wharf_manifest::{ImageSource, Names, Service, SmokeCheck};
 use wharf_proxy::group::TargetState;
-use wharf_proxy::{Config, HealthConfig, RuleConfig, TargetGroupConfig};
+use wharf_proxy::{Config, RuleConfig};
 
 use crate::daemon::{Answer, Command, ProxyClient};
 use crate::rules;
@@ -35,14 +35,14 @@ pub struct LocalTarget {
     pub secrets: HashMap<String, String>,
     /// The manifest's directory: hooks run there.
     pub root: PathBuf,
-    desired: Mutex<HashMap<String, u32>>,
+    pub(crate) desired: Mutex<HashMap<String, u32>>,
     stopped: Mutex<HashMap<String, Vec<String>>>,
     edit: tokio::sync::Mutex<()>,
 }
 
 /// A failure as the engine sees it: permanent (the deployment fails and rolls back) or
 /// transient (the deploy stops, resumable).
-trait Classify: std::fmt::Display {
+pub(crate) trait Classify: std::fmt::Display {
     fn transient(&self) -> bool;
 }
 
@@ -78,7 +78,7 @@ impl Classify for tokio::task::JoinError {
     }
 }
 
-fn terr(what: impl Classify) -> TargetError {
+pub(crate) fn terr(what: impl Classify) -> TargetError {
     TargetError {
         transient: what.transient(),
         ..TargetError::new(what.to_string())
@@ -112,11 +112,11 @@ impl LocalTarget {
         }
     }
 
-    fn names(&self) -> Names<'_> {
+    pub(crate) fn names(&self) -> Names<'_> {
         Names::new(&self.app, &self.env)
     }
 
-    fn group_name(&self, service: &str, deployment: &str) -> String {
+    pub(crate) fn group_name(&self, service: &str, deployment: &str) -> String {
         self.names().target_group(service, deployment)
     }
 
@@ -132,7 +132,7 @@ impl LocalTarget {
     }
 
     /// Reads, changes and applies the proxy's configuration, one edit at a time.
-    async fn edit(&self, f: impl FnOnce(&mut Config)) -> Result<(), TargetError> {
+    pub(crate) async fn edit(&self, f: impl FnOnce(&mut Config)) -> Result<(), TargetError> {
         let _guard = self.edit.lock().await;
         let mut cfg = self.config().await?;
         f(&mut cfg);
@@ -141,219 +141,6 @@ impl LocalTarget {
             .await
             .map_err(terr)?;
         Ok(())
-    }
-
-    fn labels(&self, service: &str, deployment: &str) -> HashMap<String, String> {
-        [
-            (LABEL_APP, self.app.as_str()),
-            (LABEL_ENV, self.env.as_str()),
-            (LABEL_SERVICE, service),
-            (LABEL_DEPLOYMENT, deployment),
-        ]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-
-    fn secret(&self, r: &SecretRef) -> Result<String, TargetError> {
-        self.secrets.get(&r.to_string()).cloned().ok_or_else(|| {
-            terr(format!("the secret {r} has no value here"))
-                .help("add a line `REFERENCE=value` to the environment's secrets_file")
-        })
-    }
-
-    fn container_env(
-        &self,
-        service: &Service,
-        deployment: &str,
-    ) -> Result<Vec<String>, TargetError> {
-        let mut env: Vec<String> = service
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        for (k, r) in &service.secrets {
-            env.push(format!("{k}={}", self.secret(r)?));
-        }
-        if let Some(r) = &service.deploy.drain.secret {
-            env.push(format!("DRAIN_SECRET={}", self.secret(r)?));
-        }
-        env.push(format!("DEPLOYMENT_ID={deployment}"));
-        Ok(env)
-    }
-
-    fn health_config(service: &Service) -> HealthConfig {
-        let h = &service.health;
-        HealthConfig {
-            path: h.path.clone(),
-            interval_ms: h.interval.as_millis(),
-            timeout_ms: h.timeout.as_millis(),
-            healthy: h.healthy,
-            unhealthy: h.unhealthy,
-            matcher: h.matcher.clone(),
-        }
-    }
-
-    /// Runs `count` containers of the deployment (starting or stopping the difference) and
-    /// registers the running ones in its target group.
-    async fn reconcile(
-        &self,
-        service: &Service,
-        deployment: &str,
-        image: &str,
-        count: u32,
-    ) -> Result<(), TargetError> {
-        self.desired
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(deployment.to_owned(), count);
-        let network = self.names().network();
-        self.docker
-            .ensure_network(&network, self.labels(&service.name, ""))
-            .await
-            .map_err(terr)?;
-        let mut running = self.containers(deployment).await?;
-        if running.len() < count as usize {
-            self.docker.ensure_image(image).await.map_err(terr)?;
-        }
-        // Start the missing ones once: a container that exits at once is not retried here
-        // (health() records why it stopped and replaces it, and the engine's gate gives up).
-        let missing = count.saturating_sub(running.len() as u32);
-        let mut next = 0u32;
-        for _ in 0..missing {
-            while running
-                .iter()
-                .any(|c| c.name.ends_with(&format!("-{next}")))
-            {
-                next += 1;
-            }
-            let name = self.names().container(&service.name, deployment, next);
-            let _ = self.docker.stop_and_remove(&name, 1).await;
-            self.docker
-                .run(
-                    RunSpec {
-                        name: &name,
-                        image,
-                        port: service.port,
-                        env: self.container_env(service, deployment)?,
-                        labels: self.labels(&service.name, deployment),
-                        cpu: service.cpu,
-                        memory_mib: service.memory,
-                        stop_timeout_s: service.stop_timeout.as_secs_ceil() as i64,
-                        command: service.command.clone(),
-                        health: wharf_docker::health_config(&service.health),
-                    },
-                    &network,
-                )
-                .await
-                .map_err(terr)?;
-            next += 1;
-        }
-        if missing > 0 {
-            running = self.containers(deployment).await?;
-        }
-        while running.len() as u32 > count {
-            let c = running.pop().expect("more than count");
-            self.deregister(service, deployment, &c).await?;
-            self.docker
-                .stop_and_remove(&c.id, service.stop_timeout.as_secs_ceil() as i32)
-                .await
-                .map_err(terr)?;
-        }
-        self.register(service, deployment).await
-    }
-
-    /// Every container of a deployment, running or stopped.
-    async fn deployment_containers(
-        &self,
-        deployment: &str,
-    ) -> Result<Vec<wharf_docker::Container>, TargetError> {
-        self.docker
-            .list(&[
-                (LABEL_APP, &self.app),
-                (LABEL_ENV, &self.env),
-                (LABEL_DEPLOYMENT, deployment),
-            ])
-            .await
-            .map_err(terr)
-    }
-
-    /// Running containers of a deployment, by name.
-    async fn containers(
-        &self,
-        deployment: &str,
-    ) -> Result<Vec<wharf_docker::Container>, TargetError> {
-        let mut v: Vec<_> = self
-            .deployment_containers(deployment)
-            .await?
-            .into_iter()
-            .filter(|c| c.running)
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
-    }
-
-    /// Sets the deployment's target group to its running containers.
-    async fn register(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
-        let targets: Vec<SocketAddr> = self
-            .containers(deployment)
-            .await?
-            .iter()
-            .filter_map(Docker::address)
-            .collect();
-        let group = self.group_name(&service.name, deployment);
-        let tg = TargetGroupConfig {
-            name: group.clone(),
-            deployment: Some(deployment.to_owned()),
-            targets,
-            health: Self::health_config(service),
-            deregistration_delay_ms: service.deploy.drain.timeout.as_millis(),
-        };
-        self.edit(
-            |cfg| match cfg.target_groups.iter_mut().find(|g| g.name == group) {
-                Some(g) => *g = tg,
-                None => cfg.target_groups.push(tg),
-            },
-        )
-        .await
-    }
-
-    async fn deregister(
-        &self,
-        service: &Service,
-        deployment: &str,
-        c: &wharf_docker::Container,
-    ) -> Result<(), TargetError> {
-        let group = self.group_name(&service.name, deployment);
-        let Some(addr) = Docker::address(c) else {
-            return Ok(());
-        };
-        self.edit(|cfg| {
-            if let Some(g) = cfg.target_groups.iter_mut().find(|g| g.name == group) {
-                g.targets.retain(|t| *t != addr);
-            }
-        })
-        .await?;
-        // The proxy drains it: wait for its requests (bounded by the delay).
-        self.wait_target_gone(&group, Some(addr), service.deploy.drain.timeout.as_millis())
-            .await;
-        Ok(())
-    }
-
-    async fn wait_target_gone(&self, group: &str, addr: Option<SocketAddr>, delay_ms: u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(delay_ms + 5_000);
-        while tokio::time::Instant::now() < deadline {
-            let Ok(Answer::Status { groups, .. }) = self.proxy.send(&Command::Status).await else {
-                return;
-            };
-            let present = groups.iter().any(|g| {
-                g.name == group && addr.is_none_or(|a| g.targets.iter().any(|t| t.0 == a))
-            });
-            if !present {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     /// Changes the service's base rule (creating it from the routing settings).

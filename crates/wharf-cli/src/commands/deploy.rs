@@ -63,10 +63,7 @@ impl Verb for Deploy<'_> {
         for svc in chosen {
             if args.force_unlock {
                 target.force_unlock(&svc.name).await.map_err(|source| {
-                    wharf_engine::EngineError::Target {
-                        action: "break the lock".into(),
-                        source,
-                    }
+                    wharf_engine::EngineError::target("break the lock", source)
                 })?;
             }
             let record = if args.resume {

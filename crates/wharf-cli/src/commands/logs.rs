@@ -37,10 +37,7 @@ impl Verb for Logs<'_> {
             tail: a.tail,
         };
         let read = target.logs(svc, query, &print).await.map_err(|source| {
-            wharf_engine::EngineError::Target {
-                action: format!("read the logs of {}", svc.name),
-                source,
-            }
+            wharf_engine::EngineError::target(format!("read the logs of {}", svc.name), source)
         })?;
         if read == 0 {
             ctx.printer

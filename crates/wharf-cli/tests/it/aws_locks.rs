@@ -7,26 +7,8 @@ use wharf_engine::{Holder, Outcome, Store};
 use wharf_manifest::Names;
 
 use crate::aws_deploy::{config, rt, UpEnv};
+use crate::aws_rollback::MANIFEST;
 use crate::no_panic;
-
-const MANIFEST: &str = r#"
-[app]
-name = "pulse"
-
-[environments.test]
-target = "aws"
-region = "us-east-1"
-account = "123456789012"
-azs = 2
-egress = "endpoints"
-
-[services.web]
-image = "registry.example/pulse/web:1"
-port = 8000
-count = 2
-routing = { paths = ["/*"], priority = 1 }
-deploy = { strategy = "canary", canary = { percent = 20, bake = "1s" } }
-"#;
 
 fn now_ms() -> i64 {
     std::time::SystemTime::now()

@@ -9,7 +9,8 @@ use serde_json::Value;
 use crate::aws_deploy::{ids, seen, UpEnv};
 use crate::no_panic;
 
-const MANIFEST: &str = r#"
+/// One canary service.
+pub const MANIFEST: &str = r#"
 [app]
 name = "pulse"
 

@@ -1,0 +1,85 @@
+//! The service's lock as the engine takes it: a dead holder of this machine released first,
+//! deployment ids allocated while holding it, released at the end unless the process was
+//! (as if) killed.
+
+use wharf_manifest::Service;
+
+use crate::controller::{format_ms, target_err, Engine};
+use crate::error::EngineError;
+use crate::events::Event;
+use crate::record::Record;
+use crate::target::{Clock, Lock, Target};
+
+impl<T: Target, C: Clock> Engine<'_, T, C> {
+    /// Takes the service's lock. A lock whose holder was a process of this machine that no
+    /// longer runs (killed, crashed) is released first, so `--resume`, `abort` and the next
+    /// deploy work at once instead of after the lease.
+    pub(crate) async fn lock(&self, service: &str) -> Result<(), EngineError> {
+        let held = match self.try_lock(service).await? {
+            Ok(()) => return Ok(()),
+            Err(held) => held,
+        };
+        if held.holder.is_dead_here() {
+            self.target
+                .unlock(service, &held.holder)
+                .await
+                .map_err(target_err("release a dead process's lock"))?;
+            self.events.emit(Event::LockReleased {
+                service: service.to_owned(),
+                holder: held.holder.to_string(),
+            });
+            if self.try_lock(service).await?.is_ok() {
+                return Ok(());
+            }
+        }
+        Err(EngineError::Locked {
+            service: service.to_owned(),
+            holder: held.holder.to_string(),
+            since: format_ms(held.acquired_ms),
+        })
+    }
+
+    async fn try_lock(&self, service: &str) -> Result<Result<(), Lock>, EngineError> {
+        let now = self.clock.now_ms();
+        Ok(self
+            .target
+            .lock(service, &self.holder, now, self.options.lease_ms)
+            .await
+            .map_err(target_err("take the deployment lock"))?
+            .map(|_| ()))
+    }
+
+    /// A deployment id the service has not used yet: `{env}-{YYYYMMDD-HHMMSS}Z` of now, or
+    /// of the next second when this one is taken (two deploys or rollbacks in one second).
+    pub async fn fresh_id(
+        &self,
+        app: &str,
+        env: &str,
+        service: &Service,
+    ) -> Result<String, EngineError> {
+        let names = wharf_manifest::Names::new(app, env);
+        loop {
+            let id = names.deployment_id(self.clock.now_ms().div_euclid(1000));
+            let taken = self
+                .target
+                .load(&service.name, &id)
+                .await
+                .map_err(target_err("read the records"))?;
+            if taken.is_none() {
+                return Ok(id);
+            }
+            self.clock.sleep(300).await;
+        }
+    }
+
+    /// Releases the lock, except after an injected kill: a killed process releases nothing.
+    pub(crate) async fn unlock_unless_killed(
+        &self,
+        service: &str,
+        result: &Result<Record, EngineError>,
+    ) {
+        if !matches!(result, Err(EngineError::Injected { .. })) {
+            let _ = self.target.unlock(service, &self.holder).await;
+        }
+    }
+}
