@@ -51,12 +51,7 @@ impl AwsTarget {
         events: &dyn EventSink,
     ) -> Result<Image, ImageError> {
         let build = match &service.image {
-            ImageSource::Image(r) => {
-                return Ok(Image {
-                    reference: r.clone(),
-                    digest: None,
-                })
-            }
+            ImageSource::Image(r) => return Ok(Image::unpinned(r.as_str())),
             ImageSource::Build(b) => b,
         };
         let say = |message: String| {

@@ -1,5 +1,7 @@
 //! The connection to the Docker Engine (DOCKER_HOST or the local socket).
 
+use std::collections::HashMap;
+
 use crate::error::DockerError;
 
 #[derive(Clone)]
@@ -10,6 +12,14 @@ pub struct Docker {
 pub(crate) fn api(action: impl Into<String>) -> impl FnOnce(bollard::errors::Error) -> DockerError {
     let action = action.into();
     move |source| DockerError::Api { action, source }
+}
+
+/// Docker's filter for objects carrying every given label.
+pub(crate) fn label_filter(labels: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_owned(),
+        labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    )])
 }
 
 pub(crate) fn socket() -> String {

@@ -11,7 +11,7 @@ use bollard::query_parameters::{
 };
 use futures_util::StreamExt;
 
-use crate::client::{api, Docker};
+use crate::client::{api, label_filter, Docker};
 use crate::error::DockerError;
 use crate::{LABEL_DEPLOYMENT, LABEL_SERVICE};
 
@@ -146,16 +146,9 @@ impl Docker {
 
     /// Containers carrying every given label, running or not.
     pub async fn list(&self, labels: &[(&str, &str)]) -> Result<Vec<Container>, DockerError> {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>(),
-        )]);
         let opts = ListContainersOptions {
             all: true,
-            filters: Some(filters),
+            filters: Some(label_filter(labels)),
             ..Default::default()
         };
         let list = self

@@ -7,7 +7,7 @@ use std::path::Path;
 use bollard::query_parameters::{BuildImageOptions, RemoveImageOptions};
 use futures_util::StreamExt;
 
-use crate::client::{api, Docker};
+use crate::client::{api, label_filter, Docker};
 use crate::context::context_tar;
 use crate::error::DockerError;
 
@@ -227,15 +227,8 @@ impl Docker {
 
     /// Images carrying every given label.
     pub async fn images(&self, labels: &[(&str, &str)]) -> Result<Vec<String>, DockerError> {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            labels
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>(),
-        )]);
         let opts = bollard::query_parameters::ListImagesOptions {
-            filters: Some(filters),
+            filters: Some(label_filter(labels)),
             ..Default::default()
         };
         let list = self

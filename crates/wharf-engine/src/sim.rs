@@ -279,10 +279,7 @@ impl Target for SimTarget {
             wharf_manifest::ImageSource::Image(r) => r.clone(),
             wharf_manifest::ImageSource::Build(_) => format!("sim/{}:{id}", service.name),
         };
-        Ok(Image {
-            reference,
-            digest: None,
-        })
+        Ok(Image::unpinned(reference))
     }
 
     async fn logs(

@@ -107,6 +107,16 @@ pub struct Image {
     pub digest: Option<String>,
 }
 
+impl Image {
+    /// An image used as the manifest names it, with no digest pinned.
+    pub fn unpinned(reference: impl Into<String>) -> Image {
+        Image {
+            reference: reference.into(),
+            digest: None,
+        }
+    }
+}
+
 /// Which logs `wharf logs` reads.
 #[derive(Debug, Clone, Copy)]
 pub struct LogQuery<'a> {

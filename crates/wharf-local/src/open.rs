@@ -111,18 +111,16 @@ impl LocalTarget {
             Mode::Act => read_secrets(manifest, local)?,
             Mode::Look => HashMap::new(),
         };
-        let mut target = LocalTarget::new(
+        Ok(LocalTarget::new(
             store,
             docker,
             ProxyClient::new(&state_dir),
             &manifest.app.name,
             &env.name,
-            listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0))),
+            listen,
             secrets,
             manifest.root.clone(),
-        );
-        target.listen = listen;
-        Ok(target)
+        ))
     }
 }
 

@@ -142,3 +142,107 @@ pub fn routes(cfg: &Config, service: &Service) -> Routes {
             .and_then(|(g, _)| deployment(g)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wharf_proxy::{HealthConfig, TargetGroupConfig};
+
+    fn service(strategy: &str) -> Service {
+        let src = format!(
+            "[app]\nname = \"pulse\"\n[environments.local]\ntarget = \"local\"\n\
+             [services.web]\nimage = \"x:1\"\nport = 8000\n\
+             routing = {{ paths = [\"/*\"], priority = 3 }}\n\
+             deploy = {{ strategy = \"{strategy}\" }}\n"
+        );
+        let (m, problems) =
+            wharf_manifest::parse_str(&src, "wharf.toml", std::path::Path::new("."));
+        m.unwrap_or_else(|| panic!("{problems}")).services["web"].clone()
+    }
+
+    fn group(name: &str, deployment: &str) -> TargetGroupConfig {
+        TargetGroupConfig {
+            name: name.into(),
+            deployment: Some(deployment.into()),
+            targets: vec![],
+            health: HealthConfig {
+                path: "/".into(),
+                interval_ms: 1000,
+                timeout_ms: 500,
+                healthy: 2,
+                unhealthy: 2,
+                matcher: "200".into(),
+            },
+            deregistration_delay_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_base_rule_and_test_route_sit_at_the_end_of_the_services_block() {
+        let svc = service("blue-green");
+        let base = base_rule(&svc).expect("routed");
+        assert_eq!(base.priority, rule_block(3).0);
+        let mut cfg = Config {
+            target_groups: vec![group("web-a", "a"), group("web-b", "b")],
+            rules: vec![],
+        };
+        edit_base(&mut cfg, &base, |r| {
+            r.forward = vec![("web-a".into(), 80), ("web-b".into(), 20)]
+        });
+        set_test_route(&mut cfg, &svc, base.clone(), Some("web-b".into()));
+        let (_, block) = rule_block(3);
+        assert!(cfg
+            .rules
+            .iter()
+            .all(|r| r.priority == base.priority || block.contains(&r.priority)));
+        assert_eq!(
+            routes(&cfg, &svc),
+            Routes {
+                weights: vec![("a".into(), 80), ("b".into(), 20)],
+                test: Some("b".into()),
+            }
+        );
+        // Removing b takes its test route and its share; the base rule stays.
+        remove_group(&mut cfg, "web-b");
+        assert_eq!(
+            routes(&cfg, &svc),
+            Routes {
+                weights: vec![("a".into(), 80)],
+                test: None,
+            }
+        );
+    }
+
+    #[test]
+    fn affinity_keeps_a_sticky_pair_per_deployment_and_defaults_new_users() {
+        let svc = service("affinity");
+        let base = base_rule(&svc).expect("routed");
+        let mut cfg = Config {
+            target_groups: vec![group("web-a", "a"), group("web-b", "b")],
+            rules: vec![],
+        };
+        make_default(&mut cfg, &svc, base.clone(), "web-", "web-b".into());
+        let (_, block) = rule_block(3);
+        let sticky: Vec<_> = cfg
+            .rules
+            .iter()
+            .filter(|r| r.priority != base.priority)
+            .collect();
+        assert_eq!(
+            sticky.len(),
+            4,
+            "a cookie and a header rule each: {sticky:?}"
+        );
+        assert!(sticky.iter().all(|r| block.contains(&r.priority)));
+        assert_eq!(routes(&cfg, &svc).weights, vec![("b".into(), 100)]);
+        let b = cfg
+            .rules
+            .iter()
+            .find(|r| r.priority == base.priority)
+            .expect("base");
+        assert_eq!(
+            b.affinity_cookie.as_deref(),
+            Some(svc.deploy.affinity.cookie.as_str())
+        );
+    }
+}

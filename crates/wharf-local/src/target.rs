@@ -93,7 +93,7 @@ impl LocalTarget {
         proxy: ProxyClient,
         app: &str,
         env: &str,
-        listen: SocketAddr,
+        listen: Option<SocketAddr>,
         secrets: HashMap<String, String>,
         root: PathBuf,
     ) -> Self {
@@ -103,7 +103,7 @@ impl LocalTarget {
             proxy,
             app: app.into(),
             env: env.into(),
-            listen: Some(listen),
+            listen,
             secrets,
             root,
             desired: Mutex::new(HashMap::new()),
@@ -360,7 +360,8 @@ impl Target for LocalTarget {
 
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
         let containers = self.deployment_containers(deployment).await?;
-        // Tell the service it is draining (seed 002: POST the drain path with its secret).
+        // Tell the service it is draining (a POST to its drain path with the secret), so it can
+        // finish work in hand and refuse new long work before it is stopped.
         if let Some(secret) = service
             .deploy
             .drain
@@ -432,12 +433,7 @@ impl Target for LocalTarget {
         events: &dyn EventSink,
     ) -> Result<Image, wharf_docker::BuildError> {
         let build = match &service.image {
-            ImageSource::Image(r) => {
-                return Ok(Image {
-                    reference: r.clone(),
-                    digest: None,
-                })
-            }
+            ImageSource::Image(r) => return Ok(Image::unpinned(r.as_str())),
             ImageSource::Build(b) => b,
         };
         let tag = self.image_tag(&service.name, id);
@@ -450,10 +446,7 @@ impl Target for LocalTarget {
             id,
         };
         wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
-        Ok(Image {
-            reference: tag,
-            digest: None,
-        })
+        Ok(Image::unpinned(tag))
     }
 
     async fn logs(

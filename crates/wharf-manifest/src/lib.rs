@@ -1,6 +1,6 @@
 //! The `wharf.toml` manifest: its schema as Rust types ([`model`]), parsing that keeps every
 //! key's position so that all problems are reported at once with file, line, column and a caret
-//! ([`diag`]), the semantic checks, and the resource names seed 002's table gives ([`names`]).
+//! ([`diag`]), the semantic checks, and the resource names every target uses ([`names`]).
 //!
 //! ```
 //! let src = r#"

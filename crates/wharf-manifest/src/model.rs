@@ -441,7 +441,7 @@ pub struct BlueGreenParams {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AffinityParams {
-    /// Header the listener rules match (seed 002: `X-Pulse-Render-Affinity`).
+    /// Header the listener rules match (e.g. `X-Pulse-Render-Affinity`): a client that sends it back stays on its deployment.
     pub header: String,
     /// Cookie the proxy sets on a first response (defaults to the header name).
     pub cookie: String,
@@ -591,7 +591,7 @@ pub struct Bucket {
     pub versioning: bool,
 }
 
-/// An SSM parameter tree (seed 000: `/aws/dynamodb-load-test/table-name`, …).
+/// An SSM parameter tree (e.g. `/aws/dynamodb-load-test/table-name`, …): a job or service reads its configuration from the tree.
 #[derive(Debug, Clone, Serialize)]
 pub struct Parameters {
     pub path: String,

@@ -1,4 +1,4 @@
-//! Resource names, after seed 002's naming table, generalised to several services per app:
+//! Resource names, one table for every target and several services per app:
 //! names that must be unique in an account carry the app, per-deployment names carry the service
 //! and the deployment id `{env}-{YYYYMMDD-HHMMSS}Z`.
 

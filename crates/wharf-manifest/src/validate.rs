@@ -44,8 +44,7 @@ fn span(cx: &Cx, env: &str, service: &str, rest: &str) -> (std::ops::Range<usize
 
 /// Explicit priorities must be unique; services without one get free ones: specific routes
 /// first (1, 2, …), then catch-all routes (`/*` on any host) after every priority taken, so ALB
-/// evaluates specific rules first. A single service gets priority 1: rules 100, 101, … as in
-/// seed 002.
+/// evaluates specific rules first. A single service gets priority 1: rules 100, 101, ….
 fn assign_priorities(cx: &mut Cx, env: &mut Environment) {
     let mut taken: BTreeMap<u32, String> = BTreeMap::new();
     let mut order: Vec<(usize, String)> = env

@@ -1,5 +1,5 @@
 //! The offline plan: every resource an environment and each of its services will get, named as
-//! seed 002's naming table says, without calling any API. `wharf plan` renders it as text or JSON.
+//! the naming table in `wharf_manifest::names` says, without calling any API. `wharf plan` renders it as text or JSON.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod aws;

@@ -1,4 +1,4 @@
-//! Target groups at run time: each target's state (initial, healthy, unhealthy, draining),
+//! Backend groups at run time: each target's state (initial, healthy, unhealthy, draining),
 //! its requests in flight, round-robin choice among healthy targets, and per-second request
 //! counts for the engine's alarm gate.
 
@@ -36,7 +36,7 @@ impl fmt::Display for TargetState {
 }
 
 #[derive(Debug)]
-pub struct Target {
+pub struct Backend {
     pub addr: SocketAddr,
     state: Mutex<(TargetState, u32, u32, Option<Instant>)>, // state, successes, failures, draining since
     pub inflight: AtomicUsize,
@@ -44,9 +44,9 @@ pub struct Target {
     next_check: Mutex<Instant>,
 }
 
-impl Target {
+impl Backend {
     fn new(addr: SocketAddr) -> Self {
-        Target {
+        Backend {
             addr,
             state: Mutex::new((TargetState::Initial, 0, 0, None)),
             inflight: AtomicUsize::new(0),
@@ -162,7 +162,7 @@ pub struct Group {
     pub deployment: Mutex<Option<String>>,
     pub health: Mutex<HealthConfig>,
     pub delay: Mutex<Duration>,
-    pub targets: Mutex<Vec<Arc<Target>>>,
+    pub targets: Mutex<Vec<Arc<Backend>>>,
     next: AtomicUsize,
     pub counters: Counters,
     /// Cleared when the group leaves the configuration: its health task stops.
@@ -202,7 +202,7 @@ impl Group {
                 .iter()
                 .any(|t| t.addr == *addr && t.state() != TargetState::Draining)
             {
-                targets.push(Arc::new(Target::new(*addr)));
+                targets.push(Arc::new(Backend::new(*addr)));
             }
         }
     }
@@ -230,9 +230,9 @@ impl Group {
 
     /// A target for a new request: round robin over healthy ones; when none is healthy, over
     /// every non-draining one (ALB fails open); None when the group has no target.
-    pub fn pick(&self, skip: Option<SocketAddr>) -> Option<Arc<Target>> {
+    pub fn pick(&self, skip: Option<SocketAddr>) -> Option<Arc<Backend>> {
         let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
-        let usable = |want_healthy: bool| -> Vec<Arc<Target>> {
+        let usable = |want_healthy: bool| -> Vec<Arc<Backend>> {
             targets
                 .iter()
                 .filter(|t| Some(t.addr) != skip)

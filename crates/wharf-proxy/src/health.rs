@@ -11,7 +11,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::config::HealthConfig;
-use crate::group::{Group, Target, TargetState};
+use crate::group::{Backend, Group, TargetState};
 
 /// How often the scheduler looks for targets due a check (a new target waits at most this).
 const TICK: Duration = Duration::from_millis(100);
@@ -62,7 +62,7 @@ pub fn spawn(group: Arc<Group>) {
 /// One health check: GET the path within the timeout, the status against the matcher.
 async fn check(
     client: &Client<hyper_util::client::legacy::connect::HttpConnector, Empty<Bytes>>,
-    t: &Target,
+    t: &Backend,
     h: &HealthConfig,
 ) -> bool {
     let uri = format!("http://{}{}", t.addr, h.path);

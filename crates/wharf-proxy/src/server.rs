@@ -20,7 +20,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 
 use crate::config::RuleConfig;
-use crate::group::{Group, Target};
+use crate::group::{Backend, Group};
 use crate::router;
 
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
@@ -355,7 +355,7 @@ impl Forwarder {
 }
 
 /// Counts a request in flight on its target until the response body is finished or dropped.
-struct Inflight(Arc<Target>);
+struct Inflight(Arc<Backend>);
 
 impl Drop for Inflight {
     fn drop(&mut self) {

@@ -1,4 +1,4 @@
-//! The engine's target on AWS, through direct API calls (seed 002's design): per deployment a
+//! The engine's target on AWS, through direct API calls (faster than a stack update, and every wait bounded): per deployment a
 //! task definition, a target group attached to the service's listener rule BEFORE the ECS
 //! service that uses it is created, an ECS service, and two CloudWatch alarms; traffic moves by
 //! the weights of the service's base rule. Records and locks live in the state table.
@@ -22,6 +22,10 @@ pub mod lb;
 pub mod scaling;
 pub mod service;
 pub mod taskdef;
+
+mod attach;
+mod health;
+mod retire;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
@@ -36,7 +40,7 @@ use wharf_engine::{
 use wharf_manifest::names::rule_block;
 use wharf_manifest::{Names, Service, SmokeCheck, StrategyKind};
 
-use crate::error::{AwsError, ErrorKind};
+use crate::error::AwsError;
 use crate::state::DynamoStore;
 pub use env::{EnvOutputs, ServiceOutputs};
 pub use taskdef::EnvValue;
@@ -85,11 +89,11 @@ pub(crate) fn terr(e: AwsError) -> TargetError {
 }
 
 /// Internal services have no route: nothing to weigh.
-fn routed(service: &Service) -> bool {
+pub(super) fn routed(service: &Service) -> bool {
     service.routing.is_some()
 }
 
-fn rolling(service: &Service) -> bool {
+pub(super) fn rolling(service: &Service) -> bool {
     service.deploy.strategy == StrategyKind::Rolling
 }
 
@@ -165,253 +169,6 @@ impl AwsTarget {
             .load(&service.name, deployment)
             .await?
             .ok_or_else(|| TargetError::new(format!("no record of deployment {deployment}")))
-    }
-
-    /// Adds the deployment's target group to the base rule (weight 0) — creating the rule for a
-    /// first deployment — and, for affinity, its sticky rules. Done before CreateService.
-    async fn attach(
-        &self,
-        service: &Service,
-        deployment: &str,
-        tg: &str,
-    ) -> Result<(), TargetError> {
-        let _g = self.edit.lock().await;
-        let elb = &self.clients.elb;
-        let listener = &self.out.listener_arn;
-        let rules = lb::rules(elb, listener).await.map_err(terr)?;
-        let (base, _, sticky) = Self::priorities(service);
-        let tags = self.rule_tags(service);
-        match rules.iter().find(|r| r.priority == base) {
-            Some(r) if r.forward.iter().any(|(a, _)| a == tg) => {}
-            Some(r) => {
-                let mut fwd = r.forward.clone();
-                fwd.push((tg.to_owned(), 0));
-                lb::set_forward(elb, r, lb::forward(&fwd, self.sticky_s(service)))
-                    .await
-                    .map_err(terr)?;
-            }
-            None => {
-                lb::put_rule(
-                    elb,
-                    listener,
-                    &rules,
-                    base,
-                    lb::conditions(service, None),
-                    lb::forward(&[(tg.to_owned(), 0)], self.sticky_s(service)),
-                    &tags,
-                )
-                .await
-                .map_err(terr)?;
-            }
-        }
-        if service.deploy.strategy != StrategyKind::Affinity {
-            return Ok(());
-        }
-        let only_ours = |r: &&lb::RuleView| {
-            sticky.contains(&r.priority) && r.forward.len() == 1 && r.forward[0].0 == tg
-        };
-        if rules.iter().filter(only_ours).count() >= 2 {
-            return Ok(());
-        }
-        let taken: Vec<u32> = rules.iter().map(|r| r.priority).collect();
-        let first = sticky
-            .clone()
-            .step_by(2)
-            .find(|p| !taken.contains(p) && !taken.contains(&(p + 1)))
-            .ok_or_else(|| {
-                TargetError::new(format!(
-                    "no free rule priorities left in {}'s block {}..={} for another deployment",
-                    service.name,
-                    sticky.start(),
-                    sticky.end()
-                ))
-                .help("drain old deployments (`wharf drain`) or lower drain.keep")
-            })?;
-        let a = &service.deploy.affinity;
-        let to_tg = lb::forward(&[(tg.to_owned(), 1)], None);
-        lb::put_rule(
-            elb,
-            listener,
-            &rules,
-            first,
-            lb::conditions(
-                service,
-                Some(("Cookie", vec![format!("*{}={deployment}*", a.cookie)])),
-            ),
-            to_tg.clone(),
-            &tags,
-        )
-        .await
-        .map_err(terr)?;
-        lb::put_rule(
-            elb,
-            listener,
-            &rules,
-            first + 1,
-            lb::conditions(
-                service,
-                Some((a.header.as_str(), vec![deployment.to_owned()])),
-            ),
-            to_tg,
-            &tags,
-        )
-        .await
-        .map_err(terr)?;
-        Ok(())
-    }
-
-    /// The tags of a service's listener rules.
-    fn rule_tags<'s>(&'s self, service: &'s Service) -> [(&'s str, &'s str); 3] {
-        [
-            ("wharf.app", self.out.app.as_str()),
-            ("wharf.env", self.out.env.as_str()),
-            ("wharf.service", service.name.as_str()),
-        ]
-    }
-
-    /// Affinity keeps a client on the target group it reached (ALB group stickiness) a day.
-    fn sticky_s(&self, service: &Service) -> Option<u32> {
-        (service.deploy.strategy == StrategyKind::Affinity).then_some(86_400)
-    }
-
-    /// Sets the base rule's forward action (deleting the rule when nothing is left).
-    async fn set_base(
-        &self,
-        service: &Service,
-        forward: Vec<(String, u32)>,
-    ) -> Result<(), TargetError> {
-        let elb = &self.clients.elb;
-        let rules = lb::rules(elb, &self.out.listener_arn).await.map_err(terr)?;
-        let (base, _, _) = Self::priorities(service);
-        let existing = rules.iter().find(|r| r.priority == base);
-        match (existing, forward.is_empty()) {
-            (Some(r), true) => lb::delete_rule(elb, r).await.map_err(terr),
-            (None, true) => Ok(()),
-            (_, false) => lb::put_rule(
-                elb,
-                &self.out.listener_arn,
-                &rules,
-                base,
-                lb::conditions(service, None),
-                lb::forward(&forward, self.sticky_s(service)),
-                &self.rule_tags(service),
-            )
-            .await
-            .map(|_| ())
-            .map_err(terr),
-        }
-    }
-
-    /// Takes the target group out of every rule: rules forwarding only to it go; the base
-    /// rule keeps the service's stickiness.
-    async fn detach(&self, service: &Service, tg: &str) -> Result<(), TargetError> {
-        let _g = self.edit.lock().await;
-        let elb = &self.clients.elb;
-        for r in lb::rules(elb, &self.out.listener_arn).await.map_err(terr)? {
-            if !r.forward.iter().any(|(a, _)| a == tg) {
-                continue;
-            }
-            let rest: Vec<(String, u32)> =
-                r.forward.iter().filter(|(a, _)| a != tg).cloned().collect();
-            if rest.is_empty() {
-                lb::delete_rule(elb, &r).await.map_err(terr)?;
-            } else {
-                lb::set_forward(elb, &r, lb::forward(&rest, self.sticky_s(service)))
-                    .await
-                    .map_err(terr)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Waits (bounded) until the ECS service is gone, then deletes the target group, retrying
-    /// while ELB still calls it in use.
-    async fn remove_service_and_tg(
-        &self,
-        service: &Service,
-        ecs_name: &str,
-        tg: Option<&str>,
-    ) -> Result<(), TargetError> {
-        let ecs = &self.clients.ecs;
-        let cluster = &self.out.cluster;
-        if service::describe(ecs, cluster, ecs_name)
-            .await
-            .map_err(terr)?
-            .is_some()
-        {
-            scaling::remove(&self.clients.scaling, cluster, ecs_name)
-                .await
-                .map_err(terr)?;
-            service::scale(ecs, cluster, ecs_name, 0)
-                .await
-                .map_err(terr)?;
-            service::delete(ecs, cluster, ecs_name)
-                .await
-                .map_err(terr)?;
-        }
-        let limit = Duration::from_secs(
-            service.deploy.drain.timeout.as_secs_ceil() + service.stop_timeout.as_secs_ceil() + 120,
-        );
-        let clock = SystemClock;
-        let started = clock.now_ms();
-        loop {
-            // Deleted services read as absent once ECS marks them INACTIVE.
-            let gone = service::describe(ecs, cluster, ecs_name)
-                .await
-                .map_err(terr)?
-                .is_none();
-            if gone {
-                break;
-            }
-            if clock.now_ms() - started > limit.as_millis() as i64 {
-                return Err(TargetError::new(format!(
-                    "ECS service {ecs_name} was still draining after {}s",
-                    limit.as_secs()
-                ))
-                .help("it finishes by itself; run the command again to finish removing it"));
-            }
-            clock.sleep(self.poll.as_millis() as u64).await;
-        }
-        let Some(tg) = tg else { return Ok(()) };
-        let started = clock.now_ms();
-        loop {
-            match lb::delete_tg(&self.clients.elb, tg).await {
-                Ok(()) => return Ok(()),
-                Err(e)
-                    if e.kind == ErrorKind::Conflict
-                        && clock.now_ms() - started < limit.as_millis() as i64 =>
-                {
-                    clock.sleep(self.poll.as_millis() as u64).await;
-                }
-                Err(e) => return Err(terr(e)),
-            }
-        }
-    }
-
-    /// Deregisters task definitions of the service beyond the newest `drain.keep + 1`, sparing
-    /// those of deployments still serving or in progress.
-    async fn prune_task_definitions(&self, service: &Service) -> Result<(), TargetError> {
-        let mut protect = Vec::new();
-        for r in self.store.list(&service.name).await? {
-            let live = !r.is_finished() || r.outcome == Some(wharf_engine::Outcome::Succeeded);
-            if live {
-                if let Some(arn) = taskdef::find(&self.clients.ecs, &self.family(service), &r.id)
-                    .await
-                    .map_err(terr)?
-                {
-                    protect.push(arn);
-                }
-            }
-        }
-        taskdef::deregister_beyond(
-            &self.clients.ecs,
-            &self.family(service),
-            service.deploy.drain.keep + 1,
-            &protect,
-        )
-        .await
-        .map_err(terr)?;
-        Ok(())
     }
 
     fn remember(&self, deployment: &str, key: String, reason: String) {
@@ -499,8 +256,8 @@ impl Target for AwsTarget {
             let tg = lb::ensure_tg(&self.clients.elb, &self.out, &tg_name, service, &record.id)
                 .await
                 .map_err(terr)?;
-            // The ordering seed 002 learnt: the target group is on a listener rule before the
-            // ECS service that uses it is created.
+            // ECS refuses a service whose target group is on no listener rule: attach it
+            // first, then create the service.
             self.attach(service, &record.id, &tg).await?;
             let per_deployment = self.names().target_group(&service.name, &record.id);
             alarm_names = alarms::ensure(
@@ -577,125 +334,7 @@ impl Target for AwsTarget {
     }
 
     async fn health(&self, service: &Service, deployment: &str) -> Result<Health, TargetError> {
-        let ecs = &self.clients.ecs;
-        let name = self.ecs_name(service, deployment);
-        let Some(view) = service::describe(ecs, &self.out.cluster, &name)
-            .await
-            .map_err(terr)?
-        else {
-            return Ok(Health {
-                stopped: self.stopped(deployment),
-                ..Health::default()
-            });
-        };
-        let td = if rolling(service) {
-            taskdef::find(ecs, &self.family(service), deployment)
-                .await
-                .map_err(terr)?
-                .unwrap_or_default()
-        } else {
-            view.task_definition.clone()
-        };
-        // This deployment's rollout; an emulator that records no new rollout on an update
-        // shows the service's own task definition instead.
-        let rollout = view
-            .rollouts
-            .iter()
-            .find(|r| r.task_definition == td)
-            .cloned()
-            .or_else(|| {
-                (view.task_definition == td).then(|| service::Rollout {
-                    task_definition: td.clone(),
-                    rollout_state: view
-                        .rollouts
-                        .first()
-                        .map(|r| r.rollout_state.clone())
-                        .unwrap_or_default(),
-                    reason: String::new(),
-                    running: view.running,
-                })
-            });
-        let Some(rollout) = rollout else {
-            // Not running this version (ECS rolled it back, or it never started).
-            return Ok(Health {
-                stopped: self.stopped(deployment),
-                ..Health::default()
-            });
-        };
-        for t in service::stopped_tasks(ecs, &self.out.cluster, &name)
-            .await
-            .map_err(terr)?
-        {
-            if t.task_definition == td || t.task_definition.is_empty() {
-                self.remember(deployment, t.task, t.reason);
-            }
-        }
-        let mut healthy = 0;
-        if routed(service) && !rolling(service) {
-            if let Some(tg) = self.tg_arn(service, deployment).await? {
-                let th = self
-                    .clients
-                    .elb
-                    .describe_target_health()
-                    .target_group_arn(&tg)
-                    .send()
-                    .await
-                    .map_err(|e| terr(AwsError::from_sdk("read the targets' health", e)))?;
-                for d in th.target_health_descriptions() {
-                    let Some(h) = d.target_health() else { continue };
-                    let id = d
-                        .target()
-                        .map(|t| format!("{}:{}", t.id().unwrap_or("?"), t.port().unwrap_or(0)))
-                        .unwrap_or_default();
-                    match h.state().map(|s| s.as_str()) {
-                        Some("healthy") => healthy += 1,
-                        Some("unhealthy") => {
-                            let reason = h.reason().map(|r| r.as_str()).unwrap_or("unhealthy");
-                            // ECS replaces a target failing its checks: one failed task.
-                            self.remember(
-                                deployment,
-                                format!("target {id} {reason}"),
-                                format!(
-                                    "target {id} failed its health checks: {reason} ({})",
-                                    h.description().unwrap_or("no detail")
-                                ),
-                            );
-                        }
-                        _ => {}
-                    }
-                }
-            }
-        }
-        let complete = rollout.rollout_state == "COMPLETED";
-        if complete {
-            // ECS completes a rollout only once its tasks pass the load balancer's checks.
-            healthy = healthy.max(rollout.running);
-        }
-        let failed = (rollout.rollout_state == "FAILED").then(|| {
-            let why = if rollout.reason.is_empty() {
-                "ECS marked the deployment FAILED".to_owned()
-            } else {
-                rollout.reason.clone()
-            };
-            match self.stopped(deployment).last() {
-                Some(s) => format!("{why}; last stopped task: {s}"),
-                None => why,
-            }
-        });
-        let firing = if routed(service) {
-            alarms::firing(&self.clients.cw, &self.alarm_names(service, deployment))
-                .await
-                .map_err(terr)?
-        } else {
-            Vec::new()
-        };
-        Ok(Health {
-            running: rollout.running,
-            healthy,
-            stopped: self.stopped(deployment),
-            failed,
-            alarms: firing,
-        })
+        self.health_of(service, deployment).await
     }
 
     async fn requests(

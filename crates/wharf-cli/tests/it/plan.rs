@@ -1,4 +1,4 @@
-//! `wharf plan`: every resource with seed 002's names, as text and as JSON (snapshot-tested).
+//! `wharf plan`: every resource with wharf's resource names, as text and as JSON (snapshot-tested).
 
 use crate::{hello_dir, no_panic, wharf};
 

@@ -222,7 +222,7 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
         ProxyClient::new(state.path()),
         &app,
         "local",
-        listen,
+        Some(listen),
         HashMap::from([("ssm:/e2e/drain".to_owned(), "drain-me".to_owned())]),
         dir.clone(),
     );

@@ -1,0 +1,166 @@
+//! A deployment's place on the environment's listener: its target group in the service's base
+//! rule (and, for affinity, its sticky rules) before its ECS service exists, and out again.
+
+use wharf_engine::TargetError;
+use wharf_manifest::{Service, StrategyKind};
+
+use super::{lb, terr, AwsTarget};
+
+impl AwsTarget {
+    /// Adds the deployment's target group to the base rule (weight 0) — creating the rule for a
+    /// first deployment — and, for affinity, its sticky rules. Done before CreateService.
+    pub(crate) async fn attach(
+        &self,
+        service: &Service,
+        deployment: &str,
+        tg: &str,
+    ) -> Result<(), TargetError> {
+        let _g = self.edit.lock().await;
+        let elb = &self.clients.elb;
+        let listener = &self.out.listener_arn;
+        let rules = lb::rules(elb, listener).await.map_err(terr)?;
+        let (base, _, sticky) = Self::priorities(service);
+        let tags = self.rule_tags(service);
+        match rules.iter().find(|r| r.priority == base) {
+            Some(r) if r.forward.iter().any(|(a, _)| a == tg) => {}
+            Some(r) => {
+                let mut fwd = r.forward.clone();
+                fwd.push((tg.to_owned(), 0));
+                lb::set_forward(elb, r, lb::forward(&fwd, self.sticky_s(service)))
+                    .await
+                    .map_err(terr)?;
+            }
+            None => {
+                lb::put_rule(
+                    elb,
+                    listener,
+                    &rules,
+                    base,
+                    lb::conditions(service, None),
+                    lb::forward(&[(tg.to_owned(), 0)], self.sticky_s(service)),
+                    &tags,
+                )
+                .await
+                .map_err(terr)?;
+            }
+        }
+        if service.deploy.strategy != StrategyKind::Affinity {
+            return Ok(());
+        }
+        let only_ours = |r: &&lb::RuleView| {
+            sticky.contains(&r.priority) && r.forward.len() == 1 && r.forward[0].0 == tg
+        };
+        if rules.iter().filter(only_ours).count() >= 2 {
+            return Ok(());
+        }
+        let taken: Vec<u32> = rules.iter().map(|r| r.priority).collect();
+        let first = sticky
+            .clone()
+            .step_by(2)
+            .find(|p| !taken.contains(p) && !taken.contains(&(p + 1)))
+            .ok_or_else(|| {
+                TargetError::new(format!(
+                    "no free rule priorities left in {}'s block {}..={} for another deployment",
+                    service.name,
+                    sticky.start(),
+                    sticky.end()
+                ))
+                .help("drain old deployments (`wharf drain`) or lower drain.keep")
+            })?;
+        let a = &service.deploy.affinity;
+        let to_tg = lb::forward(&[(tg.to_owned(), 1)], None);
+        lb::put_rule(
+            elb,
+            listener,
+            &rules,
+            first,
+            lb::conditions(
+                service,
+                Some(("Cookie", vec![format!("*{}={deployment}*", a.cookie)])),
+            ),
+            to_tg.clone(),
+            &tags,
+        )
+        .await
+        .map_err(terr)?;
+        lb::put_rule(
+            elb,
+            listener,
+            &rules,
+            first + 1,
+            lb::conditions(
+                service,
+                Some((a.header.as_str(), vec![deployment.to_owned()])),
+            ),
+            to_tg,
+            &tags,
+        )
+        .await
+        .map_err(terr)?;
+        Ok(())
+    }
+
+    /// The tags of a service's listener rules.
+    pub(crate) fn rule_tags<'s>(&'s self, service: &'s Service) -> [(&'s str, &'s str); 3] {
+        [
+            ("wharf.app", self.out.app.as_str()),
+            ("wharf.env", self.out.env.as_str()),
+            ("wharf.service", service.name.as_str()),
+        ]
+    }
+
+    /// Affinity keeps a client on the target group it reached (ALB group stickiness) a day.
+    pub(crate) fn sticky_s(&self, service: &Service) -> Option<u32> {
+        (service.deploy.strategy == StrategyKind::Affinity).then_some(86_400)
+    }
+
+    /// Sets the base rule's forward action (deleting the rule when nothing is left).
+    pub(crate) async fn set_base(
+        &self,
+        service: &Service,
+        forward: Vec<(String, u32)>,
+    ) -> Result<(), TargetError> {
+        let elb = &self.clients.elb;
+        let rules = lb::rules(elb, &self.out.listener_arn).await.map_err(terr)?;
+        let (base, _, _) = Self::priorities(service);
+        let existing = rules.iter().find(|r| r.priority == base);
+        match (existing, forward.is_empty()) {
+            (Some(r), true) => lb::delete_rule(elb, r).await.map_err(terr),
+            (None, true) => Ok(()),
+            (_, false) => lb::put_rule(
+                elb,
+                &self.out.listener_arn,
+                &rules,
+                base,
+                lb::conditions(service, None),
+                lb::forward(&forward, self.sticky_s(service)),
+                &self.rule_tags(service),
+            )
+            .await
+            .map(|_| ())
+            .map_err(terr),
+        }
+    }
+
+    /// Takes the target group out of every rule: rules forwarding only to it go; the base
+    /// rule keeps the service's stickiness.
+    pub(crate) async fn detach(&self, service: &Service, tg: &str) -> Result<(), TargetError> {
+        let _g = self.edit.lock().await;
+        let elb = &self.clients.elb;
+        for r in lb::rules(elb, &self.out.listener_arn).await.map_err(terr)? {
+            if !r.forward.iter().any(|(a, _)| a == tg) {
+                continue;
+            }
+            let rest: Vec<(String, u32)> =
+                r.forward.iter().filter(|(a, _)| a != tg).cloned().collect();
+            if rest.is_empty() {
+                lb::delete_rule(elb, &r).await.map_err(terr)?;
+            } else {
+                lb::set_forward(elb, &r, lb::forward(&rest, self.sticky_s(service)))
+                    .await
+                    .map_err(terr)?;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,105 @@
+//! Removing what a deployment made: its ECS service (drained first), scaling, alarms and
+//! target group, and task definitions beyond what records still need.
+
+use std::time::Duration;
+
+use wharf_engine::{Clock, Store, SystemClock, TargetError};
+use wharf_manifest::Service;
+
+use super::{lb, scaling, service, taskdef, terr, AwsTarget};
+use crate::error::ErrorKind;
+
+impl AwsTarget {
+    /// Waits (bounded) until the ECS service is gone, then deletes the target group, retrying
+    /// while ELB still calls it in use.
+    pub(crate) async fn remove_service_and_tg(
+        &self,
+        service: &Service,
+        ecs_name: &str,
+        tg: Option<&str>,
+    ) -> Result<(), TargetError> {
+        let ecs = &self.clients.ecs;
+        let cluster = &self.out.cluster;
+        if service::describe(ecs, cluster, ecs_name)
+            .await
+            .map_err(terr)?
+            .is_some()
+        {
+            scaling::remove(&self.clients.scaling, cluster, ecs_name)
+                .await
+                .map_err(terr)?;
+            service::scale(ecs, cluster, ecs_name, 0)
+                .await
+                .map_err(terr)?;
+            service::delete(ecs, cluster, ecs_name)
+                .await
+                .map_err(terr)?;
+        }
+        let limit = Duration::from_secs(
+            service.deploy.drain.timeout.as_secs_ceil() + service.stop_timeout.as_secs_ceil() + 120,
+        );
+        let clock = SystemClock;
+        let started = clock.now_ms();
+        loop {
+            // Deleted services read as absent once ECS marks them INACTIVE.
+            let gone = service::describe(ecs, cluster, ecs_name)
+                .await
+                .map_err(terr)?
+                .is_none();
+            if gone {
+                break;
+            }
+            if clock.now_ms() - started > limit.as_millis() as i64 {
+                return Err(TargetError::new(format!(
+                    "ECS service {ecs_name} was still draining after {}s",
+                    limit.as_secs()
+                ))
+                .help("it finishes by itself; run the command again to finish removing it"));
+            }
+            clock.sleep(self.poll.as_millis() as u64).await;
+        }
+        let Some(tg) = tg else { return Ok(()) };
+        let started = clock.now_ms();
+        loop {
+            match lb::delete_tg(&self.clients.elb, tg).await {
+                Ok(()) => return Ok(()),
+                Err(e)
+                    if e.kind == ErrorKind::Conflict
+                        && clock.now_ms() - started < limit.as_millis() as i64 =>
+                {
+                    clock.sleep(self.poll.as_millis() as u64).await;
+                }
+                Err(e) => return Err(terr(e)),
+            }
+        }
+    }
+
+    /// Deregisters task definitions of the service beyond the newest `drain.keep + 1`, sparing
+    /// those of deployments still serving or in progress.
+    pub(crate) async fn prune_task_definitions(
+        &self,
+        service: &Service,
+    ) -> Result<(), TargetError> {
+        let mut protect = Vec::new();
+        for r in self.store.list(&service.name).await? {
+            let live = !r.is_finished() || r.outcome == Some(wharf_engine::Outcome::Succeeded);
+            if live {
+                if let Some(arn) = taskdef::find(&self.clients.ecs, &self.family(service), &r.id)
+                    .await
+                    .map_err(terr)?
+                {
+                    protect.push(arn);
+                }
+            }
+        }
+        taskdef::deregister_beyond(
+            &self.clients.ecs,
+            &self.family(service),
+            service.deploy.drain.keep + 1,
+            &protect,
+        )
+        .await
+        .map_err(terr)?;
+        Ok(())
+    }
+}
