@@ -8,11 +8,9 @@ use std::time::{Duration, SystemTime};
 
 use aws_config::SdkConfig;
 use aws_credential_types::provider::ProvideCredentials;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::body::Bytes;
-use hyper_util::rt::TokioIo;
 use serde::Serialize;
-use tokio::net::TcpStream;
 
 use crate::error::{AwsError, ErrorKind};
 
@@ -432,18 +430,20 @@ impl Ec2 {
         instructions.apply_to_request_http1x(&mut request);
         let unreachable =
             |e: String| AwsError::new(what, ErrorKind::Unreachable, format!("{url}: {e}"));
-        let tcp = TcpStream::connect((self.endpoint.host.as_str(), self.endpoint.port))
+        let endpoint = wharf_http::Endpoint {
+            host: self.endpoint.host.clone(),
+            port: self.endpoint.port,
+            tls_name: self.endpoint.https.then(|| self.endpoint.host.clone()),
+        };
+        // The SDK's own attempt timeout: a minute per call.
+        let limits = wharf_http::Limits {
+            timeout: Duration::from_secs(60),
+            max_body: 16 << 20,
+        };
+        let answer = wharf_http::send(&endpoint, request, limits)
             .await
-            .map_err(|e| unreachable(format!("cannot connect: {e}")))?;
-        let (status, bytes) = if self.endpoint.https {
-            let tls = crate::smoke::tls(&self.endpoint.host, tcp)
-                .await
-                .map_err(unreachable)?;
-            exchange(TokioIo::new(tls), request).await
-        } else {
-            exchange(TokioIo::new(tcp), request).await
-        }
-        .map_err(unreachable)?;
+            .map_err(|e| unreachable(e.to_string()))?;
+        let (status, bytes) = (answer.status, answer.body);
         let text = String::from_utf8_lossy(&bytes);
         let root = parse(&text).map_err(|e| {
             AwsError::new(
@@ -482,34 +482,6 @@ impl Ec2 {
             },
         })
     }
-}
-
-/// Sends one request on a fresh connection and reads the whole answer.
-async fn exchange<I>(io: I, request: hyper::Request<Full<Bytes>>) -> Result<(u16, Bytes), String>
-where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-{
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
-        .await
-        .map_err(|e| format!("HTTP handshake failed: {e}"))?;
-    let driver = tokio::spawn(conn);
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| format!("request failed: {e}"));
-    let result = match response {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            r.into_body()
-                .collect()
-                .await
-                .map(|b| (status, b.to_bytes()))
-                .map_err(|e| format!("reading the answer failed: {e}"))
-        }
-        Err(e) => Err(e),
-    };
-    driver.abort();
-    result
 }
 
 /// `base * 2^(attempt-1)`, capped, with full jitter.

@@ -1,10 +1,9 @@
 //! The AWS target: account access and the account guard ([`access`]), SDK errors classified
 //! ([`error`]), CloudFormation stacks through change sets ([`stacks`]) and their recovery from
 //! the states AWS leaves them in ([`recover`]), the engine's target on ECS and the load
-//! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]), smoke checks through
-//! the load balancer ([`smoke`]), the image's registry and scan gate ([`image`]), and the
-//! account's preflight ([`preflight`], with the few EC2 reads it needs in [`ec2`]); [`open`]
-//! opens an environment's target and [`platform`] acts on the environment as a whole, with
+//! balancer ([`ecs`]) with records and locks in DynamoDB ([`state`]), the image's registry
+//! and scan gate ([`image`], [`ship`]), and the account's preflight ([`preflight`], with the
+//! few EC2 reads it needs in [`ec2`]); [`open`] opens an environment's target and [`platform`] acts on the environment as a whole, with
 //! what it did in [`reports`]. Functions take the clients they need, so tests hand in clients
 //! pointed at the moto server or at replayed responses. Nothing here prints: progress goes to
 //! an event sink.
@@ -23,7 +22,6 @@ pub mod purge;
 pub mod recover;
 pub mod reports;
 pub mod ship;
-pub mod smoke;
 pub mod stacks;
 pub mod state;
 

@@ -11,6 +11,7 @@
 //! - [`gc`]: leftovers no serving deployment needs, found and removed.
 //! - [`holder`]: who holds a lock, and whether that process is gone.
 //! - [`hooks`]: lifecycle hooks, the user's commands, run alike for every target.
+//! - [`smoke`]: the one smoke check every target runs.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
 //! - [`platform`]: an environment as a whole (`up`, `down`, `recover`), opening its target.
 //! - [`view`]: `status` and `history`, read through the trait alone.
@@ -28,6 +29,7 @@ pub mod plan;
 pub mod platform;
 pub mod record;
 pub mod sim;
+pub mod smoke;
 pub mod target;
 pub mod view;
 

@@ -8,7 +8,6 @@
 
 mod containers;
 pub mod daemon;
-mod http;
 pub mod open;
 pub mod platform;
 pub mod rules;

@@ -315,47 +315,16 @@ impl Target for LocalTarget {
         _deployment: &str,
         check: &SmokeCheck,
     ) -> Result<(), TargetError> {
-        let header = service.deploy.blue_green.test_header.clone();
-        let host = service
-            .routing
-            .as_ref()
-            .and_then(|r| r.hosts.first().cloned());
         let listen = self
             .listen
             .ok_or_else(|| terr("wharf's proxy is not running: `wharf up` starts it"))?;
-        let check = check.clone();
-        let path = check.path.replace('*', "");
-        tokio::task::spawn_blocking(move || {
-            let mut headers = vec![(header.as_str(), "1")];
-            if let Some(h) = host.as_deref() {
-                headers.push(("host", h));
-            }
-            let r = crate::http::request(
-                listen,
-                &check.method,
-                &path,
-                &headers,
-                Duration::from_secs(10),
-            )
-            .map_err(terr)?;
-            if r.0 != check.status {
-                return Err(terr(format!(
-                    "{} {path} answered {}, expected {}",
-                    check.method, r.0, check.status
-                )));
-            }
-            if let Some(want) = &check.body_contains {
-                if !r.1.contains(want.as_str()) {
-                    return Err(terr(format!(
-                        "{} {path}: the body does not contain {want:?}",
-                        check.method
-                    )));
-                }
-            }
-            Ok(())
-        })
-        .await
-        .map_err(terr)?
+        let host = service
+            .routing
+            .as_ref()
+            .and_then(|r| r.hosts.first().cloned())
+            .unwrap_or_else(|| listen.to_string());
+        let endpoint = wharf_http::Endpoint::plain(listen.ip().to_string(), listen.port());
+        wharf_engine::smoke::smoke_check(&endpoint, &host, "wharf's proxy", service, check).await
     }
 
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
@@ -370,17 +339,18 @@ impl Target for LocalTarget {
             .and_then(|r| self.secret(r).ok())
         {
             for addr in containers.iter().filter_map(Docker::address) {
-                let (path, secret) = (service.deploy.drain.path.clone(), secret.clone());
-                let _ = tokio::task::spawn_blocking(move || {
-                    crate::http::request(
-                        addr,
-                        "POST",
-                        &path,
-                        &[(DRAIN_SECRET_HEADER, secret.as_str())],
-                        Duration::from_secs(5),
-                    )
-                })
-                .await;
+                let endpoint = wharf_http::Endpoint::plain(addr.ip().to_string(), addr.port());
+                let host = addr.to_string();
+                let headers = [(DRAIN_SECRET_HEADER, secret.as_str())];
+                if let Ok(request) =
+                    wharf_http::request("POST", &service.deploy.drain.path, &host, &headers)
+                {
+                    let limits = wharf_http::Limits {
+                        timeout: Duration::from_secs(5),
+                        ..wharf_http::Limits::default()
+                    };
+                    let _ = wharf_http::send(&endpoint, request, limits).await;
+                }
             }
         }
         let group = self.group_name(&service.name, deployment);

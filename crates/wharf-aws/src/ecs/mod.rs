@@ -457,7 +457,20 @@ impl Target for AwsTarget {
         _deployment: &str,
         check: &SmokeCheck,
     ) -> Result<(), TargetError> {
-        crate::smoke::check(&self.out, service, check).await
+        // Through the load balancer, naming the service's host (the certificate covers it).
+        let out = &self.out;
+        let host = service
+            .routing
+            .as_ref()
+            .and_then(|r| r.hosts.first().cloned())
+            .unwrap_or_else(|| out.load_balancer_dns.clone());
+        let endpoint = if out.https {
+            wharf_http::Endpoint::tls(&out.load_balancer_dns, 443, &host)
+        } else {
+            wharf_http::Endpoint::plain(&out.load_balancer_dns, 80)
+        };
+        let entrance = &out.load_balancer_dns;
+        wharf_engine::smoke::smoke_check(&endpoint, &host, entrance, service, check).await
     }
 
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {

@@ -5,6 +5,7 @@ mod faults;
 mod gc;
 mod resume;
 mod seam;
+mod smoke;
 mod strategies;
 
 use std::path::Path;
