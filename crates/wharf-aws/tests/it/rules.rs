@@ -3,8 +3,6 @@
 //! the listener's rules again and modifies the one at that priority instead of failing or
 //! creating another.
 
-mod common;
-
 use aws_sdk_elasticloadbalancingv2::types::{Action, ActionTypeEnum, RuleCondition};
 use wharf_aws::ecs::lb;
 use wharf_testkit::Replay;
@@ -31,7 +29,7 @@ fn forward() -> Action {
 }
 
 async fn elb(replay: &Replay) -> aws_sdk_elasticloadbalancingv2::Client {
-    aws_sdk_elasticloadbalancingv2::Client::new(&common::replayed(replay).await)
+    aws_sdk_elasticloadbalancingv2::Client::new(&crate::common::replayed(replay).await)
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -5,8 +5,6 @@
 //! unhealthy with Target.ResponseCodeMismatch and Target.Timeout, and a firing alarm. The
 //! responses are shaped as the ECS, ELBv2 and CloudWatch API references document them.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use wharf_aws::ecs::{EnvOutputs, ServiceOutputs};
@@ -28,7 +26,7 @@ fn manifest_service() -> wharf_manifest::Service {
 
 fn target(replay: &Replay) -> AwsTarget {
     let rt = tokio::runtime::Handle::current();
-    let config = tokio::task::block_in_place(|| rt.block_on(common::replayed(replay)));
+    let config = tokio::task::block_in_place(|| rt.block_on(crate::common::replayed(replay)));
     let mut services = BTreeMap::new();
     services.insert("web".to_owned(), ServiceOutputs::default());
     let out = EnvOutputs {

@@ -4,8 +4,6 @@
 //! above its severity, refusing an image ECR cannot scan, and giving up after its bound. The
 //! responses are shaped as the ECR API reference documents them.
 
-mod common;
-
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,7 +15,7 @@ const REPO: &str = "pulse/test/web";
 const DIGEST: &str = "sha256:4c1e8d5e2fa07d0bb4f5cd2d6ab06e4cf23c5e3a1bca4c0fbbfd5d3d12a1e0f7";
 
 async fn ecr(replay: &Replay) -> aws_sdk_ecr::Client {
-    aws_sdk_ecr::Client::new(&common::replayed(replay).await)
+    aws_sdk_ecr::Client::new(&crate::common::replayed(replay).await)
 }
 
 fn fast() -> ScanWait {
