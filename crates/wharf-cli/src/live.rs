@@ -1,8 +1,10 @@
 //! The live progress view on a terminal: what happened (steps, rollbacks, results) scrolls
 //! above, and a block at the bottom — the current step and how long it has run, the traffic
 //! split as a bar, the new version's health, the alarm gate's 5xx share and the current
-//! bounded wait — is redrawn in place after every event. Elsewhere the same events are plain
-//! lines (see `localenv::Render`).
+//! bounded wait — is redrawn in place after every event. Each line of the block is cut to the
+//! terminal's width: a line the terminal wrapped would take two rows, and erasing the block by
+//! its line count would then leave one behind. Elsewhere the same events are plain lines (see
+//! `progress::Render`).
 
 use std::io::Write;
 
@@ -27,6 +29,8 @@ pub struct Live<W: Write> {
     /// Lines of the block drawn last, erased before the next draw.
     drawn: usize,
     color: bool,
+    /// The terminal's width in columns (None: unknown, nothing is cut).
+    width: Option<usize>,
     /// Milliseconds since the view started, from the caller (the wall clock in use).
     now_ms: Box<dyn Fn() -> i64 + Send>,
 }
@@ -34,22 +38,41 @@ pub struct Live<W: Write> {
 const BAR: usize = 24;
 
 impl<W: Write> Live<W> {
-    pub fn new(out: W, color: bool, now_ms: Box<dyn Fn() -> i64 + Send>) -> Self {
+    pub fn new(
+        out: W,
+        color: bool,
+        width: Option<usize>,
+        now_ms: Box<dyn Fn() -> i64 + Send>,
+    ) -> Self {
         Live {
             out,
             state: State::default(),
             drawn: 0,
             color,
+            width,
             now_ms,
         }
     }
 
-    fn bold(&self, s: &str) -> String {
-        if self.color {
-            format!("\x1b[1m{s}\x1b[0m")
-        } else {
-            s.to_owned()
+    /// A block line cut to the terminal's width (one column spare: some terminals wrap a line
+    /// that fills the last column), its first `bold` characters in bold on a colour terminal.
+    fn fit(&self, line: &str, bold: usize) -> String {
+        let max = self
+            .width
+            .map_or(usize::MAX, |w| w.saturating_sub(1).max(1));
+        let cut: String = line.chars().take(max).collect();
+        if !self.color || bold == 0 {
+            return cut;
         }
+        let split = cut.char_indices().nth(bold).map_or(cut.len(), |(i, _)| i);
+        let style = anstyle::Style::new().bold();
+        format!(
+            "{}{}{}{}",
+            style.render(),
+            &cut[..split],
+            style.render_reset(),
+            &cut[split..]
+        )
     }
 
     /// The line an event leaves in the scrolling part, if any.
@@ -138,10 +161,8 @@ impl<W: Write> Live<W> {
         } else {
             String::new()
         };
-        let mut lines = vec![format!(
-            "  {} {position}{step} · {secs}s",
-            self.bold(&format!("▸ {}", s.id))
-        )];
+        let head = format!("  ▸ {}", s.id);
+        let mut lines = vec![format!("{head} {position}{step} · {secs}s")];
         if !s.weights.is_empty() {
             let new = s
                 .weights
@@ -180,7 +201,12 @@ impl<W: Write> Live<W> {
                 limit / 1000
             ));
         }
+        let bold = head.chars().count();
         lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| self.fit(l, if i == 0 { bold } else { 0 }))
+            .collect()
     }
 
     /// Takes one event: erases the block, prints the event's permanent line, redraws.
@@ -226,6 +252,7 @@ mod tests {
         Live::new(
             Vec::new(),
             false,
+            None,
             Box::new(move || clock.load(Ordering::SeqCst)),
         )
     }
@@ -306,5 +333,42 @@ mod tests {
         let shown = screen(&v.out);
         assert_eq!(shown.last().map(String::as_str), Some("local-2: succeeded"));
         assert!(!shown.iter().any(|l| l.contains('▸')), "{shown:#?}");
+    }
+
+    #[test]
+    fn block_lines_fit_the_terminal_so_a_redraw_erases_them_all() {
+        let clock = Arc::new(AtomicI64::new(0));
+        let mut v = Live::new(
+            Vec::new(),
+            true,
+            Some(24),
+            Box::new(move || clock.load(Ordering::SeqCst)),
+        );
+        v.event(&Event::Step {
+            id: "local-20261129-120000Z".into(),
+            index: 1,
+            total: 4,
+            step: "wait for 2 healthy".into(),
+        });
+        v.event(&Event::Weights {
+            weights: vec![
+                ("local-1".into(), 80),
+                ("local-20261129-120000Z".into(), 20),
+            ],
+        });
+        let block = v.block();
+        assert_eq!(block.len(), 2);
+        for line in &block {
+            let visible: String = anstream::adapter::strip_str(line).to_string();
+            assert!(
+                visible.chars().count() <= 23,
+                "{visible:?} is wider than 23 columns"
+            );
+        }
+        assert!(
+            block[0].starts_with("\x1b[1m  ▸ "),
+            "the id in bold: {:?}",
+            block[0]
+        );
     }
 }

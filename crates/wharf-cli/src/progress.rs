@@ -46,9 +46,12 @@ impl Render {
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_millis() as i64)
             };
+            let width =
+                terminal_size::terminal_size_of(std::io::stderr()).map(|(w, _)| w.0 as usize);
             std::sync::Mutex::new(crate::live::Live::new(
                 std::io::stderr(),
                 printer.color_stderr,
+                width,
                 Box::new(now),
             ))
         });

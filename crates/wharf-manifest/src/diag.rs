@@ -367,16 +367,26 @@ fn floor_char_boundary(s: &str, mut i: usize) -> usize {
 }
 
 fn render_one(out: &mut String, file: &str, source: &str, p: &Problem, color: bool) {
-    let (sev, sev_color) = match p.severity {
-        Severity::Error => ("error", "\x1b[1;31m"),
-        Severity::Warning => ("warning", "\x1b[1;33m"),
+    use anstyle::{AnsiColor, Style};
+    let (sev, hue) = match p.severity {
+        Severity::Error => ("error", AnsiColor::Red),
+        Severity::Warning => ("warning", AnsiColor::Yellow),
     };
-    let (bold, blue, reset) = if color {
-        ("\x1b[1m", "\x1b[1;34m", "\x1b[0m")
+    let paint = |style: Style| {
+        if color {
+            style.render().to_string()
+        } else {
+            String::new()
+        }
+    };
+    let bold = paint(Style::new().bold());
+    let blue = paint(Style::new().bold().fg_color(Some(AnsiColor::Blue.into())));
+    let sev_color = paint(Style::new().bold().fg_color(Some(hue.into())));
+    let reset = if color {
+        anstyle::Reset.render().to_string()
     } else {
-        ("", "", "")
+        String::new()
     };
-    let sev_color = if color { sev_color } else { "" };
     out.push_str(&format!(
         "{sev_color}{sev}[{}]{reset}{bold}: {}{reset}\n",
         p.rule, p.message
