@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use aws_sdk_cloudformation::types::StackStatus;
 use serde::Serialize;
 
 use crate::classify::{classify, Cause};
@@ -115,22 +116,24 @@ pub async fn plan(
         return Ok(None);
     };
     let running = (now_secs() - info.changed_at).max(0) as u64;
-    let action = match info.status.as_str() {
-        "ROLLBACK_COMPLETE" | "ROLLBACK_FAILED" | "CREATE_FAILED" => Action::DeleteAndRecreate,
-        "UPDATE_ROLLBACK_FAILED" => Action::ContinueRollback {
+    let action = match info.status {
+        StackStatus::RollbackComplete | StackStatus::RollbackFailed | StackStatus::CreateFailed => {
+            Action::DeleteAndRecreate
+        }
+        StackStatus::UpdateRollbackFailed => Action::ContinueRollback {
             skip: failed_resources(stacks, stack, "UPDATE_FAILED").await?,
         },
-        "DELETE_FAILED" => Action::DeleteRetaining {
+        StackStatus::DeleteFailed => Action::DeleteRetaining {
             retain: failed_resources(stacks, stack, "DELETE_FAILED").await?,
         },
-        "UPDATE_IN_PROGRESS" if running > stuck_after.as_secs() => {
+        StackStatus::UpdateInProgress if running > stuck_after.as_secs() => {
             Action::CancelUpdate { running_s: running }
         }
         _ => Action::Nothing,
     };
     Ok(Some(Plan {
         stack: stack.to_owned(),
-        status: info.status,
+        status: info.status.as_str().to_owned(),
         reason: info.reason,
         action,
     }))

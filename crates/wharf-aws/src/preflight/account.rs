@@ -68,7 +68,7 @@ pub(super) async fn stacks(
             )),
             Ok(Some(info)) => {
                 let status = info.status.as_str();
-                if crate::stacks::needs_recovery(status) {
+                if crate::stacks::needs_recovery(&info.status) {
                     findings.push(Finding::error(
                         Check::Stacks,
                         &name,

@@ -3,18 +3,22 @@
 //! and reports what it waits for; a failed operation names its first failed resource, with the
 //! reason classified into a cause and an action.
 
-use std::fmt;
 use std::time::Duration;
 
-use aws_sdk_cloudformation::types::{
-    Capability, ChangeSetStatus, ChangeSetType, ResourceStatus, StackStatus, Tag,
-};
+mod events;
+mod preview;
+pub mod status;
+
+use aws_sdk_cloudformation::types::{Capability, ChangeSetStatus, ChangeSetType, StackStatus, Tag};
 use aws_sdk_cloudformation::Client;
 use serde::Serialize;
 
-use crate::classify::{classify, Cause};
+use crate::classify::classify;
 use crate::error::{AwsError, ErrorKind};
 use crate::StackError;
+pub use events::{first_failure, Event, Failure, Sink, StackEvent};
+pub use preview::{Preview, ResourceChange};
+pub use status::needs_recovery;
 
 /// A stack wharf wants to exist with this template.
 #[derive(Debug, Clone)]
@@ -23,156 +27,6 @@ pub struct StackSpec {
     /// The template as JSON (at most 51,200 bytes, CloudFormation's limit for a body).
     pub template_body: String,
     pub tags: Vec<(String, String)>,
-}
-
-/// What a stack operation reports while it runs.
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum StackEvent {
-    /// A wait began or is still going on.
-    Waiting {
-        stack: String,
-        what: String,
-        elapsed_s: u64,
-        limit_s: u64,
-    },
-    /// A resource changed state.
-    Resource {
-        stack: String,
-        logical_id: String,
-        resource_type: String,
-        status: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        reason: Option<String>,
-    },
-    /// The stack reached a state wharf does not wait past.
-    Status { stack: String, status: String },
-    /// Something worth knowing that did not stop the operation.
-    Warning { stack: String, message: String },
-}
-
-impl fmt::Display for StackEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StackEvent::Waiting {
-                stack,
-                what,
-                elapsed_s,
-                limit_s,
-            } => write!(
-                f,
-                "{stack}: waiting for {what} ({elapsed_s}s of at most {limit_s}s)"
-            ),
-            StackEvent::Resource {
-                stack,
-                logical_id,
-                resource_type,
-                status,
-                reason,
-            } => {
-                write!(f, "{stack}: {logical_id} ({resource_type}) {status}")?;
-                if let Some(r) = reason {
-                    write!(f, ": {r}")?;
-                }
-                Ok(())
-            }
-            StackEvent::Status { stack, status } => write!(f, "{stack}: {status}"),
-            StackEvent::Warning { stack, message } => write!(f, "{stack}: warning: {message}"),
-        }
-    }
-}
-
-/// Where events go; the CLI renders them.
-pub type Sink<'a> = &'a (dyn Fn(StackEvent) + Send + Sync);
-
-/// One resource's change in a change set.
-#[derive(Debug, Clone, Serialize)]
-pub struct ResourceChange {
-    /// Add, Modify, Remove, Import or Dynamic.
-    pub action: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub physical_id: Option<String>,
-    /// For a modification: True, False or Conditional.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replacement: Option<String>,
-}
-
-/// A stack's pending change, from a change set.
-#[derive(Debug, Clone, Serialize)]
-pub struct Preview {
-    pub stack: String,
-    /// The stack exists already (the change set is an update).
-    pub exists: bool,
-    pub changes: Vec<ResourceChange>,
-}
-
-impl fmt::Display for Preview {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let verb = if self.exists { "update" } else { "create" };
-        if self.changes.is_empty() {
-            return writeln!(f, "{}: no changes", self.stack);
-        }
-        writeln!(
-            f,
-            "{} ({verb}, {} change{}):",
-            self.stack,
-            self.changes.len(),
-            if self.changes.len() == 1 { "" } else { "s" }
-        )?;
-        for c in &self.changes {
-            let sign = match c.action.as_str() {
-                "Add" => "+",
-                "Remove" => "-",
-                "Modify" => "~",
-                _ => "?",
-            };
-            write!(f, "  {sign} {} ({})", c.logical_id, c.resource_type)?;
-            match c.replacement.as_deref() {
-                Some("True") => write!(f, "  REPLACEMENT")?,
-                Some("Conditional") => write!(f, "  replacement possible")?,
-                _ => {}
-            }
-            writeln!(f)?;
-        }
-        Ok(())
-    }
-}
-
-/// The first resource that failed in an operation, and what to do.
-#[derive(Debug, Clone, Serialize)]
-pub struct Failure {
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: String,
-    pub cause: Cause,
-    pub action: String,
-}
-
-impl Failure {
-    fn new(logical_id: &str, resource_type: &str, status: &str, reason: &str) -> Failure {
-        let cause = classify(reason);
-        Failure {
-            logical_id: logical_id.to_owned(),
-            resource_type: resource_type.to_owned(),
-            status: status.to_owned(),
-            reason: reason.to_owned(),
-            cause,
-            action: cause.action().to_owned(),
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({}) {}: {} [{}]",
-            self.logical_id, self.resource_type, self.status, self.reason, self.cause
-        )
-    }
 }
 
 /// What `apply` did to a stack.
@@ -188,7 +42,8 @@ pub enum Applied {
 #[derive(Debug, Clone, Serialize)]
 pub struct StackInfo {
     pub name: String,
-    pub status: String,
+    #[serde(serialize_with = "status::serialize")]
+    pub status: StackStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Seconds since the epoch of the last update (or the creation).
@@ -232,13 +87,16 @@ impl<'a> Stacks<'a> {
         let Some(s) = out.stacks().first() else {
             return Ok(None);
         };
-        let status = s.stack_status().map(|s| s.as_str()).unwrap_or("UNKNOWN");
-        if status == "DELETE_COMPLETE" {
+        let status = s
+            .stack_status()
+            .cloned()
+            .unwrap_or_else(|| StackStatus::from("UNKNOWN"));
+        if status == StackStatus::DeleteComplete {
             return Ok(None);
         }
         Ok(Some(StackInfo {
             name: name.to_owned(),
-            status: status.to_owned(),
+            status,
             reason: s.stack_status_reason().map(str::to_owned),
             changed_at: s
                 .last_updated_time()
@@ -277,7 +135,7 @@ impl<'a> Stacks<'a> {
         let mut existing = self.describe(&spec.name).await?;
         if existing
             .as_ref()
-            .is_some_and(|s| s.status.ends_with("_IN_PROGRESS") && s.status != "REVIEW_IN_PROGRESS")
+            .is_some_and(|s| status::in_progress(&s.status))
         {
             self.wait_stack(&spec.name, "the operation in progress to finish", 0)
                 .await?;
@@ -493,185 +351,20 @@ impl<'a> Stacks<'a> {
         }
         Ok(Some(changes))
     }
-
-    /// Waits until the stack leaves its `_IN_PROGRESS` state, reporting resource events newer
-    /// than `since` (seconds since the epoch); an error when it ends anywhere but a success.
-    pub async fn wait_stack(&self, name: &str, what: &str, since: i64) -> Result<(), StackError> {
-        let started = tokio::time::Instant::now();
-        let mut interval = self.poll;
-        let mut seen = std::collections::HashSet::new();
-        loop {
-            let events = self.events_since(name, since).await?;
-            for e in &events {
-                if seen.insert(e.id.clone()) {
-                    (self.events)(StackEvent::Resource {
-                        stack: name.to_owned(),
-                        logical_id: e.logical_id.clone(),
-                        resource_type: e.resource_type.clone(),
-                        status: e.status.clone(),
-                        reason: e.reason.clone(),
-                    });
-                }
-            }
-            let status = match self.describe(name).await? {
-                None => "DELETE_COMPLETE".to_owned(),
-                Some(s) => s.status,
-            };
-            if !status.ends_with("_IN_PROGRESS") {
-                (self.events)(StackEvent::Status {
-                    stack: name.to_owned(),
-                    status: status.clone(),
-                });
-                let ok = matches!(
-                    StackStatus::from(status.as_str()),
-                    StackStatus::CreateComplete
-                        | StackStatus::UpdateComplete
-                        | StackStatus::ImportComplete
-                ) || (status == "DELETE_COMPLETE" && what.contains("deletion"));
-                if ok {
-                    return Ok(());
-                }
-                return Err(StackError::Failed {
-                    stack: name.to_owned(),
-                    status,
-                    failure: first_failure(&events).map(Box::new),
-                });
-            }
-            self.sleep(name, what, started, self.timeout, &mut interval)
-                .await?;
-        }
-    }
-
-    async fn sleep(
-        &self,
-        stack: &str,
-        what: &str,
-        started: tokio::time::Instant,
-        limit: Duration,
-        interval: &mut Duration,
-    ) -> Result<(), StackError> {
-        let elapsed = started.elapsed();
-        if elapsed >= limit {
-            return Err(StackError::Timeout {
-                stack: stack.to_owned(),
-                what: what.to_owned(),
-                limit_s: limit.as_secs(),
-            });
-        }
-        (self.events)(StackEvent::Waiting {
-            stack: stack.to_owned(),
-            what: what.to_owned(),
-            elapsed_s: elapsed.as_secs(),
-            limit_s: limit.as_secs(),
-        });
-        tokio::time::sleep((*interval).min(limit - elapsed)).await;
-        *interval = (*interval * 3 / 2).min(self.poll * 5);
-        Ok(())
-    }
-
-    /// The stack's events at or after `since`, oldest first.
-    pub async fn events_since(&self, name: &str, since: i64) -> Result<Vec<Event>, AwsError> {
-        let mut all = Vec::new();
-        let mut token: Option<String> = None;
-        'pages: loop {
-            let out = match self
-                .cfn
-                .describe_stack_events()
-                .stack_name(name)
-                .set_next_token(token.take())
-                .send()
-                .await
-            {
-                Ok(o) => o,
-                Err(e) => {
-                    let e = AwsError::from_sdk(format!("read the events of stack {name}"), e);
-                    if is_missing_stack(&e) {
-                        break;
-                    }
-                    return Err(e);
-                }
-            };
-            for e in out.stack_events() {
-                let at = e.timestamp().map_or(0, |t| t.secs());
-                if at < since {
-                    break 'pages;
-                }
-                all.push(Event {
-                    id: e.event_id().unwrap_or_default().to_owned(),
-                    logical_id: e.logical_resource_id().unwrap_or_default().to_owned(),
-                    resource_type: e.resource_type().unwrap_or_default().to_owned(),
-                    status: e
-                        .resource_status()
-                        .map_or("UNKNOWN", ResourceStatus::as_str)
-                        .to_owned(),
-                    reason: e.resource_status_reason().map(str::to_owned),
-                    at,
-                });
-            }
-            match out.next_token() {
-                Some(t) => token = Some(t.to_owned()),
-                None => break,
-            }
-        }
-        all.reverse();
-        Ok(all)
-    }
-}
-
-/// A stack event, as wharf uses it.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub id: String,
-    pub logical_id: String,
-    pub resource_type: String,
-    pub status: String,
-    pub reason: Option<String>,
-    pub at: i64,
-}
-
-/// The oldest failure among `events` (oldest first) that is not a cancellation caused by it.
-pub fn first_failure(events: &[Event]) -> Option<Failure> {
-    events
-        .iter()
-        .filter(|e| e.status.ends_with("_FAILED"))
-        .find(|e| {
-            let r = e.reason.as_deref().unwrap_or_default();
-            !r.contains("Resource creation cancelled") && !r.contains("Resource update cancelled")
-        })
-        .map(|e| {
-            Failure::new(
-                &e.logical_id,
-                &e.resource_type,
-                &e.status,
-                e.reason.as_deref().unwrap_or("no reason given"),
-            )
-        })
 }
 
 /// The stack exists with resources, so a change set updates it. One left in
 /// REVIEW_IN_PROGRESS (by an interrupted preview) holds none: it is created, not updated.
 fn has_resources(s: Option<&StackInfo>) -> bool {
-    s.is_some_and(|s| s.status != "REVIEW_IN_PROGRESS")
-}
-
-/// Whether a stack in `status` must go through `wharf recover` before it can change.
-pub fn needs_recovery(status: &str) -> bool {
-    matches!(
-        status,
-        "ROLLBACK_COMPLETE"
-            | "ROLLBACK_FAILED"
-            | "UPDATE_ROLLBACK_FAILED"
-            | "DELETE_FAILED"
-            | "CREATE_FAILED"
-    )
+    s.is_some_and(|s| s.status != StackStatus::ReviewInProgress)
 }
 
 /// A stack wharf cannot create a change set for, explained.
 fn refuse_unusable(name: &str, s: Option<&StackInfo>) -> Result<(), StackError> {
-    match s.map(|s| s.status.as_str()) {
-        Some(st) if needs_recovery(st) => Err(StackError::NeedsRecovery {
+    match s {
+        Some(info) if needs_recovery(&info.status) => Err(StackError::NeedsRecovery {
             stack: name.to_owned(),
-            status: st.to_owned(),
+            status: info.status.as_str().to_owned(),
         }),
         _ => Ok(()),
     }
@@ -679,7 +372,7 @@ fn refuse_unusable(name: &str, s: Option<&StackInfo>) -> Result<(), StackError> 
 
 /// DescribeStacks answers a ValidationError "Stack with id X does not exist" for a missing
 /// stack: there is no typed predicate for it, so its code and text are read here.
-fn is_missing_stack(e: &AwsError) -> bool {
+pub(crate) fn is_missing_stack(e: &AwsError) -> bool {
     e.kind == ErrorKind::Invalid && e.message.contains("does not exist")
 }
 
@@ -698,39 +391,6 @@ pub(crate) fn now_secs() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ev(logical: &str, status: &str, reason: Option<&str>) -> Event {
-        Event {
-            id: format!("{logical}-{status}"),
-            logical_id: logical.into(),
-            resource_type: "AWS::X::Y".into(),
-            status: status.into(),
-            reason: reason.map(Into::into),
-            at: 0,
-        }
-    }
-
-    #[test]
-    fn the_first_failure_skips_the_cancellations_it_caused() {
-        let events = [
-            ev("Vpc", "CREATE_COMPLETE", None),
-            ev(
-                "Cluster",
-                "CREATE_FAILED",
-                Some("Resource creation cancelled"),
-            ),
-            ev(
-                "Listener",
-                "CREATE_FAILED",
-                Some("Certificate 'arn:aws:acm:x' not found"),
-            ),
-            ev("pulse-prod-baseline", "ROLLBACK_IN_PROGRESS", None),
-        ];
-        let f = first_failure(&events).expect("a failure");
-        assert_eq!(f.logical_id, "Listener");
-        assert_eq!(f.cause, Cause::Certificate);
-        assert!(first_failure(&events[..2]).is_none());
-    }
 
     #[test]
     fn empty_change_sets_are_recognised() {
