@@ -9,7 +9,7 @@ use crate::model::{
 };
 use crate::reader::{Cx, Node, Tbl};
 
-use super::service::secret_ref;
+use super::env::secret_ref;
 
 /// wharf's defaults: what a deploy does when the manifest says nothing.
 pub fn defaults() -> Deploy {

@@ -4,7 +4,8 @@ use crate::diag::{Problem, Rule};
 use crate::model::{ImageSource, Job, JobImage};
 use crate::reader::{Cx, Node};
 
-use super::service::{read_bindings, read_env_and_secrets, read_image_source, read_size};
+use super::env::{read_bindings, read_env_and_secrets};
+use super::service::{read_image_source, read_size};
 
 pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> {
     let mut t = cx.table(node)?;

@@ -3,9 +3,12 @@
 
 mod data;
 mod deploy;
+mod env;
 mod environment;
+mod health;
 mod job;
 mod names;
+mod routing;
 mod service;
 
 use std::collections::BTreeMap;
