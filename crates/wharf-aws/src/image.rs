@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use aws_sdk_ecr::types::ImageIdentifier;
+use aws_sdk_ecr::types::{ImageIdentifier, ScanStatus};
 use serde::Serialize;
 use wharf_manifest::ScanSeverity;
 
@@ -291,15 +291,17 @@ pub async fn scan_findings(
         match res {
             Ok(out) => {
                 let status = out.image_scan_status();
-                let code = status
-                    .and_then(|s| s.status())
-                    .map_or("PENDING", |s| s.as_str())
-                    .to_owned();
-                match code.as_str() {
-                    "COMPLETE" | "ACTIVE" => {
+                let state = status.and_then(|s| s.status());
+                let code = state.map_or("PENDING", |s| s.as_str()).to_owned();
+                match state {
+                    Some(ScanStatus::Complete | ScanStatus::Active) => {
                         return Ok(read_findings(repository, digest, &out));
                     }
-                    "FAILED" | "UNSUPPORTED_IMAGE" | "FINDINGS_UNAVAILABLE" => {
+                    Some(
+                        ScanStatus::Failed
+                        | ScanStatus::UnsupportedImage
+                        | ScanStatus::FindingsUnavailable,
+                    ) => {
                         return Err(ScanError::Unavailable {
                             repository: repository.to_owned(),
                             digest: digest.to_owned(),

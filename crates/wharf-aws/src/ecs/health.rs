@@ -1,6 +1,8 @@
 //! A deployment's health on AWS: its ECS service's running tasks, the targets passing the
 //! load balancer's checks, why tasks stopped, the circuit breaker, and its alarms in ALARM.
 
+use aws_sdk_ecs::types::DeploymentRolloutState;
+use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use wharf_engine::{Health, TargetError};
 use wharf_manifest::Service;
 
@@ -42,11 +44,7 @@ impl AwsTarget {
             .or_else(|| {
                 (view.task_definition == td).then(|| service::Rollout {
                     task_definition: td.clone(),
-                    rollout_state: view
-                        .rollouts
-                        .first()
-                        .map(|r| r.rollout_state.clone())
-                        .unwrap_or_default(),
+                    rollout_state: view.rollouts.first().and_then(|r| r.rollout_state.clone()),
                     reason: String::new(),
                     running: view.running,
                 })
@@ -83,9 +81,9 @@ impl AwsTarget {
                         .target()
                         .map(|t| format!("{}:{}", t.id().unwrap_or("?"), t.port().unwrap_or(0)))
                         .unwrap_or_default();
-                    match h.state().map(|s| s.as_str()) {
-                        Some("healthy") => healthy += 1,
-                        Some("unhealthy") => {
+                    match h.state() {
+                        Some(TargetHealthStateEnum::Healthy) => healthy += 1,
+                        Some(TargetHealthStateEnum::Unhealthy) => {
                             let reason = h.reason().map(|r| r.as_str()).unwrap_or("unhealthy");
                             // ECS replaces a target failing its checks: one failed task.
                             self.remember(
@@ -102,12 +100,12 @@ impl AwsTarget {
                 }
             }
         }
-        let complete = rollout.rollout_state == "COMPLETED";
+        let complete = rollout.rollout_state == Some(DeploymentRolloutState::Completed);
         if complete {
             // ECS completes a rollout only once its tasks pass the load balancer's checks.
             healthy = healthy.max(rollout.running);
         }
-        let failed = (rollout.rollout_state == "FAILED").then(|| {
+        let failed = (rollout.rollout_state == Some(DeploymentRolloutState::Failed)).then(|| {
             let why = if rollout.reason.is_empty() {
                 "ECS marked the deployment FAILED".to_owned()
             } else {

@@ -6,8 +6,8 @@
 
 use aws_sdk_ecs::types::{
     AssignPublicIp, AwsVpcConfiguration, CapacityProviderStrategyItem, DeploymentAlarms,
-    DeploymentCircuitBreaker, DeploymentConfiguration, DesiredStatus, LaunchType, LoadBalancer,
-    NetworkConfiguration, PropagateTags, Tag,
+    DeploymentCircuitBreaker, DeploymentConfiguration, DeploymentRolloutState, DesiredStatus,
+    LaunchType, LoadBalancer, NetworkConfiguration, PropagateTags, Tag,
 };
 use aws_sdk_ecs::Client;
 use wharf_manifest::{Capacity, Service};
@@ -32,8 +32,8 @@ pub struct Desired<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Rollout {
     pub task_definition: String,
-    /// IN_PROGRESS, COMPLETED or FAILED.
-    pub rollout_state: String,
+    /// IN_PROGRESS, COMPLETED or FAILED (None: ECS said nothing yet).
+    pub rollout_state: Option<DeploymentRolloutState>,
     pub reason: String,
     pub running: u32,
 }
@@ -80,10 +80,7 @@ pub async fn describe(
             .iter()
             .map(|d| Rollout {
                 task_definition: d.task_definition().unwrap_or_default().to_owned(),
-                rollout_state: d
-                    .rollout_state()
-                    .map(|r| r.as_str().to_owned())
-                    .unwrap_or_default(),
+                rollout_state: d.rollout_state().cloned(),
                 reason: d.rollout_state_reason().unwrap_or_default().to_owned(),
                 running: d.running_count().max(0) as u32,
             })
