@@ -7,6 +7,7 @@ use wharf_manifest::{AwsEnv, Environment, Names};
 
 use super::{Check, Context, Finding};
 use crate::access::{check_guard, identity as whoami, Access, Identity};
+use crate::stacks::now_secs;
 use crate::stacks::Stacks;
 
 /// The identity, with the guard checked; `None` when STS could not say.
@@ -269,12 +270,6 @@ pub(super) fn covers(names: &[String], host: &str) -> bool {
             None => n == host,
         }
     })
-}
-
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
