@@ -12,7 +12,6 @@ use serde::Serialize;
 
 use crate::error::AwsError;
 use transport::Endpoint;
-use xml::Node;
 
 /// An EC2 client for the reads below.
 #[derive(Debug, Clone)]
@@ -127,47 +126,44 @@ impl Ec2 {
 
     /// Every route table of `vpc`.
     pub async fn route_tables(&self, vpc: &str) -> Result<Vec<RouteTable>, AwsError> {
-        let items = self
-            .paged(
+        let tables = self
+            .paged::<xml::RouteTables>(
                 "DescribeRouteTables",
                 "list the route tables of the VPC (ec2:DescribeRouteTables)",
                 &vpc_filter(vpc),
-                "routeTableSet",
             )
             .await?;
-        Ok(items
-            .iter()
+        Ok(tables
+            .into_iter()
             .map(|t| RouteTable {
-                id: t.text("routeTableId"),
-                main: t.items("associationSet").any(|a| a.text("main") == "true"),
+                id: t.route_table_id,
+                main: t.association_set.items.iter().any(|a| a.main == Some(true)),
                 subnets: t
-                    .items("associationSet")
-                    .map(|a| a.text("subnetId"))
+                    .association_set
+                    .items
+                    .into_iter()
+                    .filter_map(|a| a.subnet_id)
                     .filter(|s| !s.is_empty())
                     .collect(),
                 routes: t
-                    .items("routeSet")
+                    .route_set
+                    .items
+                    .into_iter()
                     .map(|r| Route {
-                        destination: first_of(
-                            r,
-                            &[
-                                "destinationCidrBlock",
-                                "destinationIpv6CidrBlock",
-                                "destinationPrefixListId",
-                            ],
-                        ),
-                        target: first_of(
-                            r,
-                            &[
-                                "natGatewayId",
-                                "gatewayId",
-                                "transitGatewayId",
-                                "instanceId",
-                                "networkInterfaceId",
-                                "vpcPeeringConnectionId",
-                            ],
-                        ),
-                        state: r.text("state"),
+                        destination: first_of([
+                            r.destination_cidr_block,
+                            r.destination_ipv6_cidr_block,
+                            r.destination_prefix_list_id,
+                        ]),
+                        target: first_of([
+                            r.nat_gateway_id,
+                            r.gateway_id,
+                            r.transit_gateway_id,
+                            r.instance_id,
+                            r.network_interface_id,
+                            r.vpc_peering_connection_id,
+                        ]),
+                        state: r.state,
                     })
                     .collect(),
             })
@@ -176,43 +172,41 @@ impl Ec2 {
 
     /// Every NAT gateway of `vpc`, in any state.
     pub async fn nat_gateways(&self, vpc: &str) -> Result<Vec<NatGateway>, AwsError> {
-        let items = self
-            .paged(
+        let gateways = self
+            .paged::<xml::NatGateways>(
                 "DescribeNatGateways",
                 "list the NAT gateways of the VPC (ec2:DescribeNatGateways)",
                 &vpc_filter(vpc),
-                "natGatewaySet",
             )
             .await?;
-        Ok(items
-            .iter()
+        Ok(gateways
+            .into_iter()
             .map(|n| NatGateway {
-                id: n.text("natGatewayId"),
-                state: n.text("state"),
-                subnet: n.text("subnetId"),
+                id: n.nat_gateway_id,
+                state: n.state,
+                subnet: n.subnet_id,
             })
             .collect())
     }
 
     /// Every VPC endpoint of `vpc`.
     pub async fn vpc_endpoints(&self, vpc: &str) -> Result<Vec<VpcEndpoint>, AwsError> {
-        let items = self
-            .paged(
+        let endpoints = self
+            .paged::<xml::VpcEndpoints>(
                 "DescribeVpcEndpoints",
                 "list the VPC endpoints of the VPC (ec2:DescribeVpcEndpoints)",
                 &vpc_filter(vpc),
-                "vpcEndpointSet",
             )
             .await?;
-        Ok(items
-            .iter()
+        Ok(endpoints
+            .into_iter()
             .map(|e| VpcEndpoint {
-                id: e.text("vpcEndpointId"),
-                service: e.text("serviceName"),
-                kind: e.text("vpcEndpointType"),
-                state: e.text("state").to_lowercase(),
-                route_tables: e.items("routeTableIdSet").map(|i| i.text.clone()).collect(),
-                subnets: e.items("subnetIdSet").map(|i| i.text.clone()).collect(),
+                id: e.vpc_endpoint_id,
+                service: e.service_name,
+                kind: e.vpc_endpoint_type,
+                state: e.state.to_lowercase(),
+                route_tables: e.route_table_id_set.items,
+                subnets: e.subnet_id_set.items,
             })
             .collect())
     }
@@ -224,31 +218,31 @@ impl Ec2 {
             .enumerate()
             .map(|(i, id)| (format!("GroupId.{}", i + 1), (*id).to_owned()))
             .collect();
-        let items = self
-            .paged(
+        let groups = self
+            .paged::<xml::SecurityGroups>(
                 "DescribeSecurityGroups",
                 "read the security groups (ec2:DescribeSecurityGroups)",
                 &params,
-                "securityGroupInfo",
             )
             .await?;
-        let perms = |n: &Node, set: &str| -> Vec<Permission> {
-            n.items(set)
+        let perms = |set: xml::Set<xml::Permission>| -> Vec<Permission> {
+            set.items
+                .into_iter()
                 .map(|p| Permission {
-                    protocol: p.text("ipProtocol"),
-                    from_port: p.text("fromPort").parse().ok(),
-                    to_port: p.text("toPort").parse().ok(),
-                    groups: p.items("groups").map(|g| g.text("groupId")).collect(),
-                    cidrs: p.items("ipRanges").map(|r| r.text("cidrIp")).collect(),
+                    protocol: p.ip_protocol,
+                    from_port: p.from_port,
+                    to_port: p.to_port,
+                    groups: p.groups.items.into_iter().map(|g| g.group_id).collect(),
+                    cidrs: p.ip_ranges.items.into_iter().map(|r| r.cidr_ip).collect(),
                 })
                 .collect()
         };
-        Ok(items
-            .iter()
+        Ok(groups
+            .into_iter()
             .map(|g| SecurityGroup {
-                id: g.text("groupId"),
-                ingress: perms(g, "ipPermissions"),
-                egress: perms(g, "ipPermissionsEgress"),
+                id: g.group_id,
+                ingress: perms(g.ip_permissions),
+                egress: perms(g.ip_permissions_egress),
             })
             .collect())
     }
@@ -261,10 +255,11 @@ fn vpc_filter(vpc: &str) -> Vec<(String, String)> {
     ]
 }
 
-fn first_of(n: &Node, names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|k| n.text(k))
+/// The first value EC2 gave, of the elements that may carry it.
+fn first_of<const N: usize>(values: [Option<String>; N]) -> String {
+    values
+        .into_iter()
+        .flatten()
         .find(|v| !v.is_empty())
         .unwrap_or_default()
 }

@@ -8,7 +8,7 @@ use aws_credential_types::provider::ProvideCredentials;
 use http_body_util::Full;
 use hyper::body::Bytes;
 
-use super::xml::{parse, Node};
+use super::xml::{read, ErrorDocument, Page};
 use super::Ec2;
 use crate::error::{AwsError, ErrorKind};
 
@@ -75,13 +75,12 @@ impl Endpoint {
 
 impl Ec2 {
     /// Every `item` of `set` across the pages of `action`.
-    pub(super) async fn paged(
+    pub(super) async fn paged<P: Page>(
         &self,
         action: &str,
         what: &str,
         params: &[(String, String)],
-        set: &str,
-    ) -> Result<Vec<Node>, AwsError> {
+    ) -> Result<Vec<P::Item>, AwsError> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
         // A bound on pages, so a service answering the same token forever cannot hold us.
@@ -90,12 +89,17 @@ impl Ec2 {
             if let Some(t) = &token {
                 p.push(("NextToken".into(), t.clone()));
             }
-            let mut root = self.call(action, what, &p).await?;
-            if let Some(i) = root.children.iter().position(|c| c.name == set) {
-                let node = root.children.swap_remove(i);
-                items.extend(node.children.into_iter().filter(|c| c.name == "item"));
-            }
-            token = Some(root.text("nextToken")).filter(|t| !t.is_empty());
+            let text = self.call(action, what, &p).await?;
+            let page: P = read(&text).map_err(|e| {
+                AwsError::new(
+                    what,
+                    ErrorKind::Other,
+                    format!("an answer wharf cannot read ({e})"),
+                )
+            })?;
+            let (more, next) = page.into_parts();
+            items.extend(more);
+            token = next;
             if token.is_none() {
                 return Ok(items);
             }
@@ -113,7 +117,7 @@ impl Ec2 {
         action: &str,
         what: &str,
         params: &[(String, String)],
-    ) -> Result<Node, AwsError> {
+    ) -> Result<String, AwsError> {
         let mut body = format!("Action={action}&Version={VERSION}");
         for (k, v) in params {
             body.push('&');
@@ -146,7 +150,7 @@ impl Ec2 {
         }
     }
 
-    async fn attempt(&self, what: &str, body: &str) -> Result<Node, AwsError> {
+    async fn attempt(&self, what: &str, body: &str) -> Result<String, AwsError> {
         let provider = self.config.credentials_provider().ok_or_else(|| {
             AwsError::new(
                 what,
@@ -202,29 +206,24 @@ impl Ec2 {
         let answer = wharf_http::send(&endpoint, request, limits)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        let (status, bytes) = (answer.status, answer.body);
-        let text = String::from_utf8_lossy(&bytes);
-        let root = parse(&text).map_err(|e| {
-            AwsError::new(
-                what,
-                if status >= 500 {
-                    ErrorKind::Transient
-                } else {
-                    ErrorKind::Other
-                },
-                format!("HTTP {status}, an answer that is not XML ({e})"),
-            )
-        })?;
+        let (status, text) = (answer.status, answer.text());
         if (200..300).contains(&status) {
-            return Ok(root);
+            return Ok(text);
         }
-        // <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
-        let error = root
-            .child("Errors")
-            .and_then(|e| e.child("Error"))
-            .or_else(|| root.child("Error"));
-        let code = error.map(|e| e.text("Code")).unwrap_or_default();
-        let message = error.map(|e| e.text("Message")).unwrap_or_default();
+        let error = read::<ErrorDocument>(&text)
+            .map_err(|e| {
+                AwsError::new(
+                    what,
+                    if status >= 500 {
+                        ErrorKind::Transient
+                    } else {
+                        ErrorKind::Other
+                    },
+                    format!("HTTP {status}, an answer that is not EC2's error document ({e})"),
+                )
+            })?
+            .error();
+        let (code, message) = (error.code, error.message);
         let kind = if code.is_empty() && status >= 500 {
             ErrorKind::Transient
         } else {
