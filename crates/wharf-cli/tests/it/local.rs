@@ -169,6 +169,51 @@ fn deploy_roll_back_lock_status_and_down() {
     assert_eq!(deps.len(), 1, "{st}");
     assert_eq!(deps[0]["weight"], 100);
 
+    // Rollbacks whose second's deployment id is taken (a deploy or rollback a moment ago) get
+    // fresh ids, and each one serves: the id is chosen by the engine, as on every target.
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "HELLO_VERSION = \"2\"", "1s"),
+    );
+    let store = wharf_local::LocalStore::open(&d.path().join(".wharf/local")).expect("state");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    let names = wharf_manifest::Names::new(&app, "local");
+    let newest = rt
+        .block_on(wharf_engine::Store::list(&store, "web"))
+        .expect("records")
+        .pop()
+        .expect("v2");
+    let start = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs() as i64;
+    let taken: Vec<String> = (start..start + 4).map(|s| names.deployment_id(s)).collect();
+    for id in &taken {
+        let mut r = newest.clone();
+        r.id = id.clone();
+        r.outcome = Some(wharf_engine::Outcome::Aborted);
+        rt.block_on(wharf_engine::Store::save(&store, &r))
+            .expect("save");
+    }
+    let rollback = || {
+        let out = wharf()
+            .args(["rollback", "--env", "local"])
+            .current_dir(d.path())
+            .run()
+            .success();
+        // `web {id}: {phase}`
+        let id = out.stdout.split_whitespace().nth(1).expect("an id");
+        id.trim_end_matches(':').to_owned()
+    };
+    let first = rollback();
+    assert!(!taken.contains(&first), "{first} was taken");
+    assert_eq!(deployment_of(port), first, "the rollback serves");
+    let second = rollback();
+    assert!(!taken.contains(&second) && second != first, "{second}");
+    assert_eq!(deployment_of(port), second);
+
     wharf()
         .args(["down", "--env", "local"])
         .current_dir(d.path())
