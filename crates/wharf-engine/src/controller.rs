@@ -611,19 +611,3 @@ pub fn live(records: &[Record]) -> Vec<&Record> {
         .filter(|r| r.outcome == Some(Outcome::Succeeded))
         .collect()
 }
-
-/// A Unix time in ms as `YYYY-MM-DD HH:MM:SSZ`.
-pub fn format_ms(ms: i64) -> String {
-    let id = wharf_manifest::Names::new("", "").deployment_id(ms / 1000);
-    // "-YYYYMMDD-HHMMSSZ"
-    let d = &id[1..];
-    format!(
-        "{}-{}-{} {}:{}:{}Z",
-        &d[0..4],
-        &d[4..6],
-        &d[6..8],
-        &d[9..11],
-        &d[11..13],
-        &d[13..15]
-    )
-}

@@ -4,7 +4,7 @@
 
 use wharf_manifest::Service;
 
-use crate::controller::{format_ms, target_err, Engine};
+use crate::controller::{target_err, Engine};
 use crate::error::EngineError;
 use crate::events::Event;
 use crate::record::Record;
@@ -82,4 +82,20 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             let _ = self.target.unlock(service, &self.holder).await;
         }
     }
+}
+
+/// A Unix time in ms as `YYYY-MM-DD HH:MM:SSZ`.
+fn format_ms(ms: i64) -> String {
+    let id = wharf_manifest::Names::new("", "").deployment_id(ms / 1000);
+    // "-YYYYMMDD-HHMMSSZ"
+    let d = &id[1..];
+    format!(
+        "{}-{}-{} {}:{}:{}Z",
+        &d[0..4],
+        &d[4..6],
+        &d[6..8],
+        &d[9..11],
+        &d[11..13],
+        &d[13..15]
+    )
 }
