@@ -49,6 +49,8 @@ pub struct Down {
     pub containers: usize,
     pub images: usize,
     pub proxy_stopped: bool,
+    /// Files in the state dir that wharf did not make, left where they are (with the dir).
+    pub kept: Vec<String>,
 }
 
 impl fmt::Display for Down {
@@ -64,8 +66,61 @@ impl fmt::Display for Down {
             } else {
                 ""
             }
-        )
+        )?;
+        if !self.kept.is_empty() {
+            writeln!(
+                f,
+                "kept the state dir: it holds {} file(s) wharf did not make: {}",
+                self.kept.len(),
+                self.kept.join(", ")
+            )?;
+        }
+        Ok(())
     }
+}
+
+/// The files wharf makes in a state dir: the proxy's, the state database's (SQLite's WAL
+/// companions too). `down` removes these and nothing else.
+pub const STATE_FILES: &[&str] = &[
+    "proxy.sock",
+    "proxy.json",
+    "proxy.json.tmp",
+    "proxy.json.good",
+    "proxy.pid",
+    "proxy.log",
+    "access.log",
+    "state.db",
+    "state.db-wal",
+    "state.db-shm",
+    "state.db-journal",
+];
+
+/// Removes wharf's files from `dir`, then `dir` if it is empty; returns what else it holds.
+fn remove_state(dir: &std::path::Path) -> Result<Vec<String>, LocalError> {
+    let write = |path: &std::path::Path| {
+        let path = path.to_path_buf();
+        move |source| LocalError::Write { path, source }
+    };
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    for name in STATE_FILES {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write(&path)(e)),
+            _ => {}
+        }
+    }
+    let mut kept: Vec<String> = std::fs::read_dir(dir)
+        .map_err(write(dir))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    kept.sort();
+    if kept.is_empty() {
+        std::fs::remove_dir(dir).map_err(write(dir))?;
+    }
+    Ok(kept)
 }
 
 /// Never produced: what a local environment cannot do is an error.
@@ -138,14 +193,10 @@ impl<'m> Platform for LocalPlatform<'m> {
         docker
             .remove_network(&Names::new(&m.app.name, &env.name).network())
             .await?;
-        // The proxy lets go of its files (bounded), then the state dir goes.
+        // The proxy lets go of its files (bounded), then wharf's own files go, and the dir
+        // with them when nothing else is in it.
         wait_proxy_gone(&dir).await;
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|source| LocalError::Write {
-                path: dir.clone(),
-                source,
-            })?;
-        }
+        out.kept = remove_state(&dir)?;
         Ok(out)
     }
 
@@ -162,5 +213,56 @@ impl<'m> Platform for LocalPlatform<'m> {
         _progress: &(dyn Fn(&str) + Sync),
     ) -> Result<(Never, Verdict), LocalError> {
         Err(self.not_aws("validate --remote"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!(
+            "wharf-state-{}-{}",
+            std::process::id(),
+            rand_suffix()
+        ));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    fn rand_suffix() -> u128 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    }
+
+    #[test]
+    fn down_removes_wharfs_files_and_keeps_everything_else() {
+        let d = dir();
+        for f in ["state.db", "state.db-wal", "proxy.json", "proxy.log"] {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        std::fs::write(d.join("main.rs"), "fn main() {}").unwrap();
+        std::fs::create_dir(d.join("src")).unwrap();
+        let kept = remove_state(&d).unwrap();
+        assert_eq!(kept, ["main.rs", "src"]);
+        assert!(d.join("main.rs").exists() && d.join("src").is_dir());
+        assert!(!d.join("state.db").exists() && !d.join("proxy.json").exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn down_removes_a_state_dir_holding_only_wharfs_files() {
+        let d = dir();
+        for f in STATE_FILES {
+            std::fs::write(d.join(f), "x").unwrap();
+        }
+        assert!(remove_state(&d).unwrap().is_empty());
+        assert!(!d.exists());
+        assert!(
+            remove_state(&d).unwrap().is_empty(),
+            "a second down is fine"
+        );
     }
 }

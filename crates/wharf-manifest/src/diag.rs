@@ -71,6 +71,9 @@ pub enum Rule {
     DataSettings,
     /// Settings of another strategy than the one chosen (ignored: a warning).
     UnusedSetting,
+    /// A local `state_dir` that is not a relative path below the manifest's directory
+    /// (`down` removes it: `.`, `..`, `src` or `/home` must never be one).
+    StateDir,
 }
 
 impl Rule {
@@ -106,6 +109,7 @@ impl Rule {
         Rule::Schedule,
         Rule::DataSettings,
         Rule::UnusedSetting,
+        Rule::StateDir,
     ];
 
     /// The stable code, e.g. `fargate-size`.
@@ -141,6 +145,7 @@ impl Rule {
             Rule::Schedule => "schedule",
             Rule::DataSettings => "data-settings",
             Rule::UnusedSetting => "unused-setting",
+            Rule::StateDir => "state-dir",
         }
     }
 }

@@ -214,12 +214,22 @@ fn deploy_roll_back_lock_status_and_down() {
     assert!(!taken.contains(&second) && second != first, "{second}");
     assert_eq!(deployment_of(port), second);
 
+    // `down` removes wharf's own files and leaves a file of the user's, with its folder.
+    d.write(".wharf/local/notes.txt", "mine");
     wharf()
         .args(["down", "--env", "local"])
         .current_dir(d.path())
         .run()
         .success()
-        .contains("is down");
+        .contains("is down")
+        .contains("1 file(s) wharf did not make: notes.txt");
+    assert_eq!(d.read(".wharf/local/notes.txt"), "mine");
+    for gone in ["state.db", "proxy.json", "proxy.log", "proxy.pid"] {
+        assert!(
+            !d.path().join(".wharf/local").join(gone).exists(),
+            "{gone} left"
+        );
+    }
     let left = docker(["ps", "-aq", "--filter", &format!("label=wharf.app={app}")]).success();
     assert!(
         left.stdout.trim().is_empty(),

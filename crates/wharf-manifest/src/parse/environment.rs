@@ -72,11 +72,14 @@ fn read_local(cx: &mut Cx, t: &mut Tbl<'_, '_>, name: &str) -> LocalEnv {
             .unwrap_or_default(),
         None => "127.0.0.1:8080".to_owned(),
     };
-    let state_dir = t
-        .get(cx, "state_dir")
-        .and_then(|n| cx.string(&n))
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(format!(".wharf/{name}")));
+    let state_dir = match t.get(cx, "state_dir") {
+        Some(n) => cx
+            .string(&n)
+            .filter(|s| check_state_dir(cx, &n, s))
+            .map(PathBuf::from)
+            .unwrap_or_default(),
+        None => PathBuf::from(format!(".wharf/{name}")),
+    };
     let secrets_file = t
         .get(cx, "secrets_file")
         .and_then(|n| cx.string(&n))
@@ -86,6 +89,34 @@ fn read_local(cx: &mut Cx, t: &mut Tbl<'_, '_>, name: &str) -> LocalEnv {
         state_dir,
         secrets_file,
     }
+}
+
+/// `down` removes the state dir's files and then the dir: it must be a folder of its own below
+/// the manifest's directory, never the directory itself, a parent or an absolute path.
+fn check_state_dir(cx: &mut Cx, n: &Node<'_, '_>, s: &str) -> bool {
+    use std::path::Component;
+    let path = std::path::Path::new(s);
+    let why = if s.trim().is_empty() {
+        Some("is empty")
+    } else if path.has_root() || path.components().any(|c| matches!(c, Component::Prefix(_))) {
+        Some("is absolute")
+    } else if path.components().any(|c| c == Component::ParentDir) {
+        Some("climbs out with `..`")
+    } else if !path.components().any(|c| matches!(c, Component::Normal(_))) {
+        Some("is the manifest's own directory")
+    } else {
+        None
+    };
+    let Some(why) = why else { return true };
+    let p = cx.error(
+        Rule::StateDir,
+        n.span.clone(),
+        &n.path,
+        format!("state_dir `{s}` {why}; `wharf down` removes the state dir"),
+    );
+    p.expected = Some("a relative folder of wharf's own, such as \".wharf/local\"".into());
+    p.help = Some("name a folder below the manifest's directory that holds nothing else".into());
+    false
 }
 
 fn check_listen(cx: &mut Cx, n: &Node<'_, '_>, s: &str) -> bool {

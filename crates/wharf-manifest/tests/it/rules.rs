@@ -112,6 +112,11 @@ fn cases() -> Vec<Case> {
             local_web("[services.web.deploy]\nstrategy = \"rolling\"\ncanary = { percent = 5 }\n"),
             local_web("[services.web.deploy]\nstrategy = \"canary\"\ncanary = { percent = 5 }\n"),
         ),
+        case(
+            Rule::StateDir,
+            local_web("").replace("target = \"local\"", "target = \"local\"\nstate_dir = \"..\""),
+            local_web("").replace("target = \"local\"", "target = \"local\"\nstate_dir = \".wharf/mine\""),
+        ),
     ]
 }
 
@@ -156,6 +161,42 @@ fn each_failing_manifest_breaks_its_rule_and_each_passing_one_is_clean() {
             good_manifest.is_some(),
             "rule {}: the passing manifest yields no manifest",
             c.rule
+        );
+    }
+}
+
+#[test]
+fn a_state_dir_down_could_not_remove_safely_is_refused() {
+    for bad in [
+        "",
+        ".",
+        "./",
+        "./.",
+        "..",
+        "../state",
+        "a/../../b",
+        "/tmp/wharf",
+        "/",
+    ] {
+        let text = local_web("").replace(
+            "target = \"local\"",
+            &format!("target = \"local\"\nstate_dir = {bad:?}"),
+        );
+        let (_, problems) = parse(&text);
+        assert!(
+            problems.errors().any(|p| p.rule == Rule::StateDir),
+            "{bad:?} accepted: {problems:?}"
+        );
+    }
+    for good in [".wharf/local", "state", "./run/wharf", "a/b/c"] {
+        let text = local_web("").replace(
+            "target = \"local\"",
+            &format!("target = \"local\"\nstate_dir = {good:?}"),
+        );
+        let (m, problems) = parse(&text);
+        assert!(
+            m.is_some() && problems.errors().next().is_none(),
+            "{good:?} refused: {problems:?}"
         );
     }
 }
