@@ -20,6 +20,9 @@ pub struct PushTarget {
     pub registry: String,
     /// The repository's name inside it (what ECR calls `repositoryName`).
     pub name: String,
+    /// The registry is the environment's own ECR: only then does the push carry ECR's token.
+    /// Any other registry gets the credentials `docker login` left for it, or none.
+    pub ecr: bool,
 }
 
 impl PushTarget {
@@ -40,6 +43,7 @@ impl PushTarget {
             .map(|r| r.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| host.to_owned());
         Ok(PushTarget {
+            ecr: registry.eq_ignore_ascii_case(host),
             registry,
             name: name.to_owned(),
         })

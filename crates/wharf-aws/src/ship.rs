@@ -1,6 +1,7 @@
 //! The image a deployment runs on AWS: the manifest's reference as it is, or the service built
-//! through the Docker Engine, tagged with the deployment id, pushed to its ECR repository (or
-//! the registry that overrides it), removed from this machine, pinned by the digest the
+//! through the Docker Engine, tagged with the deployment id, pushed to its ECR repository with
+//! ECR's token (or to the registry that overrides it, with what `docker login` saved for that
+//! registry: ECR's token never leaves for another host), removed from this machine, pinned by the digest the
 //! registry answered, and held at the scan gate when the service has one.
 
 use wharf_docker::{Docker, RegistryAuth, ServiceBuild};
@@ -74,13 +75,23 @@ impl AwsTarget {
             id,
         };
         wharf_docker::build_service(&docker, &spec, &tag, events).await?;
-        let creds = image::authorization(&self.clients.ecr).await?;
-        let auth = Some(RegistryAuth {
-            username: creds.username,
-            password: creds.password,
-            server: push.registry.clone(),
-        });
-        say(format!("pushing {tag}"));
+        // ECR's 12-hour token goes to ECR and nowhere else.
+        let (auth, with) = if push.ecr {
+            let creds = image::authorization(&self.clients.ecr).await?;
+            let auth = RegistryAuth {
+                username: creds.username,
+                password: creds.password,
+                server: push.registry.clone(),
+                identity_token: None,
+            };
+            (Some(auth), "ECR's token")
+        } else {
+            match wharf_docker::credentials::from_docker_config(&push.registry)? {
+                Some(auth) => (Some(auth), "the credentials `docker login` saved"),
+                None => (None, "no credentials"),
+            }
+        };
+        say(format!("pushing {tag} with {with}"));
         let pushed = docker.push(&repository, id, auth.as_ref(), |_| {}).await;
         // The image now lives in the registry; this machine keeps no copy of each deployment.
         let removed = docker.remove_image(&tag).await;

@@ -47,6 +47,13 @@ pub enum DockerError {
         help("check that the registry is reachable from this machine and that the credentials allow pushing to the repository; nothing was deployed")
     )]
     PushFailed { image: String, message: String },
+
+    #[error("the Docker credentials for {server} could not be read: {message}")]
+    #[diagnostic(
+        code(wharf::docker::credentials),
+        help("run `docker login {server}` again, or fix the credential helper that ~/.docker/config.json (or $DOCKER_CONFIG) names for it")
+    )]
+    Credentials { server: String, message: String },
 }
 
 impl DockerError {
@@ -66,7 +73,8 @@ impl DockerError {
             DockerError::PushFailed { .. } => true,
             DockerError::BuildFailed { .. }
             | DockerError::Context { .. }
-            | DockerError::ImageMissing { .. } => false,
+            | DockerError::ImageMissing { .. }
+            | DockerError::Credentials { .. } => false,
         }
     }
 }

@@ -29,6 +29,8 @@ pub struct RegistryAuth {
     pub password: String,
     /// `host[:port]` of the registry.
     pub server: String,
+    /// What a credential helper gives instead of a password (an OAuth refresh token).
+    pub identity_token: Option<String>,
 }
 
 /// Never prints the password.
@@ -38,6 +40,10 @@ impl std::fmt::Debug for RegistryAuth {
             .field("username", &self.username)
             .field("password", &"<redacted>")
             .field("server", &self.server)
+            .field(
+                "identity_token",
+                &self.identity_token.as_ref().map(|_| "<redacted>"),
+            )
             .finish()
     }
 }
@@ -119,9 +125,10 @@ impl Docker {
             message,
         };
         let credentials = auth.map(|a| bollard::auth::DockerCredentials {
-            username: Some(a.username.clone()),
-            password: Some(a.password.clone()),
+            username: (!a.username.is_empty()).then(|| a.username.clone()),
+            password: (!a.password.is_empty()).then(|| a.password.clone()),
             serveraddress: Some(a.server.clone()),
+            identitytoken: a.identity_token.clone(),
             ..Default::default()
         });
         let options = bollard::query_parameters::PushImageOptions {
@@ -254,10 +261,11 @@ mod tests {
             username: "AWS".into(),
             password: "hunter2-token".into(),
             server: "r.example".into(),
+            identity_token: Some("refresh-s3cret".into()),
         };
         let shown = format!("{a:?}");
         assert!(
-            !shown.contains("hunter2") && shown.contains("AWS"),
+            !shown.contains("hunter2") && !shown.contains("s3cret") && shown.contains("AWS"),
             "{shown}"
         );
     }

@@ -1,6 +1,6 @@
 //! The Docker Engine, for both targets: the client and its errors ([`client`], [`error`]),
 //! images — build from a context honouring `.dockerignore`, push, pull, remove ([`image`],
-//! [`context`]) —, a service's image built the way the manifest says with its pre-build
+//! [`context`]) — with credentials read as the Docker CLI reads them ([`credentials`]), a service's image built the way the manifest says with its pre-build
 //! command ([`service`]), and labelled containers with loopback-only ports ([`container`]).
 //! Nothing here prints: build and push output goes to the caller's callback.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -8,6 +8,7 @@
 pub mod client;
 pub mod container;
 pub mod context;
+pub mod credentials;
 pub mod error;
 pub mod image;
 pub mod service;

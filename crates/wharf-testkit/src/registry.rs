@@ -14,16 +14,34 @@ const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Where Debian's package installs the binary.
 const BIN: &str = "/usr/bin/docker-registry";
 
+/// The one account of a registry started with [`Registry::start_with_login`].
+pub const LOGIN_USER: &str = "wharf";
+pub const LOGIN_PASSWORD: &str = "wharf-push-secret";
+/// `LOGIN_USER:LOGIN_PASSWORD` as bcrypt (what `htpasswd -B` writes; cost 6 keeps it quick).
+const LOGIN_HTPASSWD: &str = "wharf:$2b$06$K5gIujYlQzJbK7f7mvHiTOSsHxP64y4XnH5/XrN4FX8/T26vVGyAq\n";
+/// base64 of `LOGIN_USER:LOGIN_PASSWORD`, as `docker login` saves it and as Basic auth sends it.
+const LOGIN_BASIC: &str = "d2hhcmY6d2hhcmYtcHVzaC1zZWNyZXQ=";
+
 /// A running registry; dropping it stops the process and removes its storage.
 pub struct Registry {
     pub port: u16,
     child: Child,
+    login: bool,
     _dir: tempfile::TempDir,
 }
 
 impl Registry {
     /// Starts a registry on 127.0.0.1 (Docker pushes to loopback registries over plain HTTP).
     pub fn start() -> Registry {
+        Registry::launch(false)
+    }
+
+    /// Starts a registry that refuses anyone without [`LOGIN_USER`]'s password (htpasswd).
+    pub fn start_with_login() -> Registry {
+        Registry::launch(true)
+    }
+
+    fn launch(login: bool) -> Registry {
         assert!(
             Path::new(BIN).exists(),
             "{BIN} is missing: run `scripts/tools install` (it installs Debian's docker-registry)"
@@ -33,8 +51,16 @@ impl Registry {
         for _ in 0..5 {
             let port = free_port();
             let config = dir.path().join("config.yml");
-            std::fs::write(&config, config_yml(&dir.path().join("data"), port))
-                .expect("write the registry's config");
+            let htpasswd = login.then(|| {
+                let path = dir.path().join("htpasswd");
+                std::fs::write(&path, LOGIN_HTPASSWD).expect("write the registry's htpasswd");
+                path
+            });
+            std::fs::write(
+                &config,
+                config_yml(&dir.path().join("data"), port, htpasswd.as_deref()),
+            )
+            .expect("write the registry's config");
             let mut child = spawn(&config);
             let deadline = Instant::now() + START_TIMEOUT;
             loop {
@@ -42,10 +68,11 @@ impl Registry {
                     last_err = format!("docker-registry exited with {status} on port {port}");
                     break;
                 }
-                if let Ok((200, _)) = get(port, "/v2/") {
+                if let Ok((200 | 401, _)) = get(port, "/v2/", login) {
                     return Registry {
                         port,
                         child,
+                        login,
                         _dir: dir,
                     };
                 }
@@ -67,10 +94,28 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// Writes `{dir}/config.json` as `docker login` would for this registry; point
+    /// `DOCKER_CONFIG` at `dir` to use it.
+    pub fn write_docker_config(&self, dir: &Path) {
+        std::fs::create_dir_all(dir).expect("the Docker config dir");
+        std::fs::write(
+            dir.join("config.json"),
+            format!(
+                "{{\"auths\":{{\"{}\":{{\"auth\":\"{LOGIN_BASIC}\"}}}}}}",
+                self.host()
+            ),
+        )
+        .expect("write config.json");
+    }
+
     /// The tags the registry holds for `repository` (empty when it holds none).
     pub fn tags(&self, repository: &str) -> Vec<String> {
-        let (status, body) = get(self.port, &format!("/v2/{repository}/tags/list"))
-            .unwrap_or_else(|e| panic!("list tags of {repository}: {e}"));
+        let (status, body) = get(
+            self.port,
+            &format!("/v2/{repository}/tags/list"),
+            self.login,
+        )
+        .unwrap_or_else(|e| panic!("list tags of {repository}: {e}"));
         if status == 404 {
             return Vec::new();
         }
@@ -92,7 +137,8 @@ impl Registry {
         s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
         write!(
             s,
-            "HEAD /v2/{repository}/manifests/{reference} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json\r\nConnection: close\r\n\r\n"
+            "HEAD /v2/{repository}/manifests/{reference} HTTP/1.1\r\nHost: 127.0.0.1\r\n{}Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json\r\nConnection: close\r\n\r\n",
+            basic(self.login)
         )
         .ok()?;
         let mut buf = String::new();
@@ -112,11 +158,28 @@ impl Drop for Registry {
     }
 }
 
-fn config_yml(data: &Path, port: u16) -> String {
+fn config_yml(data: &Path, port: u16, htpasswd: Option<&Path>) -> String {
+    let auth = htpasswd
+        .map(|p| {
+            format!(
+                "auth:\n  htpasswd:\n    realm: wharf-test\n    path: {}\n",
+                p.display()
+            )
+        })
+        .unwrap_or_default();
     format!(
-        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+        "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n{auth}",
         data.display()
     )
+}
+
+/// The `Authorization` header line for a registry with a login, else nothing.
+fn basic(login: bool) -> String {
+    if login {
+        format!("Authorization: Basic {LOGIN_BASIC}\r\n")
+    } else {
+        String::new()
+    }
 }
 
 fn free_port() -> u16 {
@@ -149,13 +212,14 @@ fn spawn(config: &PathBuf) -> Child {
 }
 
 /// A GET on the registry's API: status and body.
-fn get(port: u16, path: &str) -> Result<(u16, String), String> {
+fn get(port: u16, path: &str, login: bool) -> Result<(u16, String), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(10)))
         .map_err(|e| e.to_string())?;
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{}Connection: close\r\n\r\n",
+        basic(login)
     )
     .map_err(|e| e.to_string())?;
     let mut buf = String::new();

@@ -69,8 +69,18 @@ fn the_push_target_keeps_the_repository_name_under_a_registry_override() {
     assert_eq!(ecr.registry, "123456789012.dkr.ecr.us-east-1.amazonaws.com");
     assert_eq!(ecr.name, "pulse/test/web");
     assert_eq!(ecr.repository(), uri);
+    assert!(ecr.ecr, "the environment's ECR gets ECR's token");
     let local = PushTarget::of(uri, Some("127.0.0.1:5000/")).unwrap();
     assert_eq!(local.repository(), "127.0.0.1:5000/pulse/test/web");
+    assert!(!local.ecr, "another registry never gets ECR's token");
+    let same = PushTarget::of(uri, Some("123456789012.dkr.ecr.us-east-1.amazonaws.com")).unwrap();
+    assert!(same.ecr);
+    let other = PushTarget::of(
+        uri,
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example"),
+    )
+    .unwrap();
+    assert!(!other.ecr);
     assert!(PushTarget::of("no-slash", None).is_err());
 }
 

@@ -1,7 +1,8 @@
 //! `wharf deploy` of a service built from source on an AWS environment: the image is built by
-//! the Docker Engine, tagged with the deployment id, pushed with ECR's token to a local
-//! `docker-registry` standing in for ECR's data plane (moto has none), its digest read back and
-//! pinned in the task definition registered on moto; the scan gate, fed a replayed
+//! the Docker Engine, tagged with the deployment id, pushed to a local `docker-registry`
+//! standing in for ECR's data plane (moto has none) with the login `docker login` saved for it
+//! (never ECR's token, which goes to ECR alone), its digest read back and pinned in the task
+//! definition registered on moto; the scan gate, fed a replayed
 //! DescribeImageScanFindings with a CRITICAL finding, stops the deployment before anything
 //! runs.
 
@@ -39,12 +40,13 @@ fn write_context(dir: &TestDir) {
     dir.write("web/index.html", "pulse\n");
 }
 
-/// Removes what a failed run may have left in Docker: images labelled for this app and env.
-struct Images;
+/// Removes what a failed run may have left in Docker: images labelled for this app and env
+/// and named for this test's registry (the other test's images are its own).
+struct Images(String);
 
 impl Drop for Images {
     fn drop(&mut self) {
-        for id in labelled_images() {
+        for id in labelled_images(&self.0) {
             let _ = std::process::Command::new("docker")
                 .args(["rmi", "-f", &id])
                 .output();
@@ -52,8 +54,8 @@ impl Drop for Images {
     }
 }
 
-/// Ids of the images labelled for this app and env.
-fn labelled_images() -> Vec<String> {
+/// Ids of the images labelled for this app and env, pushed to `registry`.
+fn labelled_images(registry: &str) -> Vec<String> {
     let out = std::process::Command::new("docker")
         .args([
             "images",
@@ -62,6 +64,8 @@ fn labelled_images() -> Vec<String> {
             "label=wharf.app=pulse",
             "--filter",
             "label=wharf.env=test",
+            "--filter",
+            &format!("reference={registry}/pulse/test/web"),
         ])
         .output()
         .expect("docker images");
@@ -109,15 +113,18 @@ fn running_container(endpoint: &str) -> (String, Vec<String>, [i32; 4]) {
 }
 
 #[test]
-fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
-    let _images = Images;
-    let registry = Registry::start();
+fn a_built_service_is_pushed_with_the_registrys_own_login_never_ecrs_token_and_pinned_by_digest() {
+    let registry = Registry::start_with_login();
+    let _images = Images(registry.host());
     let env = UpEnv::new(MANIFEST);
     write_context(&env.dir);
+    let docker_config = env.dir.path().join("docker-config");
+    registry.write_docker_config(&docker_config);
     let proxy = &env.proxy;
 
     let out = env
         .wharf()
+        .env("DOCKER_CONFIG", &docker_config)
         .args(["deploy", "--registry", &registry.host()])
         .run()
         .success();
@@ -146,12 +153,17 @@ fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
     // grace (the defaults 5 s, 3 s, 3; grace 20 s).
     assert_eq!(check, ["CMD", "/srv/server", "--check"]);
     assert_eq!(timings, [5, 3, 3, 20]);
-    // The push used ECR's token, asked for once.
+    // The registry's own login pushed it (it refuses anyone else); ECR's token was never
+    // even asked for, let alone sent to another host.
     let ops = proxy.operations();
-    assert_eq!(
-        ops.iter().filter(|o| *o == "GetAuthorizationToken").count(),
-        1,
+    assert!(
+        !ops.contains(&"GetAuthorizationToken".to_owned()),
         "{ops:?}"
+    );
+    assert!(
+        out.stderr
+            .contains("with the credentials `docker login` saved"),
+        "{out}"
     );
     assert!(
         out.stderr
@@ -160,7 +172,7 @@ fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
     );
     // Nothing of the build is left in this machine's image store.
     assert_eq!(
-        labelled_images(),
+        labelled_images(&registry.host()),
         Vec::<String>::new(),
         "the pushed image was removed locally"
     );
@@ -168,8 +180,8 @@ fn a_built_service_is_pushed_with_an_ecr_token_and_pinned_by_digest() {
 
 #[test]
 fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
-    let _images = Images;
     let registry = Registry::start();
+    let _images = Images(registry.host());
     let env = UpEnv::new(&format!(
         "{MANIFEST}deploy = {{ scan_gate = \"critical\" }}\n"
     ));
@@ -182,8 +194,11 @@ fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
         r#"{"registryId":"123456789012","repositoryName":"pulse/test/web","imageId":{"imageDigest":"sha256:0000000000000000000000000000000000000000000000000000000000000000"},"imageScanStatus":{"status":"COMPLETE","description":"The scan was completed successfully."},"imageScanFindings":{"imageScanCompletedAt":1795428000.0,"findingSeverityCounts":{"CRITICAL":1,"MEDIUM":1},"findings":[{"name":"CVE-2024-3094","uri":"https://security-tracker.debian.org/tracker/CVE-2024-3094","severity":"CRITICAL","attributes":[{"key":"package_version","value":"5.6.0-0.2"},{"key":"package_name","value":"xz-utils"}]},{"name":"CVE-2023-4911","severity":"MEDIUM","attributes":[{"key":"package_name","value":"glibc"}]}]}}"#,
     );
 
+    let no_login = env.dir.path().join("docker-config");
+    std::fs::create_dir_all(&no_login).expect("an empty Docker config dir");
     let out = env
         .wharf()
+        .env("DOCKER_CONFIG", &no_login)
         .args(["deploy", "--registry", &registry.host()])
         .run()
         .code(1);
@@ -213,13 +228,14 @@ fn the_scan_gate_stops_an_image_with_a_critical_finding_before_anything_runs() {
         );
     }
     assert!(
-        ops[..scan].contains(&"GetAuthorizationToken".to_owned()),
-        "{ops:?}"
+        !ops.contains(&"GetAuthorizationToken".to_owned()),
+        "ECR's token is for ECR only: {ops:?}"
     );
+    assert!(out.stderr.contains("with no credentials"), "{out}");
     let scan_body = &proxy.log()[scan].body;
     assert!(
         scan_body.contains("\"repositoryName\":\"pulse/test/web\""),
         "{scan_body}"
     );
-    assert_eq!(labelled_images(), Vec::<String>::new());
+    assert_eq!(labelled_images(&registry.host()), Vec::<String>::new());
 }
