@@ -61,12 +61,14 @@ pub fn set_test_route(
 }
 
 /// Affinity: `group` takes new users; every deployment of the service with a target group
-/// keeps a sticky cookie rule and header rule, so its users stay where they are.
+/// keeps a sticky cookie rule and header rule, so its users stay where they are. A group is
+/// the service's when its name is exactly `group_of(its deployment)`: `web-api`'s groups are
+/// never taken for `web`'s.
 pub fn make_default(
     cfg: &mut Config,
     service: &Service,
     base: RuleConfig,
-    group_prefix: &str,
+    group_of: &dyn Fn(&str) -> String,
     group: String,
 ) {
     let a = &service.deploy.affinity;
@@ -78,8 +80,10 @@ pub fn make_default(
     let deployments: Vec<(String, String)> = cfg
         .target_groups
         .iter()
-        .filter(|g| g.name.starts_with(group_prefix))
-        .filter_map(|g| g.deployment.clone().map(|d| (d, g.name.clone())))
+        .filter_map(|g| {
+            let d = g.deployment.as_deref()?;
+            (g.name == group_of(d)).then(|| (d.to_owned(), g.name.clone()))
+        })
         .collect();
     let start = *block.start();
     for (k, (dep, tg)) in deployments.into_iter().take(49).enumerate() {
@@ -218,10 +222,15 @@ mod tests {
         let svc = service("affinity");
         let base = base_rule(&svc).expect("routed");
         let mut cfg = Config {
-            target_groups: vec![group("web-a", "a"), group("web-b", "b")],
+            target_groups: vec![
+                group("web-a", "a"),
+                group("web-b", "b"),
+                group("web-api-c", "c"),
+            ],
             rules: vec![],
         };
-        make_default(&mut cfg, &svc, base.clone(), "web-", "web-b".into());
+        let group_of = |d: &str| format!("web-{d}");
+        make_default(&mut cfg, &svc, base.clone(), &group_of, "web-b".into());
         let (_, block) = rule_block(3);
         let sticky: Vec<_> = cfg
             .rules
@@ -231,8 +240,11 @@ mod tests {
         assert_eq!(
             sticky.len(),
             4,
-            "a cookie and a header rule each: {sticky:?}"
+            "a cookie and a header rule each, none for web-api's group: {sticky:?}"
         );
+        assert!(sticky
+            .iter()
+            .all(|r| r.forward.iter().all(|(g, _)| g != "web-api-c")));
         assert!(sticky.iter().all(|r| block.contains(&r.priority)));
         assert_eq!(routes(&cfg, &svc).weights, vec![("b".into(), 100)]);
         let b = cfg
@@ -243,6 +255,10 @@ mod tests {
         assert_eq!(
             b.affinity_cookie.as_deref(),
             Some(svc.deploy.affinity.cookie.as_str())
+        );
+        assert_eq!(
+            svc.deploy.affinity.cookie, "X-Wharf-Affinity-web",
+            "per service"
         );
     }
 }

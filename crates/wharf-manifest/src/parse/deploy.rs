@@ -11,8 +11,10 @@ use crate::reader::{Cx, Node, Tbl};
 
 use super::env::secret_ref;
 
-/// wharf's defaults: what a deploy does when the manifest says nothing.
-pub fn defaults() -> Deploy {
+/// wharf's defaults: what a deploy of `service` does when the manifest says nothing. The
+/// affinity header and cookie carry the service's name, so one service's stickiness never
+/// pins another's users (deployment ids of one release are the same across services).
+pub fn defaults(service: &str) -> Deploy {
     Deploy {
         strategy: StrategyKind::Rolling,
         rolling: RollingParams {
@@ -32,8 +34,8 @@ pub fn defaults() -> Deploy {
             test_header: "X-Wharf-Test".into(),
         },
         affinity: AffinityParams {
-            header: "X-Wharf-Affinity".into(),
-            cookie: "X-Wharf-Affinity".into(),
+            header: format!("X-Wharf-Affinity-{service}"),
+            cookie: format!("X-Wharf-Affinity-{service}"),
         },
         drain: Drain {
             path: "/drain".into(),
@@ -68,8 +70,8 @@ const SCAN_GATES: &[(&str, Option<ScanSeverity>)] = &[
     ("medium", Some(ScanSeverity::Medium)),
 ];
 
-pub(crate) fn read(cx: &mut Cx, node: Option<&Node<'_, '_>>) -> Option<Deploy> {
-    let mut d = defaults();
+pub(crate) fn read(cx: &mut Cx, node: Option<&Node<'_, '_>>, service: &str) -> Option<Deploy> {
+    let mut d = defaults(service);
     let Some(node) = node else { return Some(d) };
     let mut t = cx.table(node)?;
     let mut ok = true;

@@ -63,7 +63,7 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Servi
         None => Some(Duration::from_secs(30)),
     };
     let deploy_node = t.get(cx, "deploy");
-    let deploy = deploy::read(cx, deploy_node.as_ref());
+    let deploy = deploy::read(cx, deploy_node.as_ref(), name);
     t.finish(cx);
     Some(Service {
         name: name.to_owned(),
