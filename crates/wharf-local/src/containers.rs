@@ -187,8 +187,8 @@ impl LocalTarget {
         };
         self.edit(
             |cfg| match cfg.target_groups.iter_mut().find(|g| g.name == group) {
-                Some(g) => *g = tg,
-                None => cfg.target_groups.push(tg),
+                Some(g) => *g = tg.clone(),
+                None => cfg.target_groups.push(tg.clone()),
             },
         )
         .await

@@ -1,52 +1,23 @@
 //! `wharf local serve`: wharf's proxy as a long-lived process. It listens on the environment's
-//! address, restores its routes from `{state_dir}/proxy.json` (so a restart drops nothing),
-//! and takes commands on `{state_dir}/proxy.sock` (mode 0600; never TCP) as JSON lines.
+//! address, restores its routes from `{state_dir}/proxy.json` ([`crate::saved`]: a restart
+//! drops nothing, a corrupt file is refused), and takes commands on `{state_dir}/proxy.sock`
+//! (0600 from the start, in a 0700 dir; never TCP) in the [`crate::control`] protocol. Route
+//! changes are applied one at a time: check the version, save, apply.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use wharf_proxy::{Config, GroupStatus, Proxy};
+use wharf_proxy::{Config, Proxy};
 
-/// A command on the control socket.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "kebab-case")]
-pub enum Command {
-    Ping,
-    Apply { config: Config },
-    Status,
-    Requests { group: String, window_ms: u64 },
-    Shutdown,
-}
-
-/// The answer to a command.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(tag = "answer", rename_all = "kebab-case")]
-pub enum Answer {
-    Pong {
-        pid: u32,
-        listen: SocketAddr,
-    },
-    Applied,
-    Status {
-        groups: Vec<GroupStatus>,
-        config: Config,
-    },
-    Requests {
-        total: u64,
-        errors_5xx: u64,
-    },
-    Stopping,
-    Error {
-        message: String,
-    },
-}
+use crate::control::read_line;
+pub use crate::control::{Answer, Command, ProxyClient};
+use crate::saved;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum DaemonError {
@@ -82,22 +53,39 @@ pub enum DaemonError {
     #[error("the proxy on {} failed: {message}", path.display())]
     #[diagnostic(code(wharf::local::proxy_failed))]
     Failed { path: PathBuf, message: String },
+
+    #[error("the proxy's saved routes {} do not read: {message}", path.display())]
+    #[diagnostic(
+        code(wharf::local::routes_corrupt),
+        help("the proxy will not start on routes it cannot read (it would drop every route): fix the file, copy {} (the routes before the last change) over it, or delete it to start with none (`wharf deploy` puts them back)", good.display())
+    )]
+    Corrupt {
+        path: PathBuf,
+        good: PathBuf,
+        message: String,
+    },
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    StateDir(#[from] crate::statedir::StateDirError),
+}
+
+/// The routes being served and their version.
+struct Routes {
+    config: Config,
+    version: u64,
 }
 
 pub fn socket_path(state_dir: &Path) -> PathBuf {
     state_dir.join("proxy.sock")
 }
 
-fn config_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("proxy.json")
-}
-
 /// Runs the proxy until a `shutdown` command or SIGTERM/SIGINT.
 pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
-    std::fs::create_dir_all(state_dir).map_err(|source| DaemonError::Socket {
-        path: state_dir.to_path_buf(),
-        source,
-    })?;
+    crate::statedir::prepare(state_dir)?;
+    // Before anything listens: a proxy must not serve (and later save) an empty
+    // configuration in place of routes it could not read.
+    let config = saved::load(state_dir)?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|source| DaemonError::Listen {
@@ -121,7 +109,11 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
         });
     }
     let _ = std::fs::remove_file(&sock);
-    let control = UnixListener::bind(&sock).map_err(|source| DaemonError::Socket {
+    // 0600 from the moment it exists (the dir is 0700 as well); the mask is put back at once.
+    let mask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = UnixListener::bind(&sock);
+    rustix::process::umask(mask);
+    let control = bound.map_err(|source| DaemonError::Socket {
         path: sock.clone(),
         source,
     })?;
@@ -161,12 +153,12 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
             }
         }
     })));
-    let config = std::fs::read_to_string(config_path(state_dir))
-        .ok()
-        .and_then(|s| serde_json::from_str::<Config>(&s).ok())
-        .unwrap_or_default();
     proxy.apply(&config);
-    let current = Arc::new(std::sync::Mutex::new(config));
+    // A restarted proxy's versions never repeat its predecessor's.
+    let version = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let current = Arc::new(Mutex::new(Routes { config, version }));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(proxy.clone().serve(listener, {
@@ -195,32 +187,20 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
                 let (proxy, current, stop_tx, state_dir) = (proxy.clone(), current.clone(), stop_tx.clone(), state_dir.clone());
                 tokio::spawn(async move {
                     let (r, mut w) = stream.into_split();
-                    let mut lines = BufReader::new(r).lines();
-                    while let Ok(Some(line)) = lines.next_line().await {
-                        let answer = match serde_json::from_str::<Command>(&line) {
-                            Ok(Command::Ping) => Answer::Pong { pid: std::process::id(), listen: addr },
-                            Ok(Command::Apply { config }) => match persist(&state_dir, &config) {
-                                Ok(()) => {
-                                    proxy.apply(&config);
-                                    *current.lock().unwrap_or_else(|p| p.into_inner()) = config;
-                                    Answer::Applied
-                                }
-                                Err(e) => Answer::Error { message: format!("cannot save the routes: {e}") },
+                    let mut r = BufReader::new(r);
+                    let mut line = Vec::new();
+                    loop {
+                        let (answer, more) = match read_line(&mut r, &mut line).await {
+                            Ok(false) => break,
+                            Ok(true) => match serde_json::from_slice::<Command>(&line) {
+                                Ok(cmd) => (answer(cmd, &proxy, &current, &state_dir, &stop_tx, addr), true),
+                                Err(e) => (Answer::Error { message: format!("unknown command: {e}") }, true),
                             },
-                            Ok(Command::Status) => Answer::Status { groups: proxy.status(), config: current.lock().unwrap_or_else(|p| p.into_inner()).clone() },
-                            Ok(Command::Requests { group, window_ms }) => {
-                                let (total, errors_5xx) = proxy.requests(&group, Duration::from_millis(window_ms));
-                                Answer::Requests { total, errors_5xx }
-                            }
-                            Ok(Command::Shutdown) => {
-                                let _ = stop_tx.send(true);
-                                Answer::Stopping
-                            }
-                            Err(e) => Answer::Error { message: format!("unknown command: {e}") },
+                            Err(e) => (Answer::Error { message: e.to_string() }, false),
                         };
-                        let mut out = serde_json::to_string(&answer).unwrap_or_default();
-                        out.push('\n');
-                        if w.write_all(out.as_bytes()).await.is_err() {
+                        let mut out = serde_json::to_vec(&answer).unwrap_or_default();
+                        out.push(b'\n');
+                        if w.write_all(&out).await.is_err() || !more {
                             break;
                         }
                     }
@@ -248,60 +228,60 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
     }
 }
 
-/// Writes the routes atomically (temp file, then rename).
-fn persist(state_dir: &Path, config: &Config) -> std::io::Result<()> {
-    let tmp = state_dir.join("proxy.json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(config)?)?;
-    std::fs::rename(tmp, config_path(state_dir))
-}
-
-/// Talks to a running proxy.
-pub struct ProxyClient {
-    path: PathBuf,
-}
-
-impl ProxyClient {
-    pub fn new(state_dir: &Path) -> Self {
-        ProxyClient {
-            path: socket_path(state_dir),
-        }
-    }
-
-    /// Sends one command and reads its answer (bounded: 10 s).
-    pub async fn send(&self, cmd: &Command) -> Result<Answer, DaemonError> {
-        let fut = async {
-            let stream =
-                UnixStream::connect(&self.path)
-                    .await
-                    .map_err(|_| DaemonError::NotRunning {
-                        path: self.path.clone(),
-                    })?;
-            let (r, mut w) = stream.into_split();
-            let mut line = serde_json::to_string(cmd).map_err(|e| self.failed(e.to_string()))?;
-            line.push('\n');
-            w.write_all(line.as_bytes())
-                .await
-                .map_err(|e| self.failed(e.to_string()))?;
-            let answer = BufReader::new(r)
-                .lines()
-                .next_line()
-                .await
-                .map_err(|e| self.failed(e.to_string()))?
-                .ok_or_else(|| self.failed("no answer".into()))?;
-            match serde_json::from_str::<Answer>(&answer).map_err(|e| self.failed(e.to_string()))? {
-                Answer::Error { message } => Err(self.failed(message)),
-                a => Ok(a),
+/// Carries out one command.
+fn answer(
+    cmd: Command,
+    proxy: &Proxy,
+    current: &Mutex<Routes>,
+    state_dir: &Path,
+    stop: &tokio::sync::watch::Sender<bool>,
+    listen: SocketAddr,
+) -> Answer {
+    match cmd {
+        Command::Ping => Answer::Pong {
+            pid: std::process::id(),
+            listen,
+        },
+        Command::Apply { config, expect } => {
+            if let Err(message) = config.validate() {
+                return Answer::Error {
+                    message: format!("refused routes: {message}"),
+                };
             }
-        };
-        tokio::time::timeout(Duration::from_secs(10), fut)
-            .await
-            .map_err(|_| self.failed("no answer within 10s".into()))?
-    }
-
-    fn failed(&self, message: String) -> DaemonError {
-        DaemonError::Failed {
-            path: self.path.clone(),
-            message,
+            // One change at a time, from the version check to the new routes serving.
+            let mut routes = current.lock().unwrap_or_else(|p| p.into_inner());
+            if expect.is_some_and(|v| v != routes.version) {
+                return Answer::Conflict {
+                    version: routes.version,
+                };
+            }
+            if let Err(e) = saved::save(state_dir, &config) {
+                return Answer::Error {
+                    message: format!("cannot save the routes: {e}"),
+                };
+            }
+            proxy.apply(&config);
+            routes.config = config;
+            routes.version += 1;
+            Answer::Applied {
+                version: routes.version,
+            }
+        }
+        Command::Status => {
+            let routes = current.lock().unwrap_or_else(|p| p.into_inner());
+            Answer::Status {
+                groups: proxy.status(),
+                config: routes.config.clone(),
+                version: routes.version,
+            }
+        }
+        Command::Requests { group, window_ms } => {
+            let (total, errors_5xx) = proxy.requests(&group, Duration::from_millis(window_ms));
+            Answer::Requests { total, errors_5xx }
+        }
+        Command::Shutdown => {
+            let _ = stop.send(true);
+            Answer::Stopping
         }
     }
 }

@@ -1,16 +1,20 @@
 //! The local target: what makes one machine an environment. Deployments are labelled
 //! containers ([`wharf_docker`]), traffic is wharf's proxy, run as a daemon per environment
-//! ([`daemon`]) whose routes [`rules`] edits, records and locks live in an SQLite database in
-//! the environment's state dir ([`store`]), shared by every `wharf` process working on it.
+//! ([`daemon`], spoken to in the [`control`] protocol, its routes saved by [`saved`]) whose
+//! routes [`rules`] edits, records and locks live in an SQLite database in
+//! the environment's state dir ([`store`]; the dir itself: [`statedir`]), shared by every `wharf` process working on it.
 //! [`open`] opens an environment, [`platform`] brings one up and down, [`target`] is the
 //! engine's target.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod containers;
+pub mod control;
 pub mod daemon;
 pub mod open;
 pub mod platform;
 pub mod rules;
+pub mod saved;
+pub mod statedir;
 pub mod store;
 pub mod target;
 

@@ -62,6 +62,10 @@ pub enum LocalError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Store(#[from] StoreError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    StateDir(#[from] crate::statedir::StateDirError),
 }
 
 impl LocalError {
@@ -99,6 +103,7 @@ impl LocalTarget {
     ) -> Result<LocalTarget, LocalError> {
         let local = local_env(env)?;
         let state_dir = state_dir(manifest, local);
+        crate::statedir::prepare(&state_dir)?;
         let (docker, listen) = match mode {
             Mode::Act => (
                 Docker::connect().await?,
@@ -167,7 +172,7 @@ pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, 
         let path = path.to_path_buf();
         move |source| LocalError::Write { path, source }
     };
-    std::fs::create_dir_all(state_dir).map_err(write(state_dir))?;
+    crate::statedir::prepare(state_dir)?;
     let log_path = state_dir.join("proxy.log");
     let log = std::fs::OpenOptions::new()
         .create(true)

@@ -20,6 +20,9 @@ use crate::daemon::{Answer, Command, ProxyClient};
 use crate::rules;
 use crate::store::LocalStore;
 
+/// How often an edit of the routes is made again after another process changed them first.
+const EDIT_ATTEMPTS: usize = 50;
+
 /// Header the drain request carries the secret in.
 pub const DRAIN_SECRET_HEADER: &str = "X-Drain-Secret";
 
@@ -125,29 +128,49 @@ impl LocalTarget {
     }
 
     async fn config(&self) -> Result<Config, TargetError> {
+        self.config_versioned().await.map(|(c, _)| c)
+    }
+
+    /// The proxy's routes and their version (what an apply must name to replace them).
+    async fn config_versioned(&self) -> Result<(Config, u64), TargetError> {
         match self.proxy.send(&Command::Status).await.map_err(terr)? {
-            Answer::Status { config, .. } => Ok(config),
+            Answer::Status {
+                config, version, ..
+            } => Ok((config, version)),
             other => Err(terr(format!("unexpected proxy answer {other:?}"))),
         }
     }
 
     /// Reads, changes and applies the proxy's configuration, one edit at a time.
-    pub(crate) async fn edit(&self, f: impl FnOnce(&mut Config)) -> Result<(), TargetError> {
+    pub async fn edit(&self, f: impl Fn(&mut Config)) -> Result<(), TargetError> {
+        // In-process edits queue here; edits from other wharf processes (two services deployed
+        // at once) are caught by the proxy's version check and made again on fresh routes.
         let _guard = self.edit.lock().await;
-        let mut cfg = self.config().await?;
-        f(&mut cfg);
-        self.proxy
-            .send(&Command::Apply { config: cfg })
-            .await
-            .map_err(terr)?;
-        Ok(())
+        for _ in 0..EDIT_ATTEMPTS {
+            let (mut cfg, version) = self.config_versioned().await?;
+            f(&mut cfg);
+            let apply = Command::Apply {
+                config: cfg,
+                expect: Some(version),
+            };
+            match self.proxy.send(&apply).await.map_err(terr)? {
+                Answer::Conflict { .. } => continue,
+                _ => return Ok(()),
+            }
+        }
+        let mut e = TargetError::new(format!(
+            "the proxy's routes changed under {EDIT_ATTEMPTS} edits in a row"
+        ))
+        .help("another wharf keeps changing this environment's routes; try again when it is done");
+        e.transient = true;
+        Err(e)
     }
 
     /// Changes the service's base rule (creating it from the routing settings).
     async fn edit_base(
         &self,
         service: &Service,
-        f: impl FnOnce(&mut RuleConfig),
+        f: impl Fn(&mut RuleConfig),
     ) -> Result<(), TargetError> {
         let Some(base) = rules::base_rule(service) else {
             return Err(terr(format!(
@@ -155,7 +178,7 @@ impl LocalTarget {
                 service.name
             )));
         };
-        self.edit(|cfg| rules::edit_base(cfg, &base, f)).await
+        self.edit(|cfg| rules::edit_base(cfg, &base, &f)).await
     }
 
     /// Health from the proxy's view of the deployment's target group: (healthy, targets).
@@ -280,7 +303,7 @@ impl Target for LocalTarget {
             .map(|(d, w)| (self.group_name(&service.name, d), *w))
             .collect();
         self.edit_base(service, |r| {
-            r.forward = forward;
+            r.forward = forward.clone();
             r.affinity_cookie = None;
         })
         .await
@@ -295,7 +318,7 @@ impl Target for LocalTarget {
             return Ok(());
         };
         let group = deployment.map(|d| self.group_name(&service.name, d));
-        self.edit(|cfg| rules::set_test_route(cfg, service, base, group))
+        self.edit(|cfg| rules::set_test_route(cfg, service, base.clone(), group.clone()))
             .await
     }
 
@@ -303,9 +326,9 @@ impl Target for LocalTarget {
         let Some(base) = rules::base_rule(service) else {
             return Ok(());
         };
-        let prefix = format!("{}-", service.name);
-        let group = self.group_name(&service.name, deployment);
-        self.edit(|cfg| rules::make_default(cfg, service, base, &prefix, group))
+        let group_of = |d: &str| self.group_name(&service.name, d);
+        let group = group_of(deployment);
+        self.edit(|cfg| rules::make_default(cfg, service, base.clone(), &group_of, group.clone()))
             .await
     }
 

@@ -12,6 +12,40 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
 }
 
+impl Config {
+    /// What the proxy refuses to run: two rules at one priority (ALB refuses them too),
+    /// two target groups of one name, a health check that would spin (`interval_ms: 0`) or
+    /// never count, a forward with no weight at all.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.rules {
+            if !seen.insert(r.priority) {
+                return Err(format!("two rules have priority {}", r.priority));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        for g in &self.target_groups {
+            if !names.insert(g.name.as_str()) {
+                return Err(format!("two target groups are named {}", g.name));
+            }
+            let h = &g.health;
+            if h.interval_ms == 0 || h.timeout_ms == 0 {
+                return Err(format!(
+                    "target group {}: a health check needs an interval and a timeout above 0 ms",
+                    g.name
+                ));
+            }
+            if h.healthy == 0 || h.unhealthy == 0 {
+                return Err(format!(
+                    "target group {}: healthy and unhealthy thresholds start at 1",
+                    g.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// A set of targets with one health check, like an ALB target group.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetGroupConfig {

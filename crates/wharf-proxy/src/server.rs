@@ -67,9 +67,12 @@ impl Snapshot {
             return None;
         }
         let mut wrr = self.wrr.lock().unwrap_or_else(|p| p.into_inner());
-        let current = wrr
-            .entry(rule.priority)
-            .or_insert_with(|| vec![0; rule.forward.len()]);
+        let current = wrr.entry(rule.priority).or_default();
+        // A configuration is validated (priorities are unique), but a state of another length
+        // is started over rather than indexed out of bounds.
+        if current.len() != rule.forward.len() {
+            *current = vec![0; rule.forward.len()];
+        }
         let mut best = 0;
         for (i, (_, w)) in rule.forward.iter().enumerate() {
             current[i] += i64::from(*w);
