@@ -2,7 +2,10 @@
 //! (`{app}-{env}-wharf`, keys `pk`/`sk`, created by the baseline stack).
 //!
 //! - a record: `pk = svc#{service}`, `sk = dep#{deployment id}`, the record as JSON in `body`.
-//!   Ids are `{env}-{YYYYMMDD-HHMMSS}Z`, so a query in key order lists them oldest first;
+//!   Ids are `{env}-{YYYYMMDD-HHMMSS}Z`, so a query in key order lists them oldest first. What
+//!   another process asks of it (`wharf promote`, `wharf abort`) is an attribute of the item
+//!   beside the body (`approve_asked`, `abort_asked`), set by an update of that attribute
+//!   alone; saves update the body and never replace the item, so neither erases the other;
 //! - the service's lock: `pk = svc#{service}`, `sk = lock`, with `holder`, `acquired_ms` and
 //!   `expires_ms`. It is taken by a conditional put (nobody holds it, its lease ran out, or the
 //!   holder is the same), renewed and released by conditional updates on the holder, so two
@@ -14,7 +17,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use wharf_engine::{Holder, Lock, Record, Store, TargetError};
+use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError};
 
 use crate::error::AwsError;
 
@@ -71,6 +74,24 @@ fn corrupt(service: &str, id: &str, e: serde_json::Error) -> TargetError {
     .help("a newer wharf may have written it: upgrade wharf")
 }
 
+/// A record item as read: its body, with what was asked of it set.
+fn record_of(
+    service: &str,
+    id: &str,
+    item: &HashMap<String, AttributeValue>,
+) -> Result<Record, TargetError> {
+    let mut r: Record =
+        serde_json::from_str(text(item, "body")).map_err(|e| corrupt(service, id, e))?;
+    let asked = |key: &str| matches!(item.get(key), Some(AttributeValue::Bool(true)));
+    if asked("approve_asked") {
+        Ask::Approve.apply(&mut r);
+    }
+    if asked("abort_asked") {
+        Ask::Abort.apply(&mut r);
+    }
+    Ok(r)
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoStore {
@@ -97,14 +118,17 @@ impl DynamoStore {
 impl Store for DynamoStore {
     async fn save(&self, record: &Record) -> Result<(), TargetError> {
         let body = serde_json::to_string(record).map_err(|e| TargetError::new(e.to_string()))?;
+        // An update, not a put: the item's other attributes (what was asked of it) stay.
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .item("pk", pk(&record.service))
-            .item("sk", s(format!("dep#{}", record.id)))
-            .item("body", s(body))
-            .item("status", s(record.phase()))
-            .item("updated_ms", n(record.updated_ms))
+            .key("pk", pk(&record.service))
+            .key("sk", s(format!("dep#{}", record.id)))
+            .update_expression("SET body = :body, #status = :status, updated_ms = :updated")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":status", s(record.phase()))
+            .expression_attribute_values(":updated", n(record.updated_ms))
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("save the record {}", record.id), e))?;
@@ -122,9 +146,7 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("read the record {id}"), e))?;
-        out.item
-            .map(|i| serde_json::from_str(text(&i, "body")).map_err(|e| corrupt(service, id, e)))
-            .transpose()
+        out.item.map(|i| record_of(service, id, &i)).transpose()
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
@@ -145,10 +167,7 @@ impl Store for DynamoStore {
                 .map_err(|e| AwsError::from_sdk(format!("list the records of {service}"), e))?;
             for item in out.items.unwrap_or_default() {
                 let id = text(&item, "sk").trim_start_matches("dep#").to_owned();
-                records.push(
-                    serde_json::from_str::<Record>(text(&item, "body"))
-                        .map_err(|e| corrupt(service, &id, e))?,
-                );
+                records.push(record_of(service, &id, &item)?);
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -157,6 +176,29 @@ impl Store for DynamoStore {
         }
         records.sort_by(|a, b| (a.started_ms, &a.id).cmp(&(b.started_ms, &b.id)));
         Ok(records)
+    }
+
+    async fn ask(&self, service: &str, id: &str, ask: Ask) -> Result<bool, TargetError> {
+        let attribute = match ask {
+            Ask::Approve => "approve_asked",
+            Ask::Abort => "abort_asked",
+        };
+        let sent = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", pk(service))
+            .key("sk", s(format!("dep#{id}")))
+            .update_expression(format!("SET {attribute} = :yes"))
+            .condition_expression("attribute_exists(body)")
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(is_condition_failed) => Ok(false),
+            Err(e) => Err(AwsError::from_sdk(format!("ask {id} to {attribute}"), e).into()),
+        }
     }
 
     async fn lock(

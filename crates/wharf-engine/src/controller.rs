@@ -7,7 +7,7 @@ use crate::error::EngineError;
 use crate::events::{started, Event, EventSink};
 use crate::holder::Holder;
 use crate::plan::{plan_for, Step};
-use crate::record::{Outcome, Record, Status};
+use crate::record::{Ask, Outcome, Record, Status};
 use crate::target::{Clock, Target, TargetError};
 
 /// Tunables; the defaults suit real targets.
@@ -258,34 +258,27 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
 
     /// Continues the service's unfinished deployment from its record.
     pub async fn resume(&self, service: &Service) -> Result<Record, EngineError> {
-        self.with_open(service, "resume", |r| r).await
+        self.with_open(service, "resume", None).await
     }
 
     /// Lets a deployment held at its approval gate continue.
     pub async fn promote(&self, service: &Service) -> Result<Record, EngineError> {
-        self.with_open(service, "promote", |mut r| {
-            r.approved = true;
-            r
-        })
-        .await
+        self.with_open(service, "promote", Some(Ask::Approve)).await
     }
 
     /// Rolls the unfinished deployment back.
     pub async fn abort(&self, service: &Service) -> Result<Record, EngineError> {
-        self.with_open(service, "abort", |mut r| {
-            r.abort_requested = true;
-            r
-        })
-        .await
+        self.with_open(service, "abort", Some(Ask::Abort)).await
     }
 
-    /// Finds the open record, applies `change` and runs it. When another process holds the lock
-    /// (a deploy waiting at a gate), the change is written for that process to act on.
+    /// Finds the open record, asks `ask` of it and runs it. When another process holds the
+    /// lock (a deploy waiting at a gate), the ask is stored beside the record for that process
+    /// to act on; the record itself, which that process keeps writing, is not touched.
     async fn with_open(
         &self,
         service: &Service,
         action: &'static str,
-        change: impl FnOnce(Record) -> Record,
+        ask: Option<Ask>,
     ) -> Result<Record, EngineError> {
         let name = &service.name;
         let records = self
@@ -312,9 +305,12 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 });
             }
         }
-        let record = change(open);
+        let mut record = open;
         match self.lock(name).await {
             Ok(()) => {
+                if let Some(a) = ask {
+                    a.apply(&mut record);
+                }
                 self.save(&record).await?;
                 self.events.emit(Event::Resumed {
                     id: record.id.clone(),
@@ -324,8 +320,13 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 self.unlock_unless_killed(name, &result).await;
                 result
             }
-            Err(EngineError::Locked { .. }) if action != "resume" => {
-                self.save(&record).await?;
+            Err(e @ EngineError::Locked { .. }) => {
+                let Some(a) = ask else { return Err(e) };
+                self.target
+                    .ask(name, &record.id, a)
+                    .await
+                    .map_err(target_err(format!("ask {} to {action}", record.id)))?;
+                a.apply(&mut record);
                 Ok(record)
             }
             Err(e) => Err(e),
@@ -367,12 +368,15 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     .take(r.step + 1)
                     .any(|s| *s == Step::RetirePrevious)
                 {
-                    r.abort_requested = false;
-                    r.reason = Some(format!(
+                    // The request stays asked (it lives beside the record); it is answered once.
+                    let note = format!(
                         "abort came after {} was retired; the deployment was finished instead",
                         r.previous.as_deref().unwrap_or("the previous deployment")
-                    ));
-                    self.save(&r).await?;
+                    );
+                    if r.reason.as_deref() != Some(note.as_str()) {
+                        r.reason = Some(note);
+                        self.save(&r).await?;
+                    }
                 } else {
                     self.begin_rollback(&mut r, "aborted on request").await?;
                 }

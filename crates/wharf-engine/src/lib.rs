@@ -40,7 +40,7 @@ pub use gc::Collected;
 pub use holder::Holder;
 pub use plan::{plan, plan_for, HookKind, Step};
 pub use platform::{Confirm, Mode, Platform, Verdict};
-pub use record::{Outcome, Record, Status};
+pub use record::{Ask, Outcome, Record, Status};
 pub use target::{
     Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, SystemClock, Target,
     TargetError,

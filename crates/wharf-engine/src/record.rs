@@ -8,6 +8,28 @@ use wharf_manifest::StrategyKind;
 
 use crate::plan::Step;
 
+/// What another process asks of a running deployment ([`crate::Store::ask`]): kept beside the
+/// record, never written into it, so neither the runner's saves nor the request can erase the
+/// other. A record reads with the flags asked for set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Ask {
+    /// `wharf promote`: let it past its approval gate.
+    Approve,
+    /// `wharf abort`: roll it back at its next look.
+    Abort,
+}
+
+impl Ask {
+    /// Sets the flag this asks for on a record as read.
+    pub fn apply(self, r: &mut Record) {
+        match self {
+            Ask::Approve => r.approved = true,
+            Ask::Abort => r.abort_requested = true,
+        }
+    }
+}
+
 /// How a deployment ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

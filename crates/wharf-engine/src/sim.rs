@@ -76,6 +76,8 @@ struct Deployment {
 #[derive(Default)]
 struct State {
     records: BTreeMap<String, Vec<Record>>,
+    /// What other processes asked of deployments, by (service, id), beside the records.
+    asks: BTreeMap<(String, String), Vec<crate::Ask>>,
     locks: BTreeMap<String, Lock>,
     deployments: BTreeMap<String, Deployment>,
     behaviours: BTreeMap<String, Behaviour>,
@@ -174,6 +176,19 @@ impl SimTarget {
             .unwrap_or(Behaviour::Healthy { after_ms: 10_000 })
     }
 
+    /// A record as read: with what was asked of it set.
+    fn asked(st: &State, mut r: Record) -> Record {
+        for a in st
+            .asks
+            .get(&(r.service.clone(), r.id.clone()))
+            .into_iter()
+            .flatten()
+        {
+            a.apply(&mut r);
+        }
+        r
+    }
+
     fn share(st: &State, id: &str) -> u32 {
         if st.default.as_deref() == Some(id) {
             return 100;
@@ -197,15 +212,39 @@ impl Store for SimTarget {
     }
 
     async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
-        Ok(self
-            .st()
+        let st = self.st();
+        Ok(st
             .records
             .get(service)
-            .and_then(|l| l.iter().find(|r| r.id == id).cloned()))
+            .and_then(|l| l.iter().find(|r| r.id == id).cloned())
+            .map(|r| Self::asked(&st, r)))
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
-        Ok(self.st().records.get(service).cloned().unwrap_or_default())
+        let st = self.st();
+        Ok(st
+            .records
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Self::asked(&st, r))
+            .collect())
+    }
+
+    async fn ask(&self, service: &str, id: &str, ask: crate::Ask) -> Result<bool, TargetError> {
+        let mut st = self.st();
+        let known = st
+            .records
+            .get(service)
+            .is_some_and(|l| l.iter().any(|r| r.id == id));
+        if known {
+            st.asks
+                .entry((service.to_owned(), id.to_owned()))
+                .or_default()
+                .push(ask);
+        }
+        Ok(known)
     }
 
     async fn lock(

@@ -179,6 +179,15 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<Option<Record>, TargetError>> + Send;
     /// The service's records, oldest first.
     fn list(&self, service: &str) -> impl Future<Output = Result<Vec<Record>, TargetError>> + Send;
+    /// Records `ask` beside the deployment's record without rewriting it (a field-level
+    /// update): the process running the deployment sees it at its next look, and its own saves
+    /// cannot erase it. False when there is no such record.
+    fn ask(
+        &self,
+        service: &str,
+        id: &str,
+        ask: crate::Ask,
+    ) -> impl Future<Output = Result<bool, TargetError>> + Send;
     /// Takes the service's lock, or answers the current holder when someone else has it and
     /// its lease has not expired.
     fn lock(
@@ -356,6 +365,14 @@ macro_rules! delegate_store {
                 service: &str,
             ) -> Result<Vec<$crate::Record>, $crate::TargetError> {
                 self.$field.list(service).await
+            }
+            async fn ask(
+                &self,
+                service: &str,
+                id: &str,
+                ask: $crate::Ask,
+            ) -> Result<bool, $crate::TargetError> {
+                self.$field.ask(service, id, ask).await
             }
             async fn lock(
                 &self,

@@ -6,10 +6,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use wharf_engine::{Holder, Lock, Record, Store, TargetError};
+use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError};
 
-/// The schema this wharf writes. A database from a newer wharf is refused, not rewritten.
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema this wharf writes. A database from a newer wharf is refused, not rewritten; one
+/// from an older wharf is brought up to date (2: what was asked of a deployment, beside it).
+pub const SCHEMA_VERSION: i64 = 2;
 
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum StoreError {
@@ -49,14 +50,14 @@ impl LocalStore {
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| open(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
-        let conn = Connection::open(&path).map_err(open)?;
+        let mut conn = Connection::open(&path).map_err(open)?;
         conn.busy_timeout(Duration::from_secs(10)).map_err(open)?;
         let corrupt = || StoreError::Corrupt { path: path.clone() };
         conn.execute_batch("PRAGMA journal_mode = WAL;")
             .map_err(|_| corrupt())?;
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS records (service TEXT NOT NULL, id TEXT NOT NULL, started_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (service, id));
+             CREATE TABLE IF NOT EXISTS records (service TEXT NOT NULL, id TEXT NOT NULL, started_ms INTEGER NOT NULL, body TEXT NOT NULL, approve_asked INTEGER NOT NULL DEFAULT 0, abort_asked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (service, id));
              CREATE TABLE IF NOT EXISTS locks (service TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);",
         )
         .map_err(|_| corrupt())?;
@@ -75,6 +76,7 @@ impl LocalStore {
                 .map_err(|_| corrupt())?;
             }
             Some(Ok(v)) if v > SCHEMA_VERSION => return Err(StoreError::Newer { path, found: v }),
+            Some(Ok(1)) => migrate_1_to_2(&mut conn).map_err(|_| corrupt())?,
             Some(Ok(_)) => {}
             Some(Err(_)) => return Err(corrupt()),
         }
@@ -110,6 +112,54 @@ fn current_lock(tx: &rusqlite::Transaction<'_>, service: &str) -> rusqlite::Resu
     .optional()
 }
 
+/// Adds the columns of what was asked of a deployment; another process doing the same at the
+/// same moment waits for the write lock and then finds it done.
+fn migrate_1_to_2(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let now: String = tx.query_row("SELECT value FROM meta WHERE key = 'schema'", [], |r| {
+        r.get(0)
+    })?;
+    if now == "1" {
+        tx.execute_batch(
+            "ALTER TABLE records ADD COLUMN approve_asked INTEGER NOT NULL DEFAULT 0;
+             ALTER TABLE records ADD COLUMN abort_asked INTEGER NOT NULL DEFAULT 0;
+             UPDATE meta SET value = '2' WHERE key = 'schema';",
+        )?;
+    }
+    tx.commit()
+}
+
+/// A record's row: its body and what was asked of it.
+struct Row {
+    id: String,
+    body: String,
+    approve: bool,
+    abort: bool,
+}
+
+fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        id: r.get(0)?,
+        body: r.get(1)?,
+        approve: r.get(2)?,
+        abort: r.get(3)?,
+    })
+}
+
+impl Row {
+    fn record(self) -> Result<Record, TargetError> {
+        let mut r: Record = serde_json::from_str(&self.body)
+            .map_err(|e| TargetError::new(format!("record {} is unreadable: {e}", self.id)))?;
+        if self.approve {
+            Ask::Approve.apply(&mut r);
+        }
+        if self.abort {
+            Ask::Abort.apply(&mut r);
+        }
+        Ok(r)
+    }
+}
+
 fn err(what: &str) -> impl Fn(rusqlite::Error) -> TargetError + '_ {
     move |e| TargetError::new(format!("local state: failed to {what}: {e}"))
 }
@@ -129,39 +179,46 @@ impl Store for LocalStore {
     }
 
     async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
-        let body: Option<String> = self
+        let row: Option<Row> = self
             .conn()
             .query_row(
-                "SELECT body FROM records WHERE service = ?1 AND id = ?2",
+                "SELECT id, body, approve_asked, abort_asked FROM records WHERE service = ?1 AND id = ?2",
                 params![service, id],
-                |r| r.get(0),
+                row,
             )
             .optional()
             .map_err(err("read a record"))?;
-        body.map(|b| {
-            serde_json::from_str(&b)
-                .map_err(|e| TargetError::new(format!("record {id} is unreadable: {e}")))
-        })
-        .transpose()
+        row.map(Row::record).transpose()
     }
 
     async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
         let conn = self.conn();
         let mut stmt = conn
-            .prepare("SELECT body FROM records WHERE service = ?1 ORDER BY started_ms, id")
+            .prepare("SELECT id, body, approve_asked, abort_asked FROM records WHERE service = ?1 ORDER BY started_ms, id")
             .map_err(err("list records"))?;
         let rows = stmt
-            .query_map(params![service], |r| r.get::<_, String>(0))
+            .query_map(params![service], row)
             .map_err(err("list records"))?;
         let mut out = Vec::new();
-        for body in rows {
-            let body = body.map_err(err("list records"))?;
-            out.push(
-                serde_json::from_str(&body)
-                    .map_err(|e| TargetError::new(format!("a record is unreadable: {e}")))?,
-            );
+        for r in rows {
+            out.push(r.map_err(err("list records"))?.record()?);
         }
         Ok(out)
+    }
+
+    async fn ask(&self, service: &str, id: &str, ask: Ask) -> Result<bool, TargetError> {
+        let column = match ask {
+            Ask::Approve => "approve_asked",
+            Ask::Abort => "abort_asked",
+        };
+        let changed = self
+            .conn()
+            .execute(
+                &format!("UPDATE records SET {column} = 1 WHERE service = ?1 AND id = ?2"),
+                params![service, id],
+            )
+            .map_err(err("ask a deployment"))?;
+        Ok(changed > 0)
     }
 
     async fn lock(

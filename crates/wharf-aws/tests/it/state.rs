@@ -148,3 +148,39 @@ async fn records_round_trip_and_list_oldest_first() {
     assert_eq!(ids, [older.id.clone(), newer.id.clone()]);
     assert!(s.list("api").await.expect("list").is_empty());
 }
+
+#[tokio::test]
+async fn an_abort_asked_while_the_deployer_saves_a_stale_copy_is_kept() {
+    let m = moto();
+    let s = store(&m.endpoint()).await;
+    s.save(&record("test-20261129-150000Z", 1))
+        .await
+        .expect("save");
+    // The deployer read the record before the ask, and saves its copy after it.
+    let mut stale = s
+        .load("web", "test-20261129-150000Z")
+        .await
+        .expect("load")
+        .expect("there");
+    assert!(s
+        .ask("web", "test-20261129-150000Z", wharf_engine::Ask::Abort)
+        .await
+        .expect("ask"));
+    stale.step = 1;
+    s.save(&stale).await.expect("save");
+    let now = s
+        .load("web", "test-20261129-150000Z")
+        .await
+        .expect("load")
+        .expect("there");
+    assert!(now.abort_requested, "the ask survived the save");
+    assert_eq!(now.step, 1, "and the save landed");
+    let listed = s.list("web").await.expect("list");
+    assert!(listed[0].abort_requested && !listed[0].approved);
+    // Asking about a deployment that does not exist says so and creates nothing.
+    assert!(!s
+        .ask("web", "test-20990101-000000Z", wharf_engine::Ask::Approve)
+        .await
+        .expect("ask"));
+    assert_eq!(s.list("web").await.expect("list").len(), 1);
+}

@@ -276,6 +276,43 @@ async fn abort_at_the_gate_rolls_back() {
 }
 
 #[tokio::test]
+async fn an_abort_asked_of_another_process_survives_its_saves_and_rolls_back() {
+    let svc = service("canary", "approval = true");
+    let w = World::with_v1(&svc).await;
+    let detach = Options {
+        detach_at_approval: true,
+        ..Options::default()
+    };
+    w.deploy(&svc, "v2", "img-2", detach.clone())
+        .await
+        .expect("runs to the gate");
+    // Another process runs the deployment: it holds the lock and keeps saving the copy of the
+    // record it read before the abort was asked.
+    let now = w.sim.clock_now();
+    let alice = wharf_engine::Holder::named("alice@ci pid 7");
+    w.sim
+        .lock("web", &alice, now, 600_000)
+        .await
+        .expect("store")
+        .expect("free");
+    let stale = w.sim.load("web", "v2").await.expect("store").expect("v2");
+    let asked = w
+        .engine("me", Options::default())
+        .abort(&svc)
+        .await
+        .expect("asked");
+    assert!(
+        asked.abort_requested && asked.outcome.is_none(),
+        "{asked:?}"
+    );
+    w.sim.save(&stale).await.expect("alice saves");
+    w.sim.unlock("web", &alice).await.expect("alice stops");
+    let r = w.engine("me", detach).resume(&svc).await.expect("resumes");
+    assert_eq!(r.outcome, Some(Outcome::Aborted), "{r:?}");
+    assert_eq!(serves(&w), "v1");
+}
+
+#[tokio::test]
 async fn a_concurrent_deploy_fails_naming_the_holder() {
     let svc = service("canary", "");
     let w = World::with_v1(&svc).await;

@@ -1,5 +1,7 @@
 //! The local state database: records round-trip, locks exclude other processes until their
-//! lease ends, and a damaged or newer database is refused with a clear message. The proxy
+//! lease ends, an abort asked by another process survives the deployer's saves, a database of
+//! the previous schema is brought up to date, and a damaged or newer database is refused with
+//! a clear message. The proxy
 //! daemon: see `daemon`.
 
 mod daemon;
@@ -47,6 +49,68 @@ async fn records_round_trip_in_start_order() {
     // Another process sees the same state.
     let other = LocalStore::open(d.path()).expect("opens again");
     assert_eq!(other.list("web").await.expect("list").len(), 2);
+}
+
+#[tokio::test]
+async fn an_abort_asked_while_the_deployer_saves_a_stale_copy_is_kept() {
+    let d = TestDir::new();
+    let (deployer, asker) = (
+        LocalStore::open(d.path()).expect("a"),
+        LocalStore::open(d.path()).expect("b"),
+    );
+    deployer.save(&record("v2", 1)).await.expect("save");
+    let mut stale = deployer
+        .load("web", "v2")
+        .await
+        .expect("load")
+        .expect("there");
+    assert!(asker
+        .ask("web", "v2", wharf_engine::Ask::Abort)
+        .await
+        .expect("ask"));
+    stale.weight = 10;
+    deployer.save(&stale).await.expect("save");
+    let now = asker.load("web", "v2").await.expect("load").expect("there");
+    assert!(now.abort_requested, "the ask survived the save");
+    assert_eq!(now.weight, 10, "and the save landed");
+    assert!(!asker
+        .ask("web", "nope", wharf_engine::Ask::Approve)
+        .await
+        .expect("ask"));
+}
+
+#[test]
+fn a_database_of_the_previous_schema_is_brought_up_to_date() {
+    let d = TestDir::new();
+    {
+        let c = rusqlite::Connection::open(d.path().join("state.db")).expect("db");
+        c.execute_batch(
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             INSERT INTO meta VALUES ('schema', '1');
+             CREATE TABLE records (service TEXT NOT NULL, id TEXT NOT NULL, started_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (service, id));
+             CREATE TABLE locks (service TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);",
+        )
+        .expect("schema 1");
+        c.execute(
+            "INSERT INTO records VALUES ('web', 'v1', 1, ?1)",
+            [serde_json::to_string(&record("v1", 1)).expect("json")],
+        )
+        .expect("a record");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("rt");
+    let s = LocalStore::open(d.path()).expect("migrates");
+    assert!(rt
+        .block_on(s.ask("web", "v1", wharf_engine::Ask::Approve))
+        .expect("ask"));
+    let r = rt
+        .block_on(s.load("web", "v1"))
+        .expect("load")
+        .expect("kept");
+    assert!(r.approved);
+    drop(s);
+    LocalStore::open(d.path()).expect("opens again, already migrated");
 }
 
 #[tokio::test]
