@@ -400,7 +400,10 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             // setting) fails the deployment like a gate: traffic goes back. A transient failure
             // (the runtime unreachable, throttling) stops here with the record resumable, and
             // so does any failure once the previous deployment is being retired.
-            let progress = match self.execute(service, &mut r, &step).await {
+            let progress = match self
+                .with_heartbeat(&service.name, self.execute(service, &mut r, &step))
+                .await
+            {
                 Err(EngineError::Target { action, source, .. })
                     if !source.transient
                         && !matches!(step, Step::RetirePrevious | Step::EnforceKeep { .. }) =>

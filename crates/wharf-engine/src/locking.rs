@@ -1,6 +1,6 @@
 //! The service's lock as the engine takes it: a dead holder of this machine released first,
-//! deployment ids allocated while holding it, released at the end unless the process was
-//! (as if) killed.
+//! deployment ids allocated while holding it, renewed by a heartbeat while a step works (a
+//! step may outlast the lease), released at the end unless the process was (as if) killed.
 
 use wharf_manifest::Service;
 
@@ -69,6 +69,48 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 return Ok(id);
             }
             self.clock.sleep(300).await;
+        }
+    }
+
+    /// Runs `work` (one step) while renewing the service's lock every third of its lease, so
+    /// a step longer than the lease (a retire waiting out its drain) keeps the lock. A renewal
+    /// the store refuses means someone else holds it now: the step stops there, resumable.
+    /// A renewal that fails to reach the store is tried again at the next beat.
+    pub(crate) async fn with_heartbeat<R>(
+        &self,
+        service: &str,
+        work: impl std::future::Future<Output = Result<R, EngineError>>,
+    ) -> Result<R, EngineError> {
+        let every = (self.options.lease_ms / 3).max(1);
+        let beat = async {
+            let mut last = self.clock.now_ms();
+            loop {
+                self.clock.tick().await;
+                let now = self.clock.now_ms();
+                if now - last < every {
+                    continue;
+                }
+                match self
+                    .target
+                    .renew(service, &self.holder, now, self.options.lease_ms)
+                    .await
+                {
+                    Ok(true) => last = now,
+                    Ok(false) => {
+                        return EngineError::LockLost {
+                            service: service.to_owned(),
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::pin!(beat);
+        tokio::select! {
+            biased;
+            done = &mut work => done,
+            lost = &mut beat => Err(lost),
         }
     }
 

@@ -40,6 +40,10 @@ impl Clock for FakeClock {
         self.advance(ms);
         tokio::task::yield_now().await;
     }
+
+    async fn tick(&self) {
+        tokio::task::yield_now().await;
+    }
 }
 
 /// How a simulated deployment behaves, chosen by its image.
@@ -88,6 +92,8 @@ struct State {
     log: Vec<String>,
     /// How long retiring a deployment takes (the load balancer's deregistration delay).
     drain_ms: u64,
+    /// Times (ms) at which a step was still working while its service's lock had lapsed.
+    lapses: Vec<i64>,
 }
 
 /// The simulator. Traffic: 100 requests a second, split by the weights.
@@ -115,6 +121,12 @@ impl SimTarget {
     /// balancer's deregistration delay does (default: instant).
     pub fn set_drain_ms(&self, ms: u64) {
         self.st().drain_ms = ms;
+    }
+
+    /// When a retire was still draining while the service's lock had run out (a second wharf
+    /// could have taken it mid-step): empty while the holder keeps its lease renewed.
+    pub fn lapses(&self) -> Vec<i64> {
+        self.st().lapses.clone()
     }
 
     /// Scripts how deployments of `image` behave (default: healthy after 10 s).
@@ -528,10 +540,22 @@ impl Target for SimTarget {
         Ok(())
     }
 
-    async fn retire(&self, _service: &Service, deployment: &str) -> Result<(), TargetError> {
-        let drain_ms = self.st().drain_ms;
-        if drain_ms > 0 {
-            self.clock.sleep(drain_ms).await;
+    async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        // Drains second by second, noting any moment the service's lock has lapsed.
+        let mut left = self.st().drain_ms;
+        while left > 0 {
+            let chunk = left.min(1_000);
+            self.clock.sleep(chunk).await;
+            left -= chunk;
+            let mut st = self.st();
+            let now = self.clock.now_ms();
+            if st
+                .locks
+                .get(&service.name)
+                .is_some_and(|l| l.expires_ms <= now)
+            {
+                st.lapses.push(now);
+            }
         }
         let mut st = self.st();
         if let Some(d) = st.deployments.get_mut(deployment) {

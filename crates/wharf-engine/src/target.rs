@@ -151,6 +151,11 @@ pub trait Clock: Send + Sync {
     fn now_ms(&self) -> i64;
     /// Waits `ms` (a fake clock advances instead).
     fn sleep(&self, ms: u64) -> impl Future<Output = ()> + Send;
+    /// Waits a little (a second) without moving time: what a watcher of [`Clock::now_ms`]
+    /// waits between looks. A fake clock only yields, so a heartbeat never hurries time.
+    fn tick(&self) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(std::time::Duration::from_secs(1))
+    }
 }
 
 /// The system clock with tokio's sleep.

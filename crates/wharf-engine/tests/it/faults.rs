@@ -313,6 +313,25 @@ async fn an_abort_asked_of_another_process_survives_its_saves_and_rolls_back() {
 }
 
 #[tokio::test]
+async fn a_step_longer_than_the_lease_keeps_the_lock_renewed() {
+    let svc = service("canary", "");
+    let w = World::with_v1(&svc).await;
+    // Retiring v1 drains for 5 minutes; the lease is 2.
+    w.sim.set_drain_ms(300_000);
+    let r = w
+        .deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("deploys");
+    assert_eq!(r.outcome, Some(Outcome::Succeeded));
+    assert!(w.sim.log().contains(&"retire v1".to_owned()));
+    assert_eq!(
+        w.sim.lapses(),
+        Vec::<i64>::new(),
+        "the lock lapsed while the retire still drained"
+    );
+}
+
+#[tokio::test]
 async fn a_concurrent_deploy_fails_naming_the_holder() {
     let svc = service("canary", "");
     let w = World::with_v1(&svc).await;
