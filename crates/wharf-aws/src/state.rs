@@ -17,7 +17,7 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError};
+use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError, Unreadable};
 
 use crate::error::AwsError;
 
@@ -75,13 +75,8 @@ fn corrupt(service: &str, id: &str, e: serde_json::Error) -> TargetError {
 }
 
 /// A record item as read: its body, with what was asked of it set.
-fn record_of(
-    service: &str,
-    id: &str,
-    item: &HashMap<String, AttributeValue>,
-) -> Result<Record, TargetError> {
-    let mut r: Record =
-        serde_json::from_str(text(item, "body")).map_err(|e| corrupt(service, id, e))?;
+fn record_of(item: &HashMap<String, AttributeValue>) -> Result<Record, serde_json::Error> {
+    let mut r: Record = serde_json::from_str(text(item, "body"))?;
     let asked = |key: &str| matches!(item.get(key), Some(AttributeValue::Bool(true)));
     if asked("approve_asked") {
         Ask::Approve.apply(&mut r);
@@ -146,11 +141,16 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("read the record {id}"), e))?;
-        out.item.map(|i| record_of(service, id, &i)).transpose()
+        out.item
+            .map(|i| record_of(&i).map_err(|e| corrupt(service, id, e)))
+            .transpose()
     }
 
-    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
-        let mut records = Vec::new();
+    async fn list_readable(
+        &self,
+        service: &str,
+    ) -> Result<(Vec<Record>, Vec<Unreadable>), TargetError> {
+        let (mut records, mut unreadable) = (Vec::new(), Vec::new());
         let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let out = self
@@ -167,7 +167,14 @@ impl Store for DynamoStore {
                 .map_err(|e| AwsError::from_sdk(format!("list the records of {service}"), e))?;
             for item in out.items.unwrap_or_default() {
                 let id = text(&item, "sk").trim_start_matches("dep#").to_owned();
-                records.push(record_of(service, &id, &item)?);
+                match record_of(&item) {
+                    Ok(r) => records.push(r),
+                    Err(e) => unreadable.push(Unreadable {
+                        service: service.to_owned(),
+                        id,
+                        error: e.to_string(),
+                    }),
+                }
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -175,7 +182,7 @@ impl Store for DynamoStore {
             }
         }
         records.sort_by(|a, b| (a.started_ms, &a.id).cmp(&(b.started_ms, &b.id)));
-        Ok(records)
+        Ok((records, unreadable))
     }
 
     async fn ask(&self, service: &str, id: &str, ask: Ask) -> Result<bool, TargetError> {

@@ -43,6 +43,6 @@ pub use platform::{Confirm, Mode, Platform, Verdict};
 pub use record::{Ask, Outcome, Record, Status};
 pub use target::{
     Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, SystemClock, Target,
-    TargetError,
+    TargetError, Unreadable,
 };
 pub use view::{DeploymentStatus, EnvStatus, History, ServiceStatus};

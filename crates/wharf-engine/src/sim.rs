@@ -232,16 +232,20 @@ impl Store for SimTarget {
             .map(|r| Self::asked(&st, r)))
     }
 
-    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
+    async fn list_readable(
+        &self,
+        service: &str,
+    ) -> Result<(Vec<Record>, Vec<crate::Unreadable>), TargetError> {
         let st = self.st();
-        Ok(st
+        let records = st
             .records
             .get(service)
             .cloned()
             .unwrap_or_default()
             .into_iter()
             .map(|r| Self::asked(&st, r))
-            .collect())
+            .collect();
+        Ok((records, Vec::new()))
     }
 
     async fn ask(&self, service: &str, id: &str, ask: crate::Ask) -> Result<bool, TargetError> {

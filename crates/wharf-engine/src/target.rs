@@ -44,6 +44,25 @@ impl TargetError {
     }
 }
 
+/// A stored record that does not read as one: skipped by `status` and `history`, named in
+/// their warnings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Unreadable {
+    pub service: String,
+    pub id: String,
+    pub error: String,
+}
+
+impl std::fmt::Display for Unreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the record {} of {} does not read: {}",
+            self.id, self.service, self.error
+        )
+    }
+}
+
 /// Health of a deployment's tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {
@@ -182,8 +201,24 @@ pub trait Store: Send + Sync {
         service: &str,
         id: &str,
     ) -> impl Future<Output = Result<Option<Record>, TargetError>> + Send;
-    /// The service's records, oldest first.
-    fn list(&self, service: &str) -> impl Future<Output = Result<Vec<Record>, TargetError>> + Send;
+    /// The service's records, oldest first; one that does not read is an error (a deploy
+    /// must not pass over an unfinished deployment it cannot read).
+    fn list(&self, service: &str) -> impl Future<Output = Result<Vec<Record>, TargetError>> + Send {
+        async move {
+            let (records, unreadable) = self.list_readable(service).await?;
+            match unreadable.into_iter().next() {
+                Some(u) => Err(TargetError::new(u.to_string())
+                    .help("a newer wharf may have written it (upgrade wharf), or it was damaged: move it away from the state store")),
+                None => Ok(records),
+            }
+        }
+    }
+    /// The service's records that read, oldest first, and the ones that do not (what
+    /// `status` and `history` show past, with a warning naming each).
+    fn list_readable(
+        &self,
+        service: &str,
+    ) -> impl Future<Output = Result<(Vec<Record>, Vec<Unreadable>), TargetError>> + Send;
     /// Records `ask` beside the deployment's record without rewriting it (a field-level
     /// update): the process running the deployment sees it at its next look, and its own saves
     /// cannot erase it. False when there is no such record.
@@ -365,11 +400,11 @@ macro_rules! delegate_store {
             ) -> Result<Option<$crate::Record>, $crate::TargetError> {
                 self.$field.load(service, id).await
             }
-            async fn list(
+            async fn list_readable(
                 &self,
                 service: &str,
-            ) -> Result<Vec<$crate::Record>, $crate::TargetError> {
-                self.$field.list(service).await
+            ) -> Result<(Vec<$crate::Record>, Vec<$crate::Unreadable>), $crate::TargetError> {
+                self.$field.list_readable(service).await
             }
             async fn ask(
                 &self,

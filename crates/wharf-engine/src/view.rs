@@ -10,7 +10,7 @@ use wharf_manifest::Service;
 use crate::controller::target_err;
 use crate::error::EngineError;
 use crate::record::{Outcome, Record};
-use crate::target::{Store, Target};
+use crate::target::{Store, Target, Unreadable};
 
 /// One deployment as `status` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -39,6 +39,9 @@ pub struct EnvStatus {
     /// the load balancer on AWS.
     pub url: Option<String>,
     pub services: Vec<ServiceStatus>,
+    /// Records that do not read: skipped, so one damaged record hides nothing else.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl EnvStatus {
@@ -49,12 +52,13 @@ impl EnvStatus {
         environment: &str,
         services: &[&Service],
     ) -> Result<EnvStatus, EngineError> {
-        let mut out = Vec::new();
+        let (mut out, mut unreadable) = (Vec::new(), Vec::new());
         for svc in services {
-            let records = target
-                .list(&svc.name)
+            let (records, bad) = target
+                .list_readable(&svc.name)
                 .await
                 .map_err(target_err("read the records"))?;
+            unreadable.extend(bad);
             let routes = target
                 .routes(svc)
                 .await
@@ -87,6 +91,7 @@ impl EnvStatus {
             environment: environment.to_owned(),
             url: target.url(),
             services: out,
+            unreadable,
         })
     }
 }
@@ -115,30 +120,44 @@ impl fmt::Display for EnvStatus {
                 )?;
             }
         }
-        Ok(())
+        warn_unreadable(f, &self.unreadable)
     }
+}
+
+/// One line per skipped record.
+fn warn_unreadable(f: &mut fmt::Formatter<'_>, unreadable: &[Unreadable]) -> fmt::Result {
+    for u in unreadable {
+        writeln!(f, "warning: {u}; skipped")?;
+    }
+    Ok(())
 }
 
 /// Past deployments, oldest first.
 #[derive(Debug, Clone, Serialize)]
 pub struct History {
     pub deployments: Vec<Record>,
+    /// Records that do not read: skipped, with a warning naming each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
 }
 
 impl History {
     /// The records of `services`, oldest first.
     pub async fn of<S: Store>(store: &S, services: &[&Service]) -> Result<History, EngineError> {
-        let mut all = Vec::new();
+        let (mut all, mut unreadable) = (Vec::new(), Vec::new());
         for svc in services {
-            all.extend(
-                store
-                    .list(&svc.name)
-                    .await
-                    .map_err(target_err("read the records"))?,
-            );
+            let (records, bad) = store
+                .list_readable(&svc.name)
+                .await
+                .map_err(target_err("read the records"))?;
+            all.extend(records);
+            unreadable.extend(bad);
         }
         all.sort_by_key(|r| r.started_ms);
-        Ok(History { deployments: all })
+        Ok(History {
+            deployments: all,
+            unreadable,
+        })
     }
 }
 
@@ -163,6 +182,6 @@ impl fmt::Display for History {
                 took
             )?;
         }
-        Ok(())
+        warn_unreadable(f, &self.unreadable)
     }
 }

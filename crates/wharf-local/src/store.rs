@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError};
+use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError, Unreadable};
 
 /// The schema this wharf writes. A database from a newer wharf is refused, not rewritten; one
 /// from an older wharf is brought up to date (2: what was asked of a deployment, beside it).
@@ -147,9 +147,8 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 }
 
 impl Row {
-    fn record(self) -> Result<Record, TargetError> {
-        let mut r: Record = serde_json::from_str(&self.body)
-            .map_err(|e| TargetError::new(format!("record {} is unreadable: {e}", self.id)))?;
+    fn record(self) -> serde_json::Result<Record> {
+        let mut r: Record = serde_json::from_str(&self.body)?;
         if self.approve {
             Ask::Approve.apply(&mut r);
         }
@@ -188,10 +187,17 @@ impl Store for LocalStore {
             )
             .optional()
             .map_err(err("read a record"))?;
-        row.map(Row::record).transpose()
+        row.map(|r| {
+            r.record()
+                .map_err(|e| TargetError::new(format!("record {id} is unreadable: {e}")))
+        })
+        .transpose()
     }
 
-    async fn list(&self, service: &str) -> Result<Vec<Record>, TargetError> {
+    async fn list_readable(
+        &self,
+        service: &str,
+    ) -> Result<(Vec<Record>, Vec<Unreadable>), TargetError> {
         let conn = self.conn();
         let mut stmt = conn
             .prepare("SELECT id, body, approve_asked, abort_asked FROM records WHERE service = ?1 ORDER BY started_ms, id")
@@ -199,11 +205,20 @@ impl Store for LocalStore {
         let rows = stmt
             .query_map(params![service], row)
             .map_err(err("list records"))?;
-        let mut out = Vec::new();
+        let (mut out, mut unreadable) = (Vec::new(), Vec::new());
         for r in rows {
-            out.push(r.map_err(err("list records"))?.record()?);
+            let r = r.map_err(err("list records"))?;
+            let id = r.id.clone();
+            match r.record() {
+                Ok(record) => out.push(record),
+                Err(e) => unreadable.push(Unreadable {
+                    service: service.to_owned(),
+                    id,
+                    error: e.to_string(),
+                }),
+            }
         }
-        Ok(out)
+        Ok((out, unreadable))
     }
 
     async fn ask(&self, service: &str, id: &str, ask: Ask) -> Result<bool, TargetError> {

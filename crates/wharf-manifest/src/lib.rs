@@ -163,10 +163,26 @@ pub fn read_source(path: &Path) -> Result<(String, String), ManifestError> {
             path: path.to_path_buf(),
         });
     }
-    let bytes = std::fs::read(path).map_err(|source| ManifestError::Unreadable {
+    // The limit holds on the bytes read, not only on the size the file claims: a device or a
+    // pipe (`-f /dev/zero`, `-f <(yes)`) says 0 and never ends.
+    let unreadable = |source| ManifestError::Unreadable {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(
+        &mut std::io::Read::take(
+            std::fs::File::open(path).map_err(unreadable)?,
+            MAX_MANIFEST_BYTES + 1,
+        ),
+        &mut bytes,
+    )
+    .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+        return Err(ManifestError::TooLarge {
+            path: path.to_path_buf(),
+        });
+    }
     let source = String::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8 {
         path: path.to_path_buf(),
     })?;

@@ -10,6 +10,11 @@ use wharf_engine::{Holder, Record, Status, Store};
 use wharf_testkit::moto;
 
 async fn store(endpoint: &str) -> DynamoStore {
+    DynamoStore::new(table(endpoint).await, "pulse-test-wharf")
+}
+
+/// A client of the moto server with the state table made.
+async fn table(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -41,7 +46,7 @@ async fn store(endpoint: &str) -> DynamoStore {
             );
     }
     create.send().await.expect("the state table");
-    DynamoStore::new(client, "pulse-test-wharf")
+    client
 }
 
 fn record(id: &str, started_ms: i64) -> Record {
@@ -183,4 +188,46 @@ async fn an_abort_asked_while_the_deployer_saves_a_stale_copy_is_kept() {
         .await
         .expect("ask"));
     assert_eq!(s.list("web").await.expect("list").len(), 1);
+}
+
+#[tokio::test]
+async fn one_unreadable_record_is_skipped_by_history_and_named() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let m = moto();
+    let client = table(&m.endpoint()).await;
+    let s = DynamoStore::new(client.clone(), "pulse-test-wharf");
+    s.save(&record("test-20261129-150000Z", 1))
+        .await
+        .expect("save");
+    s.save(&record("test-20261129-160000Z", 3))
+        .await
+        .expect("save");
+    client
+        .put_item()
+        .table_name("pulse-test-wharf")
+        .item("pk", AttributeValue::S("svc#web".into()))
+        .item("sk", AttributeValue::S("dep#test-20261129-153000Z".into()))
+        .item("body", AttributeValue::S("{\"id\": \"half a rec".into()))
+        .send()
+        .await
+        .expect("a damaged item");
+    let (m2, _) = wharf_manifest::parse_str(
+        "[app]\nname = \"pulse\"\n[environments.test]\ntarget = \"local\"\n[services.web]\nimage = \"x:1\"\nport = 80\n",
+        "wharf.toml",
+        std::path::Path::new("."),
+    );
+    let m2 = m2.expect("valid");
+    let history = wharf_engine::History::of(&s, &[&m2.services["web"]])
+        .await
+        .expect("history reads past it");
+    let ids: Vec<&str> = history.deployments.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["test-20261129-150000Z", "test-20261129-160000Z"]);
+    let shown = history.to_string();
+    assert!(
+        shown.contains("warning: the record test-20261129-153000Z of web does not read"),
+        "{shown}"
+    );
+    // A deploy does not pass over a record it cannot read.
+    let err = s.list("web").await.expect_err("strict");
+    assert!(err.message.contains("test-20261129-153000Z"), "{err:?}");
 }

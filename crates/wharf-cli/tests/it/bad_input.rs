@@ -108,3 +108,10 @@ fn a_huge_file_is_refused_before_parsing() {
     let out = wharf().arg("validate").current_dir(d.path()).run().code(4);
     out.contains("larger than 4 MiB");
 }
+
+#[test]
+fn an_endless_device_is_refused_at_the_limit_without_reading_it_all() {
+    // /dev/zero claims 0 bytes and never ends: the limit holds on what is read.
+    let out = wharf().args(["-f", "/dev/zero", "validate"]).run().code(4);
+    out.contains("larger than 4 MiB");
+}

@@ -114,6 +114,33 @@ fn a_database_of_the_previous_schema_is_brought_up_to_date() {
 }
 
 #[tokio::test]
+async fn one_unreadable_record_is_skipped_by_history_and_named() {
+    let d = TestDir::new();
+    let s = LocalStore::open(d.path()).expect("opens");
+    s.save(&record("a", 1)).await.expect("save");
+    s.save(&record("c", 3)).await.expect("save");
+    rusqlite::Connection::open(d.path().join("state.db"))
+        .expect("db")
+        .execute(
+            "INSERT INTO records (service, id, started_ms, body) VALUES ('web', 'b', 2, '{\"id\": 1')",
+            [],
+        )
+        .expect("a damaged row");
+    let (readable, unreadable) = s.list_readable("web").await.expect("reads past it");
+    let ids: Vec<&str> = readable.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["a", "c"]);
+    assert_eq!(unreadable.len(), 1);
+    assert_eq!(
+        (unreadable[0].service.as_str(), unreadable[0].id.as_str()),
+        ("web", "b")
+    );
+    assert!(
+        s.list("web").await.is_err(),
+        "a deploy does not pass over it"
+    );
+}
+
+#[tokio::test]
 async fn a_lock_excludes_other_holders_until_its_lease_ends() {
     let d = TestDir::new();
     // Two processes alike in user, host and pid: the nonce still tells them apart.
