@@ -55,12 +55,14 @@ impl AwsTarget {
             aws_sdk_dynamodb::Client::new(&access.config),
             out.state_table.clone(),
         );
-        Ok(AwsTarget::new(
+        let mut target = AwsTarget::new(
             out,
             Clients::new(&access.config),
             store,
             manifest.root.clone(),
             bindings,
-        ))
+        );
+        target.private = manifest.private_paths();
+        Ok(target)
     }
 }

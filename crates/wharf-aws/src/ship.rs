@@ -73,6 +73,7 @@ impl AwsTarget {
             service,
             build,
             id,
+            private: &self.private,
         };
         wharf_docker::build_service(&docker, &spec, &tag, events).await?;
         // ECR's 12-hour token goes to ECR and nowhere else.

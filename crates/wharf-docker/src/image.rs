@@ -20,6 +20,8 @@ pub struct BuildSpec<'a> {
     pub labels: HashMap<String, String>,
     pub args: HashMap<String, String>,
     pub target: Option<&'a str>,
+    /// Never sent, whatever `.dockerignore` says (wharf's state dirs, secrets files).
+    pub private: &'a [std::path::PathBuf],
 }
 
 /// Credentials for a registry, as a `docker login` would give them.
@@ -63,8 +65,10 @@ impl Docker {
             labels,
             args,
             target,
+            private,
         } = spec;
-        let tar = context_tar(context, dockerfile)?;
+        let tar = context_tar(context, dockerfile, private)?;
+        let tar = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(tar));
         let options = BuildImageOptions {
             dockerfile: dockerfile.to_string_lossy().into_owned(),
             t: Some(tag.to_owned()),
@@ -77,7 +81,7 @@ impl Docker {
         };
         let mut stream = self
             .d
-            .build_image(options, None, Some(bollard::body_full(tar.into())));
+            .build_image(options, None, Some(bollard::body_try_stream(tar)));
         let mut tail: Vec<String> = Vec::new();
         while let Some(item) = stream.next().await {
             match item {

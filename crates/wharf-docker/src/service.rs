@@ -37,6 +37,8 @@ pub struct ServiceBuild<'a> {
     pub service: &'a Service,
     pub build: &'a Build,
     pub id: &'a str,
+    /// Never in the image's context ([`wharf_manifest::Manifest::private_paths`]).
+    pub private: &'a [std::path::PathBuf],
 }
 
 /// Runs the service's pre-build command, then builds its image as `tag`. The pre-build
@@ -55,6 +57,7 @@ pub async fn build_service(
         service,
         build,
         id,
+        private,
     } = *spec;
     let progress = |message: String| {
         events.emit(Event::Progress {
@@ -101,6 +104,7 @@ pub async fn build_service(
                 labels,
                 args: build.args.clone().into_iter().collect(),
                 target: build.target.as_deref(),
+                private,
             },
             |line| {
                 if verbose {

@@ -116,7 +116,7 @@ impl LocalTarget {
             Mode::Act => read_secrets(manifest, local)?,
             Mode::Look => HashMap::new(),
         };
-        Ok(LocalTarget::new(
+        let mut target = LocalTarget::new(
             store,
             docker,
             ProxyClient::new(&state_dir),
@@ -125,7 +125,9 @@ impl LocalTarget {
             listen,
             secrets,
             manifest.root.clone(),
-        ))
+        );
+        target.private = manifest.private_paths();
+        Ok(target)
     }
 }
 

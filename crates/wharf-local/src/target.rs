@@ -38,6 +38,8 @@ pub struct LocalTarget {
     pub secrets: HashMap<String, String>,
     /// The manifest's directory: hooks run there.
     pub root: PathBuf,
+    /// What no image's build context may carry ([`wharf_manifest::Manifest::private_paths`]).
+    pub private: Vec<PathBuf>,
     pub(crate) desired: Mutex<HashMap<String, u32>>,
     stopped: Mutex<HashMap<String, Vec<String>>>,
     edit: tokio::sync::Mutex<()>,
@@ -108,6 +110,7 @@ impl LocalTarget {
             env: env.into(),
             listen,
             secrets,
+            private: vec![root.join(".wharf")],
             root,
             desired: Mutex::new(HashMap::new()),
             stopped: Mutex::new(HashMap::new()),
@@ -437,6 +440,7 @@ impl Target for LocalTarget {
             service,
             build,
             id,
+            private: &self.private,
         };
         wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
         Ok(Image::unpinned(tag))

@@ -188,3 +188,20 @@ pub fn read_source(path: &Path) -> Result<(String, String), ManifestError> {
     })?;
     Ok((source, path.display().to_string()))
 }
+
+impl Manifest {
+    /// Files and folders of wharf's own under the manifest's directory that no image may
+    /// carry: `.wharf/`, and every local environment's state dir and secrets file.
+    pub fn private_paths(&self) -> Vec<std::path::PathBuf> {
+        let mut out = vec![self.root.join(".wharf")];
+        for env in self.environments.values() {
+            if let Some(local) = env.local() {
+                out.push(self.root.join(&local.state_dir));
+                if let Some(f) = &local.secrets_file {
+                    out.push(self.root.join(f));
+                }
+            }
+        }
+        out
+    }
+}

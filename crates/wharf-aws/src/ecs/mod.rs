@@ -74,6 +74,8 @@ pub struct AwsTarget {
     pub store: DynamoStore,
     /// The manifest's directory: hooks run there.
     pub root: PathBuf,
+    /// What no image's build context may carry ([`wharf_manifest::Manifest::private_paths`]).
+    pub private: Vec<PathBuf>,
     /// Per service, the values its data bindings resolved to.
     pub bindings: BTreeMap<String, Vec<(String, EnvValue)>>,
     /// How often internal waits (a service to go, a target group to be free) look again.
@@ -109,6 +111,7 @@ impl AwsTarget {
             out,
             clients,
             store,
+            private: vec![root.join(".wharf")],
             root,
             bindings,
             poll: Duration::from_secs(2),

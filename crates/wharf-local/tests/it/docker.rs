@@ -40,6 +40,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
                 labels: labels.clone(),
                 args: HashMap::new(),
                 target: None,
+                private: &[],
             },
             |l| lines.push(l.to_owned()),
         )

@@ -200,3 +200,20 @@ fn a_state_dir_down_could_not_remove_safely_is_refused() {
         );
     }
 }
+
+#[test]
+fn every_local_state_dir_and_secrets_file_is_private() {
+    let text = local_web("").replace(
+        "target = \"local\"",
+        "target = \"local\"\nstate_dir = \"run/state\"\nsecrets_file = \"local.secrets\"",
+    );
+    let (m, problems) = parse(&text);
+    let m = m.unwrap_or_else(|| panic!("{problems}"));
+    let private = m.private_paths();
+    for p in [".wharf", "run/state", "local.secrets"] {
+        assert!(
+            private.contains(&m.root.join(p)),
+            "{p} missing: {private:?}"
+        );
+    }
+}
