@@ -34,6 +34,29 @@ pub struct Proxy {
     snapshot: RwLock<Arc<Snapshot>>,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     access_log: Option<Arc<AccessLog>>,
+    limits: Limits,
+}
+
+/// What the listener allows a client, ALB-like by default; a hostile client (slowloris,
+/// huge headers, a flood of connections) costs it a bounded amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// A request's headers must have arrived within this; the connection is closed otherwise.
+    pub header_read: Duration,
+    /// The most bytes of request line and headers (64 KiB); more is answered 431.
+    pub max_header_bytes: usize,
+    /// Connections open at once; one more is closed at once.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read: Duration::from_secs(60),
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// A target group's state, for `wharf status`.
@@ -46,10 +69,15 @@ pub struct GroupStatus {
 
 impl Proxy {
     pub fn new(access_log: Option<server::AccessLog>) -> Arc<Self> {
+        Proxy::with_limits(access_log, Limits::default())
+    }
+
+    pub fn with_limits(access_log: Option<server::AccessLog>, limits: Limits) -> Arc<Self> {
         Arc::new(Proxy {
             snapshot: RwLock::new(Arc::new(Snapshot::new(Vec::new(), HashMap::new()))),
             groups: Mutex::new(HashMap::new()),
             access_log: access_log.map(Arc::new),
+            limits,
         })
     }
 
@@ -127,18 +155,20 @@ impl Proxy {
         let listener = listener.into_std()?;
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
         let mut threads = Vec::new();
         for w in 0..workers {
             let listener = listener.try_clone()?;
             let me = self.clone();
             let stop = stop_rx.clone();
+            let permits = permits.clone();
             let thread = std::thread::Builder::new()
                 .name(format!("wharf-proxy-{w}"))
                 .spawn(move || -> std::io::Result<()> {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?
-                        .block_on(me.worker(w, listener, local, stop))
+                        .block_on(me.worker(w, listener, local, stop, permits))
                 })?;
             threads.push(thread);
         }
@@ -179,8 +209,14 @@ impl Proxy {
         listener: std::net::TcpListener,
         local: SocketAddr,
         mut stop: tokio::sync::watch::Receiver<bool>,
+        permits: Arc<tokio::sync::Semaphore>,
     ) -> std::io::Result<()> {
         let listener = TcpListener::from_std(listener)?;
+        let mut http = http1::Builder::new();
+        http.keep_alive(true)
+            .timer(hyper_util::rt::TokioTimer::new())
+            .header_read_timeout(self.limits.header_read)
+            .max_buf_size(self.limits.max_header_bytes.max(8192));
         let forwarder = Arc::new(Forwarder::new(self.access_log.clone(), index));
         let graceful = GracefulShutdown::new();
         loop {
@@ -189,6 +225,11 @@ impl Proxy {
                     let Ok((stream, client)) = accepted else {
                         // Out of descriptors, say: back off instead of spinning on accept.
                         tokio::time::sleep(Duration::from_millis(10)).await;
+                        continue;
+                    };
+                    // Over the connection cap: closed at once, costing nothing more.
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        drop(stream);
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
@@ -201,9 +242,10 @@ impl Proxy {
                             Ok::<_, std::convert::Infallible>(forwarder.handle(snap, req, client, local).await)
                         }
                     });
-                    let conn = graceful.watch(http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc));
+                    let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
                     tokio::spawn(async move {
                         let _ = conn.await;
+                        drop(permit);
                     });
                 }
                 _ = stop.changed() => break,

@@ -106,6 +106,38 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// What a client may not pass to a backend, as ALB and nginx treat it: hop-by-hop headers and
+/// the ones `Connection` names, `Proxy-Connection`, header names with underscores (nginx's
+/// default: they alias dashes in CGI-style backends), and the drain secret, which only wharf
+/// sends, straight to a container.
+pub fn strip_client_headers(headers: &mut hyper::HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all("connection")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for h in named {
+        headers.remove(h);
+    }
+    for h in HOP_BY_HOP
+        .iter()
+        .copied()
+        .chain(["proxy-connection", "x-drain-secret"])
+    {
+        headers.remove(h);
+    }
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for h in underscored {
+        headers.remove(h);
+    }
+}
+
 fn fixed(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
     let mut r = Response::new(
         Full::new(Bytes::from_static(body.as_bytes()))
@@ -152,12 +184,9 @@ impl Forwarder {
         let host = router::host(req.headers(), req.uri()).unwrap_or_default();
         let path = req.uri().path().to_owned();
         let method = req.method().clone();
-        let request_id = req
-            .headers()
-            .get("x-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-            .unwrap_or_else(|| self.request_id());
+        // The proxy's own id: a client's X-Request-Id is not trusted (it could forge or
+        // collide with another request's in the logs); the backend gets this one.
+        let request_id = self.request_id();
         let (resp, group, target) = self
             .forward(&snapshot, req, &host, client, local, &request_id)
             .await;
@@ -318,9 +347,7 @@ impl Forwarder {
         let uri = format!("http://{addr}{pq}").parse::<hyper::Uri>()?;
         // The client's headers are cloned once and edited in place: cheaper than rebuilding.
         let mut headers = parts.headers.clone();
-        for h in HOP_BY_HOP {
-            headers.remove(h);
-        }
+        strip_client_headers(&mut headers);
         let xff = match headers
             .remove("x-forwarded-for")
             .as_ref()

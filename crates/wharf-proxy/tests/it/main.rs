@@ -60,7 +60,19 @@ async fn backend(name: &'static str) -> Backend {
                                     .and_then(|v| v.to_str().ok())
                                     .unwrap_or("-");
                                 let rid = req.headers().get("x-request-id").is_some();
-                                (StatusCode::OK, format!("{name} xff={xff} rid={rid}"))
+                                let ridv = req
+                                    .headers()
+                                    .get("x-request-id")
+                                    .and_then(|v| v.to_str().ok())
+                                    .unwrap_or("-");
+                                let mut names: Vec<&str> =
+                                    req.headers().keys().map(|k| k.as_str()).collect();
+                                names.sort();
+                                let names = names.join(",");
+                                (
+                                    StatusCode::OK,
+                                    format!("{name} xff={xff} rid={rid} ridv={ridv} names={names}"),
+                                )
                             }
                         };
                         Ok::<_, std::convert::Infallible>(
@@ -327,4 +339,133 @@ async fn forwarded_headers_request_id_and_5xx_counters() {
     }
     let (total, errors) = p.requests("g", Duration::from_secs(60));
     assert_eq!((total, errors), (5, 4));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clients_hop_underscore_drain_and_request_id_headers_never_reach_the_backend() {
+    let b = backend("b").await;
+    let (p, port, _stop) = proxy().await;
+    p.apply(&Config {
+        target_groups: vec![group("g", "v1", &[b.addr])],
+        rules: vec![rule(1, &[("g", 100)])],
+    });
+    until_healthy(&p).await;
+    let r = get(
+        port,
+        "/",
+        &[
+            ("connection", "x-hop-named"),
+            ("x-hop-named", "1"),
+            ("proxy-connection", "keep-alive"),
+            ("x_user", "admin"),
+            ("x-drain-secret", "guess"),
+            ("x-request-id", "forged-id"),
+            ("x-kept", "1"),
+        ],
+    )
+    .await;
+    let names = r.body.split("names=").nth(1).unwrap_or_default().to_owned();
+    assert!(names.split(',').any(|n| n == "x-kept"), "{}", r.body);
+    for gone in [
+        "x-hop-named",
+        "proxy-connection",
+        "x_user",
+        "x-drain-secret",
+        "connection",
+    ] {
+        assert!(
+            !names.split(',').any(|n| n == gone),
+            "{gone} passed: {}",
+            r.body
+        );
+    }
+    assert!(!r.body.contains("ridv=forged-id"), "{}", r.body);
+    assert_ne!(r.header("x-request-id"), Some("forged-id"));
+}
+
+/// A proxy with `limits` on a free port.
+async fn limited(limits: wharf_proxy::Limits) -> (u16, tokio::sync::oneshot::Sender<()>) {
+    let p = Proxy::with_limits(None, limits);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(p.serve(listener, async move {
+        let _ = rx.await;
+    }));
+    (port, tx)
+}
+
+/// Writes `sent` and reads until the proxy closes the connection (bounded: 10 s).
+async fn exchange(port: u16, sent: Vec<u8>) -> String {
+    tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let _ = s.write_all(&sent);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    let (port, _stop) = limited(wharf_proxy::Limits {
+        header_read: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    // Half a request, then silence: the connection is closed (not held for ever).
+    let answer = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ".to_vec()).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_over_the_limit_are_answered_431() {
+    let (port, _stop) = limited(wharf_proxy::Limits::default()).await;
+    let mut req = b"GET / HTTP/1.1\r\nHost: a\r\n".to_vec();
+    for i in 0..100 {
+        req.extend(format!("X-Big-{i}: {}\r\n", "a".repeat(1000)).as_bytes());
+    }
+    req.extend(b"\r\n");
+    let answer = exchange(port, req).await;
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_are_closed_at_once() {
+    let (port, _stop) = limited(wharf_proxy::Limits {
+        max_connections: 2,
+        ..Default::default()
+    })
+    .await;
+    let held: Vec<std::net::TcpStream> = (0..2)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .collect();
+    // Let the proxy accept both before the third arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let answer = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()).await;
+    assert_eq!(answer, "", "the third connection got an answer");
+    drop(held);
+    // Room again: the proxy answers (503: no route configured).
+    let mut ok = false;
+    for _ in 0..50 {
+        let a = exchange(
+            port,
+            b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
+        )
+        .await;
+        if a.starts_with("HTTP/1.1 503") {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ok, "the proxy answers once connections are free");
 }
