@@ -380,7 +380,7 @@ fn access_logs_bucket(cx: &Ctx<'_>, t: &mut Template) {
 pub(crate) fn deny_insecure_transport(bucket: &str) -> Value {
     json!({
         "Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": { "AWS": "*" },
-        "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"],
+        "Action": "s3:*",
         "Resource": [
             sub(&format!("arn:${{AWS::Partition}}:s3:::{bucket}")),
             sub(&format!("arn:${{AWS::Partition}}:s3:::{bucket}/*")),

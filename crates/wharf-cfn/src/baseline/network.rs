@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use wharf_manifest::Egress;
 
 use crate::ctx::Ctx;
-use crate::fns::{arn, az, get_att, r};
+use crate::fns::{arn, az, get_att, r, sub};
 use crate::iam;
 use crate::template::{Resource, Template};
 
@@ -257,7 +257,13 @@ fn flow_logs(cx: &Ctx<'_>, t: &mut Template) {
         Resource::new(
             "AWS::IAM::Role",
             json!({
-                "AssumeRolePolicyDocument": iam::assume_role("vpc-flow-logs.amazonaws.com"),
+                // Only flow logs of this account may act as the role (the confused deputy).
+                "AssumeRolePolicyDocument": iam::document(vec![json!({
+                    "Effect": "Allow",
+                    "Principal": { "Service": "vpc-flow-logs.amazonaws.com" },
+                    "Action": ["sts:AssumeRole"],
+                    "Condition": { "StringEquals": { "aws:SourceAccount": sub("${AWS::AccountId}") } },
+                })]),
                 "Policies": [iam::inline("flow-logs", vec![iam::allow(
                     "WriteFlowLogs",
                     &["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],

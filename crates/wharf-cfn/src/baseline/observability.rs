@@ -290,7 +290,11 @@ fn log_key(cx: &Ctx<'_>, t: &mut Template) {
                         "Principal": { "Service": sub("logs.${AWS::Region}.amazonaws.com") },
                         "Action": ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo"],
                         "Resource": "*",
-                        "Condition": { "ArnLike": { "kms:EncryptionContext:aws:logs:arn": arn("logs", "log-group:*") } },
+                        // Only the app's own log groups of this environment (and its WAF's).
+                        "Condition": { "ArnLike": { "kms:EncryptionContext:aws:logs:arn": [
+                            arn("logs", &format!("log-group:/aws/{}/{}/*", cx.app(), cx.env.name)),
+                            arn("logs", &format!("log-group:aws-waf-logs-{}", cx.prefix())),
+                        ] } },
                     }),
                 ]),
                 "Tags": cx.tags(&format!("{}-logs", cx.prefix())),
