@@ -54,6 +54,9 @@ pub fn run_on<V: Verb>(
     runtime()?.block_on(async {
         match &env.target {
             TargetSettings::Local(_) => {
+                if let Some(w) = wharf_local::open::secrets_exposed(manifest, env) {
+                    printer.diag(&format!("warning: {w}\n"));
+                }
                 let platform = wharf_local::LocalPlatform { manifest, env };
                 verb.run(&ctx, &platform).await
             }

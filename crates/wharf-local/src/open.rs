@@ -222,6 +222,22 @@ pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, 
     })
 }
 
+/// A warning when the environment's secrets file can be read (or written) by other users
+/// than its owner, with the fix.
+pub fn secrets_exposed(manifest: &Manifest, env: &Environment) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let file = env.local()?.secrets_file.as_ref()?;
+    let path = manifest.root.join(file);
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "the secrets file {} is open to other users (mode {mode:o}): run `chmod 600 {}`",
+            path.display(),
+            path.display()
+        )
+    })
+}
+
 /// `KEY=value` lines (`ssm:/path=value`), comments and blank lines ignored.
 pub fn read_secrets(
     manifest: &Manifest,

@@ -115,3 +115,30 @@ fn an_endless_device_is_refused_at_the_limit_without_reading_it_all() {
     let out = wharf().args(["-f", "/dev/zero", "validate"]).run().code(4);
     out.contains("larger than 4 MiB");
 }
+
+#[test]
+fn a_secrets_file_open_to_other_users_is_warned_about_with_the_fix() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = TestDir::new();
+    d.write(
+        "wharf.toml",
+        "[app]\nname = \"perm\"\n[environments.local]\ntarget = \"local\"\nsecrets_file = \"local.secrets\"\n[services.web]\nimage = \"x:1\"\nport = 80\n",
+    );
+    d.write("local.secrets", "ssm:/perm/db=hunter2\n");
+    let path = d.path().join("local.secrets");
+    let history = || {
+        wharf()
+            .args(["history", "--env", "local"])
+            .current_dir(d.path())
+            .run()
+            .success()
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let out = history()
+        .contains("is open to other users (mode 644)")
+        .contains("chmod 600");
+    assert!(!out.stderr.contains("hunter2") && !out.stdout.contains("hunter2"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let out = history();
+    assert!(!out.stderr.contains("open to other users"), "{out}");
+}
