@@ -94,6 +94,10 @@ struct State {
     drain_ms: u64,
     /// Times (ms) at which a step was still working while its service's lock had lapsed.
     lapses: Vec<i64>,
+    /// Calls that changed or looked at the runtime so far, and the ones that fail (once each:
+    /// by index, transient or not).
+    calls: usize,
+    faults: BTreeMap<usize, bool>,
 }
 
 /// The simulator. Traffic: 100 requests a second, split by the weights.
@@ -121,6 +125,32 @@ impl SimTarget {
     /// balancer's deregistration delay does (default: instant).
     pub fn set_drain_ms(&self, ms: u64) {
         self.st().drain_ms = ms;
+    }
+
+    /// Makes the `n`th runtime call from now on fail once (transient: the deploy stops,
+    /// resumable; permanent: the target refuses), for each `(n, transient)`.
+    pub fn inject(&self, faults: &[(usize, bool)]) {
+        let mut st = self.st();
+        let base = st.calls;
+        for (n, transient) in faults {
+            st.faults.insert(base + n, *transient);
+        }
+    }
+
+    /// Counts a runtime call; fails it when it was chosen to fail.
+    fn call(&self, what: &str) -> Result<(), TargetError> {
+        let mut st = self.st();
+        let n = st.calls;
+        st.calls += 1;
+        match st.faults.remove(&n) {
+            Some(transient) => {
+                st.log.push(format!("fault {what}"));
+                let mut e = TargetError::new(format!("injected fault in {what}"));
+                e.transient = transient;
+                Err(e)
+            }
+            None => Ok(()),
+        }
     }
 
     /// When a retire was still draining while the service's lock had run out (a second wharf
@@ -360,6 +390,7 @@ impl Target for SimTarget {
         record: &Record,
         count: u32,
     ) -> Result<(), TargetError> {
+        self.call("provision")?;
         let now = self.clock.now_ms();
         let mut st = self.st();
         match st.behaviours.get(&record.image) {
@@ -402,6 +433,7 @@ impl Target for SimTarget {
         deployment: &str,
         count: u32,
     ) -> Result<(), TargetError> {
+        self.call("scale")?;
         let mut st = self.st();
         if let Some(d) = st.deployments.get_mut(deployment) {
             d.count = count;
@@ -411,6 +443,7 @@ impl Target for SimTarget {
     }
 
     async fn health(&self, _service: &Service, deployment: &str) -> Result<Health, TargetError> {
+        self.call("health")?;
         let now = self.clock.now_ms();
         let st = self.st();
         let Some(d) = st.deployments.get(deployment).filter(|d| !d.retired) else {
@@ -493,6 +526,7 @@ impl Target for SimTarget {
         _service: &Service,
         weights: &[(String, u32)],
     ) -> Result<(), TargetError> {
+        self.call("set_weights")?;
         let mut st = self.st();
         st.weights = weights.to_vec();
         st.default = None;
@@ -510,6 +544,7 @@ impl Target for SimTarget {
         _service: &Service,
         deployment: Option<&str>,
     ) -> Result<(), TargetError> {
+        self.call("set_test_route")?;
         let mut st = self.st();
         st.test_route = deployment.map(str::to_owned);
         st.log
@@ -518,6 +553,7 @@ impl Target for SimTarget {
     }
 
     async fn make_default(&self, _service: &Service, deployment: &str) -> Result<(), TargetError> {
+        self.call("make_default")?;
         let mut st = self.st();
         st.default = Some(deployment.to_owned());
         st.weights = vec![(deployment.to_owned(), 100)];
@@ -545,6 +581,7 @@ impl Target for SimTarget {
     }
 
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
+        self.call("retire")?;
         // Drains second by second, noting any moment the service's lock has lapsed.
         let mut left = self.st().drain_ms;
         while left > 0 {

@@ -3,6 +3,7 @@
 
 mod faults;
 mod gc;
+mod properties;
 mod resume;
 mod seam;
 mod smoke;
