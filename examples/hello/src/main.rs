@@ -118,7 +118,7 @@ async fn handle(
             .headers()
             .get("x-drain-secret")
             .and_then(|v| v.to_str().ok());
-        matches!((&state.drain_secret, given), (Some(want), Some(got)) if want == got)
+        matches!((&state.drain_secret, given), (Some(want), Some(got)) if same(want.as_bytes(), got.as_bytes()))
     };
     let resp = match (req.method(), path.as_str()) {
         (&Method::GET | &Method::HEAD, "/") => {
@@ -231,6 +231,15 @@ fn check() -> i32 {
     }
 }
 
+/// Compares two secrets in time that depends on their lengths only, never on where they
+/// first differ (a timing side channel would let a client guess the secret byte by byte).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,6 +249,12 @@ mod tests {
         assert_eq!(query_u64(Some("a=1&delay_ms=250"), "delay_ms"), Some(250));
         assert_eq!(query_u64(Some("delay_ms=x"), "delay_ms"), None);
         assert_eq!(query_u64(None, "delay_ms"), None);
+    }
+
+    #[test]
+    fn secrets_compare_whole() {
+        assert!(same(b"s3cret", b"s3cret"));
+        assert!(!same(b"s3cret", b"s3creT") && !same(b"s3cret", b"s3cre") && !same(b"", b"x"));
     }
 
     #[test]
