@@ -51,7 +51,7 @@ pub struct Global {
     #[arg(long, global = true, value_enum, default_value_t = OutputFormat::Text, env = "WHARF_OUTPUT")]
     pub output: OutputFormat,
 
-    /// More detail on standard error (repeat for more)
+    /// More detail on standard error: -v, -vv wharf's own logs; -vvv every library's too
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     pub verbose: u8,
 

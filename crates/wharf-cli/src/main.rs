@@ -108,20 +108,31 @@ impl<T> std::fmt::Display for JsonDisplay<T> {
     }
 }
 
+/// `-v`/`-vv` show wharf's own logs (info, debug); other crates stay at warnings, since the
+/// SDK's and the Docker client's debug logs can carry request bodies (a container's env with
+/// its secrets). `-vvv` shows everything at trace, for a bug report.
 fn install_tracing(cli: &Cli, printer: &Printer) {
-    let level = match (cli.global.quiet, cli.global.verbose) {
-        (true, _) => tracing::Level::ERROR,
-        (false, 0) => tracing::Level::WARN,
-        (false, 1) => tracing::Level::INFO,
-        (false, 2) => tracing::Level::DEBUG,
-        _ => tracing::Level::TRACE,
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let (wharf, others) = match (cli.global.quiet, cli.global.verbose) {
+        (true, _) => (LevelFilter::ERROR, LevelFilter::ERROR),
+        (false, 0) => (LevelFilter::WARN, LevelFilter::WARN),
+        (false, 1) => (LevelFilter::INFO, LevelFilter::WARN),
+        (false, 2) => (LevelFilter::DEBUG, LevelFilter::WARN),
+        _ => (LevelFilter::TRACE, LevelFilter::TRACE),
     };
-    let _ = tracing_subscriber::fmt()
-        .with_max_level(level)
-        .with_writer(std::io::stderr)
-        .with_ansi(printer.color_stderr)
-        .with_target(false)
-        .without_time()
+    let filter = Targets::new()
+        .with_default(others)
+        .with_target("wharf", wharf);
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_ansi(printer.color_stderr)
+                .with_target(false)
+                .without_time(),
+        )
+        .with(filter)
         .try_init();
 }
 

@@ -82,8 +82,9 @@ fn deploy_roll_back_lock_status_and_down() {
     );
     let _down = Down(&d);
 
+    // With -vv: wharf's debug logs, and never the secret the container gets.
     let out = wharf()
-        .args(["deploy", "--env", "local"])
+        .args(["-vv", "deploy", "--env", "local"])
         .current_dir(d.path())
         .run()
         .success();
@@ -91,6 +92,10 @@ fn deploy_roll_back_lock_status_and_down() {
         out.stdout
             .contains(&format!("open http://127.0.0.1:{port}/")),
         "{out}"
+    );
+    assert!(
+        !out.stdout.contains("s3cret") && !out.stderr.contains("s3cret"),
+        "a secret in the output: {out}"
     );
     let v1 = deployment_of(port);
     assert!(v1.starts_with("local-"), "{v1}");
