@@ -1,5 +1,6 @@
-//! Active health checks: every interval, GET the path on each target with a timeout, and move
-//! it between initial, healthy and unhealthy after the configured number of consecutive results.
+//! Active health checks: every interval, GET the path on each target with a timeout over the
+//! whole response (its body bounded), and move it between initial, healthy and unhealthy after
+//! the configured number of consecutive results.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -72,12 +73,22 @@ async fn check(
     else {
         return false;
     };
-    match tokio::time::timeout(Duration::from_millis(h.timeout_ms), client.request(req)).await {
-        Ok(Ok(resp)) => {
-            let status = resp.status().as_u16();
-            let _ = resp.into_body().collect().await;
-            h.matches(status)
-        }
-        _ => false,
-    }
+    // The timeout covers the whole response, body included, and the body is read only up to
+    // a bound: a target trickling or streaming an endless body fails its check.
+    let checked = async {
+        let resp = client.request(req).await.ok()?;
+        let status = resp.status().as_u16();
+        http_body_util::Limited::new(resp.into_body(), MAX_BODY)
+            .collect()
+            .await
+            .ok()?;
+        Some(status)
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_millis(h.timeout_ms), checked).await,
+        Ok(Some(status)) if h.matches(status)
+    )
 }
+
+/// The most of a health check's body read (ALB looks at the status alone).
+const MAX_BODY: usize = 64 * 1024;

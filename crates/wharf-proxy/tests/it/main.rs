@@ -469,3 +469,52 @@ async fn connections_over_the_cap_are_closed_at_once() {
     }
     assert!(ok, "the proxy answers once connections are free");
 }
+
+/// A target that answers its health check 200 and then never finishes the body.
+async fn trickling_backend() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = l.local_addr().expect("addr");
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nok")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_health_check_whose_body_never_ends_fails() {
+    let addr = trickling_backend().await;
+    let (p, _port, _stop) = proxy().await;
+    let mut g = group("g", "v1", &[addr]);
+    g.health.timeout_ms = 200;
+    g.health.interval_ms = 300;
+    p.apply(&Config {
+        target_groups: vec![g],
+        rules: vec![rule(1, &[("g", 100)])],
+    });
+    let mut state = None;
+    for _ in 0..100 {
+        state = p
+            .status()
+            .first()
+            .and_then(|g| g.targets.first())
+            .map(|t| t.1);
+        if state == Some(wharf_proxy::group::TargetState::Unhealthy) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(state, Some(wharf_proxy::group::TargetState::Unhealthy));
+}
