@@ -41,7 +41,10 @@ pub struct Proxy {
 /// huge headers, a flood of connections) costs it a bounded amount.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// A request's headers must have arrived within this; the connection is closed otherwise.
+    /// A request's headers must have arrived within this, counted from when the connection
+    /// waits for them: also the idle timeout of a kept-alive connection between requests
+    /// (ALB's default, 60 s). A request body gets the upstream timeout (60 s) to reach the
+    /// target.
     pub header_read: Duration,
     /// The most bytes of request line and headers (64 KiB); more is answered 431.
     pub max_header_bytes: usize,

@@ -518,3 +518,15 @@ async fn a_health_check_whose_body_never_ends_fails() {
     }
     assert_eq!(state, Some(wharf_proxy::group::TargetState::Unhealthy));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed() {
+    let (port, _stop) = limited(wharf_proxy::Limits {
+        header_read: Duration::from_millis(300),
+        ..Default::default()
+    })
+    .await;
+    // One whole request, kept alive, then nothing: answered, then closed by the proxy.
+    let answer = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+}
