@@ -21,7 +21,8 @@ for t in manifest control request; do
         -max_total_time="$secs" -rss_limit_mb=2048 -timeout=10) >"$log" 2>&1; then
     crashes=0
   else
-    crashes=$(ls fuzz/artifacts/$t 2>/dev/null | wc -l)
+    crashes=$(find fuzz/artifacts/$t -type f 2>/dev/null | wc -l || true)
+    [ "$crashes" != 0 ] || crashes="? (the run failed: see below)"
     status=1
   fi
   runs=$(grep -o 'Done [0-9]* runs' "$log" | tail -1 | grep -o '[0-9]*' || echo "?")
