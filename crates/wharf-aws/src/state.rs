@@ -77,12 +77,10 @@ fn corrupt(service: &str, id: &str, e: serde_json::Error) -> TargetError {
 /// A record item as read: its body, with what was asked of it set.
 fn record_of(item: &HashMap<String, AttributeValue>) -> Result<Record, serde_json::Error> {
     let mut r: Record = serde_json::from_str(text(item, "body"))?;
-    let asked = |key: &str| matches!(item.get(key), Some(AttributeValue::Bool(true)));
-    if asked("approve_asked") {
-        Ask::Approve.apply(&mut r);
-    }
-    if asked("abort_asked") {
-        Ask::Abort.apply(&mut r);
+    for a in Ask::ALL {
+        if matches!(item.get(a.field()), Some(AttributeValue::Bool(true))) {
+            a.apply(&mut r);
+        }
     }
     Ok(r)
 }
@@ -186,10 +184,7 @@ impl Store for DynamoStore {
     }
 
     async fn ask(&self, service: &str, id: &str, ask: Ask) -> Result<bool, TargetError> {
-        let attribute = match ask {
-            Ask::Approve => "approve_asked",
-            Ask::Abort => "abort_asked",
-        };
+        let attribute = ask.field();
         let sent = self
             .client
             .update_item()

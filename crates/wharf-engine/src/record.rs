@@ -21,6 +21,16 @@ pub enum Ask {
 }
 
 impl Ask {
+    pub const ALL: [Ask; 2] = [Ask::Approve, Ask::Abort];
+
+    /// The name a store keeps the ask under, beside the record (a column, an attribute).
+    pub fn field(self) -> &'static str {
+        match self {
+            Ask::Approve => "approve_asked",
+            Ask::Abort => "abort_asked",
+        }
+    }
+
     /// Sets the flag this asks for on a record as read.
     pub fn apply(self, r: &mut Record) {
         match self {

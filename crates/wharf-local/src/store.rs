@@ -149,11 +149,10 @@ fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 impl Row {
     fn record(self) -> serde_json::Result<Record> {
         let mut r: Record = serde_json::from_str(&self.body)?;
-        if self.approve {
-            Ask::Approve.apply(&mut r);
-        }
-        if self.abort {
-            Ask::Abort.apply(&mut r);
+        for (a, asked) in Ask::ALL.into_iter().zip([self.approve, self.abort]) {
+            if asked {
+                a.apply(&mut r);
+            }
         }
         Ok(r)
     }
@@ -222,10 +221,7 @@ impl Store for LocalStore {
     }
 
     async fn ask(&self, service: &str, id: &str, ask: Ask) -> Result<bool, TargetError> {
-        let column = match ask {
-            Ask::Approve => "approve_asked",
-            Ask::Abort => "abort_asked",
-        };
+        let column = ask.field();
         let changed = self
             .conn()
             .execute(
