@@ -53,10 +53,36 @@ impl std::fmt::Debug for RegistryAuth {
 impl Docker {
     /// Builds an image; `line` receives the build output. On failure the error carries the
     /// log's tail.
+    ///
+    /// The classic builder reuses cached layers it does not hold: when another client removes
+    /// one mid-build (`docker rmi`, `docker image prune`, another app's `wharf down`), the
+    /// engine fails the build with "failed to get digest" or "No such image". Such a build is
+    /// started again, up to [`LOST_LAYER_RETRIES`] times, and then rebuilds the layer.
     pub async fn build(
         &self,
         spec: BuildSpec<'_>,
         mut line: impl FnMut(&str),
+    ) -> Result<(), DockerError> {
+        let mut attempt = 0;
+        loop {
+            match self.build_once(&spec, &mut line).await {
+                Err(DockerError::BuildFailed { message, .. })
+                    if attempt < LOST_LAYER_RETRIES && lost_layer(&message) =>
+                {
+                    attempt += 1;
+                    line(&format!(
+                        "(a cached layer was removed while building: {message}; building again)"
+                    ));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn build_once(
+        &self,
+        spec: &BuildSpec<'_>,
+        line: &mut impl FnMut(&str),
     ) -> Result<(), DockerError> {
         let BuildSpec {
             context,
@@ -67,11 +93,12 @@ impl Docker {
             target,
             private,
         } = spec;
+        let (labels, args) = (labels.clone(), args.clone());
         let tar = context_tar(context, dockerfile, private)?;
         let tar = tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(tar));
         let options = BuildImageOptions {
             dockerfile: dockerfile.to_string_lossy().into_owned(),
-            t: Some(tag.to_owned()),
+            t: Some((*tag).to_owned()),
             rm: true,
             forcerm: true,
             labels: Some(labels),
@@ -251,6 +278,15 @@ impl Docker {
     }
 }
 
+/// How many times a build that lost a cached layer to another client is started again.
+pub const LOST_LAYER_RETRIES: u32 = 2;
+
+/// Whether a build failed because the engine lost a layer it was reusing (see [`Docker::build`]).
+fn lost_layer(message: &str) -> bool {
+    message.contains("failed to get digest")
+        || (message.contains("No such image") && message.contains("sha256:"))
+}
+
 fn last(lines: &[String]) -> String {
     lines[lines.len().saturating_sub(20)..].join("\n")
 }
@@ -258,6 +294,16 @@ fn last(lines: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_layer_lost_to_another_client_is_told_from_a_failing_build() {
+        assert!(lost_layer("failed to get digest sha256:4f1a: open /var/lib/docker/image/fuse-overlayfs/imagedb/content/sha256/4f1a: no such file or directory"));
+        assert!(lost_layer("No such image: sha256:4f1a"));
+        assert!(!lost_layer(
+            "The command '/bin/sh -c make' returned a non-zero code: 2"
+        ));
+        assert!(!lost_layer("COPY failed: file not found in build context"));
+    }
 
     #[test]
     fn registry_auth_debug_hides_the_password() {
