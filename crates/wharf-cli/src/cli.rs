@@ -294,6 +294,18 @@ pub struct ServeArgs {
     /// Address to listen on [default: the environment's `listen`]
     #[arg(long, value_name = "ADDR")]
     pub listen: String,
+
+    /// A request's headers must arrive within this; also a kept-alive connection's idle timeout
+    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Most bytes of request line and headers (more is answered 431)
+    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Client connections open at once
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Args)]

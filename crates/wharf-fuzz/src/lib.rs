@@ -97,6 +97,7 @@ fn rules() -> Vec<wharf_proxy::RuleConfig> {
         )],
         forward: vec![("web".into(), 100)],
         affinity_cookie: None,
+        fixed: None,
     };
     vec![
         rule(1, &["*.example.com"], &["/api/*", "/a?c/*"]),

@@ -42,6 +42,9 @@ pub enum Answer {
     Pong {
         pid: u32,
         listen: std::net::SocketAddr,
+        /// What the proxy allows clients (absent from a proxy older than the setting).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limits: Option<wharf_proxy::Limits>,
     },
     Applied {
         version: u64,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
-use wharf_proxy::{Config, Proxy};
+use wharf_proxy::{Config, Limits, Proxy};
 
 use crate::control::read_line;
 pub use crate::control::{Answer, Command, ProxyClient};
@@ -82,6 +82,11 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 
 /// Runs the proxy until a `shutdown` command or SIGTERM/SIGINT.
 pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
+    serve_with(state_dir, listen, Limits::default()).await
+}
+
+/// [`serve`] with the given limits on clients (the manifest's `[environments.NAME.proxy]`).
+pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Result<(), DaemonError> {
     crate::statedir::prepare(state_dir)?;
     // Before anything listens: a proxy must not serve (and later save) an empty
     // configuration in place of routes it could not read.
@@ -146,13 +151,16 @@ pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
         })
     };
     let access = log.clone();
-    let proxy = Proxy::new(Some(Box::new(move |e| {
-        if let Some(f) = access.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            if serde_json::to_writer(&mut *f, e).is_ok() {
-                let _ = f.write_all(b"\n");
+    let proxy = Proxy::with_limits(
+        Some(Box::new(move |e| {
+            if let Some(f) = access.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
+                if serde_json::to_writer(&mut *f, e).is_ok() {
+                    let _ = f.write_all(b"\n");
+                }
             }
-        }
-    })));
+        })),
+        limits,
+    );
     proxy.apply(&config);
     // A restarted proxy's versions never repeat its predecessor's.
     let version = std::time::SystemTime::now()
@@ -241,6 +249,7 @@ fn answer(
         Command::Ping => Answer::Pong {
             pid: std::process::id(),
             listen,
+            limits: Some(proxy.limits().clone()),
         },
         Command::Apply { config, expect } => {
             if let Err(message) = config.validate() {

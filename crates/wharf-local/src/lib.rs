@@ -22,3 +22,4 @@ pub use open::LocalError;
 pub use platform::LocalPlatform;
 pub use store::{LocalStore, StoreError};
 pub use target::LocalTarget;
+pub use wharf_proxy::Limits;

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use wharf_docker::{Docker, DockerError};
 use wharf_engine::Mode;
-use wharf_manifest::{Environment, LocalEnv, Manifest};
+use wharf_manifest::{Environment, LocalEnv, Manifest, ProxyLimits};
+use wharf_proxy::Limits;
 
 use crate::daemon::{Answer, Command, DaemonError, ProxyClient};
 use crate::store::{LocalStore, StoreError};
@@ -107,7 +108,7 @@ impl LocalTarget {
         let (docker, listen) = match mode {
             Mode::Act => (
                 Docker::connect().await?,
-                Some(ensure_proxy(&state_dir, &local.listen).await?),
+                Some(ensure_proxy(&state_dir, &local.listen, &limits(&local.proxy)).await?),
             ),
             Mode::Look => (Docker::lazy()?, running_proxy(&state_dir).await),
         };
@@ -149,11 +150,29 @@ pub async fn wait_proxy_gone(state_dir: &Path) {
     }
 }
 
-/// Makes sure the environment's proxy runs; starts `wharf local serve` (this executable)
-/// detached if not.
-pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, LocalError> {
+/// The proxy's limits as the manifest sets them.
+pub fn limits(l: &ProxyLimits) -> Limits {
+    Limits {
+        header_read: std::time::Duration::from_millis(l.idle_timeout.as_millis()),
+        max_header_bytes: l.max_header_bytes as usize,
+        max_connections: l.max_connections as usize,
+    }
+}
+
+/// Makes sure the environment's proxy runs with `limits`; starts `wharf local serve` (this
+/// executable) detached if not.
+pub async fn ensure_proxy(
+    state_dir: &Path,
+    listen: &str,
+    limits: &Limits,
+) -> Result<SocketAddr, LocalError> {
     let client = ProxyClient::new(state_dir);
-    if let Ok(Answer::Pong { listen: now, .. }) = client.send(&Command::Ping).await {
+    if let Ok(Answer::Pong {
+        listen: now,
+        limits: theirs,
+        ..
+    }) = client.send(&Command::Ping).await
+    {
         match listen.parse::<SocketAddr>() {
             // The manifest's `listen` changed: move the proxy there (its routes are saved and
             // restored; the containers are not touched), unless the new address is taken.
@@ -164,6 +183,11 @@ pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, 
                         source,
                     }));
                 }
+                let _ = client.send(&Command::Shutdown).await;
+                wait_proxy_gone(state_dir).await;
+            }
+            // The limits changed: the proxy starts again with them, on the same address.
+            _ if theirs.as_ref() != Some(limits) => {
                 let _ = client.send(&Command::Shutdown).await;
                 wait_proxy_gone(state_dir).await;
             }
@@ -189,6 +213,12 @@ pub async fn ensure_proxy(state_dir: &Path, listen: &str) -> Result<SocketAddr, 
     cmd.args(["local", "serve", "--state-dir"])
         .arg(state_dir)
         .args(["--listen", listen])
+        .args([
+            "--idle-timeout-ms",
+            &limits.header_read.as_millis().to_string(),
+        ])
+        .args(["--max-header-bytes", &limits.max_header_bytes.to_string()])
+        .args(["--max-connections", &limits.max_connections.to_string()])
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(write(&log_path))?)
         .stderr(log);

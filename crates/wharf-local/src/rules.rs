@@ -1,10 +1,10 @@
 //! A service's routes in the proxy's configuration, edited as pure functions (no Docker, no
-//! daemon): per service with routing priority `p` (see [`rule_block`]), the base rule at the
-//! block's end (weights), the test route just below it, and sticky affinity rules from the
-//! block's start (a cookie rule and a header rule per deployment).
+//! daemon), laid out as [`RuleLayout`] says: the drain guard at the block's start, sticky
+//! affinity rules after it (a cookie rule and a header rule per deployment), the test route,
+//! and the base rule (weights) at the block's end.
 
 use wharf_engine::Routes;
-use wharf_manifest::names::rule_block;
+use wharf_manifest::rules::{drain_guard, RuleLayout, DRAIN_GUARD_STATUS};
 use wharf_manifest::Service;
 use wharf_proxy::{Config, RuleConfig};
 
@@ -12,13 +12,14 @@ use wharf_proxy::{Config, RuleConfig};
 pub fn base_rule(service: &Service) -> Option<RuleConfig> {
     let r = service.routing.as_ref()?;
     Some(RuleConfig {
-        priority: rule_block(r.priority).0,
+        priority: RuleLayout::of(r.priority).base,
         hosts: r.hosts.clone(),
         paths: r.paths.clone(),
         headers: vec![],
         cookies: vec![],
         forward: vec![],
         affinity_cookie: None,
+        fixed: None,
     })
 }
 
@@ -27,7 +28,27 @@ fn test_priority(base: &RuleConfig) -> u32 {
     base.priority - 1
 }
 
-/// Changes the service's base rule in `cfg`, creating it from `base` when it is missing.
+/// Puts the service's drain guard in place (or takes it away when its routing no longer
+/// reaches the drain path): the drain path answers 404 through the proxy.
+pub fn guard_drain(cfg: &mut Config, service: &Service) {
+    let layout = RuleLayout::service(service);
+    cfg.rules.retain(|r| r.priority != layout.drain);
+    if let Some(g) = drain_guard(service) {
+        cfg.rules.push(RuleConfig {
+            priority: g.priority,
+            hosts: g.hosts,
+            paths: vec![g.path],
+            headers: vec![],
+            cookies: vec![],
+            forward: vec![],
+            affinity_cookie: None,
+            fixed: Some(DRAIN_GUARD_STATUS),
+        });
+    }
+}
+
+/// Changes the service's base rule in `cfg`, creating it from `base` when it is missing (and
+/// the drain guard with it).
 pub fn edit_base(cfg: &mut Config, base: &RuleConfig, f: impl FnOnce(&mut RuleConfig)) {
     let rule = match cfg.rules.iter().position(|r| r.priority == base.priority) {
         Some(i) => &mut cfg.rules[i],
@@ -73,10 +94,9 @@ pub fn make_default(
 ) {
     let a = &service.deploy.affinity;
     let (cookie, header) = (a.cookie.clone(), a.header.to_ascii_lowercase());
-    let (_, block) = rule_block(service.routing.as_ref().map_or(0, |r| r.priority));
-    let sticky_end = test_priority(&base);
-    cfg.rules
-        .retain(|r| !(block.contains(&r.priority) && r.priority < sticky_end));
+    let layout = RuleLayout::service(service);
+    cfg.rules.retain(|r| !layout.sticky.contains(&r.priority));
+    guard_drain(cfg, service);
     let deployments: Vec<(String, String)> = cfg
         .target_groups
         .iter()
@@ -85,8 +105,12 @@ pub fn make_default(
             (g.name == group_of(d)).then(|| (d.to_owned(), g.name.clone()))
         })
         .collect();
-    let start = *block.start();
-    for (k, (dep, tg)) in deployments.into_iter().take(49).enumerate() {
+    let start = *layout.sticky.start();
+    for (k, (dep, tg)) in deployments
+        .into_iter()
+        .take(layout.sticky_pairs())
+        .enumerate()
+    {
         let k = k as u32;
         let sticky = RuleConfig {
             forward: vec![(tg, 100)],
@@ -185,7 +209,7 @@ mod tests {
     fn the_base_rule_and_test_route_sit_at_the_end_of_the_services_block() {
         let svc = service("blue-green");
         let base = base_rule(&svc).expect("routed");
-        assert_eq!(base.priority, rule_block(3).0);
+        assert_eq!(base.priority, RuleLayout::of(3).base);
         let mut cfg = Config {
             target_groups: vec![group("web-a", "a"), group("web-b", "b")],
             rules: vec![],
@@ -194,11 +218,8 @@ mod tests {
             r.forward = vec![("web-a".into(), 80), ("web-b".into(), 20)]
         });
         set_test_route(&mut cfg, &svc, base.clone(), Some("web-b".into()));
-        let (_, block) = rule_block(3);
-        assert!(cfg
-            .rules
-            .iter()
-            .all(|r| r.priority == base.priority || block.contains(&r.priority)));
+        let block = 300..=399;
+        assert!(cfg.rules.iter().all(|r| block.contains(&r.priority)));
         assert_eq!(
             routes(&cfg, &svc),
             Routes {
@@ -231,11 +252,11 @@ mod tests {
         };
         let group_of = |d: &str| format!("web-{d}");
         make_default(&mut cfg, &svc, base.clone(), &group_of, "web-b".into());
-        let (_, block) = rule_block(3);
+        let layout = RuleLayout::of(3);
         let sticky: Vec<_> = cfg
             .rules
             .iter()
-            .filter(|r| r.priority != base.priority)
+            .filter(|r| r.priority != base.priority && r.priority != layout.drain)
             .collect();
         assert_eq!(
             sticky.len(),
@@ -245,7 +266,9 @@ mod tests {
         assert!(sticky
             .iter()
             .all(|r| r.forward.iter().all(|(g, _)| g != "web-api-c")));
-        assert!(sticky.iter().all(|r| block.contains(&r.priority)));
+        assert!(sticky.iter().all(|r| layout.sticky.contains(&r.priority)));
+        let guard = cfg.rules.iter().find(|r| r.priority == layout.drain);
+        assert_eq!(guard.and_then(|g| g.fixed), Some(DRAIN_GUARD_STATUS));
         assert_eq!(routes(&cfg, &svc).weights, vec![("b".into(), 100)]);
         let b = cfg
             .rules

@@ -181,7 +181,11 @@ impl LocalTarget {
                 service.name
             )));
         };
-        self.edit(|cfg| rules::edit_base(cfg, &base, &f)).await
+        self.edit(|cfg| {
+            rules::edit_base(cfg, &base, &f);
+            rules::guard_drain(cfg, service);
+        })
+        .await
     }
 
     /// Health from the proxy's view of the deployment's target group: (healthy, targets).

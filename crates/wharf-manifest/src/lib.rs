@@ -26,6 +26,7 @@ pub mod model;
 pub mod names;
 mod parse;
 mod reader;
+pub mod rules;
 mod validate;
 
 use std::path::{Path, PathBuf};

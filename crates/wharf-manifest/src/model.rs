@@ -169,6 +169,31 @@ pub struct LocalEnv {
     /// A `KEY=value` file the local target resolves secret references from.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub secrets_file: Option<PathBuf>,
+    /// What the proxy allows a client (`[environments.NAME.proxy]`).
+    pub proxy: ProxyLimits,
+}
+
+/// The local proxy's limits on clients, ALB-like by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProxyLimits {
+    /// A request's headers must arrive within this; also how long a kept-alive connection may
+    /// sit idle between requests (ALB's idle timeout, 60 s).
+    pub idle_timeout: Duration,
+    /// Request line and headers together; more is answered 431 (ALB: 64 KiB; at least 8 KiB,
+    /// the HTTP parser's smallest buffer).
+    pub max_header_bytes: u32,
+    /// Client connections open at once; one more is closed at once.
+    pub max_connections: u32,
+}
+
+impl Default for ProxyLimits {
+    fn default() -> Self {
+        ProxyLimits {
+            idle_timeout: Duration::from_millis(60_000),
+            max_header_bytes: 64 * 1024,
+            max_connections: 10_000,
+        }
+    }
 }
 
 /// A long-running container behind the load balancer (or internal).

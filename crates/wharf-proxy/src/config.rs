@@ -22,6 +22,21 @@ impl Config {
             if !seen.insert(r.priority) {
                 return Err(format!("two rules have priority {}", r.priority));
             }
+            match r.fixed {
+                Some(s) if !(200..=599).contains(&s) => {
+                    return Err(format!(
+                        "rule {}: a fixed response's status is 200–599, not {s}",
+                        r.priority
+                    ))
+                }
+                Some(_) if !r.forward.is_empty() => {
+                    return Err(format!(
+                        "rule {}: a rule either answers itself (fixed) or forwards, not both",
+                        r.priority
+                    ))
+                }
+                _ => {}
+            }
         }
         let mut names = std::collections::HashSet::new();
         for g in &self.target_groups {
@@ -105,4 +120,46 @@ pub struct RuleConfig {
     /// Sets this cookie to the serving target group's deployment when the request has none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub affinity_cookie: Option<String>,
+    /// Answers this status itself instead of forwarding (ALB's fixed-response action); the
+    /// rule's `forward` is then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<u16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule(priority: u32, forward: &[&str], fixed: Option<u16>) -> RuleConfig {
+        RuleConfig {
+            priority,
+            hosts: vec![],
+            paths: vec![],
+            headers: vec![],
+            cookies: vec![],
+            forward: forward.iter().map(|g| ((*g).to_owned(), 1)).collect(),
+            affinity_cookie: None,
+            fixed,
+        }
+    }
+
+    fn config(rules: Vec<RuleConfig>) -> Config {
+        Config {
+            target_groups: vec![],
+            rules,
+        }
+    }
+
+    #[test]
+    fn a_rule_answers_itself_or_forwards_never_both() {
+        assert!(config(vec![rule(1, &[], Some(404)), rule(2, &["g"], None)])
+            .validate()
+            .is_ok());
+        let both = config(vec![rule(1, &["g"], Some(404))]).validate();
+        assert!(both.is_err_and(|e| e.contains("not both")));
+        let bad = config(vec![rule(1, &[], Some(99))]).validate();
+        assert!(bad.is_err_and(|e| e.contains("200–599")));
+        let twice = config(vec![rule(1, &[], Some(404)), rule(1, &[], Some(403))]).validate();
+        assert!(twice.is_err_and(|e| e.contains("priority 1")));
+    }
 }

@@ -39,14 +39,15 @@ pub struct Proxy {
 
 /// What the listener allows a client, ALB-like by default; a hostile client (slowloris,
 /// huge headers, a flood of connections) costs it a bounded amount.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Limits {
     /// A request's headers must have arrived within this, counted from when the connection
     /// waits for them: also the idle timeout of a kept-alive connection between requests
     /// (ALB's default, 60 s). A request body gets the upstream timeout (60 s) to reach the
     /// target.
     pub header_read: Duration,
-    /// The most bytes of request line and headers (64 KiB); more is answered 431.
+    /// The most bytes of request line and headers (64 KiB; hyper's floor, 8 KiB, at least);
+    /// more is answered 431.
     pub max_header_bytes: usize,
     /// Connections open at once; one more is closed at once.
     pub max_connections: usize,
@@ -82,6 +83,11 @@ impl Proxy {
             access_log: access_log.map(Arc::new),
             limits,
         })
+    }
+
+    /// What the listener allows a client.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Applies a whole configuration. Existing targets keep their health; new ones start

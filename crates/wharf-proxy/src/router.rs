@@ -94,6 +94,7 @@ mod tests {
             cookies: vec![],
             forward: vec![],
             affinity_cookie: None,
+            fixed: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! rule (and, for affinity, its sticky rules) before its ECS service exists, and out again.
 
 use wharf_engine::TargetError;
+use wharf_manifest::rules::{drain_guard, RuleLayout, DRAIN_GUARD_STATUS};
 use wharf_manifest::{Service, StrategyKind};
 
 use super::{lb, terr, AwsTarget};
@@ -44,6 +45,7 @@ impl AwsTarget {
                 .map_err(terr)?;
             }
         }
+        self.guard_drain(service, &rules).await?;
         if service.deploy.strategy != StrategyKind::Affinity {
             return Ok(());
         }
@@ -100,6 +102,34 @@ impl AwsTarget {
         Ok(())
     }
 
+    /// Puts the service's drain guard at the start of its block (a fixed 404 for the drain
+    /// path), or takes a guard away that its routing no longer needs.
+    async fn guard_drain(
+        &self,
+        service: &Service,
+        rules: &[lb::RuleView],
+    ) -> Result<(), TargetError> {
+        let elb = &self.clients.elb;
+        let at = RuleLayout::service(service).drain;
+        let existing = rules.iter().find(|r| r.priority == at);
+        match (drain_guard(service), existing) {
+            (Some(g), _) => lb::put_rule(
+                elb,
+                &self.out.listener_arn,
+                rules,
+                g.priority,
+                lb::host_and_path(&g.hosts, vec![g.path]),
+                lb::fixed_response(DRAIN_GUARD_STATUS),
+                &self.rule_tags(service),
+            )
+            .await
+            .map(|_| ())
+            .map_err(terr),
+            (None, Some(r)) if r.fixed.is_some() => lb::delete_rule(elb, r).await.map_err(terr),
+            (None, _) => Ok(()),
+        }
+    }
+
     /// The tags of a service's listener rules.
     pub(crate) fn rule_tags<'s>(&'s self, service: &'s Service) -> [(&'s str, &'s str); 3] {
         [
@@ -125,7 +155,16 @@ impl AwsTarget {
         let (base, _, _) = Self::priorities(service);
         let existing = rules.iter().find(|r| r.priority == base);
         match (existing, forward.is_empty()) {
-            (Some(r), true) => lb::delete_rule(elb, r).await.map_err(terr),
+            (Some(r), true) => {
+                let guard = RuleLayout::service(service).drain;
+                if let Some(g) = rules
+                    .iter()
+                    .find(|r| r.priority == guard && r.fixed.is_some())
+                {
+                    lb::delete_rule(elb, g).await.map_err(terr)?;
+                }
+                lb::delete_rule(elb, r).await.map_err(terr)
+            }
             (None, true) => Ok(()),
             (_, false) => lb::put_rule(
                 elb,

@@ -4,9 +4,10 @@
 //! the service's block, so repeating a step modifies the rule it made instead of adding one.
 
 use aws_sdk_elasticloadbalancingv2::types::{
-    Action, ActionTypeEnum, ForwardActionConfig, HostHeaderConditionConfig,
-    HttpHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum, RuleCondition, Tag,
-    TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple, TargetTypeEnum,
+    Action, ActionTypeEnum, FixedResponseActionConfig, ForwardActionConfig,
+    HostHeaderConditionConfig, HttpHeaderConditionConfig, PathPatternConditionConfig, ProtocolEnum,
+    RuleCondition, Tag, TargetGroupAttribute, TargetGroupStickinessConfig, TargetGroupTuple,
+    TargetTypeEnum,
 };
 use aws_sdk_elasticloadbalancingv2::Client;
 use wharf_manifest::Service;
@@ -21,6 +22,8 @@ pub struct RuleView {
     pub priority: u32,
     /// Target groups the rule forwards to, with their weights.
     pub forward: Vec<(String, u32)>,
+    /// The status of a fixed-response action.
+    pub fixed: Option<u16>,
 }
 
 /// The target group named `name`, if it exists.
@@ -163,7 +166,11 @@ pub async fn rules(elb: &Client, listener: &str) -> Result<Vec<RuleView>, AwsErr
                 continue;
             };
             let mut forward = Vec::new();
+            let mut fixed = None;
             for a in r.actions() {
+                if let Some(f) = a.fixed_response_config() {
+                    fixed = f.status_code().and_then(|s| s.parse::<u16>().ok());
+                }
                 if let Some(fc) = a.forward_config() {
                     for t in fc.target_groups() {
                         if let Some(arn) = t.target_group_arn() {
@@ -178,6 +185,7 @@ pub async fn rules(elb: &Client, listener: &str) -> Result<Vec<RuleView>, AwsErr
                 arn: r.rule_arn().unwrap_or_default().to_owned(),
                 priority,
                 forward,
+                fixed,
             });
         }
         match out.next_marker {
@@ -193,35 +201,12 @@ pub async fn rules(elb: &Client, listener: &str) -> Result<Vec<RuleView>, AwsErr
 pub fn conditions(service: &Service, header: Option<(&str, Vec<String>)>) -> Vec<RuleCondition> {
     let mut c = Vec::new();
     if let Some(r) = &service.routing {
-        if !r.hosts.is_empty() {
-            c.push(
-                RuleCondition::builder()
-                    .field("host-header")
-                    .host_header_config(
-                        HostHeaderConditionConfig::builder()
-                            .set_values(Some(r.hosts.clone()))
-                            .build(),
-                    )
-                    .build(),
-            );
-        }
         let paths: Vec<String> = if r.paths.is_empty() && r.hosts.is_empty() {
             vec!["/*".into()]
         } else {
             r.paths.clone()
         };
-        if !paths.is_empty() {
-            c.push(
-                RuleCondition::builder()
-                    .field("path-pattern")
-                    .path_pattern_config(
-                        PathPatternConditionConfig::builder()
-                            .set_values(Some(paths))
-                            .build(),
-                    )
-                    .build(),
-            );
-        }
+        c = host_and_path(&r.hosts, paths);
     }
     if let Some((name, values)) = header {
         c.push(
@@ -237,6 +222,50 @@ pub fn conditions(service: &Service, header: Option<(&str, Vec<String>)>) -> Vec
         );
     }
     c
+}
+
+/// A host-header condition (when `hosts` has any) and a path-pattern one (when `paths` has any).
+pub fn host_and_path(hosts: &[String], paths: Vec<String>) -> Vec<RuleCondition> {
+    let mut c = Vec::new();
+    if !hosts.is_empty() {
+        c.push(
+            RuleCondition::builder()
+                .field("host-header")
+                .host_header_config(
+                    HostHeaderConditionConfig::builder()
+                        .set_values(Some(hosts.to_vec()))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    if !paths.is_empty() {
+        c.push(
+            RuleCondition::builder()
+                .field("path-pattern")
+                .path_pattern_config(
+                    PathPatternConditionConfig::builder()
+                        .set_values(Some(paths))
+                        .build(),
+                )
+                .build(),
+        );
+    }
+    c
+}
+
+/// A fixed-response action: the load balancer answers `status` itself, in plain text.
+pub fn fixed_response(status: u16) -> Action {
+    Action::builder()
+        .r#type(ActionTypeEnum::FixedResponse)
+        .fixed_response_config(
+            FixedResponseActionConfig::builder()
+                .status_code(status.to_string())
+                .content_type("text/plain")
+                .message_body("Not Found\n")
+                .build(),
+        )
+        .build()
 }
 
 /// A forward action to `groups` with their weights; `sticky_s` keeps a client on the target

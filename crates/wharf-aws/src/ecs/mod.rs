@@ -37,7 +37,7 @@ use wharf_engine::{
     Clock, EventSink, Health, HookKind, Image, LogLine, LogQuery, Record, Requests, Routes, Store,
     SystemClock, Target, TargetError,
 };
-use wharf_manifest::names::rule_block;
+use wharf_manifest::rules::RuleLayout;
 use wharf_manifest::{Names, Service, SmokeCheck, StrategyKind};
 
 use crate::error::AwsError;
@@ -151,10 +151,10 @@ impl AwsTarget {
         self.names().task_family(&service.name)
     }
 
+    /// The service's base, test and sticky priorities ([`RuleLayout`]).
     pub(crate) fn priorities(service: &Service) -> (u32, u32, std::ops::RangeInclusive<u32>) {
-        let p = service.routing.as_ref().map_or(0, |r| r.priority);
-        let (base, range) = rule_block(p);
-        (base, base - 1, *range.start()..=*range.end() - 1)
+        let l = RuleLayout::service(service);
+        (l.base, l.test, l.sticky)
     }
 
     pub(crate) async fn tg_arn(

@@ -10,6 +10,15 @@ pub fn serve(args: &ServeArgs) -> Result<ExitStatus, CliError> {
         .enable_all()
         .build()
         .map_err(|source| CliError::Runtime { source })?;
-    rt.block_on(wharf_local::daemon::serve(&args.state_dir, &args.listen))?;
+    let limits = wharf_local::Limits {
+        header_read: std::time::Duration::from_millis(args.idle_timeout_ms),
+        max_header_bytes: args.max_header_bytes,
+        max_connections: args.max_connections,
+    };
+    rt.block_on(wharf_local::daemon::serve_with(
+        &args.state_dir,
+        &args.listen,
+        limits,
+    ))?;
     Ok(ExitStatus::Success)
 }

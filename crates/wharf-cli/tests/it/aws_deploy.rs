@@ -49,7 +49,7 @@ image = "registry.example/pulse/affinity:1"
 port = 8000
 count = 2
 routing = { paths = ["/aff/*"], priority = 4 }
-deploy = { strategy = "affinity", rollback = { window = "1s" } }
+deploy = { strategy = "affinity", rollback = { window = "1s" }, drain = { path = "/aff/_drain" } }
 
 [services.rolling]
 image = "registry.example/pulse/rolling:1"
@@ -139,6 +139,8 @@ pub struct Seen {
     pub groups: BTreeMap<String, Group>,
     /// Rule priority → forwarded target group names with weights.
     pub rules: BTreeMap<u32, Vec<(String, i32)>>,
+    /// Rule priority → (path patterns, status) of the rules answering themselves.
+    pub fixed: BTreeMap<u32, (Vec<String>, String)>,
     /// Active ECS service name → task definition ARN.
     pub services: BTreeMap<String, String>,
     pub alarms: Vec<String>,
@@ -240,6 +242,17 @@ pub fn seen(endpoint: &str) -> Seen {
                     })
                     .collect();
                 s.rules.insert(p, fwd);
+                if let Some(f) = r.actions().iter().find_map(|a| a.fixed_response_config()) {
+                    let paths = r
+                        .conditions()
+                        .iter()
+                        .filter_map(|c| c.path_pattern_config())
+                        .flat_map(|c| c.values())
+                        .cloned()
+                        .collect();
+                    let status = f.status_code().unwrap_or_default().to_owned();
+                    s.fixed.insert(p, (paths, status));
+                }
             }
         }
         let arns = ecs
@@ -436,10 +449,18 @@ fn every_strategy_deploys_on_moto_with_target_groups_attached_before_their_servi
         "{:?}",
         s.rules
     );
-    assert_eq!(s.rules.get(&400), Some(&vec![(tg_old.clone(), 1)]));
     assert_eq!(s.rules.get(&401), Some(&vec![(tg_old.clone(), 1)]));
-    assert_eq!(s.rules.get(&402), Some(&vec![(tg_new.clone(), 1)]));
+    assert_eq!(s.rules.get(&402), Some(&vec![(tg_old.clone(), 1)]));
     assert_eq!(s.rules.get(&403), Some(&vec![(tg_new.clone(), 1)]));
+    assert_eq!(s.rules.get(&404), Some(&vec![(tg_new.clone(), 1)]));
+    // Its drain path sits inside its routing: the block's first rule answers it with a 404.
+    // The other services' paths never reach /drain: no guard hides it from anyone else.
+    assert_eq!(
+        s.fixed,
+        BTreeMap::from([(400, (vec!["/aff/_drain".to_owned()], "404".to_owned()))]),
+        "{:?}",
+        s.rules
+    );
 
     // Rolling: one ECS service and one target group, now on version 2's task definition.
     assert!(s.groups.contains_key("pulse-test-rolling"), "{s:?}");
@@ -461,7 +482,11 @@ fn every_strategy_deploys_on_moto_with_target_groups_attached_before_their_servi
     let s = seen(&m.endpoint());
     assert!(!s.groups.contains_key(&tg_old), "{s:?}");
     assert_eq!(s.rules.get(&499), Some(&vec![(tg_new.clone(), 100)]));
-    assert!(!s.rules.contains_key(&400) && !s.rules.contains_key(&401));
+    assert!(!s.rules.contains_key(&401) && !s.rules.contains_key(&402));
+    assert!(
+        s.fixed.contains_key(&400),
+        "the guard stays with the service"
+    );
 
     // Rollback of the canary service: the previous version serves again.
     let out = aws_wharf(&dir, &endpoint)

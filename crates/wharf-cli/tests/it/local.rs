@@ -339,6 +339,39 @@ fn proxy_killed_and_restarted_restores_routes_without_touching_containers() {
     assert!(get(port, "/").is_err(), "the old address is closed");
     assert_eq!(running_ids(&app), containers, "no container was replaced");
 
+    // The proxy's limits changed in the manifest: it starts again with them, routes kept.
+    let before = d.read(".wharf/local/proxy.pid");
+    d.write(
+        "wharf.toml",
+        manifest(&app, moved, "HELLO_VERSION = \"1\"", "1s").replace(
+            "secrets_file = \"local.secrets\"\n",
+            "secrets_file = \"local.secrets\"\nproxy = { max_header_bytes = 8192 }\n",
+        ),
+    );
+    wharf()
+        .args(["up", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert_ne!(d.read(".wharf/local/proxy.pid"), before, "a new proxy");
+    wharf_testkit::http::wait_for_status(moved, "/", 200, Duration::from_secs(20))
+        .expect("the service answers through the proxy with its new limits");
+    let big = "x".repeat(12_000);
+    let r = wharf_testkit::http::request(
+        moved,
+        "GET",
+        "/",
+        &[("x-big", big.as_str())],
+        Duration::from_secs(5),
+    )
+    .expect("an answer");
+    assert_eq!(
+        r.status, 431,
+        "12,000 bytes of headers over the 8,192 allowed"
+    );
+    assert_eq!(deployment_of(moved), serving);
+    assert_eq!(running_ids(&app), containers, "no container was replaced");
+
     // A deploy after all that works as ever.
     d.write(
         "wharf.toml",

@@ -63,6 +63,7 @@ fn config(target: std::net::SocketAddr) -> Config {
             cookies: vec![],
             forward: vec![("web-v1".into(), 100)],
             affinity_cookie: None,
+            fixed: None,
         }],
     }
 }

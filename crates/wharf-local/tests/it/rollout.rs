@@ -279,6 +279,20 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
         .await
         .expect("v1 deploys");
     assert_eq!(v1.outcome, Some(Outcome::Succeeded), "{v1:?}");
+    // The drain path is wharf's alone: the proxy answers it (the service would say 403).
+    let drain = request(
+        listen.port(),
+        "POST",
+        "/drain",
+        &[("X-Drain-Secret", "drain-me")],
+        Duration::from_secs(5),
+    )
+    .expect("drain request");
+    assert_eq!(
+        (drain.status, drain.body.trim()),
+        (404, "Not Found"),
+        "the proxy's drain guard answers, not hello"
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let weights = Arc::new(Weights {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use crate::cidr::{Cidr, DATABASE_SLOT, PRIVATE_SLOT, PUBLIC_SLOT, VPC_PREFIX_RANGE};
 use crate::diag::{Problem, Rule};
-use crate::model::{AwsEnv, Egress, LocalEnv, Subnets, TargetSettings};
+use crate::model::{AwsEnv, Egress, LocalEnv, ProxyLimits, Subnets, TargetSettings};
 use crate::reader::{Cx, Node, Tbl};
 
 const AWS_KEYS: &[&str] = &[
@@ -28,7 +28,7 @@ const AWS_KEYS: &[&str] = &[
     "alarm_email",
     "prod",
 ];
-const LOCAL_KEYS: &[&str] = &["listen", "state_dir", "secrets_file"];
+const LOCAL_KEYS: &[&str] = &["listen", "state_dir", "secrets_file", "proxy"];
 
 /// Retention values CloudWatch Logs accepts, in days.
 pub const LOG_RETENTION_DAYS: &[u32] = &[
@@ -84,11 +84,53 @@ fn read_local(cx: &mut Cx, t: &mut Tbl<'_, '_>, name: &str) -> LocalEnv {
         .get(cx, "secrets_file")
         .and_then(|n| cx.string(&n))
         .map(PathBuf::from);
+    let proxy = t
+        .get(cx, "proxy")
+        .map(|n| read_proxy_limits(cx, &n))
+        .unwrap_or_default();
     LocalEnv {
         listen,
         state_dir,
         secrets_file,
+        proxy,
     }
+}
+
+/// `[environments.NAME.proxy]`: the proxy's limits on clients.
+fn read_proxy_limits(cx: &mut Cx, n: &Node<'_, '_>) -> ProxyLimits {
+    let mut limits = ProxyLimits::default();
+    let Some(mut t) = cx.table(n) else {
+        return limits;
+    };
+    if let Some(d) = t.get(cx, "idle_timeout") {
+        match cx.duration(&d) {
+            Some(v) if (1_000..=4_000_000).contains(&v.as_millis()) => limits.idle_timeout = v,
+            Some(v) => {
+                cx.error(
+                    Rule::InvalidValue,
+                    d.span.clone(),
+                    &d.path,
+                    format!("an idle timeout of {v} is outside what ALB allows"),
+                )
+                .expected = Some("1s to 4000s".into());
+            }
+            None => {}
+        }
+    }
+    if let Some(v) = t
+        .get(cx, "max_header_bytes")
+        .and_then(|b| cx.int(&b, 8 * 1024, 1024 * 1024))
+    {
+        limits.max_header_bytes = v as u32;
+    }
+    if let Some(v) = t
+        .get(cx, "max_connections")
+        .and_then(|c| cx.int(&c, 1, 1_000_000))
+    {
+        limits.max_connections = v as u32;
+    }
+    t.finish(cx);
+    limits
 }
 
 /// `down` removes the state dir's files and then the dir: it must be a folder of its own below

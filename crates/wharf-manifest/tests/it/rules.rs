@@ -217,3 +217,42 @@ fn every_local_state_dir_and_secrets_file_is_private() {
         );
     }
 }
+
+#[test]
+fn the_proxy_limits_are_read_and_bounded() {
+    let with = |limits: &str| {
+        parse(&local_web("").replace(
+            "target = \"local\"",
+            &format!("target = \"local\"\nproxy = {{ {limits} }}"),
+        ))
+    };
+    let (m, problems) =
+        with("idle_timeout = \"5s\", max_header_bytes = 9000, max_connections = 50");
+    let m = m.unwrap_or_else(|| panic!("{problems}"));
+    let l = &m.environments["local"].local().expect("local").proxy;
+    assert_eq!(
+        (
+            l.idle_timeout.as_millis(),
+            l.max_header_bytes,
+            l.max_connections
+        ),
+        (5_000, 9000, 50)
+    );
+    let (m, _) = with("");
+    let l = &m.expect("valid").environments["local"]
+        .local()
+        .expect("local")
+        .proxy
+        .clone();
+    assert_eq!(*l, wharf_manifest::ProxyLimits::default());
+    for bad in [
+        "idle_timeout = \"0s\"",
+        "idle_timeout = \"2h\"",
+        "max_header_bytes = 4096",
+        "max_connections = 0",
+        "max_conections = 5",
+    ] {
+        let (_, problems) = with(bad);
+        assert!(problems.has_errors(), "{bad} accepted");
+    }
+}

@@ -126,6 +126,7 @@ fn rule(priority: u32, forward: &[(&str, u32)]) -> RuleConfig {
         cookies: vec![],
         forward: forward.iter().map(|(g, w)| (g.to_string(), *w)).collect(),
         affinity_cookie: None,
+        fixed: None,
     }
 }
 
