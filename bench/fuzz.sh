@@ -5,15 +5,18 @@
 # the executions and crashes of each. A crash's input is kept in fuzz/artifacts/<target>/:
 # fix it, then add it to the seeds so CI replays it.
 #
-#   bench/fuzz.sh [SECONDS_PER_TARGET]   (default 120)
+#   bench/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]   (default 120 s, every target)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-120}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(manifest control request)
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 status=0
-for t in manifest control request; do
+for t in "${targets[@]}"; do
   mkdir -p "$scratch/$t"
   cp crates/wharf-fuzz/corpus/$t/* "$scratch/$t/"
   log="$scratch/$t.log"
