@@ -1,5 +1,7 @@
 //! The test's configuration: an SSM parameter tree (`{path}table-name`, `{path}total-items`,
-//! …), each value overridable by an environment variable (`LOADTEST_TABLE_NAME`, …).
+//! …), each value overridable by an environment variable (`LOADTEST_TABLE_NAME`, …). The table
+//! may also come from `LOADTEST_TABLE`: what wharf binds a `dynamodb` data store named
+//! `loadtest` as, so the table the data stack made is used whatever name it got.
 
 use std::collections::BTreeMap;
 
@@ -42,6 +44,9 @@ impl std::fmt::Display for ConfigError {
     }
 }
 
+/// The table of a `dynamodb` data store named `loadtest`, as wharf binds it.
+pub const BOUND_TABLE: &str = "LOADTEST_TABLE";
+
 /// The environment variable overriding `key`.
 pub fn env_name(key: &str) -> String {
     format!("LOADTEST_{}", key.to_ascii_uppercase().replace('-', "_"))
@@ -77,6 +82,7 @@ impl Config {
             }
         }
         let table_name = get("table-name")
+            .or_else(|| env(BOUND_TABLE).map(|v| (v, BOUND_TABLE.to_owned())))
             .map(|(v, _)| v.trim().to_owned())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| {
@@ -211,6 +217,13 @@ mod tests {
         assert_eq!(c.concurrency_limit, 4, "the environment wins");
         assert_eq!((c.total_items, c.duplicates()), (500, 100));
         assert!(c.cleanup_after_test, "cleans up unless told not to");
+    }
+
+    #[test]
+    fn the_bound_table_is_used_when_the_tree_names_none() {
+        let env = |k: &str| (k == BOUND_TABLE).then(|| "loadtest-test-loadtest".to_owned());
+        let c = Config::from_sources(&params(&[]), &env).expect("valid");
+        assert_eq!(c.table_name, "loadtest-test-loadtest");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! A DynamoDB write load test, run as a wharf job (seed 000's workload).
 //!
-//! `dynamodb-load-test [--config-path /aws/dynamodb-load-test/]` reads its settings from the SSM
-//! parameter tree at that path (`LOADTEST_CONFIG_PATH`; `-` reads none), each overridable by
+//! `dynamodb-load-test [--config-path /dynamodb-load-test/]` reads its settings from the SSM
+//! parameter tree at that path (`LOADTEST_CONFIG_PATH`, which is also what wharf binds a
+//! `parameters` data store named `loadtest-config` as; `-` reads none), each overridable by
 //! `LOADTEST_<NAME>` (see [`config`]); makes sure the table exists (creating it with the
 //! configured capacity when it does not, and removing it afterwards); writes `total-items`
 //! items, a known share of them duplicates; reads a sample back; deletes what it wrote when
@@ -24,7 +25,8 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, TableStatus,
 };
 
-const DEFAULT_PATH: &str = "/aws/dynamodb-load-test/";
+/// Seed 000 used `/aws/dynamodb-load-test/`, but SSM reserves names starting with `aws`.
+const DEFAULT_PATH: &str = "/dynamodb-load-test/";
 /// How long a table the test created gets to become active.
 const TABLE_WAIT: Duration = Duration::from_secs(120);
 /// Items read back to check they landed.
