@@ -295,7 +295,7 @@ pub struct ServeArgs {
     #[arg(long, value_name = "ADDR")]
     pub listen: String,
 
-    /// A request's headers must arrive within this; also a kept-alive connection's idle timeout
+    /// Headers must arrive, a kept-alive connection may idle, a target must answer within this
     #[arg(long, value_name = "MS", default_value_t = 60_000)]
     pub idle_timeout_ms: u64,
 

@@ -176,8 +176,9 @@ pub struct LocalEnv {
 /// The local proxy's limits on clients, ALB-like by default.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProxyLimits {
-    /// A request's headers must arrive within this; also how long a kept-alive connection may
-    /// sit idle between requests (ALB's idle timeout, 60 s).
+    /// ALB's idle timeout (60 s): a request's headers must arrive within it, a kept-alive
+    /// connection may sit idle between requests this long, and a target must answer a
+    /// forwarded request (its body included) within it, or the client gets 504.
     pub idle_timeout: Duration,
     /// Request line and headers together; more is answered 431 (ALB: 64 KiB; at least 8 KiB,
     /// the HTTP parser's smallest buffer).

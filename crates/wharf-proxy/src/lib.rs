@@ -41,10 +41,10 @@ pub struct Proxy {
 /// huge headers, a flood of connections) costs it a bounded amount.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Limits {
-    /// A request's headers must have arrived within this, counted from when the connection
-    /// waits for them: also the idle timeout of a kept-alive connection between requests
-    /// (ALB's default, 60 s). A request body gets the upstream timeout (60 s) to reach the
-    /// target.
+    /// ALB's idle timeout (60 s): a request's headers must have arrived within this, counted
+    /// from when the connection waits for them; a kept-alive connection may idle this long
+    /// between requests; and a forwarded request, its body included, must be answered by the
+    /// target within it (504 past it).
     pub header_read: Duration,
     /// The most bytes of request line and headers (64 KiB; hyper's floor, 8 KiB, at least);
     /// more is answered 431.
@@ -226,7 +226,11 @@ impl Proxy {
             .timer(hyper_util::rt::TokioTimer::new())
             .header_read_timeout(self.limits.header_read)
             .max_buf_size(self.limits.max_header_bytes.max(8192));
-        let forwarder = Arc::new(Forwarder::new(self.access_log.clone(), index));
+        let forwarder = Arc::new(Forwarder::new(
+            self.access_log.clone(),
+            index,
+            self.limits.header_read,
+        ));
         let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {

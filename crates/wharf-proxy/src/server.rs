@@ -155,7 +155,13 @@ fn fixed_text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody>
 }
 
 impl Forwarder {
-    pub fn new(access_log: Option<Arc<AccessLog>>, worker: usize) -> Self {
+    /// `upstream_timeout` bounds a forwarded request from its start to the target's answer,
+    /// the request's body included (ALB's idle timeout: 504 past it).
+    pub fn new(
+        access_log: Option<Arc<AccessLog>>,
+        worker: usize,
+        upstream_timeout: Duration,
+    ) -> Self {
         let client = Client::builder(hyper_util::rt::TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
@@ -165,7 +171,7 @@ impl Forwarder {
             worker,
             seq: AtomicU64::new(0),
             access_log,
-            upstream_timeout: Duration::from_secs(60),
+            upstream_timeout,
         }
     }
 

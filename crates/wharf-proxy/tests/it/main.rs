@@ -49,6 +49,15 @@ async fn backend(name: &'static str) -> Backend {
                             _ if f.load(Ordering::SeqCst) => {
                                 (StatusCode::INTERNAL_SERVER_ERROR, "boom".to_owned())
                             }
+                            "/consume" => {
+                                use http_body_util::BodyExt as _;
+                                let n = req
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map_or(0, |b| b.to_bytes().len());
+                                (StatusCode::OK, format!("{name} read {n}"))
+                            }
                             "/slow" => {
                                 tokio::time::sleep(Duration::from_millis(1500)).await;
                                 (StatusCode::OK, name.to_owned())
@@ -530,4 +539,41 @@ async fn an_idle_kept_alive_connection_is_closed() {
     // One whole request, kept alive, then nothing: answered, then closed by the proxy.
     let answer = exchange(port, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()).await;
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_not_answered_within_the_idle_timeout_gets_504() {
+    let b = backend("a").await;
+    let p = Proxy::with_limits(
+        None,
+        wharf_proxy::Limits {
+            header_read: Duration::from_millis(500),
+            ..Default::default()
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(p.clone().serve(listener, async move {
+        let _ = rx.await;
+    }));
+    p.apply(&Config {
+        target_groups: vec![group("a", "v1", &[b.addr])],
+        rules: vec![rule(199, &[("a", 100)])],
+    });
+    until_healthy(&p).await;
+    assert_eq!(
+        get(port, "/", &[]).await.status,
+        200,
+        "a quick answer passes"
+    );
+    // /slow answers after 1.5 s; so does a body that stops short of its length.
+    assert_eq!(get(port, "/slow", &[]).await.status, 504);
+    let stalled = exchange(
+        port,
+        b"POST /consume HTTP/1.1\r\nHost: a\r\nContent-Length: 100\r\nConnection: close\r\n\r\nonly ten b"
+            .to_vec(),
+    )
+    .await;
+    assert!(stalled.starts_with("HTTP/1.1 504"), "{stalled:?}");
 }
