@@ -4,6 +4,7 @@
 # side by side in one run. Loopback only; every process it starts is stopped by its PID.
 #
 #   bench/proxy.sh [DURATION_SECONDS] [CONNECTIONS]
+#   WHARF_BEFORE=/path/to/older/wharf bench/proxy.sh   (adds the older proxy, same run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -32,10 +33,11 @@ PORT=$backend DEPLOYMENT_ID=bench target/release/hello >"$work/hello.log" 2>&1 &
 pids+=($!)
 wait_port "$backend"
 
-target/release/wharf local serve --state-dir "$work/wharf" --listen "127.0.0.1:$proxy" >"$work/proxy.log" 2>&1 &
-pids+=($!)
-wait_port "$proxy"
-python3 - "$work/wharf/proxy.sock" "$backend" <<'PY'
+start_wharf() { # binary state_dir port
+  "$1" local serve --state-dir "$2" --listen "127.0.0.1:$3" >"$2.log" 2>&1 &
+  pids+=($!)
+  wait_port "$3"
+  python3 - "$2/proxy.sock" "$backend" <<'PY'
 import json, socket, sys
 sock, backend = sys.argv[1], int(sys.argv[2])
 cfg = {"target_groups": [{"name": "bench", "deployment": "bench", "targets": [f"127.0.0.1:{backend}"],
@@ -45,6 +47,13 @@ cfg = {"target_groups": [{"name": "bench", "deployment": "bench", "targets": [f"
 s = socket.socket(socket.AF_UNIX); s.connect(sock)
 s.sendall((json.dumps({"op": "apply", "config": cfg}) + "\n").encode()); print(s.recv(4096).decode().strip(), file=sys.stderr)
 PY
+}
+start_wharf target/release/wharf "$work/wharf" "$proxy"
+# WHARF_BEFORE=path/to/an/older/wharf adds its proxy to the same run, for a before/after.
+if [ -n "${WHARF_BEFORE:-}" ]; then
+  before=$(free_port)
+  start_wharf "$WHARF_BEFORE" "$work/wharf-before" "$before"
+fi
 sleep 3 # two health checks a second apart
 
 mkdir -p "$work/nginx/logs"
@@ -87,4 +96,5 @@ echo "wrk -t2 -c$connections -d${duration}s, hello backend, $(nproc) cores"
 printf '%-8s %12s %10s %10s\n' "path" "requests/s" "p50" "p99"
 run direct "$backend"
 run wharf "$proxy"
+[ -z "${WHARF_BEFORE:-}" ] || run before "$before"
 run nginx "$nginx_port"
