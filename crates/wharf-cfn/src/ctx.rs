@@ -1,7 +1,7 @@
 //! What every stack builder needs: the manifest, the AWS environment, names and tags.
 
 use serde_json::Value;
-use wharf_manifest::{AwsEnv, DataKind, Environment, Manifest, Names, SecretRef, Service};
+use wharf_manifest::{AwsEnv, DataKind, Environment, Job, Manifest, Names, SecretRef, Service};
 
 use crate::template::tags;
 
@@ -51,6 +51,21 @@ impl<'a> Ctx<'a> {
         ])
     }
 
+    /// Tags of a job's resource.
+    pub fn job_tags(&self, name: &str, job: &str) -> Value {
+        tags(&[
+            ("Name", name),
+            ("wharf.app", self.app()),
+            ("wharf.env", &self.env.name),
+            ("wharf.job", job),
+        ])
+    }
+
+    /// Jobs in name order.
+    pub fn jobs(&self) -> impl Iterator<Item = &'a Job> {
+        self.env.jobs.values()
+    }
+
     /// Services in name order.
     pub fn services(&self) -> impl Iterator<Item = &'a Service> {
         self.env.services.values()
@@ -89,6 +104,28 @@ impl<'a> Ctx<'a> {
             .services
             .values()
             .filter(|s| s.data.iter().any(|d| d == data))
+            .collect()
+    }
+
+    /// Jobs bound to a data resource.
+    pub fn bound_jobs(&self, data: &str) -> Vec<&'a Job> {
+        self.env
+            .jobs
+            .values()
+            .filter(|j| j.data.iter().any(|d| d == data))
+            .collect()
+    }
+
+    /// The task roles of the services and jobs bound to a data resource.
+    pub fn bound_roles(&self, data: &str) -> Vec<String> {
+        self.bound_services(data)
+            .iter()
+            .map(|s| self.names.task_role(&s.name))
+            .chain(
+                self.bound_jobs(data)
+                    .iter()
+                    .map(|j| self.names.task_role(&j.name)),
+            )
             .collect()
     }
 

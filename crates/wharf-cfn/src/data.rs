@@ -41,13 +41,10 @@ fn physical(cx: &Ctx<'_>, name: &str) -> String {
     format!("{}-{name}", cx.prefix())
 }
 
-/// Attaches `statements` to the task roles of the services bound to `name` (nothing when none is).
+/// Attaches `statements` to the task roles of the services and jobs bound to `name` (nothing
+/// when none is).
 fn grant(cx: &Ctx<'_>, t: &mut Template, name: &str, statements: Vec<Value>) {
-    let roles: Vec<Value> = cx
-        .bound_services(name)
-        .iter()
-        .map(|s| json!(cx.names.task_role(&s.name)))
-        .collect();
+    let roles: Vec<Value> = cx.bound_roles(name).into_iter().map(|r| json!(r)).collect();
     if roles.is_empty() {
         return;
     }
@@ -60,7 +57,8 @@ fn grant(cx: &Ctx<'_>, t: &mut Template, name: &str, statements: Vec<Value>) {
     );
 }
 
-/// A security group admitting `port` only from the services bound to `name`.
+/// A security group admitting `port` only from the services and jobs bound to `name` (its
+/// description, which AWS cannot change in place, keeps saying services).
 fn store_security_group(
     cx: &Ctx<'_>,
     t: &mut Template,
@@ -69,16 +67,28 @@ fn store_security_group(
     what: &str,
 ) -> String {
     let sg = id(name, "SecurityGroup");
+    let from = |export: String, who: String| {
+        json!({
+            "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
+            "SourceSecurityGroupId": import(&cx.baseline_export(&export)),
+            "Description": format!("{what} from {who}"),
+        })
+    };
     let ingress: Vec<Value> = cx
         .bound_services(name)
         .iter()
         .map(|s| {
-            json!({
-                "IpProtocol": "tcp", "FromPort": port, "ToPort": port,
-                "SourceSecurityGroupId": import(&cx.baseline_export(&logical_id(&["service", &s.name, "SecurityGroup"]))),
-                "Description": format!("{what} from service {}", s.name),
-            })
+            from(
+                logical_id(&["service", &s.name, "SecurityGroup"]),
+                format!("service {}", s.name),
+            )
         })
+        .chain(cx.bound_jobs(name).iter().map(|j| {
+            from(
+                logical_id(&["job", &j.name, "SecurityGroup"]),
+                format!("job {}", j.name),
+            )
+        }))
         .collect();
     t.add(
         &sg,
@@ -349,11 +359,7 @@ fn secret_grant(
     statement: Value,
 ) {
     let mut roles = vec![json!(cx.names.execution_role())];
-    roles.extend(
-        cx.bound_services(name)
-            .iter()
-            .map(|s| json!(cx.names.task_role(&s.name))),
-    );
+    roles.extend(cx.bound_roles(name).into_iter().map(|r| json!(r)));
     t.add(
         id(name, id_suffix),
         Resource::new(

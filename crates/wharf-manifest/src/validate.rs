@@ -10,6 +10,7 @@ use crate::reader::Cx;
 
 pub(crate) fn check(cx: &mut Cx, m: &mut Manifest) {
     let app = m.app.name.clone();
+    check_job_names(cx, m);
     for env in m.environments.values_mut() {
         assign_priorities(cx, env);
     }
@@ -108,6 +109,24 @@ fn assign_priorities(cx: &mut Cx, env: &mut Environment) {
             r.priority = p;
             taken.insert(p, name.clone());
         }
+    }
+}
+
+/// A job's resources (repository, log group, task role, task family) are named like a
+/// service's: a job may not take a service's name.
+fn check_job_names(cx: &mut Cx, m: &Manifest) {
+    for j in m.jobs.keys().filter(|j| m.services.contains_key(*j)) {
+        let key = format!("jobs.{j}");
+        let sp = cx.span_of(&key).unwrap_or(0..0);
+        cx.push(
+            Problem::error(
+                Rule::InvalidName,
+                sp,
+                key,
+                format!("job `{j}` has the name of a service; its AWS resources would share the service's names"),
+            )
+            .help(format!("rename the job, e.g. `{j}-job`")),
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The baseline stack `{app}-{env}-baseline`: everything the environment's services share,
 //! and the outputs (and exports) the engine and the other stacks read.
 
+mod jobs;
 mod lb;
 mod network;
 mod observability;
@@ -37,6 +38,7 @@ pub(crate) fn template(cx: &Ctx<'_>) -> Template {
     network::build(cx, &mut t);
     lb::build(cx, &mut t);
     observability::build(cx, &mut t);
+    jobs::build(cx, &mut t);
     outputs(cx, &mut t);
     t
 }
@@ -175,4 +177,5 @@ fn outputs(cx: &Ctx<'_>, t: &mut Template) {
             ex,
         );
     }
+    jobs::outputs(cx, t, ex);
 }

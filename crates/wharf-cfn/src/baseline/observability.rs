@@ -77,8 +77,8 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
     alarms(cx, t, &p);
 }
 
-fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
-    let repo = cx.names.repository(&s.name);
+/// An image repository: immutable tags, scanned on push, the last [`KEEP_IMAGES`] kept.
+pub(crate) fn repository(name: &str, tags: Value) -> Resource {
     let policy = json!({
         "rules": [{
             "rulePriority": 1,
@@ -87,20 +87,25 @@ fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
             "action": { "type": "expire" },
         }]
     });
+    Resource::new(
+        "AWS::ECR::Repository",
+        json!({
+            "RepositoryName": name,
+            "ImageTagMutability": "IMMUTABLE",
+            "ImageScanningConfiguration": { "ScanOnPush": true },
+            "EncryptionConfiguration": { "EncryptionType": "AES256" },
+            "LifecyclePolicy": { "LifecyclePolicyText": policy.to_string() },
+            "Tags": tags,
+        }),
+    )
+    .skip_check("CKV_AWS_136", "images are encrypted at rest with AES-256; a customer-managed key adds cost, not protection")
+}
+
+fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
+    let repo = cx.names.repository(&s.name);
     t.add(
         repository_id(&s.name),
-        Resource::new(
-            "AWS::ECR::Repository",
-            json!({
-                "RepositoryName": repo,
-                "ImageTagMutability": "IMMUTABLE",
-                "ImageScanningConfiguration": { "ScanOnPush": true },
-                "EncryptionConfiguration": { "EncryptionType": "AES256" },
-                "LifecyclePolicy": { "LifecyclePolicyText": policy.to_string() },
-                "Tags": cx.service_tags(&repo, &s.name),
-            }),
-        )
-        .skip_check("CKV_AWS_136", "images are encrypted at rest with AES-256; a customer-managed key adds cost, not protection"),
+        repository(&repo, cx.service_tags(&repo, &s.name)),
     );
     let group = cx.names.log_group(&s.name);
     let lg = super::log_group(cx, &group, cx.service_tags(&group, &s.name));
@@ -132,7 +137,7 @@ fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
 }
 
 /// ECS tasks of this account may assume the role.
-fn task_trust() -> Value {
+pub(crate) fn task_trust() -> Value {
     iam::document(vec![json!({
         "Effect": "Allow",
         "Principal": { "Service": "ecs-tasks.amazonaws.com" },
@@ -141,7 +146,7 @@ fn task_trust() -> Value {
     })])
 }
 
-fn ssm_parameter_arns<'a>(refs: impl Iterator<Item = &'a SecretRef>) -> Vec<Value> {
+pub(crate) fn ssm_parameter_arns<'a>(refs: impl Iterator<Item = &'a SecretRef>) -> Vec<Value> {
     let mut v: Vec<String> = refs
         .filter_map(|r| match r {
             SecretRef::Ssm { path } => Some(path.clone()),
@@ -160,11 +165,19 @@ fn ssm_parameter_arns<'a>(refs: impl Iterator<Item = &'a SecretRef>) -> Vec<Valu
 fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
     let repos: Vec<Value> = cx
         .services()
-        .map(|s| get_att(&repository_id(&s.name), "Arn"))
+        .map(|s| repository_id(&s.name))
+        .chain(
+            cx.jobs()
+                .filter(|j| super::jobs::built(j))
+                .map(|j| super::jobs::repository_id(&j.name)),
+        )
+        .map(|id| get_att(&id, "Arn"))
         .collect();
     let groups: Vec<Value> = cx
         .services()
-        .map(|s| sub(&format!("${{{}.Arn}}", log_group_id(&s.name))))
+        .map(|s| log_group_id(&s.name))
+        .chain(cx.jobs().map(|j| super::jobs::log_group_id(&j.name)))
+        .map(|id| sub(&format!("${{{id}.Arn}}")))
         .collect();
     let mut statements = vec![
         // GetAuthorizationToken has no resource-level permissions: AWS only accepts "*".
@@ -184,6 +197,8 @@ fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
             ],
             repos,
         ));
+    }
+    if !groups.is_empty() {
         statements.push(iam::allow(
             "WriteOwnLogs",
             &["logs:CreateLogStream", "logs:PutLogEvents"],

@@ -341,3 +341,63 @@ fn bound_services_get_env_vars_from_outputs_that_exist() {
         "worker binds nothing"
     );
 }
+
+#[test]
+fn each_job_gets_a_log_group_a_role_a_closed_security_group_and_its_grants() {
+    let t = stack("reference-test-baseline").template;
+    let has = |id: &str| t.resources.contains_key(id);
+    // load-test is built from source: its own repository; migrate runs web's image: none.
+    assert!(has("JobLoadTestRepository") && !has("JobMigrateRepository"));
+    for job in ["LoadTest", "Migrate"] {
+        for part in ["LogGroup", "TaskRole", "SecurityGroup"] {
+            assert!(has(&format!("Job{job}{part}")), "Job{job}{part}");
+        }
+        let sg = &t.resources[&format!("Job{job}SecurityGroup")].properties;
+        assert!(
+            sg.get("SecurityGroupIngress").is_none(),
+            "nothing reaches a job"
+        );
+        assert!(
+            !t.resources
+                .values()
+                .any(|r| r.ty == "AWS::EC2::SecurityGroupIngress"
+                    && r.properties["GroupId"]
+                        .to_string()
+                        .contains(&format!("Job{job}SecurityGroup"))),
+            "no ingress rule names the job's group"
+        );
+        for out in ["LogGroup", "TaskRoleArn", "SecurityGroup"] {
+            assert!(
+                t.outputs.contains_key(&format!("Job{job}{out}")),
+                "output Job{job}{out}"
+            );
+        }
+    }
+    assert!(t.outputs.contains_key("JobLoadTestRepositoryUri"));
+    // The execution role pulls the job's image and writes its logs, nothing more.
+    let exec = t.resources["ExecutionRole"].properties.to_string();
+    assert!(exec.contains("JobLoadTestRepository") && !exec.contains("JobMigrateRepository"));
+    assert!(exec.contains("JobLoadTestLogGroup") && exec.contains("JobMigrateLogGroup"));
+    // The job's own parameter, read by its role.
+    let role = t.resources["JobLoadTestTaskRole"].properties.to_string();
+    assert!(
+        role.contains("parameter/dynamodb-load-test/table-name"),
+        "{role}"
+    );
+
+    // The data stack grants the jobs what they bind, and admits them to the database.
+    let d = stack("reference-test-data").template;
+    let grants: String = d
+        .resources
+        .values()
+        .filter(|r| r.ty == "AWS::IAM::Policy")
+        .map(|r| r.properties["Roles"].to_string())
+        .collect();
+    assert!(grants.contains("pulse-test-load-test-task"), "{grants}");
+    assert!(grants.contains("pulse-test-migrate-task"), "{grants}");
+    let db = d.resources["DbSecurityGroup"].properties["SecurityGroupIngress"].to_string();
+    assert!(
+        db.contains("pulse-test-baseline-JobMigrateSecurityGroup"),
+        "{db}"
+    );
+}

@@ -256,3 +256,19 @@ fn the_proxy_limits_are_read_and_bounded() {
         assert!(problems.has_errors(), "{bad} accepted");
     }
 }
+
+#[test]
+fn a_job_may_not_take_a_services_name() {
+    let (_, problems) = parse(&local_web("[jobs.web]\nservice = \"web\"\n"));
+    assert!(
+        problems
+            .errors()
+            .any(|p| p.rule == Rule::InvalidName && p.message.contains("name of a service")),
+        "{problems}"
+    );
+    let (m, problems) = parse(&local_web("[jobs.web-migrate]\nservice = \"web\"\n"));
+    assert!(
+        m.is_some() && problems.errors().next().is_none(),
+        "{problems}"
+    );
+}

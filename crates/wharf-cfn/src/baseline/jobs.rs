@@ -1,0 +1,120 @@
+//! What each job keeps in the baseline, as a service does: its log group, its task role (its
+//! own parameters; data grants come from the data stack), a security group that admits nothing
+//! (a job is called by no one) and, for a job built from source, its image repository. Named
+//! like a service's resources (a job may not take a service's name), under `Job…` logical ids.
+
+use serde_json::json;
+use wharf_manifest::{Job, JobImage};
+
+use crate::ctx::Ctx;
+use crate::fns::{get_att, r};
+use crate::iam;
+use crate::template::{logical_id, Resource, Template};
+
+use super::network::VPC;
+use super::observability::{repository, ssm_parameter_arns, task_trust};
+
+pub(crate) fn repository_id(job: &str) -> String {
+    logical_id(&["job", job, "Repository"])
+}
+
+pub(crate) fn log_group_id(job: &str) -> String {
+    logical_id(&["job", job, "LogGroup"])
+}
+
+pub(crate) fn task_role_id(job: &str) -> String {
+    logical_id(&["job", job, "TaskRole"])
+}
+
+pub(crate) fn security_group_id(job: &str) -> String {
+    logical_id(&["job", job, "SecurityGroup"])
+}
+
+/// Whether the job's image is built from source (and so needs a repository of its own).
+pub(crate) fn built(j: &Job) -> bool {
+    matches!(j.image, JobImage::Build(_))
+}
+
+pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
+    let p = cx.prefix();
+    for j in cx.jobs() {
+        let tags = |name: &str| cx.job_tags(name, &j.name);
+        if built(j) {
+            let repo = cx.names.repository(&j.name);
+            t.add(repository_id(&j.name), repository(&repo, tags(&repo)));
+        }
+        let group = cx.names.log_group(&j.name);
+        t.add(
+            log_group_id(&j.name),
+            super::log_group(cx, &group, tags(&group)),
+        );
+
+        let role = cx.names.task_role(&j.name);
+        let mut props = json!({
+            "RoleName": role,
+            "AssumeRolePolicyDocument": task_trust(),
+            "Tags": tags(&role),
+        });
+        let ssm = ssm_parameter_arns(j.secrets.values());
+        if !ssm.is_empty() {
+            props["Policies"] = json!([iam::inline(
+                "job",
+                vec![iam::allow(
+                    "ReadOwnParameters",
+                    &["ssm:GetParameter", "ssm:GetParameters"],
+                    ssm,
+                )]
+            )]);
+        }
+        t.add(
+            task_role_id(&j.name),
+            Resource::new("AWS::IAM::Role", props),
+        );
+
+        t.add(
+            security_group_id(&j.name),
+            Resource::new(
+                "AWS::EC2::SecurityGroup",
+                json!({
+                    "GroupDescription": format!("{p} job {}: no ingress", j.name),
+                    "VpcId": r(VPC),
+                    "SecurityGroupEgress": [{ "IpProtocol": "-1", "CidrIp": "0.0.0.0/0", "Description": "AWS APIs, registries and the job's own dependencies" }],
+                    "Tags": tags(&format!("{p}-job-{}", j.name)),
+                }),
+            )
+            .skip_check("CKV_AWS_382", "jobs call AWS APIs, registries and third-party APIs; nothing may reach them"),
+        );
+    }
+}
+
+pub(crate) fn outputs(cx: &Ctx<'_>, t: &mut Template, ex: Option<&str>) {
+    for j in cx.jobs() {
+        let id = |suffix: &str| logical_id(&["job", &j.name, suffix]);
+        if built(j) {
+            t.output(
+                &id("RepositoryUri"),
+                &format!("Image repository of job {}", j.name),
+                get_att(&repository_id(&j.name), "RepositoryUri"),
+                ex,
+            );
+        }
+        t.output(
+            &id("LogGroup"),
+            &format!("Log group of job {}", j.name),
+            r(&log_group_id(&j.name)),
+            ex,
+        );
+        t.output(
+            &id("TaskRoleArn"),
+            &format!("Task role of job {}", j.name),
+            get_att(&task_role_id(&j.name), "Arn"),
+            ex,
+        );
+        t.output(
+            &id("SecurityGroup"),
+            &format!("Security group of job {}", j.name),
+            get_att(&security_group_id(&j.name), "GroupId"),
+            ex,
+        );
+    }
+}
