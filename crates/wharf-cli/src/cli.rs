@@ -296,15 +296,15 @@ pub struct ServeArgs {
     pub listen: String,
 
     /// Headers must arrive, a kept-alive connection may idle, a target must answer within this
-    #[arg(long, value_name = "MS", default_value_t = 60_000)]
+    #[arg(long, value_name = "MS", default_value_t = wharf_local::Limits::default().header_read.as_millis() as u64)]
     pub idle_timeout_ms: u64,
 
     /// Most bytes of request line and headers (more is answered 431)
-    #[arg(long, value_name = "BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, value_name = "BYTES", default_value_t = wharf_local::Limits::default().max_header_bytes)]
     pub max_header_bytes: usize,
 
     /// Client connections open at once
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = wharf_local::Limits::default().max_connections)]
     pub max_connections: usize,
 }
 

@@ -47,9 +47,15 @@ pub fn guard_drain(cfg: &mut Config, service: &Service) {
     }
 }
 
-/// Changes the service's base rule in `cfg`, creating it from `base` when it is missing (and
-/// the drain guard with it).
-pub fn edit_base(cfg: &mut Config, base: &RuleConfig, f: impl FnOnce(&mut RuleConfig)) {
+/// Changes the service's base rule in `cfg`, creating it from `base` when it is missing, and
+/// puts the drain guard ahead of it.
+pub fn edit_base(
+    cfg: &mut Config,
+    service: &Service,
+    base: &RuleConfig,
+    f: impl FnOnce(&mut RuleConfig),
+) {
+    guard_drain(cfg, service);
     let rule = match cfg.rules.iter().position(|r| r.priority == base.priority) {
         Some(i) => &mut cfg.rules[i],
         None => {
@@ -96,6 +102,7 @@ pub fn make_default(
     let (cookie, header) = (a.cookie.clone(), a.header.to_ascii_lowercase());
     let layout = RuleLayout::service(service);
     cfg.rules.retain(|r| !layout.sticky.contains(&r.priority));
+    // Also replaces a sticky rule an older layout kept at the block's start.
     guard_drain(cfg, service);
     let deployments: Vec<(String, String)> = cfg
         .target_groups
@@ -214,12 +221,18 @@ mod tests {
             target_groups: vec![group("web-a", "a"), group("web-b", "b")],
             rules: vec![],
         };
-        edit_base(&mut cfg, &base, |r| {
+        edit_base(&mut cfg, &svc, &base, |r| {
             r.forward = vec![("web-a".into(), 80), ("web-b".into(), 20)]
         });
         set_test_route(&mut cfg, &svc, base.clone(), Some("web-b".into()));
         let block = 300..=399;
         assert!(cfg.rules.iter().all(|r| block.contains(&r.priority)));
+        let guard = cfg.rules.iter().find(|r| r.priority == 300);
+        assert_eq!(
+            guard.map(|g| (g.fixed, g.paths.clone())),
+            Some((Some(DRAIN_GUARD_STATUS), vec!["/drain".to_owned()])),
+            "the base rule brings the drain guard"
+        );
         assert_eq!(
             routes(&cfg, &svc),
             Routes {

@@ -181,11 +181,8 @@ impl LocalTarget {
                 service.name
             )));
         };
-        self.edit(|cfg| {
-            rules::edit_base(cfg, &base, &f);
-            rules::guard_drain(cfg, service);
-        })
-        .await
+        self.edit(|cfg| rules::edit_base(cfg, service, &base, &f))
+            .await
     }
 
     /// Health from the proxy's view of the deployment's target group: (healthy, targets).

@@ -138,11 +138,7 @@ pub fn strip_client_headers(headers: &mut hyper::HeaderMap) {
     }
 }
 
-fn fixed(status: StatusCode, body: &'static str) -> Response<ProxyBody> {
-    fixed_text(status, body)
-}
-
-fn fixed_text(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
+fn fixed(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
     let mut r = Response::new(
         Full::new(body.into())
             .map_err(|n: Infallible| match n {})
@@ -244,7 +240,7 @@ impl Forwarder {
         if let Some(status) = rule.fixed {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND);
             let body = status.canonical_reason().unwrap_or("fixed response");
-            return (fixed_text(status, format!("{body}\n")), None, None);
+            return (fixed(status, format!("{body}\n")), None, None);
         }
         let Some(group) = snapshot
             .pick_group(rule)

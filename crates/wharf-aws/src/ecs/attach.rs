@@ -159,7 +159,7 @@ impl AwsTarget {
                 let guard = RuleLayout::service(service).drain;
                 if let Some(g) = rules
                     .iter()
-                    .find(|r| r.priority == guard && r.fixed.is_some())
+                    .find(|x| x.priority == guard && x.fixed.is_some())
                 {
                     lb::delete_rule(elb, g).await.map_err(terr)?;
                 }
