@@ -32,6 +32,7 @@ impl AwsTarget {
             }
         }
         let services: Vec<&str> = env.services.keys().map(String::as_str).collect();
+        let jobs: Vec<&str> = env.jobs.keys().map(String::as_str).collect();
         let region = access.config.region().map_or_else(
             || env.aws().map(|a| a.region.clone()).unwrap_or_default(),
             |r| r.to_string(),
@@ -43,13 +44,21 @@ impl AwsTarget {
             &identity.account,
             &names.baseline_stack(),
             outputs,
-            &services,
+            crate::ecs::env::Workloads {
+                services: &services,
+                jobs: &jobs,
+            },
         )?;
         let rds = aws_sdk_rds::Client::new(&access.config);
         let mut bindings = BTreeMap::new();
         for s in env.services.keys() {
             let b = wharf_cfn::bindings::for_service(manifest, env, s);
             bindings.insert(s.clone(), resolve_bindings(&rds, &out, &b).await?);
+        }
+        let mut job_bindings = BTreeMap::new();
+        for j in env.jobs.keys() {
+            let b = wharf_cfn::bindings::for_job(manifest, env, j);
+            job_bindings.insert(j.clone(), resolve_bindings(&rds, &out, &b).await?);
         }
         let store = DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&access.config),
@@ -63,6 +72,7 @@ impl AwsTarget {
             bindings,
         );
         target.private = manifest.private_paths();
+        target.job_bindings = job_bindings;
         Ok(target)
     }
 }

@@ -6,7 +6,7 @@
 
 use wharf_docker::{Docker, RegistryAuth, ServiceBuild};
 use wharf_engine::{Event, EventSink, Image};
-use wharf_manifest::{ImageSource, Service};
+use wharf_manifest::{Build, ImageSource, ScanSeverity, Service};
 
 use crate::ecs::AwsTarget;
 use crate::error::AwsError;
@@ -43,6 +43,16 @@ impl ImageError {
     }
 }
 
+/// What to build and where it goes.
+#[derive(Clone, Copy)]
+pub(crate) struct Ship<'a> {
+    /// The service or job.
+    pub name: &'a str,
+    pub build: &'a Build,
+    pub repository_uri: &'a str,
+    pub scan_gate: Option<ScanSeverity>,
+}
+
 impl AwsTarget {
     pub(crate) async fn ship(
         &self,
@@ -55,13 +65,37 @@ impl AwsTarget {
             ImageSource::Image(r) => return Ok(Image::unpinned(r.as_str())),
             ImageSource::Build(b) => b,
         };
+        let repository_uri = &self.out.service(&service.name)?.repository_uri;
+        let ship = Ship {
+            name: &service.name,
+            build,
+            repository_uri,
+            scan_gate: service.deploy.scan_gate,
+        };
+        self.ship_build(&ship, id, registry, events).await
+    }
+
+    /// Builds `ship.build` for deployment (or run) `id`, pushes it, pins it, holds it at the
+    /// scan gate.
+    pub(crate) async fn ship_build(
+        &self,
+        ship: &Ship<'_>,
+        id: &str,
+        registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> Result<Image, ImageError> {
+        let Ship {
+            name,
+            build,
+            repository_uri,
+            scan_gate,
+        } = *ship;
         let say = |message: String| {
             events.emit(Event::Progress {
-                service: service.name.clone(),
+                service: name.to_owned(),
                 message,
             })
         };
-        let repository_uri = &self.out.service(&service.name)?.repository_uri;
         let push = PushTarget::of(repository_uri, registry)?;
         let repository = push.repository();
         let tag = format!("{repository}:{id}");
@@ -70,7 +104,7 @@ impl AwsTarget {
             root: &self.root,
             app: &self.out.app,
             env: &self.out.env,
-            service,
+            name,
             build,
             id,
             private: &self.private,
@@ -99,7 +133,7 @@ impl AwsTarget {
         let digest = pushed?;
         removed?;
         say(format!("pushed {repository}@{digest}"));
-        if let Some(gate) = service.deploy.scan_gate {
+        if let Some(gate) = scan_gate {
             let waiting = |what: &str| say(format!("waiting for {what}"));
             let findings = image::scan_gate(
                 &self.clients.ecr,

@@ -68,13 +68,45 @@ pub fn env_prefix(data: &str) -> String {
 
 /// The bindings of `service` in `env`, in the order of its `data` list.
 pub fn for_service(manifest: &Manifest, env: &Environment, service: &str) -> Vec<Binding> {
-    let Some(s) = env.services.get(service) else {
-        return Vec::new();
-    };
+    env.services
+        .get(service)
+        .map(|s| for_data(manifest, env, &s.data))
+        .unwrap_or_default()
+}
+
+/// The bindings of `job` in `env`, as a service's.
+pub fn for_job(manifest: &Manifest, env: &Environment, job: &str) -> Vec<Binding> {
+    env.jobs
+        .get(job)
+        .map(|j| for_data(manifest, env, &j.data))
+        .unwrap_or_default()
+}
+
+impl Binding {
+    /// The value a binding has where no data stack exists (a local environment): a fixed
+    /// value, or `{app}-{env}-{name}` for a table or bucket (a table's name in the data stack;
+    /// a bucket's there also carries the account), which an emulator or a store the workload
+    /// is pointed at can carry. None for what only the stack knows (hosts, ports, secrets).
+    pub fn local_value(&self, names: &Names<'_>) -> Option<String> {
+        match &self.source {
+            Source::Value { value } => Some(value.clone()),
+            Source::Output { output, .. }
+                if output == &logical_id(&[&self.data, "TableName"])
+                    || output == &logical_id(&[&self.data, "BucketName"]) =>
+            {
+                Some(format!("{}-{}", names.cluster(), self.data))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The bindings of a workload's `data` list, in its order.
+fn for_data(manifest: &Manifest, env: &Environment, data: &[String]) -> Vec<Binding> {
     let names = Names::new(&manifest.app.name, &env.name);
     let stack = names.data_stack();
     let mut out = Vec::new();
-    for d in &s.data {
+    for d in data {
         let Some(data) = env.data.get(d) else {
             continue;
         };

@@ -125,6 +125,8 @@ pub enum Command {
     Gc(GcArgs),
     /// Show the logs of a service's containers (all deployments, or one)
     Logs(LogsArgs),
+    /// Run a job once, inside the environment: stream its logs and exit with its exit code
+    Run(RunArgs),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// The local target's own processes
@@ -225,6 +227,25 @@ pub struct DeployArgs {
     /// repository's host, keeping the repository's name (a mirror, or a local registry in tests)
     #[arg(long, env = "WHARF_REGISTRY", value_name = "HOST")]
     pub registry: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The job, as named under [jobs.NAME]
+    pub job: String,
+
+    /// Print the run's task and return; the job goes on without wharf
+    #[arg(long, short = 'd')]
+    pub detach: bool,
+
+    /// AWS: push a built image to this registry (`host[:port]`) instead of the job's ECR
+    /// repository's host
+    #[arg(long, env = "WHARF_REGISTRY", value_name = "HOST")]
+    pub registry: Option<String>,
+
+    /// Replaces the job's command: `wharf run migrate -- /migrate down 1`
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -88,8 +88,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(|source| CliError::Runtime { source })
 }
 
-/// An engine over `target` that renders its events, with this process as the lock holder.
+/// An engine over `target` that renders its events, with this process as the lock holder and
+/// the environment's jobs for hooks that run one.
 pub fn engine<'a, T: Target>(
+    ctx: &Ctx<'_>,
     target: &'a T,
     events: &'a dyn EventSink,
     options: Options,
@@ -99,7 +101,10 @@ pub fn engine<'a, T: Target>(
         clock: &SystemClock,
         events,
         holder: wharf_engine::Holder::this_process(),
-        options,
+        options: Options {
+            jobs: ctx.env.jobs.clone(),
+            ..options
+        },
     }
 }
 

@@ -55,6 +55,14 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Daemon(#[from] wharf_local::daemon::DaemonError),
 
+    #[error("no job `{name}` in environment {env}")]
+    #[diagnostic(code(wharf::cli::unknown_job), help("jobs: {known}"))]
+    UnknownJob {
+        name: String,
+        env: String,
+        known: String,
+    },
+
     #[error("no service `{name}` in the manifest")]
     #[diagnostic(code(wharf::cli::unknown_service), help("services: {known}"))]
     UnknownService { name: String, known: String },
@@ -112,7 +120,8 @@ impl CliError {
             | CliError::EnvRequired { .. }
             | CliError::BadName { .. }
             | CliError::Synth(_)
-            | CliError::UnknownService { .. } => ExitStatus::Usage,
+            | CliError::UnknownService { .. }
+            | CliError::UnknownJob { .. } => ExitStatus::Usage,
             CliError::Build(wharf_docker::BuildError::Docker(
                 wharf_docker::DockerError::Unreachable { .. },
             )) => ExitStatus::Unreachable,
@@ -182,7 +191,7 @@ impl JsonError {
                     .unwrap_or_else(|| "wharf::error".into()),
                 message,
                 help: e.help().map(|h| h.to_string()),
-                exit_code: e.exit_status() as u8,
+                exit_code: e.exit_status().code(),
                 problems,
             },
         }

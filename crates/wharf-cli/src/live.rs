@@ -86,7 +86,8 @@ impl<W: Write> Live<W> {
             | Event::Retired { .. }
             | Event::Finished { .. }
             | Event::LockReleased { .. }
-            | Event::Progress { .. } => Some(e.to_string()),
+            | Event::Progress { .. }
+            | Event::JobStarted { .. } => Some(e.to_string()),
             Event::Weights { .. } => Some(e.to_string()),
             Event::Waiting { .. } | Event::Health { .. } | Event::Gate { .. } => None,
         }
@@ -143,7 +144,8 @@ impl<W: Write> Live<W> {
             Event::AwaitingApproval { .. }
             | Event::Retired { .. }
             | Event::LockReleased { .. }
-            | Event::Progress { .. } => {}
+            | Event::Progress { .. }
+            | Event::JobStarted { .. } => {}
             Event::RollingBack { .. } => s.waiting = None,
             Event::Finished { .. } => *s = State::default(),
         }

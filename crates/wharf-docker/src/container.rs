@@ -32,7 +32,8 @@ pub struct Container {
 pub struct RunSpec<'a> {
     pub name: &'a str,
     pub image: &'a str,
-    pub port: u16,
+    /// The port published on 127.0.0.1 (None: nothing published, as for a job).
+    pub port: Option<u16>,
     pub env: Vec<String>,
     pub labels: HashMap<String, String>,
     pub cpu: u32,
@@ -100,17 +101,20 @@ impl Docker {
         }
     }
 
-    /// Creates and starts a container; its port is published on 127.0.0.1 only.
+    /// Creates and starts a container; its port, if any, is published on 127.0.0.1 only.
+    /// `network` is a Docker network's name (or `host`).
     pub async fn run(&self, spec: RunSpec<'_>, network: &str) -> Result<String, DockerError> {
-        let port = format!("{}/tcp", spec.port);
+        let port = spec.port.map(|p| format!("{p}/tcp"));
         let host = HostConfig {
-            port_bindings: Some(HashMap::from([(
-                port.clone(),
-                Some(vec![PortBinding {
-                    host_ip: Some("127.0.0.1".into()),
-                    host_port: Some(String::new()),
-                }]),
-            )])),
+            port_bindings: port.clone().map(|port| {
+                HashMap::from([(
+                    port,
+                    Some(vec![PortBinding {
+                        host_ip: Some("127.0.0.1".into()),
+                        host_port: Some(String::new()),
+                    }]),
+                )])
+            }),
             nano_cpus: Some(i64::from(spec.cpu) * 1_000_000_000 / 1024),
             memory: Some(i64::from(spec.memory_mib) * 1024 * 1024),
             network_mode: Some(network.to_owned()),
@@ -120,7 +124,7 @@ impl Docker {
             image: Some(spec.image.to_owned()),
             env: Some(spec.env),
             labels: Some(spec.labels),
-            exposed_ports: Some(HashMap::from([(port, HashMap::new())])),
+            exposed_ports: port.map(|port| HashMap::from([(port, HashMap::new())])),
             stop_timeout: Some(spec.stop_timeout_s),
             stop_signal: Some("SIGTERM".into()),
             cmd: spec.command,

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use wharf_engine::{Event, EventSink};
-use wharf_manifest::{Build, Service};
+use wharf_manifest::Build;
 
 use crate::client::Docker;
 use crate::error::DockerError;
@@ -27,14 +27,15 @@ pub enum BuildError {
     Docker(#[from] DockerError),
 }
 
-/// Which service to build, for which deployment.
+/// Which service (or job) to build, for which deployment (or run).
 #[derive(Clone, Copy)]
 pub struct ServiceBuild<'a> {
     /// The manifest's directory: the pre-build command runs there, contexts are relative to it.
     pub root: &'a Path,
     pub app: &'a str,
     pub env: &'a str,
-    pub service: &'a Service,
+    /// The service's or job's name: the image's `wharf.service` label.
+    pub name: &'a str,
     pub build: &'a Build,
     pub id: &'a str,
     /// Never in the image's context ([`wharf_manifest::Manifest::private_paths`]).
@@ -54,14 +55,14 @@ pub async fn build_service(
         root,
         app,
         env,
-        service,
+        name,
         build,
         id,
         private,
     } = *spec;
     let progress = |message: String| {
         events.emit(Event::Progress {
-            service: service.name.clone(),
+            service: name.to_owned(),
             message,
         })
     };
@@ -69,7 +70,7 @@ pub async fn build_service(
         progress(format!("running pre-build {}", cmd.join(" ")));
         let (program, rest) = cmd.split_first().expect("validated: not empty");
         let failed = |status: String| BuildError::PreBuild {
-            service: service.name.clone(),
+            service: name.to_owned(),
             status,
         };
         let status = tokio::process::Command::new(program)
@@ -87,7 +88,7 @@ pub async fn build_service(
     let labels: HashMap<String, String> = [
         (LABEL_APP, app),
         (LABEL_ENV, env),
-        (LABEL_SERVICE, service.name.as_str()),
+        (LABEL_SERVICE, name),
         (LABEL_DEPLOYMENT, id),
     ]
     .iter()

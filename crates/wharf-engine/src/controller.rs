@@ -1,7 +1,9 @@
 //! The controller: takes the service's lock, creates or resumes a record, and executes its
 //! steps one at a time, persisting after each. Every gate and rollback decision is made here.
 
-use wharf_manifest::{Service, StrategyKind};
+use std::collections::BTreeMap;
+
+use wharf_manifest::{Hook, Job, Service, StrategyKind};
 
 use crate::error::EngineError;
 use crate::events::{started, Event, EventSink};
@@ -23,6 +25,8 @@ pub struct Options {
     pub detach_at_approval: bool,
     /// Fault injection: stop (as if killed) after this many persisted transitions.
     pub crash_after: Option<usize>,
+    /// The environment's jobs, for hooks that run one.
+    pub jobs: BTreeMap<String, Job>,
 }
 
 impl Default for Options {
@@ -33,6 +37,7 @@ impl Default for Options {
             start_allowance_ms: 60_000,
             detach_at_approval: false,
             crash_after: None,
+            jobs: BTreeMap::new(),
         }
     }
 }
@@ -462,9 +467,13 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     crate::plan::HookKind::PostTraffic => &service.deploy.hooks.post_traffic,
                 };
                 match cmd {
-                    Some(cmd) => match t.run_hook(service, r, *hook, cmd).await {
+                    Some(Hook::Command(cmd)) => match t.run_hook(service, r, *hook, cmd).await {
                         Ok(()) => Progress::Done,
                         Err(e) => Progress::Fail(format!("the {hook} hook failed: {e}")),
+                    },
+                    Some(Hook::Job(job)) => match self.hook_job(r, *hook, job).await? {
+                        Ok(()) => Progress::Done,
+                        Err(why) => Progress::Fail(format!("the {hook} hook failed: {why}")),
                     },
                     None => Progress::Done,
                 }

@@ -94,6 +94,15 @@ pub enum EngineError {
         reason: String,
     },
 
+    #[error(
+        "job {job} runs the image of service {service}, and no deployment of {service} serves"
+    )]
+    #[diagnostic(
+        code(wharf::job::no_image),
+        help("deploy {service} first (`wharf deploy {service}`), or give the job its own `image` or `build`")
+    )]
+    NoServingImage { job: String, service: String },
+
     /// Fault injection for tests: the engine stops as if killed after N transitions.
     #[error("stopped by fault injection after {transitions} transitions")]
     #[diagnostic(code(wharf::engine::injected))]

@@ -76,6 +76,13 @@ pub enum Event {
         service: String,
         message: String,
     },
+    /// A job's task started.
+    JobStarted {
+        job: String,
+        run: String,
+        task: String,
+        image: String,
+    },
 }
 
 impl fmt::Display for Event {
@@ -171,6 +178,12 @@ impl fmt::Display for Event {
                 "{service}: released the lock of {holder}, which no longer runs"
             ),
             Event::Progress { service, message } => write!(f, "{service}: {message}"),
+            Event::JobStarted {
+                job,
+                run,
+                task,
+                image,
+            } => write!(f, "{job}: run {run} started as {task} ({image})"),
         }
     }
 }

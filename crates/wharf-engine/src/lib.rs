@@ -11,6 +11,7 @@
 //! - [`gc`]: leftovers no serving deployment needs, found and removed.
 //! - [`holder`]: who holds a lock, and whether that process is gone.
 //! - [`hooks`]: lifecycle hooks, the user's commands, run alike for every target.
+//! - [`job`]: one-off tasks run to their end: their image, start, logs, timeout, how they ended.
 //! - [`smoke`]: the one smoke check every target runs.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
 //! - [`platform`]: an environment as a whole (`up`, `down`, `recover`), opening its target.
@@ -24,6 +25,7 @@ mod gates;
 pub mod gc;
 pub mod holder;
 pub mod hooks;
+pub mod job;
 mod locking;
 pub mod plan;
 pub mod platform;
@@ -38,6 +40,7 @@ pub use error::EngineError;
 pub use events::{Collect, Discard, Event, EventSink};
 pub use gc::Collected;
 pub use holder::Holder;
+pub use job::{JobSpec, JobTask, RunEnd, Runner};
 pub use plan::{plan, plan_for, HookKind, Step};
 pub use platform::{Confirm, Mode, Platform, Verdict};
 pub use record::{Ask, Outcome, Record, Status};

@@ -96,7 +96,7 @@ pub fn plan(service: &Service, previous_count: u32) -> Vec<Step> {
 pub fn plan_for(service: &Service, previous_count: u32, native_rolling: bool) -> Vec<Step> {
     let d = &service.deploy;
     let n = service.count.max(1);
-    let has = |h: &Option<Vec<String>>| h.is_some();
+    let has = |h: &Option<wharf_manifest::Hook>| h.is_some();
     let mut steps = Vec::new();
     if has(&d.hooks.pre_deploy) {
         steps.push(Step::Hook {

@@ -5,10 +5,11 @@
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
-use wharf_manifest::{Service, SmokeCheck};
+use wharf_manifest::{Build, Job, Service, SmokeCheck};
 
 use crate::events::EventSink;
 use crate::holder::Holder;
+use crate::job::{JobSpec, JobTask, RunEnd};
 use crate::plan::HookKind;
 use crate::record::Record;
 
@@ -381,6 +382,39 @@ pub trait Target: Store {
         record: &Record,
         hook: HookKind,
         command: &[String],
+    ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// A job's image built from source for run `run` (and pushed, where the runtime pulls
+    /// from a registry), as [`Target::image`] does for a service.
+    fn job_image(
+        &self,
+        job: &Job,
+        build: &Build,
+        run: &str,
+        registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> impl Future<Output = Result<Image, Self::ImageError>> + Send;
+    /// Starts one task of the job, inside the environment: its network, security group and
+    /// roles, its env, secrets and data bindings, its size; no traffic reaches it.
+    fn start_job(
+        &self,
+        spec: &JobSpec<'_>,
+    ) -> impl Future<Output = Result<JobTask, TargetError>> + Send;
+    /// Hands the task's log lines to `line` until it has stopped, and says how it ended (the
+    /// runtime forgets the task then: its container is removed); None when it still runs at
+    /// `deadline_ms` (ms since the epoch, on the target's clock).
+    fn follow_job(
+        &self,
+        job: &Job,
+        task: &JobTask,
+        deadline_ms: Option<i64>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> impl Future<Output = Result<Option<RunEnd>, TargetError>> + Send;
+    /// Asks the task to stop: SIGTERM, then SIGKILL after the job's stop timeout. Stopping a
+    /// task that already ended does nothing.
+    fn stop_job(
+        &self,
+        job: &Job,
+        task: &JobTask,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
 }
 

@@ -106,7 +106,7 @@ impl LocalTarget {
                     RunSpec {
                         name: &name,
                         image,
-                        port: service.port,
+                        port: Some(service.port),
                         env: self.container_env(service, deployment)?,
                         labels: self.labels(&service.name, deployment),
                         cpu: service.cpu,

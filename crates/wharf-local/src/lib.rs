@@ -4,12 +4,13 @@
 //! routes [`rules`] edits, records and locks live in an SQLite database in
 //! the environment's state dir ([`store`]; the dir itself: [`statedir`]), shared by every `wharf` process working on it.
 //! [`open`] opens an environment, [`platform`] brings one up and down, [`target`] is the
-//! engine's target.
+//! engine's target; jobs run as containers followed to their end (`jobs`).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod containers;
 pub mod control;
 pub mod daemon;
+mod jobs;
 pub mod open;
 pub mod platform;
 pub mod rules;

@@ -128,6 +128,11 @@ impl LocalTarget {
             manifest.root.clone(),
         );
         target.private = manifest.private_paths();
+        target.job_bindings = env
+            .jobs
+            .keys()
+            .map(|j| (j.clone(), wharf_cfn::bindings::for_job(manifest, env, j)))
+            .collect();
         Ok(target)
     }
 }

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use wharf_docker::{Docker, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
 use wharf_engine::{
-    EventSink, Health, HookKind, Image, LogLine, LogQuery, Record, Requests, Routes, Store, Target,
-    TargetError,
+    EventSink, Health, HookKind, Image, JobSpec, JobTask, LogLine, LogQuery, Record, Requests,
+    Routes, RunEnd, Store, Target, TargetError,
 };
-use wharf_manifest::{ImageSource, Names, Service, SmokeCheck};
+use wharf_manifest::{Build, ImageSource, Job, Names, Service, SmokeCheck};
 use wharf_proxy::group::TargetState;
 use wharf_proxy::{Config, RuleConfig};
 
@@ -40,6 +40,8 @@ pub struct LocalTarget {
     pub root: PathBuf,
     /// What no image's build context may carry ([`wharf_manifest::Manifest::private_paths`]).
     pub private: Vec<PathBuf>,
+    /// Each job's data bindings ([`wharf_cfn::bindings::for_job`]).
+    pub job_bindings: HashMap<String, Vec<wharf_cfn::bindings::Binding>>,
     pub(crate) desired: Mutex<HashMap<String, u32>>,
     stopped: Mutex<HashMap<String, Vec<String>>>,
     edit: tokio::sync::Mutex<()>,
@@ -112,6 +114,7 @@ impl LocalTarget {
             secrets,
             private: vec![root.join(".wharf")],
             root,
+            job_bindings: HashMap::new(),
             desired: Mutex::new(HashMap::new()),
             stopped: Mutex::new(HashMap::new()),
             edit: tokio::sync::Mutex::new(()),
@@ -438,7 +441,7 @@ impl Target for LocalTarget {
             root: &self.root,
             app: &self.app,
             env: &self.env,
-            service,
+            name: &service.name,
             build,
             id,
             private: &self.private,
@@ -505,5 +508,37 @@ impl Target for LocalTarget {
         command: &[String],
     ) -> Result<(), TargetError> {
         wharf_engine::hooks::run_hook_command(&self.root, record, hook, command).await
+    }
+
+    async fn job_image(
+        &self,
+        job: &Job,
+        build: &Build,
+        run: &str,
+        _registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> Result<Image, wharf_docker::BuildError> {
+        self.local_job_image(job, build, run, events).await
+    }
+
+    async fn start_job(&self, spec: &JobSpec<'_>) -> Result<JobTask, TargetError> {
+        self.local_start_job(spec).await
+    }
+
+    async fn follow_job(
+        &self,
+        _job: &Job,
+        task: &JobTask,
+        deadline_ms: Option<i64>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<Option<RunEnd>, TargetError> {
+        self.local_follow_job(task, deadline_ms, line).await
+    }
+
+    async fn stop_job(&self, _job: &Job, task: &JobTask) -> Result<(), TargetError> {
+        self.docker
+            .stop(&task.id, crate::jobs::JOB_STOP_TIMEOUT_S)
+            .await
+            .map_err(terr)
     }
 }

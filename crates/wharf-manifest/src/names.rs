@@ -113,6 +113,16 @@ impl<'a> Names<'a> {
         format!("{}-{service}-{deployment_id}-{index}", self.app)
     }
 
+    /// Docker container of a job's run on the local target.
+    pub fn job_container(&self, job: &str, run_id: &str) -> String {
+        format!("{}-{job}-{run_id}", self.app)
+    }
+
+    /// Local image name of a job built from source (the tag is the environment).
+    pub fn local_job_image(&self, job: &str) -> String {
+        format!("wharf/{}/job-{job}", self.app)
+    }
+
     /// Docker network of an environment on the local target.
     pub fn network(&self) -> String {
         format!("wharf-{}-{}", self.app, self.env)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::diag::{Problem, Rule};
-use crate::model::{Environment, JobImage, Manifest, Service, StrategyKind, TargetSettings};
+use crate::model::{Environment, Hook, JobImage, Manifest, Service, StrategyKind, TargetSettings};
 use crate::names::{Names, ELB_NAME_MAX};
 use crate::reader::Cx;
 
@@ -16,6 +16,7 @@ pub(crate) fn check(cx: &mut Cx, m: &mut Manifest) {
     }
     for env in m.environments.values() {
         check_bindings(cx, env);
+        check_hook_jobs(cx, env);
         check_names(cx, &app, env);
         check_tls(cx, env);
     }
@@ -154,6 +155,54 @@ fn check_bindings(cx: &mut Cx, env: &Environment) {
                 };
                 cx.push(p);
             }
+        }
+    }
+}
+
+/// A hook that runs a job names a job of the environment; only a local environment's jobs
+/// may share the host's network.
+fn check_hook_jobs(cx: &mut Cx, env: &Environment) {
+    if env.aws().is_some() {
+        for j in env.jobs.values().filter(|j| j.host_network) {
+            let over = format!("environments.{}.jobs.{}.network", env.name, j.name);
+            let key = match cx.span_of(&over) {
+                Some(_) => over,
+                None => format!("jobs.{}.network", j.name),
+            };
+            let sp = cx.span_of(&key).unwrap_or(0..0);
+            cx.push(
+                Problem::error(
+                    Rule::InvalidValue,
+                    sp,
+                    key,
+                    format!("job `{}` asks for the host's network, which environment `{}` (AWS) does not have", j.name, env.name),
+                )
+                .help(format!("set `network = \"host\"` only under [environments.LOCAL.jobs.{}]", j.name)),
+            );
+        }
+    }
+    for s in env.services.values() {
+        for (key, hook) in s.deploy.hooks.all() {
+            let Hook::Job(j) = hook else { continue };
+            if env.jobs.contains_key(j) {
+                continue;
+            }
+            let (sp, path) = span(cx, &env.name, &s.name, &format!(".deploy.hooks.{key}"));
+            let known: Vec<&str> = env.jobs.keys().map(String::as_str).collect();
+            let mut p = Problem::error(
+                Rule::DataBinding,
+                sp,
+                path,
+                format!(
+                    "the {key} hook of `{}` runs job `{j}`, which environment `{}` does not have",
+                    s.name, env.name
+                ),
+            );
+            p = match crate::reader::did_you_mean(j, known.iter().copied()) {
+                Some(m) => p.help(format!("did you mean `{m}`?")),
+                None => p.help(format!("declare it: [jobs.{j}] with an image or build")),
+            };
+            cx.push(p);
         }
     }
 }

@@ -10,6 +10,10 @@
 //! - `hello --check` asks its own `/_health` on 127.0.0.1:$PORT and exits 0 on a 200, 1
 //!   otherwise: the container health check of an image with nothing else in it.
 //!
+//! - `hello --job [exit=N] [sleep_ms=N]` is a one-off task of the same image (as a migration
+//!   is): it prints its run, deployment, `GREETING` and whether `JOB_SECRET` is set, waits, and
+//!   exits N; SIGTERM ends it at once with 143.
+//!
 //! Fault modes for tests, by `HELLO_MODE`: `exit` (exits 1 at start), `unhealthy` (health fails
 //! from the start), `error500` (every `/` answers 500).
 
@@ -48,6 +52,9 @@ struct State {
 async fn main() {
     if std::env::args().nth(1).as_deref() == Some("--check") {
         std::process::exit(check());
+    }
+    if std::env::args().nth(1).as_deref() == Some("--job") {
+        std::process::exit(job().await);
     }
     let mode = std::env::var("HELLO_MODE").unwrap_or_default();
     if mode == "exit" {
@@ -204,6 +211,42 @@ fn escape(s: &str) -> String {
             c => vec![c],
         })
         .collect()
+}
+
+/// `--job [exit=N] [sleep_ms=N]`: says who it is, waits, exits N (143 on SIGTERM).
+async fn job() -> i32 {
+    let (mut code, mut sleep_ms) = (0, 0u64);
+    for a in std::env::args().skip(2) {
+        if let Some(v) = a.strip_prefix("exit=") {
+            code = v.parse().unwrap_or(1);
+        } else if let Some(v) = a.strip_prefix("sleep_ms=") {
+            sleep_ms = v.parse().unwrap_or(0);
+        }
+    }
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "-".into());
+    println!(
+        "hello job: run {} deployment {}",
+        var("WHARF_RUN_ID"),
+        var("DEPLOYMENT_ID")
+    );
+    println!("hello job: greeting {}", var("GREETING"));
+    let secret = std::env::var_os("JOB_SECRET").is_some_and(|s| !s.is_empty());
+    println!(
+        "hello job: secret {}",
+        if secret { "set" } else { "missing" }
+    );
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return 1;
+    };
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(sleep_ms)) => {}
+        _ = term.recv() => {
+            println!("hello job: stopped");
+            return 143;
+        }
+    }
+    println!("hello job: done, exit {code}");
+    code
 }
 
 /// `--check`: 0 when this container's `/_health` answers 200 within two seconds, else 1.

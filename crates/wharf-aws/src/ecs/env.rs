@@ -19,6 +19,23 @@ pub struct ServiceOutputs {
     pub security_group: String,
 }
 
+/// One job's share of the baseline (its repository only when it is built from source).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct JobOutputs {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository_uri: Option<String>,
+    pub log_group: String,
+    pub task_role_arn: String,
+    pub security_group: String,
+}
+
+/// The services and jobs whose outputs are read.
+#[derive(Debug, Clone, Copy)]
+pub struct Workloads<'a> {
+    pub services: &'a [&'a str],
+    pub jobs: &'a [&'a str],
+}
+
 /// The environment as the engine sees it.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct EnvOutputs {
@@ -39,6 +56,9 @@ pub struct EnvOutputs {
     pub state_table: String,
     pub alarm_topic: Option<String>,
     pub services: BTreeMap<String, ServiceOutputs>,
+    /// The jobs the baseline has resources for (a job added since the last `wharf up` has
+    /// none: [`EnvOutputs::job`] says so when it is run).
+    pub jobs: BTreeMap<String, JobOutputs>,
     /// Every output of the environment's stacks by stack and key (data bindings read these).
     pub outputs: BTreeMap<String, BTreeMap<String, String>>,
 }
@@ -52,8 +72,9 @@ impl EnvOutputs {
         account: &str,
         baseline: &str,
         outputs: BTreeMap<String, BTreeMap<String, String>>,
-        services: &[&str],
+        workloads: Workloads<'_>,
     ) -> Result<EnvOutputs, AwsError> {
+        let Workloads { services, jobs } = workloads;
         let b = outputs.get(baseline).ok_or_else(|| {
             AwsError::new(
                 format!("read the outputs of stack {baseline}"),
@@ -83,6 +104,26 @@ impl EnvOutputs {
                 },
             );
         }
+        let mut per_job = BTreeMap::new();
+        for j in jobs {
+            let key = |suffix: &str| logical_id(&["job", j, suffix]);
+            let (Some(log_group), Some(task_role_arn), Some(security_group)) = (
+                b.get(&key("LogGroup")),
+                b.get(&key("TaskRoleArn")),
+                b.get(&key("SecurityGroup")),
+            ) else {
+                continue;
+            };
+            per_job.insert(
+                (*j).to_owned(),
+                JobOutputs {
+                    repository_uri: b.get(&key("RepositoryUri")).cloned(),
+                    log_group: log_group.clone(),
+                    task_role_arn: task_role_arn.clone(),
+                    security_group: security_group.clone(),
+                },
+            );
+        }
         let (listener_arn, https) = match b.get("HttpsListenerArn") {
             Some(l) => (l.clone(), true),
             None => (get("HttpListenerArn")?, false),
@@ -107,6 +148,7 @@ impl EnvOutputs {
             state_table: get("StateTableName")?,
             alarm_topic: b.get("AlarmTopicArn").cloned(),
             services: per_service,
+            jobs: per_job,
             outputs,
         })
     }
@@ -124,6 +166,19 @@ impl EnvOutputs {
                 ErrorKind::NotFound,
                 format!(
                     "the baseline has no resources for {name}: run `wharf up --env {}` after adding a service",
+                    self.env
+                ),
+            )
+        })
+    }
+
+    pub fn job(&self, name: &str) -> Result<&JobOutputs, AwsError> {
+        self.jobs.get(name).ok_or_else(|| {
+            AwsError::new(
+                format!("find job {name} in the baseline"),
+                ErrorKind::NotFound,
+                format!(
+                    "the baseline has no resources for job {name}: run `wharf up --env {}` after adding a job",
                     self.env
                 ),
             )

@@ -13,11 +13,16 @@
 //! ([`wharf_engine::Target::native_rolling`]), and going back is an update to the previous
 //! deployment's task definition.
 //!
+//! Jobs run as one-off tasks of their own task definition ([`jobs`]), followed through
+//! DescribeTasks and their CloudWatch log stream (`follow`).
+//!
 //! A service with `autoscaling` gets a target-tracking CPU policy on each deployment's ECS
 //! service ([`scaling`]), removed before that service is retired.
 
 pub mod alarms;
 pub mod env;
+mod follow;
+pub mod jobs;
 pub mod lb;
 pub mod scaling;
 pub mod service;
@@ -34,11 +39,11 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use wharf_engine::{
-    Clock, EventSink, Health, HookKind, Image, LogLine, LogQuery, Record, Requests, Routes, Store,
-    SystemClock, Target, TargetError,
+    Clock, EventSink, Health, HookKind, Image, JobSpec, JobTask, LogLine, LogQuery, Record,
+    Requests, Routes, RunEnd, Store, SystemClock, Target, TargetError,
 };
 use wharf_manifest::rules::RuleLayout;
-use wharf_manifest::{Names, Service, SmokeCheck, StrategyKind};
+use wharf_manifest::{Build, Job, Names, Service, SmokeCheck, StrategyKind};
 
 use crate::error::AwsError;
 use crate::state::DynamoStore;
@@ -53,6 +58,7 @@ pub struct Clients {
     pub cw: aws_sdk_cloudwatch::Client,
     pub ecr: aws_sdk_ecr::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
 }
 
 impl Clients {
@@ -63,6 +69,7 @@ impl Clients {
             cw: aws_sdk_cloudwatch::Client::new(config),
             ecr: aws_sdk_ecr::Client::new(config),
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
+            logs: aws_sdk_cloudwatchlogs::Client::new(config),
         }
     }
 }
@@ -78,6 +85,8 @@ pub struct AwsTarget {
     pub private: Vec<PathBuf>,
     /// Per service, the values its data bindings resolved to.
     pub bindings: BTreeMap<String, Vec<(String, EnvValue)>>,
+    /// Per job, the same.
+    pub job_bindings: BTreeMap<String, Vec<(String, EnvValue)>>,
     /// How often internal waits (a service to go, a target group to be free) look again.
     pub poll: Duration,
     /// Stopped tasks and failing targets seen per deployment (their count never decreases).
@@ -114,6 +123,7 @@ impl AwsTarget {
             private: vec![root.join(".wharf")],
             root,
             bindings,
+            job_bindings: BTreeMap::new(),
             poll: Duration::from_secs(2),
             seen: Mutex::new(HashMap::new()),
             edit: tokio::sync::Mutex::new(()),
@@ -561,5 +571,34 @@ impl Target for AwsTarget {
         command: &[String],
     ) -> Result<(), TargetError> {
         wharf_engine::hooks::run_hook_command(&self.root, record, hook, command).await
+    }
+
+    async fn job_image(
+        &self,
+        job: &Job,
+        build: &Build,
+        run: &str,
+        registry: Option<&str>,
+        events: &dyn EventSink,
+    ) -> Result<Image, crate::ImageError> {
+        self.aws_job_image(job, build, run, registry, events).await
+    }
+
+    async fn start_job(&self, spec: &JobSpec<'_>) -> Result<JobTask, TargetError> {
+        self.aws_start_job(spec).await
+    }
+
+    async fn follow_job(
+        &self,
+        job: &Job,
+        task: &JobTask,
+        deadline_ms: Option<i64>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<Option<RunEnd>, TargetError> {
+        self.aws_follow_job(job, task, deadline_ms, line).await
+    }
+
+    async fn stop_job(&self, job: &Job, task: &JobTask) -> Result<(), TargetError> {
+        self.aws_stop_job(job, task).await
     }
 }

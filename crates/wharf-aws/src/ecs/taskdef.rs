@@ -24,7 +24,7 @@ pub enum EnvValue {
 }
 
 /// Name/value pairs of a container's environment (or `valueFrom` of its secrets).
-type Pairs = Vec<(String, String)>;
+pub(crate) type Pairs = Vec<(String, String)>;
 
 /// Fargate caps a container's stop timeout at two minutes.
 const MAX_STOP_TIMEOUT_S: u64 = 120;

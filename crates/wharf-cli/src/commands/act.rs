@@ -53,7 +53,7 @@ impl Verb for Act<'_> {
         let svc = one_service(env, self.service)?;
         let target = platform.target(Mode::Act).await?;
         let render = Render::new(ctx.printer);
-        let engine = engine(&target, &render, Options::default());
+        let engine = engine(ctx, &target, &render, Options::default());
         let record = match self.action {
             Action::Promote => engine.promote(svc).await?,
             Action::Abort => engine.abort(svc).await?,

@@ -58,7 +58,7 @@ impl Verb for Deploy<'_> {
             detach_at_approval: args.no_wait,
             ..Options::default()
         };
-        let engine = engine(&target, &render, options);
+        let engine = engine(ctx, &target, &render, options);
         let mut done = Vec::new();
         for svc in chosen {
             if args.force_unlock {

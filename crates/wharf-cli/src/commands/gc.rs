@@ -51,7 +51,7 @@ impl Verb for Collect<'_> {
         let chosen = services(ctx.env, a.service.as_deref())?;
         let target = platform.target(Mode::Act).await?;
         let render = Render::new(ctx.printer);
-        let engine = engine(&target, &render, Options::default());
+        let engine = engine(ctx, &target, &render, Options::default());
         let mut removed = Vec::new();
         for svc in chosen {
             removed.extend(engine.gc(svc, a.dry_run).await?);

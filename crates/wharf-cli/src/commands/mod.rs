@@ -14,6 +14,7 @@ pub mod logs;
 pub mod plan;
 pub mod recover;
 pub mod render;
+pub mod run;
 pub mod status;
 pub mod up;
 pub mod validate;

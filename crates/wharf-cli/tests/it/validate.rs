@@ -35,6 +35,37 @@ fn the_example_is_valid() {
 }
 
 #[test]
+fn the_load_test_example_is_valid_and_plans_its_job_with_the_table_and_the_tree() {
+    let root = wharf_testkit::workspace_root().join("examples/dynamodb-load-test");
+    let out = wharf().arg("validate").current_dir(&root).run().success();
+    assert!(
+        out.stdout
+            .contains("wharf.toml is valid: environments local, test"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("warning"), "no warnings: {out}");
+    let plan = wharf()
+        .args(["plan", "--env", "test"])
+        .current_dir(&root)
+        .run()
+        .success();
+    for want in ["load-test", "loadtest-config", "/dynamodb-load-test"] {
+        assert!(plan.stdout.contains(want), "{want:?} in {plan}");
+    }
+    // The host's network is for local environments only.
+    let bad = std::fs::read_to_string(root.join("wharf.toml"))
+        .unwrap()
+        .replace(
+            "[environments.local.jobs.load-test]",
+            "[environments.test.jobs.load-test]",
+        );
+    let d = wharf_testkit::TestDir::new();
+    d.write("wharf.toml", bad);
+    let out = wharf().arg("validate").current_dir(d.path()).run().code(3);
+    assert!(out.stdout.contains("asks for the host's network"), "{out}");
+}
+
+#[test]
 fn the_reference_manifest_is_valid() {
     let root = wharf_testkit::workspace_root();
     wharf()

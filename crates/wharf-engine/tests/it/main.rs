@@ -3,6 +3,7 @@
 
 mod faults;
 mod gc;
+mod jobs;
 mod properties;
 mod resume;
 mod seam;

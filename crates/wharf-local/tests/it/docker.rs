@@ -67,7 +67,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
             RunSpec {
                 name: &format!("hello-test-web-{unique}-0"),
                 image: &tag,
-                port: 8000,
+                port: Some(8000),
                 env: vec![format!("DEPLOYMENT_ID={unique}")],
                 labels: labels.clone(),
                 cpu: 256,

@@ -498,13 +498,37 @@ pub struct RollbackPolicy {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Hooks {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_deploy: Option<Vec<String>>,
+    pub pre_deploy: Option<Hook>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub post_scale_up: Option<Vec<String>>,
+    pub post_scale_up: Option<Hook>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_traffic: Option<Vec<String>>,
+    pub pre_traffic: Option<Hook>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub post_traffic: Option<Vec<String>>,
+    pub post_traffic: Option<Hook>,
+}
+
+impl Hooks {
+    /// Every hook set, with its key.
+    pub fn all(&self) -> impl Iterator<Item = (&'static str, &Hook)> {
+        [
+            ("pre_deploy", &self.pre_deploy),
+            ("post_scale_up", &self.post_scale_up),
+            ("pre_traffic", &self.pre_traffic),
+            ("post_traffic", &self.post_traffic),
+        ]
+        .into_iter()
+        .filter_map(|(k, h)| h.as_ref().map(|h| (k, h)))
+    }
+}
+
+/// What a lifecycle hook runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hook {
+    /// A command on the machine running wharf, from the manifest's directory.
+    Command(Vec<String>),
+    /// A job of the environment, as a task inside it (`{ job = "migrate" }`).
+    Job(String),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -532,6 +556,11 @@ pub struct Job {
     pub data: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout: Option<Duration>,
+    /// Local environments only (`network = "host"`): the job's container shares the host's
+    /// network, so it reaches what listens on the machine's loopback (an emulator, a database
+    /// started by hand) and nothing else changes.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]

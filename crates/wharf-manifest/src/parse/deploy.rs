@@ -4,7 +4,7 @@
 use crate::diag::{Problem, Rule};
 use crate::duration::Duration;
 use crate::model::{
-    AffinityParams, BlueGreenParams, CanaryParams, Deploy, Drain, Hooks, LinearParams,
+    AffinityParams, BlueGreenParams, CanaryParams, Deploy, Drain, Hook, Hooks, LinearParams,
     RollbackPolicy, RollingParams, ScanSeverity, SmokeCheck, StrategyKind,
 };
 use crate::reader::{Cx, Node, Tbl};
@@ -400,14 +400,27 @@ fn read_hooks(cx: &mut Cx, t: &mut Tbl<'_, '_>, hooks: &mut Hooks) -> bool {
         ("post_traffic", &mut hooks.post_traffic),
     ] {
         if let Some(c) = ht.get(cx, key) {
-            match cx.command(&c) {
-                Some(cmd) => *slot = Some(cmd),
+            match read_hook(cx, &c) {
+                Some(h) => *slot = Some(h),
                 None => ok = false,
             }
         }
     }
     ht.finish(cx);
     ok
+}
+
+/// A command (a string or an array), or `{ job = "NAME" }`.
+fn read_hook(cx: &mut Cx, n: &Node<'_, '_>) -> Option<Hook> {
+    if !matches!(n.value, toml::de::DeValue::Table(_)) {
+        return cx.command(n).map(Hook::Command);
+    }
+    let mut t = cx.table(n)?;
+    let job = t
+        .req(cx, "job", "the job to run, e.g. { job = \"migrate\" }")
+        .and_then(|j| cx.string(&j));
+    t.finish(cx);
+    job.map(Hook::Job)
 }
 
 fn read_smoke(cx: &mut Cx, t: &mut Tbl<'_, '_>, smoke: &mut Vec<SmokeCheck>) -> bool {

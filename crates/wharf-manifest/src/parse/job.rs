@@ -54,6 +54,27 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> 
     let (env, secrets) = read_env_and_secrets(cx, &mut t);
     let data = read_bindings(cx, &mut t);
     let timeout = t.get(cx, "timeout").and_then(|n| cx.duration(&n));
+    let host_network = match t.get(cx, "network") {
+        None => Some(false),
+        Some(n) => match cx.string(&n)?.as_str() {
+            "host" => Some(true),
+            "environment" => Some(false),
+            other => {
+                cx.push(
+                    Problem::error(
+                        Rule::InvalidValue,
+                        n.span.clone(),
+                        &n.path,
+                        format!("`{other}` is not a job network"),
+                    )
+                    .expected(
+                        "\"environment\" (the default) or \"host\" (local environments only)",
+                    ),
+                );
+                None
+            }
+        },
+    };
     t.finish(cx);
     Some(Job {
         name: name.to_owned(),
@@ -66,6 +87,7 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> 
         secrets: secrets?,
         data: data?,
         timeout,
+        host_network: host_network?,
     })
 }
 

@@ -7,14 +7,18 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use wharf_manifest::{Service, SmokeCheck};
+use wharf_manifest::{Build, Job, Service, SmokeCheck};
+
+mod jobs;
+mod store;
+pub use jobs::{JobBehaviour, SimRun};
 
 use crate::events::EventSink;
-use crate::holder::Holder;
+use crate::job::{JobSpec, JobTask, RunEnd};
 use crate::plan::HookKind;
 use crate::record::Record;
 use crate::target::{
-    Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, Target, TargetError,
+    Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Target, TargetError,
 };
 
 /// Time that moves only when someone sleeps.
@@ -98,6 +102,8 @@ struct State {
     /// by index, transient or not).
     calls: usize,
     faults: BTreeMap<usize, bool>,
+    job_behaviours: BTreeMap<String, JobBehaviour>,
+    runs: Vec<SimRun>,
 }
 
 /// The simulator. Traffic: 100 requests a second, split by the weights.
@@ -239,114 +245,6 @@ impl SimTarget {
             .iter()
             .find(|(d, _)| d == id)
             .map_or(0, |(_, p)| *p)
-    }
-}
-
-impl Store for SimTarget {
-    async fn save(&self, record: &Record) -> Result<(), TargetError> {
-        let mut st = self.st();
-        let list = st.records.entry(record.service.clone()).or_default();
-        match list.iter_mut().find(|r| r.id == record.id) {
-            Some(r) => *r = record.clone(),
-            None => list.push(record.clone()),
-        }
-        Ok(())
-    }
-
-    async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
-        let st = self.st();
-        Ok(st
-            .records
-            .get(service)
-            .and_then(|l| l.iter().find(|r| r.id == id).cloned())
-            .map(|r| Self::asked(&st, r)))
-    }
-
-    async fn list_readable(
-        &self,
-        service: &str,
-    ) -> Result<(Vec<Record>, Vec<crate::Unreadable>), TargetError> {
-        let st = self.st();
-        let records = st
-            .records
-            .get(service)
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .map(|r| Self::asked(&st, r))
-            .collect();
-        Ok((records, Vec::new()))
-    }
-
-    async fn ask(&self, service: &str, id: &str, ask: crate::Ask) -> Result<bool, TargetError> {
-        let mut st = self.st();
-        let known = st
-            .records
-            .get(service)
-            .is_some_and(|l| l.iter().any(|r| r.id == id));
-        if known {
-            st.asks
-                .entry((service.to_owned(), id.to_owned()))
-                .or_default()
-                .push(ask);
-        }
-        Ok(known)
-    }
-
-    async fn lock(
-        &self,
-        service: &str,
-        holder: &Holder,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<Result<Lock, Lock>, TargetError> {
-        let mut st = self.st();
-        if let Some(l) = st.locks.get(service) {
-            if l.holder != *holder && l.expires_ms > now_ms {
-                return Ok(Err(l.clone()));
-            }
-        }
-        let l = Lock {
-            service: service.into(),
-            holder: holder.clone(),
-            acquired_ms: now_ms,
-            expires_ms: now_ms + lease_ms,
-        };
-        st.locks.insert(service.into(), l.clone());
-        Ok(Ok(l))
-    }
-
-    async fn renew(
-        &self,
-        service: &str,
-        holder: &Holder,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<bool, TargetError> {
-        let mut st = self.st();
-        match st.locks.get_mut(service) {
-            Some(l) if l.holder == *holder => {
-                l.expires_ms = now_ms + lease_ms;
-                Ok(true)
-            }
-            _ => Ok(false),
-        }
-    }
-
-    async fn unlock(&self, service: &str, holder: &Holder) -> Result<(), TargetError> {
-        let mut st = self.st();
-        if st.locks.get(service).is_some_and(|l| l.holder == *holder) {
-            st.locks.remove(service);
-        }
-        Ok(())
-    }
-
-    async fn current_lock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
-        Ok(self.st().locks.get(service).cloned())
-    }
-
-    async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
-        Ok(self.st().locks.remove(service))
     }
 }
 
@@ -637,5 +535,34 @@ impl Target for SimTarget {
             return Err(TargetError::new(format!("{hook} exited with code 1")));
         }
         Ok(())
+    }
+
+    async fn job_image(
+        &self,
+        job: &Job,
+        build: &Build,
+        run: &str,
+        _registry: Option<&str>,
+        _events: &dyn EventSink,
+    ) -> Result<Image, TargetError> {
+        Ok(self.sim_job_image(job, build, run))
+    }
+
+    async fn start_job(&self, spec: &JobSpec<'_>) -> Result<JobTask, TargetError> {
+        self.sim_start_job(spec)
+    }
+
+    async fn follow_job(
+        &self,
+        _job: &Job,
+        task: &JobTask,
+        deadline_ms: Option<i64>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<Option<RunEnd>, TargetError> {
+        self.sim_follow_job(task, deadline_ms, line).await
+    }
+
+    async fn stop_job(&self, _job: &Job, task: &JobTask) -> Result<(), TargetError> {
+        self.sim_stop_job(task)
     }
 }
