@@ -12,6 +12,29 @@ where
     Cmd::new("docker").args(args).run()
 }
 
+/// Runs `docker build ARGS`, again (twice at most) when the engine lost a cached layer it was
+/// reusing because another test removed its image meanwhile ("failed to get digest"), as
+/// wharf's own builds do.
+pub fn build<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString>,
+{
+    let args: Vec<std::ffi::OsString> = std::iter::once("build".into())
+        .chain(args.into_iter().map(Into::into))
+        .collect();
+    let mut out = docker(args.clone());
+    for _ in 0..2 {
+        let lost = out.stderr.contains("failed to get digest")
+            || (out.stderr.contains("No such image") && out.stderr.contains("sha256:"));
+        if out.code == Some(0) || !lost {
+            break;
+        }
+        out = docker(args.clone());
+    }
+    out
+}
+
 /// Whether a Docker Engine answers.
 pub fn available() -> bool {
     docker(["version", "--format", "{{.Server.Version}}"]).code == Some(0)

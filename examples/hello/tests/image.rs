@@ -31,10 +31,10 @@ fn image() -> ImageGuard {
         .expect("clock")
         .as_nanos();
     let tag = format!("wharf-test/hello:{}-{nanos}", std::process::id());
-    let mut args = vec!["build".to_owned(), "-q".into(), "-t".into(), tag.clone()];
+    let mut args = vec!["-q".to_owned(), "-t".into(), tag.clone()];
     args.extend(labels("hello", "test", "web", DEPLOYMENT));
     args.push(dir.display().to_string());
-    docker(args).success();
+    wharf_testkit::docker::build(args).success();
     ImageGuard(tag)
 }
 

@@ -28,11 +28,8 @@ impl AwsTarget {
     /// variables and the run's own; its secrets as `valueFrom` references. Sorted.
     pub(crate) fn job_env(&self, spec: &JobSpec<'_>) -> (Pairs, Pairs) {
         let job = spec.job;
-        let mut plain: Pairs = job
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        // Later sources win: the job's env, its bindings, wharf's variables, the run's own.
+        let mut plain: std::collections::BTreeMap<String, String> = job.env.clone();
         let mut secrets: Pairs = job
             .secrets
             .iter()
@@ -48,17 +45,18 @@ impl AwsTarget {
             .collect();
         for (k, v) in self.job_bindings.get(&job.name).into_iter().flatten() {
             match v {
-                crate::ecs::EnvValue::Plain(v) => plain.push((k.clone(), v.clone())),
+                crate::ecs::EnvValue::Plain(v) => {
+                    plain.insert(k.clone(), v.clone());
+                }
                 crate::ecs::EnvValue::Secret(v) => secrets.push((k.clone(), v.clone())),
             }
         }
-        plain.push(("WHARF_APP".into(), self.out.app.clone()));
-        plain.push(("WHARF_ENV".into(), self.out.env.clone()));
-        plain.push(("WHARF_JOB".into(), job.name.clone()));
+        plain.insert("WHARF_APP".into(), self.out.app.clone());
+        plain.insert("WHARF_ENV".into(), self.out.env.clone());
+        plain.insert("WHARF_JOB".into(), job.name.clone());
         plain.extend(spec.env.iter().cloned());
-        plain.sort();
-        plain.dedup_by(|a, b| a.0 == b.0);
         secrets.sort();
+        let plain: Pairs = plain.into_iter().collect();
         (plain, secrets)
     }
 

@@ -46,8 +46,11 @@ impl fmt::Display for Ran {
             ),
             None => writeln!(
                 f,
-                "{} run {} goes on as {} (`wharf logs` does not follow jobs yet; the runtime's own tools do)",
-                self.job, self.run, self.task
+                "{} run {} goes on as {}; its log: the job's log group on AWS, `docker logs -f {}` locally",
+                self.job,
+                self.run,
+                self.task,
+                self.task.rsplit('/').next().unwrap_or(&self.task)
             ),
         }
     }
