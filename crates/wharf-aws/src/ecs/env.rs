@@ -185,6 +185,16 @@ impl EnvOutputs {
         })
     }
 
+    /// What ECS reads a secret reference from (a container secret's `valueFrom`).
+    pub fn value_from(&self, r: &wharf_manifest::SecretRef) -> String {
+        match r {
+            wharf_manifest::SecretRef::Ssm { path } => self.ssm_arn(path),
+            wharf_manifest::SecretRef::SecretsManager { name, key } => {
+                self.secret_arn(name, key.as_deref())
+            }
+        }
+    }
+
     /// `arn:aws:ssm:…:parameter/path` of an SSM parameter.
     pub fn ssm_arn(&self, path: &str) -> String {
         ssm_arn(&self.region, &self.account, path)

@@ -10,7 +10,7 @@ use aws_sdk_ecs::types::{
     LaunchType, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, Secret, Tag,
 };
 use wharf_engine::{EventSink, Image, JobSpec, JobTask, RunEnd, TargetError};
-use wharf_manifest::{Build, Job, SecretRef};
+use wharf_manifest::{Build, Job};
 
 use crate::ecs::taskdef::Pairs;
 use crate::ecs::{terr, AwsTarget};
@@ -33,15 +33,7 @@ impl AwsTarget {
         let mut secrets: Pairs = job
             .secrets
             .iter()
-            .map(|(k, r)| {
-                let from = match r {
-                    SecretRef::Ssm { path } => self.out.ssm_arn(path),
-                    SecretRef::SecretsManager { name, key } => {
-                        self.out.secret_arn(name, key.as_deref())
-                    }
-                };
-                (k.clone(), from)
-            })
+            .map(|(k, r)| (k.clone(), self.out.value_from(r)))
             .collect();
         for (k, v) in self.job_bindings.get(&job.name).into_iter().flatten() {
             match v {

@@ -11,7 +11,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 use wharf_engine::Record;
-use wharf_manifest::{SecretRef, Service};
+use wharf_manifest::Service;
 
 use crate::ecs::env::EnvOutputs;
 use crate::error::{AwsError, ErrorKind};
@@ -51,13 +51,7 @@ pub fn container_env(
     let mut secrets: Pairs = service
         .secrets
         .iter()
-        .map(|(k, r)| {
-            let from = match r {
-                SecretRef::Ssm { path } => out.ssm_arn(path),
-                SecretRef::SecretsManager { name, key } => out.secret_arn(name, key.as_deref()),
-            };
-            (k.clone(), from)
-        })
+        .map(|(k, r)| (k.clone(), out.value_from(r)))
         .collect();
     for (k, v) in bindings {
         match v {
