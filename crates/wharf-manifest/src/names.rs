@@ -59,6 +59,11 @@ impl<'a> Names<'a> {
         format!("{}-{}-execution", self.app, self.env)
     }
 
+    /// The role EventBridge Scheduler runs a scheduled job with.
+    pub fn schedule_role(&self, job: &str) -> String {
+        format!("{}-{}-{job}-schedule", self.app, self.env)
+    }
+
     pub fn task_role(&self, service: &str) -> String {
         format!("{}-{}-{}-task", self.app, self.env, service)
     }

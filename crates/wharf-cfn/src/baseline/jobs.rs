@@ -1,18 +1,19 @@
 //! What each job keeps in the baseline, as a service does: its log group, its task role (its
 //! own parameters; data grants come from the data stack), a security group that admits nothing
-//! (a job is called by no one) and, for a job built from source, its image repository. Named
+//! (a job is called by no one), for a job built from source its image repository and, for a
+//! scheduled one, the role EventBridge Scheduler starts its tasks with. Named
 //! like a service's resources (a job may not take a service's name), under `Job…` logical ids.
 
 use serde_json::json;
 use wharf_manifest::{Job, JobImage};
 
 use crate::ctx::Ctx;
-use crate::fns::{get_att, r};
+use crate::fns::{arn, get_att, r};
 use crate::iam;
 use crate::template::{logical_id, Resource, Template};
 
 use super::network::VPC;
-use super::observability::{repository, ssm_parameter_arns, task_trust};
+use super::observability::{repository, ssm_parameter_arns, task_trust, CLUSTER, EXECUTION_ROLE};
 
 pub(crate) fn repository_id(job: &str) -> String {
     logical_id(&["job", job, "Repository"])
@@ -28,6 +29,54 @@ pub(crate) fn task_role_id(job: &str) -> String {
 
 pub(crate) fn security_group_id(job: &str) -> String {
     logical_id(&["job", job, "SecurityGroup"])
+}
+
+pub(crate) fn schedule_role_id(job: &str) -> String {
+    logical_id(&["job", job, "ScheduleRole"])
+}
+
+/// The role EventBridge Scheduler runs a scheduled job with: it may start tasks of the job's
+/// family in the environment's cluster (and tag them), and pass the job's two roles to ECS
+/// tasks; nothing else.
+fn schedule_role(cx: &Ctx<'_>, j: &Job) -> Resource {
+    let family = cx.names.task_family(&j.name);
+    let role = cx.names.schedule_role(&j.name);
+    let trust = iam::document(vec![json!({
+        "Effect": "Allow",
+        "Principal": { "Service": "scheduler.amazonaws.com" },
+        "Action": ["sts:AssumeRole"],
+        "Condition": { "StringEquals": { "aws:SourceAccount": { "Ref": "AWS::AccountId" } } },
+    })]);
+    let mut run = iam::allow(
+        "RunTheJobsTasks",
+        &["ecs:RunTask"],
+        vec![arn("ecs", &format!("task-definition/{family}:*"))],
+    );
+    run["Condition"] = json!({ "ArnEquals": { "ecs:cluster": get_att(CLUSTER, "Arn") } });
+    let tag = iam::allow(
+        "TagTheJobsTasks",
+        &["ecs:TagResource"],
+        vec![arn("ecs", &format!("task/{}/*", cx.prefix()))],
+    );
+    let mut pass = iam::allow(
+        "PassTheJobsRoles",
+        &["iam:PassRole"],
+        vec![
+            get_att(&task_role_id(&j.name), "Arn"),
+            get_att(EXECUTION_ROLE, "Arn"),
+        ],
+    );
+    pass["Condition"] =
+        json!({ "StringEquals": { "iam:PassedToService": "ecs-tasks.amazonaws.com" } });
+    Resource::new(
+        "AWS::IAM::Role",
+        json!({
+            "RoleName": role,
+            "AssumeRolePolicyDocument": trust,
+            "Policies": [iam::inline("schedule", vec![run, tag, pass])],
+            "Tags": cx.job_tags(&role, &j.name),
+        }),
+    )
 }
 
 /// Whether the job's image is built from source (and so needs a repository of its own).
@@ -71,6 +120,9 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
             Resource::new("AWS::IAM::Role", props),
         );
 
+        if j.schedule.is_some() {
+            t.add(schedule_role_id(&j.name), schedule_role(cx, j));
+        }
         t.add(
             security_group_id(&j.name),
             Resource::new(
@@ -110,6 +162,14 @@ pub(crate) fn outputs(cx: &Ctx<'_>, t: &mut Template, ex: Option<&str>) {
             get_att(&task_role_id(&j.name), "Arn"),
             ex,
         );
+        if j.schedule.is_some() {
+            t.output(
+                &id("ScheduleRoleArn"),
+                &format!("Role EventBridge Scheduler runs job {} with", j.name),
+                get_att(&schedule_role_id(&j.name), "Arn"),
+                ex,
+            );
+        }
         t.output(
             &id("SecurityGroup"),
             &format!("Security group of job {}", j.name),

@@ -401,3 +401,44 @@ fn each_job_gets_a_log_group_a_role_a_closed_security_group_and_its_grants() {
         "{db}"
     );
 }
+
+#[test]
+fn a_scheduled_job_gets_a_scheduler_role_allowed_to_run_its_family_and_pass_its_roles_only() {
+    let t = stack("reference-test-baseline").template;
+    // load-test has a schedule, migrate does not.
+    assert!(t.resources.contains_key("JobLoadTestScheduleRole"));
+    assert!(!t.resources.contains_key("JobMigrateScheduleRole"));
+    assert!(t.outputs.contains_key("JobLoadTestScheduleRoleArn"));
+    let role = &t.resources["JobLoadTestScheduleRole"].properties;
+    let trust = role["AssumeRolePolicyDocument"].to_string();
+    assert!(
+        trust.contains("scheduler.amazonaws.com") && trust.contains("aws:SourceAccount"),
+        "{trust}"
+    );
+    let found: Vec<_> = wharf_cfn::iam::statements(&t)
+        .into_iter()
+        .filter(|s| {
+            s.resource == "JobLoadTestScheduleRole" && s.statement.get("Principal").is_none()
+        })
+        .collect();
+    let actions: Vec<String> = found.iter().flat_map(|s| s.actions()).collect();
+    assert_eq!(actions, ["ecs:RunTask", "ecs:TagResource", "iam:PassRole"]);
+    for s in &found {
+        let text = s.statement.to_string();
+        match s.actions()[0].as_str() {
+            "ecs:RunTask" => assert!(
+                text.contains("task-definition/pulse-test-load-test:*")
+                    && text.contains("ecs:cluster"),
+                "only the job's family, in the environment's cluster: {text}"
+            ),
+            "iam:PassRole" => assert!(
+                text.contains("JobLoadTestTaskRole")
+                    && text.contains("ExecutionRole")
+                    && text.contains("iam:PassedToService")
+                    && !text.contains("JobMigrateTaskRole"),
+                "the job's two roles, to ECS tasks only: {text}"
+            ),
+            _ => assert!(text.contains("task/pulse-test/*"), "{text}"),
+        }
+    }
+}
