@@ -163,11 +163,18 @@ async fn follow<T: Target>(
     if leave_running(ctx, task).await {
         return Ok(None);
     }
-    ctx.printer.diag(&format!("stopping {}…\n", task.id));
-    Ok(runner.stop(job, task).await?)
+    ctx.printer.diag(&format!(
+        "stopping {} (Ctrl-C again leaves it running)\n",
+        task.id
+    ));
+    tokio::select! {
+        end = runner.stop(job, task) => Ok(end?),
+        _ = tokio::signal::ctrl_c() => Ok(None),
+    }
 }
 
-/// Asks on the terminal whether to leave the task running; without one, it is stopped.
+/// Asks on the terminal whether to leave the task running; without one (or with `--yes`), it
+/// is stopped.
 async fn leave_running(ctx: &Ctx<'_>, task: &JobTask) -> bool {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() || ctx.global.yes {
@@ -178,10 +185,15 @@ async fn leave_running(ctx: &Ctx<'_>, task: &JobTask) -> bool {
         task.id
     );
     ctx.printer.diag(&question);
-    let answer = tokio::task::spawn_blocking(|| {
+    // A thread of its own, not the runtime's blocking pool: an unanswered question must not
+    // hold the process at exit. Ctrl-C again answers "leave it".
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         let mut line = String::new();
-        std::io::stdin().read_line(&mut line).map(|_| line)
-    })
-    .await;
-    matches!(answer, Ok(Ok(l)) if matches!(l.trim(), "l" | "L" | "leave"))
+        let _ = tx.send(std::io::stdin().read_line(&mut line).map(|_| line));
+    });
+    tokio::select! {
+        answer = rx => matches!(answer, Ok(Ok(l)) if matches!(l.trim(), "l" | "L" | "leave")),
+        _ = tokio::signal::ctrl_c() => true,
+    }
 }

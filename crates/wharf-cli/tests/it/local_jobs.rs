@@ -158,3 +158,61 @@ fn a_failing_pre_traffic_job_rolls_the_deployment_back_on_real_containers() {
     assert_eq!(deployment_of(port), v1, "the previous deployment serves");
     assert_eq!(job_containers(&app), "", "the hook's container is removed");
 }
+
+#[test]
+fn an_interrupted_run_without_a_terminal_stops_its_task() {
+    let d = TestDir::new();
+    let app = format!("jobint{}", std::process::id());
+    let port = free_port();
+    d.write("local.secrets", "ssm:/t/job=s3cret\n");
+    d.write(
+        "wharf.toml",
+        manifest(&app, port, "\"sleep_ms=600000\"", false),
+    );
+    let _down = Down(&d);
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+        .args(["run", "task", "--env", "local"])
+        .current_dir(d.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("wharf starts");
+    // Interrupt once the job says it runs (bounded: the build and start take seconds).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while job_containers(&app).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the job never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(sent.success());
+    let out = child.wait_with_output().expect("wharf ends");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // hello's job exits 143 on SIGTERM only: the task was asked to stop, and wharf passed its
+    // exit code through.
+    assert_eq!(
+        out.status.code(),
+        Some(143),
+        "the job's SIGTERM exit\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stderr.contains("stopping") && stderr.contains("exit code 143"),
+        "{stderr}"
+    );
+    assert_eq!(
+        job_containers(&app),
+        "",
+        "the stopped run's container is removed"
+    );
+}
