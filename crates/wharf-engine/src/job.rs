@@ -248,10 +248,11 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             Err(JobImageError::Engine(e @ EngineError::Target { .. })) => return Err(e),
             Err(e) => return Ok(Err(format!("job {name} has no image: {e}"))),
         };
+        let pinned = image.pinned();
         let spec = JobSpec {
             job,
             run: &run,
-            image: &image.reference,
+            image: &pinned,
             command: None,
             env: vec![
                 ("WHARF_RUN_ID".into(), run.clone()),

@@ -135,6 +135,21 @@ impl Image {
             digest: None,
         }
     }
+
+    /// What a task runs: the repository with the digest when one is pinned (whatever tag the
+    /// reference had), else the reference as it is.
+    pub fn pinned(&self) -> String {
+        match &self.digest {
+            Some(d) => format!(
+                "{}@{d}",
+                self.reference
+                    .rsplit_once(':')
+                    .filter(|(repo, tag)| !tag.contains('/') && !repo.contains('@'))
+                    .map_or(self.reference.as_str(), |(repo, _)| repo)
+            ),
+            None => self.reference.clone(),
+        }
+    }
 }
 
 /// Which logs `wharf logs` reads.

@@ -83,18 +83,11 @@ pub async fn ensure(
     }
     let action = format!("register task definition {family} for {}", record.id);
     let so = out.service(&service.name)?;
-    let image = match &record.digest {
-        // Pinned: the repository's name with the digest, whatever tag the image had.
-        Some(d) => format!(
-            "{}@{d}",
-            record
-                .image
-                .rsplit_once(':')
-                .filter(|(repo, tag)| !tag.contains('/') && !repo.contains('@'))
-                .map_or(record.image.as_str(), |(repo, _)| repo)
-        ),
-        None => record.image.clone(),
-    };
+    let image = wharf_engine::Image {
+        reference: record.image.clone(),
+        digest: record.digest.clone(),
+    }
+    .pinned();
     let (plain, secrets) = container_env(out, service, record, bindings);
     let mut container = ContainerDefinition::builder()
         .name(&service.name)

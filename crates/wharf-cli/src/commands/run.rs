@@ -102,10 +102,11 @@ impl Verb for Run<'_> {
                 JobImageError::Build(b) => CliError::from(b),
                 JobImageError::Engine(e) => CliError::from(e),
             })?;
+        let pinned = image.pinned();
         let spec = JobSpec {
             job,
             run: &run,
-            image: &image.reference,
+            image: &pinned,
             command: (!a.args.is_empty()).then(|| a.args.clone()),
             env: vec![("WHARF_RUN_ID".into(), run.clone())],
         };
@@ -120,7 +121,7 @@ impl Verb for Run<'_> {
             job: job.name.clone(),
             run: run.clone(),
             task: task.id.clone(),
-            image: image.reference.clone(),
+            image: pinned.clone(),
             end: None,
             seconds: 0.0,
         };

@@ -282,3 +282,28 @@ fn a_hook_naming_no_job_is_refused_by_validation() {
         "{text}"
     );
 }
+
+#[test]
+fn a_pinned_image_runs_by_its_digest_whatever_its_tag_and_registry_port() {
+    use wharf_engine::Image;
+    let pin = |r: &str, d: Option<&str>| {
+        Image {
+            reference: r.into(),
+            digest: d.map(Into::into),
+        }
+        .pinned()
+    };
+    assert_eq!(
+        pin("123.dkr.ecr.x/pulse/web:v1", Some("sha256:ab")),
+        "123.dkr.ecr.x/pulse/web@sha256:ab"
+    );
+    assert_eq!(
+        pin("127.0.0.1:5000/pulse/web:v1", Some("sha256:ab")),
+        "127.0.0.1:5000/pulse/web@sha256:ab"
+    );
+    assert_eq!(
+        pin("127.0.0.1:5000/pulse/web", Some("sha256:ab")),
+        "127.0.0.1:5000/pulse/web@sha256:ab"
+    );
+    assert_eq!(pin("pulse/web:v1", None), "pulse/web:v1");
+}
