@@ -17,6 +17,7 @@ mod init;
 mod local;
 mod local_faults;
 mod local_jobs;
+mod local_loadtest;
 mod plan;
 mod readme;
 mod render;
