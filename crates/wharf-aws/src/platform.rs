@@ -197,10 +197,20 @@ impl Platform for AwsPlatform<'_> {
                 existing.push(spec.name.clone());
             }
         }
-        // What CloudFormation would refuse to delete: the services' repositories, and the
-        // data stack's buckets unless the environment retains them (prod).
+        // What CloudFormation would refuse to delete: the repositories of the services and of
+        // the jobs built from source, and the data stack's buckets unless the environment
+        // retains them (prod).
         let names = Names::new(&m.app.name, &env.name);
-        let repositories: Vec<String> = env.services.keys().map(|s| names.repository(s)).collect();
+        let built_jobs = env
+            .jobs
+            .values()
+            .filter(|j| matches!(j.image, wharf_manifest::JobImage::Build(_)));
+        let repositories: Vec<String> = env
+            .services
+            .keys()
+            .chain(built_jobs.map(|j| &j.name))
+            .map(|s| names.repository(s))
+            .collect();
         let buckets = if aws.prod {
             Vec::new()
         } else {

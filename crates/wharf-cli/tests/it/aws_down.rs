@@ -1,6 +1,6 @@
-//! `wharf down` on an AWS environment whose repository and bucket hold something, against the
-//! moto server: without `--purge` it names what they hold and deletes nothing; with it, it
-//! empties the repository (every image) and the versioned bucket (every version and delete
+//! `wharf down` on an AWS environment whose repositories (a service's, a built job's) and bucket
+//! hold something, against the moto server: without `--purge` it names what they hold and
+//! deletes nothing; with it, it empties the repositories (every image) and the versioned bucket (every version and delete
 //! marker), then deletes the stacks.
 
 use wharf_testkit::{moto, TestDir};
@@ -27,6 +27,9 @@ port = 8000
 [data.uploads]
 type = "s3"
 versioning = true
+
+[jobs.backfill]
+build = { context = "." }
 "#;
 
 /// An image manifest as a registry stores it (schema 2, one layer).
@@ -62,14 +65,20 @@ fn bucket_name(endpoint: &str) -> String {
 fn fill(endpoint: &str, bucket: &str) {
     rt().block_on(async {
         let c = config(endpoint).await;
-        aws_sdk_ecr::Client::new(&c)
-            .put_image()
-            .repository_name("pulse/test/web")
-            .image_manifest(IMAGE_MANIFEST)
-            .image_tag("test-20261123-100000Z")
-            .send()
-            .await
-            .expect("put image");
+        // A deployment's image, and a run's of the job built from source.
+        for (repo, tag) in [
+            ("pulse/test/web", "test-20261123-100000Z"),
+            ("pulse/test/backfill", "test-20261123-110000Z-ab12"),
+        ] {
+            aws_sdk_ecr::Client::new(&c)
+                .put_image()
+                .repository_name(repo)
+                .image_manifest(IMAGE_MANIFEST)
+                .image_tag(tag)
+                .send()
+                .await
+                .expect("put image");
+        }
         let s3 = s3(&c);
         // The template enables versioning; moto's CloudFormation drops the setting.
         s3.put_bucket_versioning()
@@ -143,11 +152,13 @@ fn down_stops_at_a_non_empty_repository_or_bucket_and_purge_empties_them() {
         .run()
         .code(1);
     no_panic(&out);
-    assert!(
-        out.stderr
-            .contains("repository pulse/test/web holds 1 image(s)"),
-        "{out}"
-    );
+    for repo in ["pulse/test/web", "pulse/test/backfill"] {
+        assert!(
+            out.stderr
+                .contains(&format!("repository {repo} holds 1 image(s)")),
+            "{out}"
+        );
+    }
     assert!(
         out.stderr
             .contains(&format!("bucket {bucket} holds 3 object version(s)")),
@@ -176,11 +187,13 @@ fn down_stops_at_a_non_empty_repository_or_bucket_and_purge_empties_them() {
         .run()
         .success();
     no_panic(&out);
-    assert!(
-        out.stdout
-            .contains("emptied repository pulse/test/web (1 item(s))"),
-        "{out}"
-    );
+    for repo in ["pulse/test/web", "pulse/test/backfill"] {
+        assert!(
+            out.stdout
+                .contains(&format!("emptied repository {repo} (1 item(s))")),
+            "{out}"
+        );
+    }
     assert!(
         out.stdout
             .contains(&format!("emptied bucket {bucket} (3 item(s))")),
