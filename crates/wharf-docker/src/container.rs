@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
 use bollard::query_parameters::{
     CreateContainerOptions, ListContainersOptions, RemoveContainerOptions, StartContainerOptions,
-    StopContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -214,16 +213,7 @@ impl Docker {
 
     /// SIGTERM, then SIGKILL after `timeout_s`; then removes it.
     pub async fn stop_and_remove(&self, id: &str, timeout_s: i32) -> Result<(), DockerError> {
-        let _ = self
-            .d
-            .stop_container(
-                id,
-                Some(StopContainerOptions {
-                    t: Some(timeout_s),
-                    ..Default::default()
-                }),
-            )
-            .await;
+        let _ = self.stop(id, timeout_s).await;
         match self
             .d
             .remove_container(

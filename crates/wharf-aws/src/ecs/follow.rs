@@ -54,8 +54,8 @@ impl AwsTarget {
         }
     }
 
-    /// The task as ECS has it: the run id (its stream prefix, from its `wharf.deployment`
-    /// tag or its task definition's log options) and, once STOPPED, how it ended.
+    /// The task as ECS has it: the run id (its log stream's prefix, from its
+    /// `wharf.deployment` tag) and, once STOPPED, how it ended.
     async fn describe_job_task(&self, job: &Job, task: &JobTask) -> Result<Described, AwsError> {
         let action = format!("describe the task of job {}", job.name);
         let out = self

@@ -6,22 +6,18 @@
 //! family beyond [`KEEP_REVISIONS`] are deregistered.
 
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, Compatibility, ContainerDefinition, KeyValuePair,
-    LaunchType, LogConfiguration, LogDriver, NetworkConfiguration, NetworkMode, Secret, Tag,
+    AssignPublicIp, AwsVpcConfiguration, Compatibility, LaunchType, NetworkConfiguration,
+    NetworkMode, Tag,
 };
 use wharf_engine::{EventSink, Image, JobSpec, JobTask, RunEnd, TargetError};
 use wharf_manifest::{Build, Job};
 
-use crate::ecs::taskdef::Pairs;
+use crate::ecs::taskdef::{container, invalid, Awslogs, Pairs};
 use crate::ecs::{terr, AwsTarget};
 use crate::error::{AwsError, ErrorKind};
 
 /// Task-definition revisions of a job kept (the newest); older ones are deregistered.
 pub const KEEP_REVISIONS: u32 = 5;
-
-fn invalid(action: &str, e: impl std::fmt::Display) -> AwsError {
-    AwsError::new(action, ErrorKind::Invalid, e.to_string())
-}
 
 impl AwsTarget {
     /// The run's container environment: the job's variables, its bindings, wharf's identity
@@ -58,37 +54,14 @@ impl AwsTarget {
         let family = self.names().task_family(&job.name);
         let action = format!("register task definition {family} for run {}", spec.run);
         let jo = self.out.job(&job.name)?;
-        let (plain, secrets) = self.job_env(spec);
-        let mut container = ContainerDefinition::builder()
-            .name(&job.name)
-            .image(spec.image)
-            .essential(true)
-            // The task's memory again as the container's hard limit.
-            .memory(job.memory as i32)
-            .set_environment(Some(
-                plain
-                    .into_iter()
-                    .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
-                    .collect(),
-            ))
-            .log_configuration(
-                LogConfiguration::builder()
-                    .log_driver(LogDriver::Awslogs)
-                    .options("awslogs-group", &jo.log_group)
-                    .options("awslogs-region", &self.out.region)
-                    .options("awslogs-stream-prefix", spec.run)
-                    .build()
-                    .map_err(|e| invalid(&action, e))?,
-            );
-        for (k, from) in secrets {
-            container = container.secrets(
-                Secret::builder()
-                    .name(k)
-                    .value_from(from)
-                    .build()
-                    .map_err(|e| invalid(&action, e))?,
-            );
-        }
+        let logs = Awslogs {
+            group: &jo.log_group,
+            region: &self.out.region,
+            prefix: spec.run,
+        };
+        // The task's memory again as the container's hard limit.
+        let mut container = container(&action, &job.name, spec.image, self.job_env(spec), &logs)?
+            .memory(job.memory as i32);
         if let Some(cmd) = spec.command.clone().or_else(|| job.command.clone()) {
             container = container.set_command(Some(cmd));
         }
@@ -208,18 +181,20 @@ impl AwsTarget {
                 )
             })
             .collect();
+        let capacity = why
+            .iter()
+            .any(|w| w.contains("RESOURCE") || w.contains("capacity"));
         let mut e = TargetError::new(format!(
             "ECS did not start job {}: {}",
             job.name,
             why.join("; ")
-        ));
-        e.help = Some(match why.iter().any(|w| w.contains("RESOURCE") || w.contains("capacity")) {
-            true => "Fargate has no capacity for the job's size here now: try again, or another cpu/memory".into(),
-            false => "ECS's reason is above; `wharf validate --remote` checks the environment".into(),
+        ))
+        .help(if capacity {
+            "Fargate has no capacity for the job's size here now: try again, or another cpu/memory"
+        } else {
+            "ECS's reason is above; `wharf validate --remote` checks the environment"
         });
-        e.transient = why
-            .iter()
-            .any(|w| w.contains("RESOURCE") || w.contains("capacity"));
+        e.transient = capacity;
         Err(e)
     }
 

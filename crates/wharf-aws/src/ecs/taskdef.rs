@@ -31,8 +31,56 @@ const MAX_STOP_TIMEOUT_S: u64 = 120;
 /// Revisions looked at when searching a deployment's task definition.
 const SEARCH_REVISIONS: i32 = 25;
 
-fn invalid(action: &str, e: impl std::fmt::Display) -> AwsError {
+pub(crate) fn invalid(action: &str, e: impl std::fmt::Display) -> AwsError {
     AwsError::new(action, ErrorKind::Invalid, e.to_string())
+}
+
+/// Where a container's awslogs go: the log group, the region, the stream prefix.
+pub(crate) struct Awslogs<'a> {
+    pub group: &'a str,
+    pub region: &'a str,
+    pub prefix: &'a str,
+}
+
+/// The essential container every task definition of wharf has: its name and image, its
+/// environment, its secrets as `valueFrom` references and its awslogs; the caller adds the
+/// rest (ports, stop timeout, command, health check).
+pub(crate) fn container(
+    action: &str,
+    name: &str,
+    image: &str,
+    (plain, secrets): (Pairs, Pairs),
+    logs: &Awslogs<'_>,
+) -> Result<aws_sdk_ecs::types::builders::ContainerDefinitionBuilder, AwsError> {
+    let mut container = ContainerDefinition::builder()
+        .name(name)
+        .image(image)
+        .essential(true)
+        .set_environment(Some(
+            plain
+                .into_iter()
+                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
+                .collect(),
+        ))
+        .log_configuration(
+            LogConfiguration::builder()
+                .log_driver(LogDriver::Awslogs)
+                .options("awslogs-group", logs.group)
+                .options("awslogs-region", logs.region)
+                .options("awslogs-stream-prefix", logs.prefix)
+                .build()
+                .map_err(|e| invalid(action, e))?,
+        );
+    for (k, from) in secrets {
+        container = container.secrets(
+            Secret::builder()
+                .name(k)
+                .value_from(from)
+                .build()
+                .map_err(|e| invalid(action, e))?,
+        );
+    }
+    Ok(container)
 }
 
 /// The container's environment: the manifest's variables, data bindings, the deployment's
@@ -88,42 +136,20 @@ pub async fn ensure(
         digest: record.digest.clone(),
     }
     .pinned();
-    let (plain, secrets) = container_env(out, service, record, bindings);
-    let mut container = ContainerDefinition::builder()
-        .name(&service.name)
-        .image(image)
-        .essential(true)
+    let logs = Awslogs {
+        group: &so.log_group,
+        region: &out.region,
+        prefix: &record.id,
+    };
+    let env = container_env(out, service, record, bindings);
+    let mut container = container(&action, &service.name, &image, env, &logs)?
         .port_mappings(
             PortMapping::builder()
                 .container_port(i32::from(service.port))
                 .protocol(TransportProtocol::Tcp)
                 .build(),
         )
-        .set_environment(Some(
-            plain
-                .into_iter()
-                .map(|(k, v)| KeyValuePair::builder().name(k).value(v).build())
-                .collect(),
-        ))
-        .stop_timeout(service.stop_timeout.as_secs_ceil().min(MAX_STOP_TIMEOUT_S) as i32)
-        .log_configuration(
-            LogConfiguration::builder()
-                .log_driver(LogDriver::Awslogs)
-                .options("awslogs-group", &so.log_group)
-                .options("awslogs-region", &out.region)
-                .options("awslogs-stream-prefix", &record.id)
-                .build()
-                .map_err(|e| invalid(&action, e))?,
-        );
-    for (k, from) in secrets {
-        container = container.secrets(
-            Secret::builder()
-                .name(k)
-                .value_from(from)
-                .build()
-                .map_err(|e| invalid(&action, e))?,
-        );
-    }
+        .stop_timeout(service.stop_timeout.as_secs_ceil().min(MAX_STOP_TIMEOUT_S) as i32);
     if let Some(cmd) = &service.command {
         container = container.set_command(Some(cmd.clone()));
     }

@@ -125,15 +125,8 @@ impl SimTarget {
     }
 
     fn sim_run(&self, task: &JobTask) -> Result<SimRun, TargetError> {
-        let n: usize = task
-            .id
-            .strip_prefix("task-")
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| TargetError::new(format!("no task {}", task.id)))?;
-        self.st()
-            .runs
-            .get(n - 1)
-            .cloned()
+        run_index(task)
+            .and_then(|i| self.st().runs.get(i).cloned())
             .ok_or_else(|| TargetError::new(format!("no task {}", task.id)))
     }
 
@@ -176,14 +169,18 @@ impl SimTarget {
         let now = self.clock.now_ms();
         let mut st = self.st();
         st.log.push(format!("stop job {}", task.id));
-        if let Some(r) = task
-            .id
-            .strip_prefix("task-")
-            .and_then(|n| n.parse::<usize>().ok())
-            .and_then(|n| st.runs.get_mut(n - 1))
-        {
+        if let Some(r) = run_index(task).and_then(|i| st.runs.get_mut(i)) {
             r.stopped_ms.get_or_insert(now);
         }
         Ok(())
     }
+}
+
+/// Where `task-N` (the N-th run started) is in the list of runs.
+fn run_index(task: &JobTask) -> Option<usize> {
+    task.id
+        .strip_prefix("task-")?
+        .parse::<usize>()
+        .ok()?
+        .checked_sub(1)
 }
