@@ -80,6 +80,14 @@ impl Access {
         aws_sdk_ecr::Client::new(&self.config)
     }
 
+    pub fn ecs(&self) -> aws_sdk_ecs::Client {
+        aws_sdk_ecs::Client::new(&self.config)
+    }
+
+    pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::new(&self.config)
+    }
+
     /// S3, addressing buckets by path when an endpoint is given (an emulator on an address
     /// has no per-bucket host names).
     pub fn s3(&self) -> aws_sdk_s3::Client {

@@ -237,6 +237,21 @@ impl Platform for AwsPlatform<'_> {
             crate::purge::empty(&ecr, &s3, h).await?;
         }
         let mut deleted = Vec::new();
+        // Job tasks still running (detached runs) keep the cluster from being deleted.
+        let stopped_jobs = crate::ecs::jobs::stop_job_tasks(
+            &self.access.ecs(),
+            &names.cluster(),
+            &m.app.name,
+            &env.name,
+        )
+        .await?;
+        // The schedules first: they run tasks as roles the baseline holds.
+        let group = crate::ecs::schedules::group_name(&m.app.name, &env.name);
+        if crate::ecs::schedules::delete_group(&self.access.scheduler(), &m.app.name, &env.name)
+            .await?
+        {
+            deleted.push(format!("schedule group {group}"));
+        }
         for (spec, cfn) in &specs {
             if Stacks::new(cfn, self.events)
                 .delete(&spec.name, &[])
@@ -248,6 +263,7 @@ impl Platform for AwsPlatform<'_> {
         Ok(DownAws {
             environment: env.name.clone(),
             emptied: holdings,
+            stopped_jobs,
             deleted,
         })
     }

@@ -66,6 +66,9 @@ pub struct DownAws {
     pub environment: String,
     /// Repositories and buckets emptied first (`--purge`).
     pub emptied: Vec<Holding>,
+    /// Job tasks still running, stopped first (they hold the cluster).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped_jobs: Vec<String>,
     pub deleted: Vec<String>,
 }
 
@@ -73,6 +76,9 @@ impl fmt::Display for DownAws {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for h in &self.emptied {
             writeln!(f, "emptied {} {} ({} item(s))", h.kind, h.name, h.items)?;
+        }
+        for t in &self.stopped_jobs {
+            writeln!(f, "stopped job task {t}")?;
         }
         if self.deleted.is_empty() {
             return writeln!(f, "environment {}: no stacks to delete", self.environment);

@@ -11,13 +11,16 @@
 //!   holder is the same), renewed and released by conditional updates on the holder, so two
 //!   `wharf` processes on two machines never both hold it.
 //!
+//! - a job's run: `pk = job#{job}`, `sk = run#{run id}`, the run record as JSON in `body`;
+//!   run ids sort like deployment ids, so the last key is the last run.
+//!
 //! Reads are strongly consistent: a deploy must see the record a crashed one left.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
-use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError, Unreadable};
+use wharf_engine::{Ask, Holder, Lock, Record, RunRecord, Store, TargetError, Unreadable};
 
 use crate::error::AwsError;
 
@@ -109,6 +112,47 @@ impl DynamoStore {
 }
 
 impl Store for DynamoStore {
+    async fn save_run(&self, run: &RunRecord) -> Result<(), TargetError> {
+        let body = serde_json::to_string(run).map_err(|e| TargetError::new(e.to_string()))?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("job#{}", run.job)))
+            .item("sk", s(format!("run#{}", run.run)))
+            .item("body", s(body))
+            .item("started_ms", n(run.started_ms))
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("save the record of run {}", run.run), e))?;
+        Ok(())
+    }
+
+    async fn last_run(&self, job: &str) -> Result<Option<RunRecord>, TargetError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :run)")
+            .expression_attribute_values(":pk", s(format!("job#{job}")))
+            .expression_attribute_values(":run", s("run#"))
+            .scan_index_forward(false)
+            .limit(1)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("read the runs of job {job}"), e))?;
+        out.items
+            .unwrap_or_default()
+            .first()
+            .map(|item| {
+                serde_json::from_str(text(item, "body")).map_err(|e| {
+                    TargetError::new(format!("the last run of job {job} does not read: {e}"))
+                        .help("a newer wharf may have written it (upgrade wharf)")
+                })
+            })
+            .transpose()
+    }
+
     async fn save(&self, record: &Record) -> Result<(), TargetError> {
         let body = serde_json::to_string(record).map_err(|e| TargetError::new(e.to_string()))?;
         // An update, not a put: the item's other attributes (what was asked of it) stay.

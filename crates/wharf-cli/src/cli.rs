@@ -243,6 +243,15 @@ pub struct RunArgs {
     #[arg(long, env = "WHARF_REGISTRY", value_name = "HOST")]
     pub registry: Option<String>,
 
+    /// Runs this image instead of making the job's (what the local daemon's scheduled runs
+    /// use: the image deploy made)
+    #[arg(long, value_name = "REF", hide = true)]
+    pub image: Option<String>,
+
+    /// The run is the job's schedule's turn (recorded so; set by the local daemon)
+    #[arg(long, hide = true)]
+    pub scheduled: bool,
+
     /// Replaces the job's command: `wharf run migrate -- /migrate down 1`
     #[arg(last = true, value_name = "ARGS")]
     pub args: Vec<String>,

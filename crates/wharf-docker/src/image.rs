@@ -242,6 +242,19 @@ impl Docker {
         Ok(())
     }
 
+    /// The image's id (`sha256:…`), which names it whatever tags move later.
+    pub async fn image_id(&self, image: &str) -> Result<String, DockerError> {
+        let info = self
+            .d
+            .inspect_image(image)
+            .await
+            .map_err(api(format!("inspect image {image}")))?;
+        info.id.ok_or_else(|| DockerError::ImageMissing {
+            image: image.to_owned(),
+            reason: "Docker answered no id for it".into(),
+        })
+    }
+
     pub async fn remove_image(&self, tag: &str) -> Result<(), DockerError> {
         match self
             .d

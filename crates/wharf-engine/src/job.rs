@@ -13,6 +13,7 @@ use crate::controller::{live, Engine};
 use crate::error::EngineError;
 use crate::events::{Event, EventSink};
 use crate::plan::HookKind;
+use crate::runs::{RunRecord, Trigger};
 use crate::target::{Clock, Image, LogLine, Target};
 use crate::Record;
 
@@ -32,6 +33,15 @@ pub struct JobSpec<'a> {
     /// Set beside the job's own env: `WHARF_RUN_ID`, and for a hook `DEPLOYMENT_ID`,
     /// `WHARF_SERVICE` and `WHARF_HOOK`.
     pub env: Vec<(String, String)>,
+    /// Who starts the run (what its record says).
+    pub trigger: Trigger,
+}
+
+/// A started run: its task, and its record as saved.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub task: JobTask,
+    pub record: RunRecord,
 }
 
 /// A started run's task, as the runtime calls it (a container id, a task ARN).
@@ -158,8 +168,9 @@ pub struct Runner<'a, T, C> {
 }
 
 impl<T: Target, C: Clock> Runner<'_, T, C> {
-    /// Starts the run's task.
-    pub async fn start(&self, spec: &JobSpec<'_>) -> Result<JobTask, EngineError> {
+    /// Starts the run's task and saves its record.
+    pub async fn start(&self, spec: &JobSpec<'_>) -> Result<Started, EngineError> {
+        let started_ms = self.clock.now_ms();
         let task = self
             .target
             .start_job(spec)
@@ -171,49 +182,76 @@ impl<T: Target, C: Clock> Runner<'_, T, C> {
             task: task.id.clone(),
             image: spec.image.to_owned(),
         });
-        Ok(task)
+        let record = RunRecord {
+            job: spec.job.name.clone(),
+            run: spec.run.to_owned(),
+            trigger: spec.trigger.clone(),
+            task: task.id.clone(),
+            image: spec.image.to_owned(),
+            started_ms,
+            ended_ms: None,
+            end: None,
+        };
+        self.record(&record).await;
+        Ok(Started { task, record })
     }
 
     /// Streams the task's logs to `line` until it ends; at the job's `timeout` (counted from
-    /// `started_ms`) stops it and waits a bounded time for its end.
+    /// its start) stops it and waits a bounded time for its end. The end is saved in the
+    /// run's record.
     pub async fn finish(
         &self,
         job: &Job,
-        task: &JobTask,
-        started_ms: i64,
+        started: &Started,
         line: &(dyn Fn(LogLine<'_>) + Sync),
     ) -> Result<RunEnd, EngineError> {
-        let deadline = job
-            .timeout
-            .map(|t| started_ms.saturating_add(t.as_millis() as i64));
+        let task = &started.task;
+        let deadline = job.timeout.map(|t| {
+            started
+                .record
+                .started_ms
+                .saturating_add(t.as_millis() as i64)
+        });
         let end = self
             .target
             .follow_job(job, task, deadline, line)
             .await
             .map_err(target_err(format!("follow job {}", job.name)))?;
-        if let Some(end) = end {
-            return Ok(end);
-        }
-        let timeout = job.timeout.expect("only a deadline ends a follow early");
-        self.events.emit(Event::Progress {
-            service: job.name.clone(),
-            message: format!("stopping {}: it ran past its timeout of {timeout}", task.id),
-        });
-        let ended = self.stop(job, task).await?;
-        Ok(RunEnd {
-            exit_code: ended.as_ref().and_then(|e| e.exit_code),
-            stop_code: TIMEOUT.into(),
-            reason: format!("stopped by wharf after its timeout of {timeout}"),
-            help: Some(format!(
-                "raise `timeout` in [jobs.{}] if the job needs longer, or find out from its log why it hung",
-                job.name
-            )),
-        })
+        let end = match end {
+            Some(end) => end,
+            None => {
+                let timeout = job.timeout.expect("only a deadline ends a follow early");
+                self.events.emit(Event::Progress {
+                    service: job.name.clone(),
+                    message: format!("stopping {}: it ran past its timeout of {timeout}", task.id),
+                });
+                let ended = self.stop_task(job, task).await?;
+                RunEnd {
+                    exit_code: ended.as_ref().and_then(|e| e.exit_code),
+                    stop_code: TIMEOUT.into(),
+                    reason: format!("stopped by wharf after its timeout of {timeout}"),
+                    help: Some(format!(
+                        "raise `timeout` in [jobs.{}] if the job needs longer, or find out from its log why it hung",
+                        job.name
+                    )),
+                }
+            }
+        };
+        self.ended(started, &end).await;
+        Ok(end)
     }
 
-    /// Asks the task to stop (at its timeout, or `wharf run` interrupted) and waits a bounded
-    /// time for its end (None: it did not report one in time).
-    pub async fn stop(&self, job: &Job, task: &JobTask) -> Result<Option<RunEnd>, EngineError> {
+    /// Asks the task to stop (`wharf run` interrupted) and waits a bounded time for its end
+    /// (None: it did not report one in time), saved in the run's record.
+    pub async fn stop(&self, job: &Job, started: &Started) -> Result<Option<RunEnd>, EngineError> {
+        let end = self.stop_task(job, &started.task).await?;
+        if let Some(end) = &end {
+            self.ended(started, end).await;
+        }
+        Ok(end)
+    }
+
+    async fn stop_task(&self, job: &Job, task: &JobTask) -> Result<Option<RunEnd>, EngineError> {
         self.target
             .stop_job(job, task)
             .await
@@ -223,6 +261,28 @@ impl<T: Target, C: Clock> Runner<'_, T, C> {
             .follow_job(job, task, Some(deadline), &|_| {})
             .await
             .map_err(target_err(format!("wait for job {} to stop", job.name)))
+    }
+
+    async fn ended(&self, started: &Started, end: &RunEnd) {
+        let record = RunRecord {
+            ended_ms: Some(self.clock.now_ms()),
+            end: Some(end.clone()),
+            ..started.record.clone()
+        };
+        self.record(&record).await;
+    }
+
+    /// Saves a run's record; a store that refuses it costs the record, not the run.
+    async fn record(&self, record: &RunRecord) {
+        if let Err(e) = self.target.save_run(record).await {
+            self.events.emit(Event::Progress {
+                service: record.job.clone(),
+                message: format!(
+                    "warning: the record of run {} was not saved: {e}",
+                    record.run
+                ),
+            });
+        }
     }
 }
 
@@ -260,17 +320,21 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 ("WHARF_SERVICE".into(), r.service.clone()),
                 ("WHARF_HOOK".into(), hook.to_string()),
             ],
+            trigger: Trigger::Hook {
+                service: r.service.clone(),
+                deployment: r.id.clone(),
+                hook: hook.to_string(),
+            },
         };
         let runner = Runner {
             target: self.target,
             clock: self.clock,
             events: self.events,
         };
-        let started = self.clock.now_ms();
-        let task = runner.start(&spec).await?;
+        let started = runner.start(&spec).await?;
         let events = self.events;
         let end = runner
-            .finish(job, &task, started, &|l: LogLine<'_>| {
+            .finish(job, &started, &|l: LogLine<'_>| {
                 events.emit(Event::Progress {
                     service: name.to_owned(),
                     message: l.line.to_owned(),

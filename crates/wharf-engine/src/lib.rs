@@ -12,6 +12,8 @@
 //! - [`holder`]: who holds a lock, and whether that process is gone.
 //! - [`hooks`]: lifecycle hooks, the user's commands, run alike for every target.
 //! - [`job`]: one-off tasks run to their end: their image, start, logs, timeout, how they ended.
+//! - [`runs`]: what wharf remembers of a job's runs; [`schedules`]: jobs' schedules made
+//!   to match the manifest.
 //! - [`smoke`]: the one smoke check every target runs.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
 //! - [`platform`]: an environment as a whole (`up`, `down`, `recover`), opening its target.
@@ -30,6 +32,8 @@ mod locking;
 pub mod plan;
 pub mod platform;
 pub mod record;
+pub mod runs;
+pub mod schedules;
 pub mod sim;
 pub mod smoke;
 pub mod target;
@@ -40,12 +44,14 @@ pub use error::EngineError;
 pub use events::{Collect, Discard, Event, EventSink};
 pub use gc::Collected;
 pub use holder::Holder;
-pub use job::{JobSpec, JobTask, RunEnd, Runner};
+pub use job::{JobSpec, JobTask, RunEnd, Runner, Started};
 pub use plan::{plan, plan_for, HookKind, Step};
 pub use platform::{Confirm, Mode, Platform, Verdict};
 pub use record::{Ask, Outcome, Record, Status};
+pub use runs::{RunRecord, Trigger};
+pub use schedules::{ScheduleSpec, Scheduled, Synced};
 pub use target::{
     Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, SystemClock, Target,
     TargetError, Unreadable,
 };
-pub use view::{DeploymentStatus, EnvStatus, History, ServiceStatus};
+pub use view::{DeploymentStatus, EnvStatus, History, JobStatus, ServiceStatus};

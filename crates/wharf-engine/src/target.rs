@@ -12,6 +12,8 @@ use crate::holder::Holder;
 use crate::job::{JobSpec, JobTask, RunEnd};
 use crate::plan::HookKind;
 use crate::record::Record;
+use crate::runs::RunRecord;
+use crate::schedules::{ScheduleSpec, Scheduled};
 
 /// A failure of a target operation, already explained for the user.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
@@ -276,6 +278,13 @@ pub trait Store: Send + Sync {
         &self,
         service: &str,
     ) -> impl Future<Output = Result<Option<Lock>, TargetError>> + Send;
+    /// Saves a job run's record (again, when it ended).
+    fn save_run(&self, run: &RunRecord) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// The job's latest run by its start, as recorded.
+    fn last_run(
+        &self,
+        job: &str,
+    ) -> impl Future<Output = Result<Option<RunRecord>, TargetError>> + Send;
 }
 
 /// What the engine asks of a runtime.
@@ -431,6 +440,25 @@ pub trait Target: Store {
         job: &Job,
         task: &JobTask,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// Creates or updates the job's schedule: from now on the runtime starts a task of the
+    /// job with `spec.image` on `spec.expression` by itself (EventBridge Scheduler on AWS,
+    /// wharf's daemon locally).
+    fn schedule(
+        &self,
+        spec: &ScheduleSpec<'_>,
+    ) -> impl Future<Output = Result<Scheduled, TargetError>> + Send;
+    /// The schedules wharf made in the environment, by job.
+    fn schedules(&self) -> impl Future<Output = Result<Vec<Scheduled>, TargetError>> + Send;
+    /// Removes the job's schedule (nothing when it has none).
+    fn unschedule(&self, job: &str) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// The job's latest run: its record, or a run the runtime knows of that wharf did not
+    /// start (a schedule on AWS starts tasks by itself).
+    fn latest_run(
+        &self,
+        job: &Job,
+    ) -> impl Future<Output = Result<Option<RunRecord>, TargetError>> + Send {
+        self.last_run(&job.name)
+    }
 }
 
 /// Implements [`Store`] for a target by handing every call to one of its fields, e.g.
@@ -499,6 +527,15 @@ macro_rules! delegate_store {
                 service: &str,
             ) -> Result<Option<$crate::Lock>, $crate::TargetError> {
                 self.$field.force_unlock(service).await
+            }
+            async fn save_run(&self, run: &$crate::RunRecord) -> Result<(), $crate::TargetError> {
+                self.$field.save_run(run).await
+            }
+            async fn last_run(
+                &self,
+                job: &str,
+            ) -> Result<Option<$crate::RunRecord>, $crate::TargetError> {
+                self.$field.last_run(job).await
             }
         }
     };

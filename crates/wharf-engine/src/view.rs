@@ -5,11 +5,13 @@
 use std::fmt;
 
 use serde::Serialize;
-use wharf_manifest::Service;
+use wharf_manifest::{Job, Service};
 
 use crate::controller::target_err;
 use crate::error::EngineError;
 use crate::record::{Outcome, Record};
+use crate::runs::RunRecord;
+use crate::schedules::Scheduled;
 use crate::target::{Store, Target, Unreadable};
 
 /// One deployment as `status` shows it.
@@ -31,6 +33,23 @@ pub struct ServiceStatus {
     pub deployments: Vec<DeploymentStatus>,
 }
 
+/// One job as `status` shows it: its schedule as the runtime has it, its next and its last
+/// run.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobStatus {
+    pub job: String,
+    /// The manifest's `schedule`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    /// The schedule the runtime has (None: not scheduled; `wharf deploy` makes it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheduled: Option<Scheduled>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_run_ms: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_run: Option<RunRecord>,
+}
+
 /// An environment's deployments, traffic and health.
 #[derive(Debug, Clone, Serialize)]
 pub struct EnvStatus {
@@ -39,6 +58,8 @@ pub struct EnvStatus {
     /// the load balancer on AWS.
     pub url: Option<String>,
     pub services: Vec<ServiceStatus>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jobs: Vec<JobStatus>,
     /// Records that do not read: skipped, so one damaged record hides nothing else.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
@@ -46,11 +67,13 @@ pub struct EnvStatus {
 
 impl EnvStatus {
     /// Reads the status of `services` from the target: the deployments that serve or are
-    /// unfinished, with their weights and health.
+    /// unfinished, with their weights and health; and of `jobs`: their schedules and runs.
     pub async fn of<T: Target>(
         target: &T,
         environment: &str,
         services: &[&Service],
+        jobs: &[&Job],
+        now_ms: i64,
     ) -> Result<EnvStatus, EngineError> {
         let (mut out, mut unreadable) = (Vec::new(), Vec::new());
         for svc in services {
@@ -91,6 +114,7 @@ impl EnvStatus {
             environment: environment.to_owned(),
             url: target.url(),
             services: out,
+            jobs: job_status(target, jobs, now_ms).await?,
             unreadable,
         })
     }
@@ -120,7 +144,73 @@ impl fmt::Display for EnvStatus {
                 )?;
             }
         }
+        if !self.jobs.is_empty() {
+            writeln!(f, "\njobs")?;
+        }
+        for j in &self.jobs {
+            write!(f, "{j}")?;
+        }
         warn_unreadable(f, &self.unreadable)
+    }
+}
+
+async fn job_status<T: Target>(
+    target: &T,
+    jobs: &[&Job],
+    now_ms: i64,
+) -> Result<Vec<JobStatus>, EngineError> {
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let schedules = target
+        .schedules()
+        .await
+        .map_err(target_err("read the schedules"))?;
+    let mut out = Vec::new();
+    for job in jobs {
+        let scheduled = schedules.iter().find(|s| s.job == job.name).cloned();
+        let last_run = target
+            .latest_run(job)
+            .await
+            .map_err(target_err(format!("read the runs of {}", job.name)))?;
+        out.push(JobStatus {
+            job: job.name.clone(),
+            schedule: job.schedule.clone(),
+            next_run_ms: scheduled.as_ref().and_then(|s| s.next_run(now_ms)),
+            scheduled,
+            last_run,
+        });
+    }
+    Ok(out)
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}", self.job)?;
+        match (&self.schedule, &self.scheduled) {
+            (None, None) => writeln!(f, "  not scheduled: runs by `wharf run` or as a hook")?,
+            (Some(want), None) => writeln!(
+                f,
+                "  schedule {want}: not made yet (`wharf deploy` makes it)"
+            )?,
+            (want, Some(s)) => {
+                write!(f, "  schedule {}", s.expression)?;
+                match want {
+                    Some(w) if *w == s.expression => {}
+                    Some(w) => write!(f, " (the manifest says {w}: `wharf deploy` applies it)")?,
+                    None => write!(f, " (gone from the manifest: `wharf deploy` removes it)")?,
+                }
+                writeln!(f)?;
+                match self.next_run_ms {
+                    Some(n) => writeln!(f, "  next run  {}", wharf_manifest::names::utc(n))?,
+                    None => writeln!(f, "  next run  never")?,
+                }
+            }
+        }
+        match &self.last_run {
+            Some(r) => writeln!(f, "  last run  {r}"),
+            None => writeln!(f, "  last run  none"),
+        }
     }
 }
 

@@ -2,7 +2,8 @@
 //! address, restores its routes from `{state_dir}/proxy.json` ([`crate::saved`]: a restart
 //! drops nothing, a corrupt file is refused), and takes commands on `{state_dir}/proxy.sock`
 //! (0600 from the start, in a 0700 dir; never TCP) in the [`crate::control`] protocol. Route
-//! changes are applied one at a time: check the version, save, apply.
+//! changes are applied one at a time: check the version, save, apply. It also runs the
+//! environment's scheduled jobs when they are due ([`crate::schedules`]).
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -186,6 +187,10 @@ pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Resul
             source,
         })?;
     let state_dir = state_dir.to_path_buf();
+    let scheduler = tokio::spawn(crate::schedules::run_due(
+        state_dir.clone(),
+        stop_rx.clone(),
+    ));
     let mut stopped = stop_rx.clone();
     loop {
         tokio::select! {
@@ -222,6 +227,7 @@ pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Resul
         }
     }
     let served = server.await;
+    let _ = scheduler.await;
     flusher.abort();
     if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
         let _ = f.flush();

@@ -4,7 +4,8 @@
 //! routes [`rules`] edits, records and locks live in an SQLite database in
 //! the environment's state dir ([`store`]; the dir itself: [`statedir`]), shared by every `wharf` process working on it.
 //! [`open`] opens an environment, [`platform`] brings one up and down, [`target`] is the
-//! engine's target; jobs run as containers followed to their end (`jobs`).
+//! engine's target; jobs run as containers followed to their end (`jobs`), scheduled
+//! ones by the daemon ([`schedules`]).
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 mod containers;
@@ -15,6 +16,7 @@ pub mod open;
 pub mod platform;
 pub mod rules;
 pub mod saved;
+pub mod schedules;
 pub mod statedir;
 pub mod store;
 pub mod target;

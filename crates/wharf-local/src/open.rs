@@ -128,6 +128,8 @@ impl LocalTarget {
             manifest.root.clone(),
         );
         target.private = manifest.private_paths();
+        target.manifest_file =
+            std::path::absolute(&manifest.file).unwrap_or_else(|_| manifest.file.clone());
         target.job_bindings = env
             .jobs
             .keys()

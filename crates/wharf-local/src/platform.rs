@@ -80,7 +80,8 @@ impl fmt::Display for Down {
 }
 
 /// The files wharf makes in a state dir: the proxy's, the state database's (SQLite's WAL
-/// companions too). `down` removes these and nothing else.
+/// companions too), the daemon's schedules. `down` removes these, the `.log` files of
+/// [`JOB_LOGS`], and nothing else.
 pub const STATE_FILES: &[&str] = &[
     "proxy.sock",
     "proxy.json",
@@ -93,7 +94,11 @@ pub const STATE_FILES: &[&str] = &[
     "state.db-wal",
     "state.db-shm",
     "state.db-journal",
+    "schedules.json",
 ];
+
+/// The directory of scheduled runs' logs (`{job}.log`) in a state dir.
+pub const JOB_LOGS: &str = "jobs";
 
 /// Removes wharf's files from `dir`, then `dir` if it is empty; returns what else it holds.
 fn remove_state(dir: &std::path::Path) -> Result<Vec<String>, LocalError> {
@@ -110,6 +115,16 @@ fn remove_state(dir: &std::path::Path) -> Result<Vec<String>, LocalError> {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(write(&path)(e)),
             _ => {}
         }
+    }
+    let logs = dir.join(JOB_LOGS);
+    if let Ok(entries) = std::fs::read_dir(&logs) {
+        for e in entries.filter_map(|e| e.ok()) {
+            if e.file_name().to_string_lossy().ends_with(".log") {
+                std::fs::remove_file(e.path()).map_err(write(&e.path()))?;
+            }
+        }
+        // Kept when it holds anything else.
+        let _ = std::fs::remove_dir(&logs);
     }
     let mut kept: Vec<String> = std::fs::read_dir(dir)
         .map_err(write(dir))?

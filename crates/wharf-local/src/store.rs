@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
-use wharf_engine::{Ask, Holder, Lock, Record, Store, TargetError, Unreadable};
+use wharf_engine::{Ask, Holder, Lock, Record, RunRecord, Store, TargetError, Unreadable};
 
 /// The schema this wharf writes. A database from a newer wharf is refused, not rewritten; one
 /// from an older wharf is brought up to date (2: what was asked of a deployment, beside it).
@@ -58,7 +58,8 @@ impl LocalStore {
         conn.execute_batch(
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS records (service TEXT NOT NULL, id TEXT NOT NULL, started_ms INTEGER NOT NULL, body TEXT NOT NULL, approve_asked INTEGER NOT NULL DEFAULT 0, abort_asked INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (service, id));
-             CREATE TABLE IF NOT EXISTS locks (service TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS locks (service TEXT PRIMARY KEY, holder TEXT NOT NULL, acquired_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS runs (job TEXT NOT NULL, run TEXT NOT NULL, started_ms INTEGER NOT NULL, body TEXT NOT NULL, PRIMARY KEY (job, run));",
         )
         .map_err(|_| corrupt())?;
         let version: Option<String> = conn
@@ -163,6 +164,38 @@ fn err(what: &str) -> impl Fn(rusqlite::Error) -> TargetError + '_ {
 }
 
 impl Store for LocalStore {
+    async fn save_run(&self, run: &RunRecord) -> Result<(), TargetError> {
+        let body = serde_json::to_string(run)
+            .map_err(|e| TargetError::new(format!("run record does not serialize: {e}")))?;
+        self.conn()
+            .execute(
+                "INSERT INTO runs (job, run, started_ms, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (job, run) DO UPDATE SET body = excluded.body",
+                params![run.job, run.run, run.started_ms, body],
+            )
+            .map_err(err("save a run"))?;
+        Ok(())
+    }
+
+    async fn last_run(&self, job: &str) -> Result<Option<RunRecord>, TargetError> {
+        let body: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT body FROM runs WHERE job = ?1 ORDER BY started_ms DESC, run DESC LIMIT 1",
+                params![job],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(err("read the runs"))?;
+        body.map(|b| {
+            serde_json::from_str(&b).map_err(|e| {
+                TargetError::new(format!("the last run of {job} does not read: {e}"))
+                    .help("a newer wharf may have written it (upgrade wharf)")
+            })
+        })
+        .transpose()
+    }
+
     async fn save(&self, record: &Record) -> Result<(), TargetError> {
         let body = serde_json::to_string(record)
             .map_err(|e| TargetError::new(format!("record does not serialize: {e}")))?;

@@ -10,7 +10,7 @@ use std::time::Duration;
 use wharf_docker::{Docker, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
 use wharf_engine::{
     EventSink, Health, HookKind, Image, JobSpec, JobTask, LogLine, LogQuery, Record, Requests,
-    Routes, RunEnd, Store, Target, TargetError,
+    Routes, RunEnd, ScheduleSpec, Scheduled, Store, Target, TargetError,
 };
 use wharf_manifest::{Build, ImageSource, Job, Names, Service, SmokeCheck};
 use wharf_proxy::group::TargetState;
@@ -42,6 +42,8 @@ pub struct LocalTarget {
     pub private: Vec<PathBuf>,
     /// Each job's data bindings ([`wharf_cfn::bindings::for_job`]).
     pub job_bindings: HashMap<String, Vec<wharf_cfn::bindings::Binding>>,
+    /// The manifest, as an absolute path: the daemon's scheduled runs read it.
+    pub manifest_file: PathBuf,
     pub(crate) desired: Mutex<HashMap<String, u32>>,
     stopped: Mutex<HashMap<String, Vec<String>>>,
     edit: tokio::sync::Mutex<()>,
@@ -113,6 +115,7 @@ impl LocalTarget {
             listen,
             secrets,
             private: vec![root.join(".wharf")],
+            manifest_file: root.join(wharf_manifest::MANIFEST_FILE),
             root,
             job_bindings: HashMap::new(),
             desired: Mutex::new(HashMap::new()),
@@ -540,5 +543,17 @@ impl Target for LocalTarget {
             .stop(&task.id, crate::jobs::JOB_STOP_TIMEOUT_S)
             .await
             .map_err(terr)
+    }
+
+    async fn schedule(&self, spec: &ScheduleSpec<'_>) -> Result<Scheduled, TargetError> {
+        self.local_schedule(spec).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<Scheduled>, TargetError> {
+        self.local_schedules()
+    }
+
+    async fn unschedule(&self, job: &str) -> Result<(), TargetError> {
+        self.local_unschedule(job)
     }
 }

@@ -27,6 +27,7 @@ pub mod names;
 mod parse;
 mod reader;
 pub mod rules;
+pub mod schedule;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -140,7 +141,10 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestError> {
     let (manifest, problems) = parse_str(&source, &display, &root);
     match manifest {
         Some(manifest) => Ok(Loaded {
-            manifest,
+            manifest: Manifest {
+                file: path.to_path_buf(),
+                ..manifest
+            },
             path: path.to_path_buf(),
             warnings: problems,
         }),

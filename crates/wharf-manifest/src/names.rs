@@ -146,6 +146,12 @@ pub fn rule_block(p: u32) -> (u32, std::ops::RangeInclusive<u32>) {
     (start + RULE_BLOCK - 1, start..=start + RULE_BLOCK - 2)
 }
 
+/// A moment (ms since the epoch) as `YYYY-MM-DD HH:MM:SSZ`, for people.
+pub fn utc(ms: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(ms.div_euclid(1000));
+    format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
+}
+
 /// Year, month, day, hour, minute, second of a Unix time (UTC), proleptic Gregorian.
 fn civil(t: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = t.div_euclid(86_400);

@@ -168,8 +168,11 @@ pub(crate) fn plan(p: &mut Plan, names: &Names<'_>, manifest: &Manifest, env: &E
         .with(format!("{} CPU / {} MiB, image {image}", j.cpu, j.memory))];
         if let Some(s) = &j.schedule {
             resources.push(
-                Resource::new("AWS::Scheduler::Schedule", names.task_family(&j.name))
-                    .with(s.clone()),
+                Resource::new(
+                    "AWS::Scheduler::Schedule",
+                    format!("{}-{}/{}", names.app, names.env, j.name),
+                )
+                .with(format!("{s}, made by `wharf deploy`")),
             );
         }
         p.jobs.push(Group {

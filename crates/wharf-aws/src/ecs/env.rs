@@ -27,6 +27,9 @@ pub struct JobOutputs {
     pub log_group: String,
     pub task_role_arn: String,
     pub security_group: String,
+    /// The role EventBridge Scheduler runs it with (scheduled jobs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule_role_arn: Option<String>,
 }
 
 /// The services and jobs whose outputs are read.
@@ -121,6 +124,7 @@ impl EnvOutputs {
                     log_group: log_group.clone(),
                     task_role_arn: task_role_arn.clone(),
                     security_group: security_group.clone(),
+                    schedule_role_arn: b.get(&key("ScheduleRoleArn")).cloned(),
                 },
             );
         }

@@ -48,8 +48,13 @@ impl AwsTarget {
         (plain, secrets)
     }
 
-    /// Registers the run's task definition; answers its ARN.
-    async fn register_job(&self, spec: &JobSpec<'_>) -> Result<String, AwsError> {
+    /// Registers the run's task definition; answers its ARN. Older revisions beyond
+    /// [`KEEP_REVISIONS`] are deregistered, except `protect`ed ones (the schedule's).
+    pub(crate) async fn register_job(
+        &self,
+        spec: &JobSpec<'_>,
+        protect: &[String],
+    ) -> Result<String, AwsError> {
         let job = spec.job;
         let family = self.names().task_family(&job.name);
         let action = format!("register task definition {family} for run {}", spec.run);
@@ -87,13 +92,10 @@ impl AwsTarget {
             .ok_or_else(|| {
                 AwsError::new(&action, ErrorKind::Other, "no task definition ARN returned")
             })?;
-        crate::ecs::taskdef::deregister_beyond(
-            &self.clients.ecs,
-            &family,
-            KEEP_REVISIONS,
-            std::slice::from_ref(&arn),
-        )
-        .await?;
+        let mut keep = protect.to_vec();
+        keep.push(arn.clone());
+        crate::ecs::taskdef::deregister_beyond(&self.clients.ecs, &family, KEEP_REVISIONS, &keep)
+            .await?;
         Ok(arn)
     }
 
@@ -140,7 +142,18 @@ impl AwsTarget {
     pub(crate) async fn aws_start_job(&self, spec: &JobSpec<'_>) -> Result<JobTask, TargetError> {
         let job = spec.job;
         let jo = self.out.job(&job.name).map_err(terr)?.clone();
-        let td = self.register_job(spec).await.map_err(terr)?;
+        // The task definition the job's schedule runs must outlive this run's clean-up.
+        let scheduled = match &job.schedule {
+            Some(_) => self
+                .scheduled_task_definition(&job.name)
+                .await
+                .map_err(terr)?,
+            None => None,
+        };
+        let td = self
+            .register_job(spec, scheduled.as_slice())
+            .await
+            .map_err(terr)?;
         let action = format!("run job {}", job.name);
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(self.out.private_subnets.clone()))
@@ -210,6 +223,109 @@ impl AwsTarget {
             .map_err(|e| terr(AwsError::from_sdk(format!("stop job {}", job.name), e)))?;
         Ok(())
     }
+}
+
+/// How long `down` waits for the job tasks it stopped to be gone.
+const STOP_WAIT_S: u64 = 180;
+
+/// Stops the environment's job tasks still running (detached runs, scheduled ones), which
+/// would keep the cluster from being deleted, and waits (bounded) for ECS to report them
+/// stopped. Only tasks tagged `wharf.app`, `wharf.env` and `wharf.job` of this environment.
+/// Answers the ARNs stopped; a cluster that is gone has none.
+pub async fn stop_job_tasks(
+    ecs: &aws_sdk_ecs::Client,
+    cluster: &str,
+    app: &str,
+    env: &str,
+) -> Result<Vec<String>, AwsError> {
+    let action = format!("list the job tasks running in cluster {cluster}");
+    let mut arns = Vec::new();
+    let mut token = None;
+    loop {
+        let page = match ecs
+            .list_tasks()
+            .cluster(cluster)
+            .desired_status(aws_sdk_ecs::types::DesiredStatus::Running)
+            .set_next_token(token)
+            .send()
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                let e = AwsError::from_sdk(&action, e);
+                if e.code.as_deref() == Some("ClusterNotFoundException") {
+                    return Ok(Vec::new());
+                }
+                return Err(e);
+            }
+        };
+        arns.extend(page.task_arns().iter().cloned());
+        token = page.next_token().map(str::to_owned);
+        if token.is_none() {
+            break;
+        }
+    }
+    let mut stopped = Vec::new();
+    for batch in arns.chunks(100) {
+        let out = ecs
+            .describe_tasks()
+            .cluster(cluster)
+            .set_tasks(Some(batch.to_vec()))
+            .include(aws_sdk_ecs::types::TaskField::Tags)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&action, e))?;
+        for t in out.tasks() {
+            let tag = |k: &str| {
+                t.tags()
+                    .iter()
+                    .find(|x| x.key() == Some(k))
+                    .and_then(|x| x.value())
+            };
+            let ours = tag("wharf.app") == Some(app)
+                && tag("wharf.env") == Some(env)
+                && tag("wharf.job").is_some();
+            let Some(arn) = t.task_arn().filter(|_| ours) else {
+                continue;
+            };
+            ecs.stop_task()
+                .cluster(cluster)
+                .task(arn)
+                .reason("stopped by wharf down")
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(format!("stop job task {arn}"), e))?;
+            stopped.push(arn.to_owned());
+        }
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(STOP_WAIT_S);
+    for batch in stopped.chunks(100) {
+        loop {
+            let out = ecs
+                .describe_tasks()
+                .cluster(cluster)
+                .set_tasks(Some(batch.to_vec()))
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk("wait for the stopped job tasks", e))?;
+            if out
+                .tasks()
+                .iter()
+                .all(|t| t.last_status() == Some("STOPPED"))
+            {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(AwsError::new(
+                    "wait for the stopped job tasks",
+                    ErrorKind::Transient,
+                    format!("job tasks in cluster {cluster} did not stop within {STOP_WAIT_S}s: run `wharf down` again"),
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        }
+    }
+    Ok(stopped)
 }
 
 /// How a stopped task ended, from DescribeTasks: its stop code and reason, the job

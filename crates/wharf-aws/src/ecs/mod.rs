@@ -14,7 +14,8 @@
 //! deployment's task definition.
 //!
 //! Jobs run as one-off tasks of their own task definition ([`jobs`]), followed through
-//! DescribeTasks and their CloudWatch log stream (`follow`).
+//! DescribeTasks and their CloudWatch log stream (`follow`); scheduled ones by EventBridge
+//! Scheduler ([`schedules`]).
 //!
 //! A service with `autoscaling` gets a target-tracking CPU policy on each deployment's ECS
 //! service ([`scaling`]), removed before that service is retired.
@@ -25,6 +26,7 @@ mod follow;
 pub mod jobs;
 pub mod lb;
 pub mod scaling;
+pub mod schedules;
 pub mod service;
 pub mod taskdef;
 
@@ -59,6 +61,7 @@ pub struct Clients {
     pub ecr: aws_sdk_ecr::Client,
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub scheduler: aws_sdk_scheduler::Client,
 }
 
 impl Clients {
@@ -70,6 +73,7 @@ impl Clients {
             ecr: aws_sdk_ecr::Client::new(config),
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
+            scheduler: aws_sdk_scheduler::Client::new(config),
         }
     }
 }
@@ -600,5 +604,24 @@ impl Target for AwsTarget {
 
     async fn stop_job(&self, job: &Job, task: &JobTask) -> Result<(), TargetError> {
         self.aws_stop_job(job, task).await
+    }
+
+    async fn schedule(
+        &self,
+        spec: &wharf_engine::ScheduleSpec<'_>,
+    ) -> Result<wharf_engine::Scheduled, TargetError> {
+        self.aws_schedule(spec).await
+    }
+
+    async fn schedules(&self) -> Result<Vec<wharf_engine::Scheduled>, TargetError> {
+        self.aws_schedules().await
+    }
+
+    async fn unschedule(&self, job: &str) -> Result<(), TargetError> {
+        self.aws_unschedule(job).await
+    }
+
+    async fn latest_run(&self, job: &Job) -> Result<Option<wharf_engine::RunRecord>, TargetError> {
+        self.aws_latest_run(job).await
     }
 }

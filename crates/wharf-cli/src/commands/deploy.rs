@@ -1,11 +1,16 @@
 //! `wharf deploy [SERVICE]`: for each service, a fresh deployment id, its image made ready by
 //! the target (built; on AWS also pushed, pinned and scanned), then the rollout with the
-//! service's strategy; or `--resume` of the unfinished one.
+//! service's strategy; or `--resume` of the unfinished one. Then the jobs' schedules are made
+//! to match the manifest ([`wharf_engine::schedules::sync`]): a failed rollout changes none.
 
 use std::fmt;
 
 use serde::Serialize;
-use wharf_engine::{Mode, Options, Platform, Record, Request, Store, Target};
+use wharf_engine::job::JobImageError;
+use wharf_engine::{
+    schedules, Mode, Options, Platform, Record, Request, Store, Synced, SystemClock, Target,
+};
+use wharf_manifest::Names;
 
 use crate::cli::DeployArgs;
 use crate::env::{engine, services, Ctx, Verb};
@@ -18,6 +23,8 @@ use crate::progress::Render;
 pub struct Deployed {
     pub url: String,
     pub deployments: Vec<Record>,
+    /// The jobs' schedules made to match the manifest.
+    pub schedules: Synced,
 }
 
 impl fmt::Display for Deployed {
@@ -36,6 +43,7 @@ impl fmt::Display for Deployed {
                 r.phase()
             )?;
         }
+        write!(f, "{}", self.schedules)?;
         writeln!(f, "open {}", self.url)
     }
 }
@@ -86,10 +94,26 @@ impl Verb for Deploy<'_> {
             };
             done.push(record.into_result()?);
         }
+        // After the services: a job of a service's image is scheduled with the new one.
+        let names = Names::new(&m.app.name, &env.name);
+        let schedules = schedules::sync(
+            &target,
+            &SystemClock,
+            &names,
+            &env.jobs,
+            args.registry.as_deref(),
+            &render,
+        )
+        .await
+        .map_err(|e| match e {
+            JobImageError::Build(b) => CliError::from(b),
+            JobImageError::Engine(e) => CliError::from(e),
+        })?;
         drop(render);
         ctx.printer.result(&Deployed {
             url: target.url().unwrap_or_default(),
             deployments: done,
+            schedules,
         })?;
         Ok(ExitStatus::Success)
     }

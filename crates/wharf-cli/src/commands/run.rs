@@ -10,7 +10,8 @@ use std::io::Write as _;
 use serde::Serialize;
 use wharf_engine::job::{job_image, run_id, JobImageError, TIMEOUT};
 use wharf_engine::{
-    Clock, JobSpec, JobTask, LogLine, Mode, Platform, RunEnd, Runner, SystemClock, Target,
+    Clock, JobSpec, JobTask, LogLine, Mode, Platform, RunEnd, Runner, Started, SystemClock, Target,
+    Trigger,
 };
 use wharf_manifest::{Job, Names};
 
@@ -96,39 +97,46 @@ impl Verb for Run<'_> {
         let render = Render::new(ctx.printer);
         let names = Names::new(&ctx.manifest.app.name, &ctx.env.name);
         let run = run_id(&names, SystemClock.now_ms());
-        let image = job_image(&target, job, &run, a.registry.as_deref(), None, &render)
-            .await
-            .map_err(|e| match e {
-                JobImageError::Build(b) => CliError::from(b),
-                JobImageError::Engine(e) => CliError::from(e),
-            })?;
-        let pinned = image.pinned();
+        let pinned = match &a.image {
+            Some(image) => image.clone(),
+            None => job_image(&target, job, &run, a.registry.as_deref(), None, &render)
+                .await
+                .map_err(|e| match e {
+                    JobImageError::Build(b) => CliError::from(b),
+                    JobImageError::Engine(e) => CliError::from(e),
+                })?
+                .pinned(),
+        };
         let spec = JobSpec {
             job,
             run: &run,
             image: &pinned,
             command: (!a.args.is_empty()).then(|| a.args.clone()),
             env: vec![("WHARF_RUN_ID".into(), run.clone())],
+            trigger: if a.scheduled {
+                Trigger::Schedule
+            } else {
+                Trigger::Manual
+            },
         };
         let runner = Runner {
             target: &target,
             clock: &SystemClock,
             events: &render,
         };
-        let started = SystemClock.now_ms();
-        let task = runner.start(&spec).await?;
+        let started = runner.start(&spec).await?;
         let mut ran = Ran {
             job: job.name.clone(),
             run: run.clone(),
-            task: task.id.clone(),
+            task: started.task.id.clone(),
             image: pinned.clone(),
             end: None,
             seconds: 0.0,
         };
         if !a.detach {
-            ran.end = follow(ctx, &runner, job, &task, started).await?;
+            ran.end = follow(ctx, &runner, job, &started).await?;
         }
-        ran.seconds = (SystemClock.now_ms() - started) as f64 / 1000.0;
+        ran.seconds = (SystemClock.now_ms() - started.record.started_ms) as f64 / 1000.0;
         drop(render);
         if ctx.printer.json() {
             ctx.printer.result(&ran)?;
@@ -145,9 +153,9 @@ async fn follow<T: Target>(
     ctx: &Ctx<'_>,
     runner: &Runner<'_, T, SystemClock>,
     job: &Job,
-    task: &JobTask,
-    started: i64,
+    started: &Started,
 ) -> Result<Option<RunEnd>, CliError> {
+    let task = &started.task;
     let json = ctx.printer.json();
     let print = |l: LogLine<'_>| {
         let mut out = std::io::stdout().lock();
@@ -158,7 +166,7 @@ async fn follow<T: Target>(
         };
     };
     tokio::select! {
-        end = runner.finish(job, task, started, &print) => return Ok(Some(end?)),
+        end = runner.finish(job, started, &print) => return Ok(Some(end?)),
         _ = tokio::signal::ctrl_c() => {}
     }
     if leave_running(ctx, task).await {
@@ -169,7 +177,7 @@ async fn follow<T: Target>(
         task.id
     ));
     tokio::select! {
-        end = runner.stop(job, task) => Ok(end?),
+        end = runner.stop(job, started) => Ok(end?),
         _ = tokio::signal::ctrl_c() => Ok(None),
     }
 }

@@ -1,7 +1,9 @@
-//! `wharf status [SERVICE]`: deployments, traffic weights and health, read through the
-//! target (see [`wharf_engine::view`]); it starts nothing.
+//! `wharf status [SERVICE]`: deployments, traffic weights and health, and (for the whole
+//! environment) each job's schedule, next and last run; read through the target (see
+//! [`wharf_engine::view`]); it starts nothing.
 
-use wharf_engine::{EnvStatus, Mode, Platform, Target};
+use wharf_engine::{Clock, EnvStatus, Mode, Platform, SystemClock, Target};
+use wharf_manifest::Job;
 
 use crate::cli::ServiceArg;
 use crate::env::{services, Ctx, Verb};
@@ -18,9 +20,15 @@ impl Verb for Status<'_> {
         CliError: From<P::Error> + From<<P::Target as Target>::ImageError>,
     {
         let chosen = services(ctx.env, self.0.service.as_deref())?;
+        // Jobs are shown with the whole environment, not with one service.
+        let jobs: Vec<&Job> = match self.0.service {
+            Some(_) => Vec::new(),
+            None => ctx.env.jobs.values().collect(),
+        };
         let target = platform.target(Mode::Look).await?;
-        ctx.printer
-            .result(&EnvStatus::of(&target, &ctx.env.name, &chosen).await?)?;
+        let status =
+            EnvStatus::of(&target, &ctx.env.name, &chosen, &jobs, SystemClock.now_ms()).await?;
+        ctx.printer.result(&status)?;
         Ok(ExitStatus::Success)
     }
 }

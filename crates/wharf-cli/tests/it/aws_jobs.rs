@@ -2,7 +2,8 @@
 //! run's task definition and RunTask call carry the job's subnets, security group, roles, env,
 //! secrets and data bindings (read back through the ECS API and the request log); a task that
 //! failed to start (DescribeTasks replayed as the API reference shapes it) exits non-zero with
-//! its reason and the fix; the job's timeout stops the task with StopTask (exit 124).
+//! its reason and the fix; the job's timeout stops the task with StopTask (exit 124); `down`
+//! stops a detached run's task before it deletes the cluster.
 
 use serde_json::Value;
 
@@ -220,4 +221,21 @@ fn a_task_that_failed_to_start_exits_non_zero_with_the_reason_and_the_fix() {
         "{out}"
     );
     assert!(out.stderr.contains("reach ECR"), "the fix: {out}");
+}
+
+#[test]
+fn down_stops_a_detached_run_before_deleting_the_cluster() {
+    let up = up();
+    let out = up
+        .wharf()
+        .args(["run", "migrate", "--detach"])
+        .run()
+        .success();
+    assert!(out.stderr.contains("goes on as"), "{out}");
+    let out = up.wharf().args(["--yes", "down"]).run().success();
+    no_panic(&out);
+    assert!(out.stdout.contains("stopped job task"), "{out}");
+    let stop = body_of(&up.proxy, "StopTask");
+    assert_eq!(stop["reason"], "stopped by wharf down", "{stop}");
+    assert_eq!(stop["task"], run_task_arn(&up.proxy));
 }

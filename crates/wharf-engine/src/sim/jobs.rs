@@ -5,6 +5,7 @@ use wharf_manifest::{Build, Job};
 
 use super::SimTarget;
 use crate::job::{JobSpec, JobTask, RunEnd};
+use crate::schedules::{ScheduleSpec, Scheduled};
 use crate::target::{Clock, Image, LogLine, TargetError};
 
 /// How a simulated job's task behaves, chosen by its image.
@@ -183,4 +184,23 @@ fn run_index(task: &JobTask) -> Option<usize> {
         .parse::<usize>()
         .ok()?
         .checked_sub(1)
+}
+
+impl SimTarget {
+    /// Keeps the schedule as EventBridge Scheduler would: made now, or updated (a rate keeps
+    /// counting from when the schedule was first made).
+    pub(super) fn sim_schedule(&self, spec: &ScheduleSpec<'_>) -> Result<Scheduled, TargetError> {
+        self.call(&format!("schedule {}", spec.job.name))?;
+        let now = self.clock.now_ms();
+        let mut st = self.st();
+        let since_ms = st.schedules.get(&spec.job.name).map_or(now, |s| s.since_ms);
+        let s = Scheduled {
+            job: spec.job.name.clone(),
+            expression: spec.expression.to_owned(),
+            runs: spec.image.to_owned(),
+            since_ms,
+        };
+        st.schedules.insert(s.job.clone(), s.clone());
+        Ok(s)
+    }
 }

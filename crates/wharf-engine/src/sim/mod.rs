@@ -104,6 +104,8 @@ struct State {
     faults: BTreeMap<usize, bool>,
     job_behaviours: BTreeMap<String, JobBehaviour>,
     runs: Vec<SimRun>,
+    run_records: Vec<crate::RunRecord>,
+    schedules: BTreeMap<String, crate::Scheduled>,
 }
 
 /// The simulator. Traffic: 100 requests a second, split by the weights.
@@ -564,5 +566,23 @@ impl Target for SimTarget {
 
     async fn stop_job(&self, _job: &Job, task: &JobTask) -> Result<(), TargetError> {
         self.sim_stop_job(task)
+    }
+
+    async fn schedule(
+        &self,
+        spec: &crate::ScheduleSpec<'_>,
+    ) -> Result<crate::Scheduled, TargetError> {
+        self.sim_schedule(spec)
+    }
+
+    async fn schedules(&self) -> Result<Vec<crate::Scheduled>, TargetError> {
+        self.call("list schedules")?;
+        Ok(self.st().schedules.values().cloned().collect())
+    }
+
+    async fn unschedule(&self, job: &str) -> Result<(), TargetError> {
+        self.call(&format!("unschedule {job}"))?;
+        self.st().schedules.remove(job);
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use super::SimTarget;
 use crate::holder::Holder;
 use crate::record::Record;
+use crate::runs::RunRecord;
 use crate::target::{Lock, Store, TargetError};
 
 impl Store for SimTarget {
@@ -110,5 +111,28 @@ impl Store for SimTarget {
 
     async fn force_unlock(&self, service: &str) -> Result<Option<Lock>, TargetError> {
         Ok(self.st().locks.remove(service))
+    }
+
+    async fn save_run(&self, run: &RunRecord) -> Result<(), TargetError> {
+        let mut st = self.st();
+        match st
+            .run_records
+            .iter_mut()
+            .find(|r| r.job == run.job && r.run == run.run)
+        {
+            Some(r) => *r = run.clone(),
+            None => st.run_records.push(run.clone()),
+        }
+        Ok(())
+    }
+
+    async fn last_run(&self, job: &str) -> Result<Option<RunRecord>, TargetError> {
+        Ok(self
+            .st()
+            .run_records
+            .iter()
+            .filter(|r| r.job == job)
+            .max_by_key(|r| (r.started_ms, r.run.clone()))
+            .cloned())
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use wharf_engine::job::{job_image, run_id, JobImageError, TIMEOUT};
 use wharf_engine::sim::JobBehaviour;
-use wharf_engine::{EngineError, JobSpec, Options, Outcome, Runner};
+use wharf_engine::{EngineError, JobSpec, Options, Outcome, Runner, Store, Trigger};
 use wharf_manifest::{Environment, Names};
 
 use crate::{serves, World, STRATEGIES};
@@ -51,13 +51,16 @@ async fn a_run_gets_its_env_secrets_and_arguments_and_ends_with_the_exit_code() 
         image: "migrate:1",
         command: Some(vec!["/migrate".into(), "down".into()]),
         env: vec![("WHARF_RUN_ID".into(), run.clone())],
+        trigger: Trigger::Manual,
     };
     let r = runner(&w);
-    let started = w.sim.clock_now();
-    let task = r.start(&spec).await.expect("starts");
+    let started = r.start(&spec).await.expect("starts");
+    let recorded = w.sim.last_run("migrate").await.unwrap().expect("recorded");
+    assert_eq!(recorded.end, None, "a running run has no end yet");
+    assert_eq!(recorded.task, started.task.id);
     let lines = std::sync::Mutex::new(Vec::new());
     let end = r
-        .finish(job, &task, started, &|l| {
+        .finish(job, &started, &|l| {
             lines.lock().unwrap().push(l.line.to_owned())
         })
         .await
@@ -65,6 +68,10 @@ async fn a_run_gets_its_env_secrets_and_arguments_and_ends_with_the_exit_code() 
     assert_eq!(end.exit_code, Some(7));
     assert!(!end.succeeded());
     assert_eq!(end.stop_code, "EssentialContainerExited");
+    let recorded = w.sim.last_run("migrate").await.unwrap().expect("recorded");
+    assert_eq!(recorded.end.as_ref(), Some(&end), "the end is recorded");
+    assert_eq!(recorded.trigger, Trigger::Manual);
+    assert_eq!(recorded.ended_ms, Some(w.sim.clock_now()));
     assert!(
         lines
             .lock()
@@ -108,11 +115,12 @@ async fn a_run_past_its_timeout_is_stopped_and_says_so() {
         image: "migrate:1",
         command: None,
         env: Vec::new(),
+        trigger: Trigger::Manual,
     };
     let r = runner(&w);
     let started = w.sim.clock_now();
     let task = r.start(&spec).await.expect("starts");
-    let end = r.finish(job, &task, started, &|_| {}).await.expect("ends");
+    let end = r.finish(job, &task, &|_| {}).await.expect("ends");
     assert_eq!(end.stop_code, TIMEOUT);
     assert!(!end.succeeded());
     assert!(end.reason.contains("30s"), "{end}");
@@ -121,7 +129,7 @@ async fn a_run_past_its_timeout_is_stopped_and_says_so() {
         "{end}"
     );
     assert!(
-        w.sim.log().contains(&format!("stop job {}", task.id)),
+        w.sim.log().contains(&format!("stop job {}", task.task.id)),
         "the task was stopped"
     );
     let ran = w.sim.clock_now() - started;
@@ -148,10 +156,11 @@ async fn a_task_that_never_started_ends_with_the_runtime_s_reason() {
         image: "migrate:1",
         command: None,
         env: Vec::new(),
+        trigger: Trigger::Manual,
     };
     let r = runner(&w);
     let task = r.start(&spec).await.expect("starts");
-    let end = r.finish(job, &task, 0, &|_| {}).await.expect("ends");
+    let end = r.finish(job, &task, &|_| {}).await.expect("ends");
     assert_eq!(end.exit_code, None);
     assert_eq!(end.stop_code, "TaskFailedToStart");
     assert!(
@@ -268,6 +277,16 @@ async fn a_passing_hook_job_of_the_service_s_image_runs_the_new_image() {
     let runs = w.sim.job_runs();
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0].image, "img-1", "the deployment's own image");
+    let recorded = w.sim.last_run("migrate").await.unwrap().expect("recorded");
+    assert_eq!(
+        recorded.trigger,
+        Trigger::Hook {
+            service: "web".into(),
+            deployment: "v1".into(),
+            hook: "pre-traffic".into()
+        }
+    );
+    assert!(recorded.end.is_some_and(|e| e.succeeded()));
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod gc;
 mod jobs;
 mod properties;
 mod resume;
+mod schedules;
 mod seam;
 mod smoke;
 mod strategies;

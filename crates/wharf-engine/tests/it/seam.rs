@@ -92,7 +92,7 @@ async fn status_reads_records_weights_and_health_through_the_trait() {
     let svc = service("canary", "");
     let w = World::with_v1(&svc).await;
     w.sim.behave("img-2", Behaviour::Healthy { after_ms: 0 });
-    let st = EnvStatus::of(&w.sim, "test", &[&svc])
+    let st = EnvStatus::of(&w.sim, "test", &[&svc], &[], 0)
         .await
         .expect("status");
     assert_eq!(st.url, w.sim.url());

@@ -25,6 +25,9 @@ pub struct Manifest {
     /// Directory the manifest lives in; relative paths (build context, state dir) start here.
     #[serde(skip)]
     pub root: PathBuf,
+    /// The manifest's file (`{root}/wharf.toml` unless it was loaded from another).
+    #[serde(skip)]
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -37,7 +37,7 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> 
     let (cpu, memory) = read_size(cx, &mut t);
     let schedule = t.get(cx, "schedule").and_then(|n| {
         let s = cx.string(&n)?;
-        if let Err(why) = check_schedule(&s) {
+        if let Err(why) = crate::schedule::Schedule::parse(&s) {
             cx.push(
                 Problem::error(
                     Rule::Schedule,
@@ -89,38 +89,4 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> 
         timeout,
         host_network: host_network?,
     })
-}
-
-/// EventBridge Scheduler expressions: `rate(N unit)` or a six-field `cron(...)`.
-fn check_schedule(s: &str) -> Result<(), String> {
-    if let Some(inner) = s.strip_prefix("rate(").and_then(|r| r.strip_suffix(')')) {
-        let mut parts = inner.split_whitespace();
-        let n: u64 = parts
-            .next()
-            .and_then(|n| n.parse().ok())
-            .ok_or("rate needs a number")?;
-        let unit = parts.next().ok_or("rate needs a unit")?;
-        if parts.next().is_some() {
-            return Err("rate takes a number and a unit".into());
-        }
-        let singular = ["minute", "hour", "day"];
-        let plural = ["minutes", "hours", "days"];
-        if n == 0 {
-            return Err("the rate must be at least 1".into());
-        }
-        if (n == 1 && !singular.contains(&unit)) || (n > 1 && !plural.contains(&unit)) {
-            return Err(format!(
-                "`{n} {unit}`: use minute/hour/day for 1 and minutes/hours/days above"
-            ));
-        }
-        return Ok(());
-    }
-    if let Some(inner) = s.strip_prefix("cron(").and_then(|r| r.strip_suffix(')')) {
-        let fields = inner.split_whitespace().count();
-        if fields != 6 {
-            return Err(format!("cron has {fields} fields; EventBridge needs 6 (minutes hours day-of-month month day-of-week year)"));
-        }
-        return Ok(());
-    }
-    Err("it must be rate(...) or cron(...)".into())
 }

@@ -152,6 +152,7 @@ fn read_manifest(
         data,
         jobs,
         root: root.to_path_buf(),
+        file: root.join(crate::MANIFEST_FILE),
     };
     validate::check(cx, &mut manifest);
     Some(manifest)
