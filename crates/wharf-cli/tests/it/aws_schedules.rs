@@ -2,8 +2,9 @@
 //! EventBridge Scheduler schedule (read back through the Scheduler API: expression, the
 //! cluster, the job's task definition, private subnets, security group, tags, and the role,
 //! whose policy is read back through IAM: RunTask on the job's family only, PassRole of its two
-//! roles to ECS tasks only); `status` shows its next run; a deploy after the job lost its
-//! `schedule` removes it; `down` deletes the schedule group with what is in it.
+//! roles to ECS tasks only); `status` shows its next run, and each job's last run — one
+//! started by hand (its record) or by the schedule (found through ECS); a deploy after the
+//! job lost its `schedule` removes it; `down` deletes the schedule group with what is in it.
 
 use serde_json::Value;
 
@@ -89,6 +90,12 @@ fn statements(policy: &Value) -> Vec<(Vec<String>, Vec<String>)> {
 #[test]
 fn deploy_schedules_the_job_with_its_own_role_and_down_removes_the_schedule() {
     let up = UpEnv::new(MANIFEST);
+    // moto's CloudFormation ignores the VPC's EnableDnsHostnames, which its RunTask needs.
+    up.moto.boto3(
+        "ec2 = client('ec2')\n\
+         for v in ec2.describe_vpcs()['Vpcs']:\n    \
+         ec2.modify_vpc_attribute(VpcId=v['VpcId'], EnableDnsHostnames={'Value': True})\n",
+    );
     let out = up.wharf().args(["deploy"]).run().success();
     no_panic(&out);
     assert!(
@@ -189,6 +196,47 @@ fn deploy_schedules_the_job_with_its_own_role_and_down_removes_the_schedule() {
     let next = report["next_run_ms"].as_i64().expect("next");
     assert_eq!((next - since) % 3_600_000, 0, "{report}");
     assert!(next > since);
+    assert!(report.get("last_run").is_none(), "no run yet: {report}");
+
+    // A run by hand is the job's last run, recorded in the state table.
+    let out = up
+        .wharf()
+        .args(["run", "migrate", "--detach"])
+        .run()
+        .success();
+    no_panic(&out);
+    let migrate = job_status(&up, "migrate");
+    assert_eq!(migrate["last_run"]["trigger"]["by"], "manual", "{migrate}");
+    assert!(migrate["last_run"]["task"]
+        .as_str()
+        .is_some_and(|t| t.contains(":task/pulse-test/")));
+
+    // The schedule's turn, as the Scheduler takes it (RunTask with the schedule's own
+    // parameters): status finds that run through ECS, though wharf did not start it.
+    let arn = up.moto.boto3(
+        r#"
+sch, ecs = client('scheduler'), client('ecs')
+p = sch.get_schedule(GroupName='pulse-test', Name='report')['Target']['EcsParameters']
+net = p['NetworkConfiguration']['awsvpcConfiguration']
+t = ecs.run_task(cluster='pulse-test', taskDefinition=p['TaskDefinitionArn'], launchType='FARGATE', count=1,
+    networkConfiguration={'awsvpcConfiguration': {'subnets': net['Subnets'], 'securityGroups': net['SecurityGroups'], 'assignPublicIp': 'DISABLED'}},
+    tags=[{'key': k, 'value': v} for k, v in p['Tags'][0].items()])['tasks'][0]['taskArn']
+print(t)
+"#,
+    );
+    let report = job_status(&up, "report");
+    let last = &report["last_run"];
+    assert_eq!(last["trigger"]["by"], "schedule", "{report}");
+    assert_eq!(last["task"], arn.trim(), "{report}");
+    assert!(last.get("end").is_none(), "it runs: {report}");
+    up.moto.boto3(&format!(
+        "client('ecs').stop_task(cluster='pulse-test', task='{}', reason='done')",
+        arn.trim()
+    ));
+    let report = job_status(&up, "report");
+    assert!(report["last_run"]["end"].is_object(), "it ended: {report}");
+    let text = up.wharf().args(["status"]).run().success();
+    assert!(text.stdout.contains("by its schedule"), "{text}");
 
     // The job loses its schedule: the next deploy removes it.
     up.dir.write(
@@ -213,6 +261,20 @@ fn deploy_schedules_the_job_with_its_own_role_and_down_removes_the_schedule() {
         "print([g['Name'] for g in client('scheduler').list_schedule_groups()['ScheduleGroups']])",
     );
     assert!(!groups.contains("pulse-test"), "{groups}");
+}
+
+/// One job's entry in `wharf status --output json`.
+fn job_status(up: &UpEnv, job: &str) -> Value {
+    let st = up
+        .wharf()
+        .args(["status", "--output", "json"])
+        .run()
+        .success();
+    let v: Value = serde_json::from_str(&st.stdout).expect("JSON");
+    v["jobs"]
+        .as_array()
+        .and_then(|j| j.iter().find(|j| j["job"] == job).cloned())
+        .unwrap_or_else(|| panic!("no job {job} in {v}"))
 }
 
 fn read_schedule(up: &UpEnv) -> Value {
