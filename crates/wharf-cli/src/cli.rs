@@ -265,20 +265,33 @@ pub struct ServiceArg {
 
 #[derive(Debug, Args)]
 pub struct LogsArgs {
-    /// The service [default: the only one]
+    /// The service or job [default: the only service]
     pub service: Option<String>,
 
-    /// Only this deployment's containers
-    #[arg(long, value_name = "ID")]
+    /// Only this deployment's tasks (a job: this run's)
+    #[arg(long, visible_alias = "run", value_name = "ID")]
     pub deployment: Option<String>,
 
-    /// Keep streaming new lines
+    /// Only this task: its id or the start of it (locally: part of a container's name)
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+
+    /// Keep streaming new lines (Ctrl-C stops)
     #[arg(short = 'F', long)]
     pub follow: bool,
 
-    /// Lines from the end of each container's log
-    #[arg(long, default_value_t = 100)]
-    pub tail: u32,
+    /// The last N lines, merged across tasks [default: 100 without --since]
+    #[arg(long, value_name = "N")]
+    pub tail: Option<u32>,
+
+    /// Only lines since then: a duration back (`10m`, `2h`, `1d`) or a time
+    /// (`2026-12-02T21:40:00Z`)
+    #[arg(long, value_name = "WHEN")]
+    pub since: Option<String>,
+
+    /// Only lines containing this text (on AWS without --since: the last day's)
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
 }
 
 #[derive(Debug, Args)]

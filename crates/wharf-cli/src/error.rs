@@ -63,6 +63,27 @@ pub enum CliError {
         known: String,
     },
 
+    #[error("no service or job `{name}` in environment {env}")]
+    #[diagnostic(
+        code(wharf::cli::unknown_source),
+        help("services: {services}; jobs: {jobs}")
+    )]
+    UnknownSource {
+        name: String,
+        env: String,
+        services: String,
+        jobs: String,
+    },
+
+    #[error("`{value}` is neither a duration nor a time")]
+    #[diagnostic(
+        code(wharf::cli::bad_since),
+        help(
+            "give a duration back (`10m`, `2h`, `1d`) or an RFC 3339 time (`2026-12-02T21:40:00Z`)"
+        )
+    )]
+    BadSince { value: String },
+
     #[error("no service `{name}` in the manifest")]
     #[diagnostic(code(wharf::cli::unknown_service), help("services: {known}"))]
     UnknownService { name: String, known: String },
@@ -121,7 +142,9 @@ impl CliError {
             | CliError::BadName { .. }
             | CliError::Synth(_)
             | CliError::UnknownService { .. }
-            | CliError::UnknownJob { .. } => ExitStatus::Usage,
+            | CliError::UnknownJob { .. }
+            | CliError::UnknownSource { .. }
+            | CliError::BadSince { .. } => ExitStatus::Usage,
             CliError::Build(wharf_docker::BuildError::Docker(
                 wharf_docker::DockerError::Unreachable { .. },
             )) => ExitStatus::Unreachable,

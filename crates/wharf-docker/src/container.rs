@@ -234,14 +234,17 @@ impl Docker {
         }
     }
 
-    /// The logs of containers, merged, each line prefixed by the container's name; `follow`
-    /// keeps streaming until the containers stop.
+    /// The logs of containers, each line with the container's name and its time (ms since
+    /// the epoch, as Docker stamped it). Without `follow`, every container's lines (the last
+    /// `tail` of each, from `since_ms`) are merged by time before they are handed on; with it,
+    /// lines are handed on as they come until the containers stop.
     pub async fn logs(
         &self,
         containers: &[Container],
         follow: bool,
-        tail: u32,
-        mut line: impl FnMut(&str, &str),
+        tail: Option<u32>,
+        since_ms: Option<i64>,
+        mut line: impl FnMut(&str, Option<i64>, &str),
     ) -> Result<(), DockerError> {
         let streams = containers.iter().map(|c| {
             let name = c.name.clone();
@@ -249,7 +252,9 @@ impl Docker {
                 follow,
                 stdout: true,
                 stderr: true,
-                tail: tail.to_string(),
+                timestamps: true,
+                since: since_ms.map_or(0, |ms| (ms / 1000).clamp(0, i64::from(i32::MAX)) as i32),
+                tail: tail.map_or_else(|| "all".to_owned(), |t| t.to_string()),
                 ..Default::default()
             };
             self.d
@@ -257,16 +262,29 @@ impl Docker {
                 .map(move |item| (name.clone(), item))
         });
         let mut merged = futures_util::stream::select_all(streams.map(Box::pin));
+        let mut held: Vec<(Option<i64>, String, String)> = Vec::new();
         while let Some((name, item)) = merged.next().await {
             match item {
                 Ok(out) => {
                     let text = out.to_string();
                     for l in text.lines() {
-                        line(&name, l);
+                        let (ts, l) = stamped(l);
+                        if since_ms.is_some_and(|s| ts.is_some_and(|t| t < s)) {
+                            continue;
+                        }
+                        if follow {
+                            line(&name, ts, l);
+                        } else {
+                            held.push((ts, name.clone(), l.to_owned()));
+                        }
                     }
                 }
                 Err(e) => return Err(api(format!("read the logs of {name}"))(e)),
             }
+        }
+        held.sort_by_key(|(ts, _, _)| *ts);
+        for (ts, name, l) in &held {
+            line(name, *ts, l);
         }
         Ok(())
     }
@@ -274,5 +292,19 @@ impl Docker {
     /// A container's published loopback address.
     pub fn address(c: &Container) -> Option<SocketAddr> {
         c.host_port.map(|p| SocketAddr::from(([127, 0, 0, 1], p)))
+    }
+}
+
+/// A line Docker stamped (`2026-12-02T21:40:01.123456789Z text`): its time and its text.
+fn stamped(l: &str) -> (Option<i64>, &str) {
+    match l.split_once(' ') {
+        Some((ts, rest)) => match wharf_manifest::names::parse_utc(ts) {
+            Some(t) => (Some(t), rest),
+            None => (None, l),
+        },
+        None => match wharf_manifest::names::parse_utc(l) {
+            Some(t) => (Some(t), ""),
+            None => (None, l),
+        },
     }
 }

@@ -51,7 +51,7 @@ pub use record::{Ask, Outcome, Record, Status};
 pub use runs::{RunRecord, Trigger};
 pub use schedules::{ScheduleSpec, Scheduled, Synced};
 pub use target::{
-    Clock, Health, Image, Lock, LogLine, LogQuery, Requests, Routes, Store, SystemClock, Target,
-    TargetError, Unreadable,
+    Clock, Health, Image, Lock, LogLine, LogQuery, LogSource, Requests, Routes, Store, SystemClock,
+    Target, TargetError, Unreadable,
 };
 pub use view::{DeploymentStatus, EnvStatus, History, JobStatus, ServiceStatus};

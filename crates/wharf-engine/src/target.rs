@@ -154,23 +154,55 @@ impl Image {
     }
 }
 
-/// Which logs `wharf logs` reads.
+/// Whose logs `wharf logs` reads.
 #[derive(Debug, Clone, Copy)]
-pub struct LogQuery<'a> {
-    /// Only this deployment's tasks (None: every deployment of the service).
-    pub deployment: Option<&'a str>,
-    /// Keep reading new lines until the tasks stop (or the user interrupts).
-    pub follow: bool,
-    /// Lines from the end of each task's log.
-    pub tail: u32,
+pub enum LogSource<'a> {
+    Service(&'a Service),
+    /// A job's runs' tasks.
+    Job(&'a Job),
 }
 
-/// One line of a task's log, with the task (container) it came from.
+impl LogSource<'_> {
+    pub fn name(&self) -> &str {
+        match self {
+            LogSource::Service(s) => &s.name,
+            LogSource::Job(j) => &j.name,
+        }
+    }
+}
+
+/// Which logs `wharf logs` reads.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogQuery<'a> {
+    /// Only this deployment's tasks (a job: this run's).
+    pub deployment: Option<&'a str>,
+    /// Only this task (its id, or the end of it; a container's name locally).
+    pub task: Option<&'a str>,
+    /// Keep reading new lines (until the user interrupts).
+    pub follow: bool,
+    /// Only the last lines, merged across tasks (None: every line since `since_ms`).
+    pub tail: Option<u32>,
+    /// Only lines from this moment (ms since the epoch) on.
+    pub since_ms: Option<i64>,
+    /// Only lines containing this text.
+    pub grep: Option<&'a str>,
+}
+
+impl LogQuery<'_> {
+    /// Whether a line passes the `grep` filter.
+    pub fn keeps(&self, line: &str) -> bool {
+        self.grep.is_none_or(|g| line.contains(g))
+    }
+}
+
+/// One line of a task's log, with the task (container) it came from and when it was written.
 #[derive(Debug, Clone, Copy, Serialize)]
 pub struct LogLine<'a> {
     #[serde(rename = "container")]
     pub source: &'a str,
     pub line: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timestamp_ms: Option<i64>,
 }
 
 /// A held deployment lock.
@@ -391,11 +423,12 @@ pub trait Target: Store {
         registry: Option<&str>,
         events: &dyn EventSink,
     ) -> impl Future<Output = Result<Image, Self::ImageError>> + Send;
-    /// Hands every log line of the service's tasks (or one deployment's) to `line`; answers
-    /// how many tasks were read (0: none runs).
+    /// Hands the log lines of the service's or job's tasks that `query` selects to `line`,
+    /// oldest first (merged across tasks by time); answers how many tasks' logs were read
+    /// (0: none).
     fn logs(
         &self,
-        service: &Service,
+        of: LogSource<'_>,
         query: LogQuery<'_>,
         line: &(dyn Fn(LogLine<'_>) + Sync),
     ) -> impl Future<Output = Result<usize, TargetError>> + Send;

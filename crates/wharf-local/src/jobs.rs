@@ -1,11 +1,14 @@
 //! A job's run on one machine: a labelled container on the environment's network (or the
 //! host's, when the job asks), with the job's env, its secrets from the secrets file and its
-//! data bindings, no port published; followed to its end, explained, and removed.
+//! data bindings, no port published; followed to its end, explained, and removed. Also the
+//! logs of services' and jobs' containers (`wharf logs`).
 
 use std::collections::HashMap;
 
-use wharf_docker::{Exit, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_JOB};
-use wharf_engine::{Image, JobSpec, JobTask, LogLine, RunEnd, TargetError};
+use wharf_docker::{
+    Exit, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_JOB, LABEL_SERVICE,
+};
+use wharf_engine::{Image, JobSpec, JobTask, LogLine, LogQuery, LogSource, RunEnd, TargetError};
 use wharf_manifest::{Build, Job};
 
 use crate::target::{terr, LocalTarget};
@@ -133,6 +136,7 @@ impl LocalTarget {
                 line(LogLine {
                     source: &task.id,
                     line: l,
+                    timestamp_ms: None,
                 })
             })
             .await
@@ -145,6 +149,76 @@ impl LocalTarget {
             .await
             .map_err(terr)?;
         Ok(Some(explain(exit)))
+    }
+}
+
+impl LocalTarget {
+    /// The logs of a service's containers or a job's runs' (running, or kept after a
+    /// detached run), filtered and merged by time; the last `tail` lines of the merge.
+    pub(crate) async fn local_logs(
+        &self,
+        of: LogSource<'_>,
+        q: LogQuery<'_>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
+    ) -> Result<usize, TargetError> {
+        let (key, name) = match of {
+            LogSource::Service(s) => (LABEL_SERVICE, s.name.as_str()),
+            LogSource::Job(j) => (LABEL_JOB, j.name.as_str()),
+        };
+        let mut labels = vec![
+            (LABEL_APP, self.app.as_str()),
+            (LABEL_ENV, self.env.as_str()),
+            (key, name),
+        ];
+        if let Some(d) = q.deployment {
+            labels.push((LABEL_DEPLOYMENT, d));
+        }
+        let mut containers = self.docker.list(&labels).await.map_err(terr)?;
+        if let Some(t) = q.task {
+            containers.retain(|c| c.name.contains(t) || c.id.starts_with(t));
+        }
+        if q.follow {
+            // Lines as they come; `tail` applies to each container's past.
+            self.docker
+                .logs(&containers, true, q.tail, q.since_ms, |source, ts, l| {
+                    if q.keeps(l) {
+                        line(LogLine {
+                            source,
+                            line: l,
+                            timestamp_ms: ts,
+                        })
+                    }
+                })
+                .await
+                .map_err(terr)?;
+            return Ok(containers.len());
+        }
+        // A grep reads everything, then keeps the last matching lines.
+        let per_container = if q.grep.is_some() { None } else { q.tail };
+        let mut kept: Vec<(String, Option<i64>, String)> = Vec::new();
+        self.docker
+            .logs(
+                &containers,
+                false,
+                per_container,
+                q.since_ms,
+                |source, ts, l| {
+                    if q.keeps(l) {
+                        kept.push((source.to_owned(), ts, l.to_owned()));
+                    }
+                },
+            )
+            .await
+            .map_err(terr)?;
+        let skip = q.tail.map_or(0, |t| kept.len().saturating_sub(t as usize));
+        for (source, ts, l) in &kept[skip..] {
+            line(LogLine {
+                source,
+                line: l,
+                timestamp_ms: *ts,
+            });
+        }
+        Ok(containers.len())
     }
 }
 

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wharf_docker::{Docker, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
+use wharf_docker::{Docker, LABEL_APP, LABEL_ENV, LABEL_SERVICE};
 use wharf_engine::{
     EventSink, Health, HookKind, Image, JobSpec, JobTask, LogLine, LogQuery, Record, Requests,
     Routes, RunEnd, ScheduleSpec, Scheduled, Store, Target, TargetError,
@@ -455,26 +455,11 @@ impl Target for LocalTarget {
 
     async fn logs(
         &self,
-        service: &Service,
+        of: wharf_engine::LogSource<'_>,
         query: LogQuery<'_>,
         line: &(dyn Fn(LogLine<'_>) + Sync),
     ) -> Result<usize, TargetError> {
-        let mut labels = vec![
-            (LABEL_APP, self.app.as_str()),
-            (LABEL_ENV, self.env.as_str()),
-            (LABEL_SERVICE, service.name.as_str()),
-        ];
-        if let Some(d) = query.deployment {
-            labels.push((LABEL_DEPLOYMENT, d));
-        }
-        let containers = self.docker.list(&labels).await.map_err(terr)?;
-        self.docker
-            .logs(&containers, query.follow, query.tail, |source, l| {
-                line(LogLine { source, line: l })
-            })
-            .await
-            .map_err(terr)?;
-        Ok(containers.len())
+        self.local_logs(of, query, line).await
     }
 
     async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {

@@ -152,6 +152,64 @@ pub fn utc(ms: i64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}Z")
 }
 
+/// A moment written as RFC 3339 (`2026-12-02T21:40:01.123Z`, `2026-12-02T22:40+01:00`,
+/// seconds and fraction optional) or a date alone (midnight UTC), in ms since the epoch.
+pub fn parse_utc(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let t = s.get(r)?;
+        t.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| t.parse().ok())?
+    };
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    if s.get(4..5)? != "-"
+        || s.get(7..8)? != "-"
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+    {
+        return None;
+    }
+    let day = crate::schedule::days_from_civil(i64::from(y), m, d);
+    if s.len() == 10 {
+        return Some(day * 86_400_000);
+    }
+    if !matches!(s.get(10..11)?, "T" | "t" | " ") || s.get(13..14)? != ":" {
+        return None;
+    }
+    let (h, mi) = (num(11..13)?, num(14..16)?);
+    let mut rest = &s[16..];
+    let mut ms = 0i64;
+    if let Some(r) = rest.strip_prefix(':') {
+        let sec: u32 = r.get(..2)?.parse().ok()?;
+        ms += i64::from(sec) * 1000;
+        rest = &r[2..];
+        if let Some(r) = rest.strip_prefix('.') {
+            let digits = r.bytes().take_while(u8::is_ascii_digit).count();
+            let frac = &r[..digits];
+            let first3: String = frac.chars().chain("000".chars()).take(3).collect();
+            ms += first3.parse::<i64>().ok()?;
+            rest = &r[digits..];
+        }
+    }
+    let offset_min: i64 = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match rest.get(..1)? {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            let (oh, om) = rest[1..].split_once(':')?;
+            sign * (oh.parse::<i64>().ok()? * 60 + om.parse::<i64>().ok()?)
+        }
+    };
+    if h > 23 || mi > 59 {
+        return None;
+    }
+    Some(day * 86_400_000 + i64::from(h * 3600 + mi * 60) * 1000 + ms - offset_min * 60_000)
+}
+
 /// Year, month, day, hour, minute, second of a Unix time (UTC), proleptic Gregorian.
 fn civil(t: i64) -> (i64, u32, u32, u32, u32, u32) {
     let days = t.div_euclid(86_400);
@@ -184,6 +242,25 @@ pub fn join(names: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn moments_read_as_rfc3339_and_print_back() {
+        let t = parse_utc("2026-12-02T21:40:01.123456789Z").unwrap();
+        assert_eq!(utc(t), "2026-12-02 21:40:01Z");
+        assert_eq!(t % 1000, 123);
+        assert_eq!(parse_utc("2026-12-02T22:40:01+01:00").unwrap(), t - 123);
+        assert_eq!(parse_utc("2026-12-02T21:40Z").unwrap(), t - 1123);
+        assert_eq!(parse_utc("2026-12-02").unwrap() % 86_400_000, 0);
+        for bad in [
+            "yesterday",
+            "2026-13-01",
+            "2026-12-02T25:00Z",
+            "2026-12-02X10:00",
+            "10m",
+        ] {
+            assert_eq!(parse_utc(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn deployment_id_matches_seed_002() {

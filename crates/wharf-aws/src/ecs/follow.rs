@@ -137,7 +137,11 @@ impl AwsTarget {
             };
             for ev in page.events() {
                 for l in ev.message().unwrap_or("").lines() {
-                    line(LogLine { source, line: l });
+                    line(LogLine {
+                        source,
+                        line: l,
+                        timestamp_ms: ev.timestamp(),
+                    });
                 }
             }
             let next = page.next_forward_token().map(str::to_owned);

@@ -25,6 +25,7 @@ pub mod env;
 mod follow;
 pub mod jobs;
 pub mod lb;
+pub mod logs;
 pub mod scaling;
 pub mod schedules;
 pub mod service;
@@ -231,16 +232,11 @@ impl Target for AwsTarget {
 
     async fn logs(
         &self,
-        service: &Service,
-        _query: LogQuery<'_>,
-        _line: &(dyn Fn(LogLine<'_>) + Sync),
+        of: wharf_engine::LogSource<'_>,
+        query: LogQuery<'_>,
+        line: &(dyn Fn(LogLine<'_>) + Sync),
     ) -> Result<usize, TargetError> {
-        let group = &self.out.service(&service.name).map_err(terr)?.log_group;
-        Err(TargetError::new(format!(
-            "`wharf logs` does not read CloudWatch Logs yet; {}'s tasks log to {group}",
-            service.name
-        ))
-        .help(format!("meanwhile: `aws logs tail {group} --follow`")))
+        self.aws_logs(of, query, line).await
     }
     fn native_rolling(&self) -> bool {
         true

@@ -108,6 +108,47 @@ fn deploy_roll_back_lock_status_and_down() {
         logs.stdout.contains(&format!("hello: deployment {v1}")) && logs.stdout.contains(" | "),
         "{logs}"
     );
+    // The same flags as on AWS: text, the last N, a moment, JSON lines with the time.
+    let grep = wharf()
+        .args([
+            "logs",
+            "--env",
+            "local",
+            "--grep",
+            "hello: deployment",
+            "--tail",
+            "1",
+        ])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert_eq!(grep.stdout.lines().count(), 1, "{grep}");
+    assert!(
+        grep.stdout.contains(&format!("hello: deployment {v1}")),
+        "{grep}"
+    );
+    let json = wharf()
+        .args([
+            "logs", "--env", "local", "--since", "1h", "--output", "json",
+        ])
+        .current_dir(d.path())
+        .run()
+        .success();
+    let first: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap_or_default()).expect("JSON");
+    assert!(first["timestamp_ms"].as_i64().is_some(), "{json}");
+    let none = wharf()
+        .args(["logs", "--env", "local", "--since", "2099-01-01T00:00:00Z"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert_eq!(none.stdout, "", "nothing written after 2099: {none}");
+    wharf()
+        .args(["logs", "--env", "local", "--since", "last tuesday"])
+        .current_dir(d.path())
+        .run()
+        .code(2)
+        .contains("neither a duration nor a time");
 
     // A version that exits at start: rolled back by itself, v1 keeps serving.
     d.write(

@@ -7,6 +7,7 @@ mod aws_gc;
 mod aws_image;
 mod aws_jobs;
 mod aws_locks;
+mod aws_logs;
 mod aws_preflight;
 mod aws_replay;
 mod aws_rollback;

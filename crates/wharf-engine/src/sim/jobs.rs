@@ -146,6 +146,7 @@ impl SimTarget {
                 line(LogLine {
                     source: &task.id,
                     line: &format!("{} running {}", run.job, run.image),
+                    timestamp_ms: Some(now),
                 });
                 said = true;
             }
@@ -153,6 +154,7 @@ impl SimTarget {
                 line(LogLine {
                     source: &task.id,
                     line: &format!("{end}"),
+                    timestamp_ms: Some(now),
                 });
                 return Ok(Some(end));
             }

@@ -269,16 +269,25 @@ impl Target for SimTarget {
 
     async fn logs(
         &self,
-        _service: &Service,
+        _of: crate::LogSource<'_>,
         query: LogQuery<'_>,
         line: &(dyn Fn(LogLine<'_>) + Sync),
     ) -> Result<usize, TargetError> {
-        let log = self.st().log.clone();
-        let skip = log.len().saturating_sub(query.tail as usize);
+        let log: Vec<String> = self
+            .st()
+            .log
+            .iter()
+            .filter(|l| query.keeps(l))
+            .cloned()
+            .collect();
+        let skip = query
+            .tail
+            .map_or(0, |t| log.len().saturating_sub(t as usize));
         for l in &log[skip..] {
             line(LogLine {
                 source: "sim",
                 line: l,
+                timestamp_ms: None,
             });
         }
         Ok(1)
