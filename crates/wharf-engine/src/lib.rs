@@ -16,6 +16,7 @@
 //!   to match the manifest.
 //! - [`smoke`]: the one smoke check every target runs.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
+//! - [`notify`]: deployment notices posted to a webhook.
 //! - [`platform`]: an environment as a whole (`up`, `down`, `recover`), opening its target.
 //! - [`view`]: `status` and `history`, read through the trait alone.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -29,6 +30,7 @@ pub mod holder;
 pub mod hooks;
 pub mod job;
 mod locking;
+pub mod notify;
 pub mod plan;
 pub mod platform;
 pub mod record;

@@ -5,7 +5,7 @@
 use std::future::Future;
 
 use serde::{Deserialize, Serialize};
-use wharf_manifest::{Build, Job, Service, SmokeCheck};
+use wharf_manifest::{Build, Job, SecretRef, Service, SmokeCheck};
 
 use crate::events::EventSink;
 use crate::holder::Holder;
@@ -484,6 +484,12 @@ pub trait Target: Store {
     fn schedules(&self) -> impl Future<Output = Result<Vec<Scheduled>, TargetError>> + Send;
     /// Removes the job's schedule (nothing when it has none).
     fn unschedule(&self, job: &str) -> impl Future<Output = Result<(), TargetError>> + Send;
+    /// A secret's value as the runtime holds it (SSM or Secrets Manager on AWS, the secrets
+    /// file locally): what wharf itself needs, such as the notification webhook's URL.
+    fn secret_value(
+        &self,
+        secret: &SecretRef,
+    ) -> impl Future<Output = Result<String, TargetError>> + Send;
     /// The job's latest run: its record, or a run the runtime knows of that wharf did not
     /// start (a schedule on AWS starts tasks by itself).
     fn latest_run(

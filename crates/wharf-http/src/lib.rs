@@ -126,6 +126,53 @@ pub fn request(
         .map_err(|e| HttpError::Protocol(format!("{method} {path}: {e}")))
 }
 
+/// A POST of a JSON body to `path`, `Host: host`.
+pub fn post_json(
+    path: &str,
+    host: &str,
+    body: Vec<u8>,
+) -> Result<hyper::Request<Full<Bytes>>, HttpError> {
+    hyper::Request::builder()
+        .method("POST")
+        .uri(path)
+        .header("host", host)
+        .header("content-type", "application/json")
+        .header("user-agent", concat!("wharf/", env!("CARGO_PKG_VERSION")))
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| HttpError::Protocol(format!("POST {path}: {e}")))
+}
+
+/// Where a `http://` or `https://` URL points, and the path (with its query) to ask for.
+pub fn parse_url(url: &str) -> Result<(Endpoint, String), HttpError> {
+    let bad = |why: &str| HttpError::Protocol(format!("not a URL ({why})"));
+    let (tls, rest) = if let Some(r) = url.strip_prefix("https://") {
+        (true, r)
+    } else if let Some(r) = url.strip_prefix("http://") {
+        (false, r)
+    } else {
+        return Err(bad("it must start with http:// or https://"));
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) if !h.is_empty() => {
+            (h, p.parse().map_err(|_| bad("the port is not a number"))?)
+        }
+        _ => (authority, if tls { 443 } else { 80 }),
+    };
+    if host.is_empty() {
+        return Err(bad("it names no host"));
+    }
+    let endpoint = if tls {
+        Endpoint::tls(host, port, host)
+    } else {
+        Endpoint::plain(host, port)
+    };
+    Ok((endpoint, path.to_owned()))
+}
+
 async fn exchange(
     endpoint: &Endpoint,
     request: hyper::Request<Full<Bytes>>,

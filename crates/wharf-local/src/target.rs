@@ -538,6 +538,13 @@ impl Target for LocalTarget {
         self.local_schedules()
     }
 
+    async fn secret_value(
+        &self,
+        secret: &wharf_manifest::SecretRef,
+    ) -> Result<String, TargetError> {
+        self.secret(secret)
+    }
+
     async fn unschedule(&self, job: &str) -> Result<(), TargetError> {
         self.local_unschedule(job)
     }

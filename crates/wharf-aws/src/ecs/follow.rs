@@ -6,7 +6,7 @@
 use wharf_engine::{Clock, JobTask, LogLine, RunEnd, SystemClock, TargetError};
 use wharf_manifest::Job;
 
-use crate::ecs::jobs::explain;
+use crate::ecs::jobs::task_end;
 use crate::ecs::{terr, AwsTarget};
 use crate::error::{AwsError, ErrorKind};
 
@@ -84,19 +84,7 @@ impl AwsTarget {
             .find(|tag| tag.key() == Some("wharf.deployment"))
             .and_then(|tag| tag.value())
             .map(str::to_owned);
-        let end = (t.last_status() == Some("STOPPED")).then(|| {
-            let c = t
-                .containers()
-                .iter()
-                .find(|c| c.name() == Some(job.name.as_str()))
-                .or_else(|| t.containers().first());
-            explain(
-                t.stop_code().map(|c| c.as_str()),
-                t.stopped_reason(),
-                c.and_then(|c| c.reason()),
-                c.and_then(|c| c.exit_code()),
-            )
-        });
+        let end = task_end(t, &job.name);
         Ok(Described { run, end })
     }
 

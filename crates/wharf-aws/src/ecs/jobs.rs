@@ -328,6 +328,24 @@ pub async fn stop_job_tasks(
     Ok(stopped)
 }
 
+/// How a task ended, once ECS reports it STOPPED: the job container's exit code and reason
+/// with the task's stop code, explained.
+pub fn task_end(t: &aws_sdk_ecs::types::Task, job: &str) -> Option<RunEnd> {
+    (t.last_status() == Some("STOPPED")).then(|| {
+        let c = t
+            .containers()
+            .iter()
+            .find(|c| c.name() == Some(job))
+            .or_else(|| t.containers().first());
+        explain(
+            t.stop_code().map(|c| c.as_str()),
+            t.stopped_reason(),
+            c.and_then(|c| c.reason()),
+            c.and_then(|c| c.exit_code()),
+        )
+    })
+}
+
 /// How a stopped task ended, from DescribeTasks: its stop code and reason, the job
 /// container's exit code and reason, with advice for the failures seen most.
 pub fn explain(

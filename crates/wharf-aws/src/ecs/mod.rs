@@ -63,6 +63,8 @@ pub struct Clients {
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
+    pub ssm: aws_sdk_ssm::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
 }
 
 impl Clients {
@@ -75,6 +77,8 @@ impl Clients {
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
+            ssm: aws_sdk_ssm::Client::new(config),
+            secrets: aws_sdk_secretsmanager::Client::new(config),
         }
     }
 }
@@ -611,6 +615,15 @@ impl Target for AwsTarget {
 
     async fn schedules(&self) -> Result<Vec<wharf_engine::Scheduled>, TargetError> {
         self.aws_schedules().await
+    }
+
+    async fn secret_value(
+        &self,
+        secret: &wharf_manifest::SecretRef,
+    ) -> Result<String, TargetError> {
+        crate::ecs::taskdef::read_secret(&self.clients, secret)
+            .await
+            .map_err(terr)
     }
 
     async fn unschedule(&self, job: &str) -> Result<(), TargetError> {

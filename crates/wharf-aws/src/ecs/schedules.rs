@@ -23,7 +23,7 @@ use aws_sdk_scheduler::Client;
 use wharf_engine::{JobSpec, RunRecord, ScheduleSpec, Scheduled, Store, TargetError, Trigger};
 use wharf_manifest::Job;
 
-use crate::ecs::jobs::explain;
+use crate::ecs::jobs::task_end;
 use crate::ecs::taskdef::invalid;
 use crate::ecs::{terr, AwsTarget};
 use crate::error::{AwsError, ErrorKind};
@@ -345,19 +345,7 @@ impl AwsTarget {
             };
             let arn = t.task_arn().unwrap_or_default();
             let ms = |d: Option<&aws_smithy_types::DateTime>| d.and_then(|d| d.to_millis().ok());
-            let end = (t.last_status() == Some("STOPPED")).then(|| {
-                let c = t
-                    .containers()
-                    .iter()
-                    .find(|c| c.name() == Some(job.name.as_str()))
-                    .or_else(|| t.containers().first());
-                explain(
-                    t.stop_code().map(|c| c.as_str()),
-                    t.stopped_reason(),
-                    c.and_then(|c| c.reason()),
-                    c.and_then(|c| c.exit_code()),
-                )
-            });
+            let end = task_end(t, &job.name);
             RunRecord {
                 job: job.name.clone(),
                 run: arn.rsplit('/').next().unwrap_or(arn).to_owned(),

@@ -253,6 +253,61 @@ pub async fn find(
     Ok(None)
 }
 
+/// A secret's value, read as wharf's caller (SSM with decryption; Secrets Manager, one JSON
+/// key of it when the reference names one).
+pub async fn read_secret(
+    clients: &crate::ecs::Clients,
+    secret: &wharf_manifest::SecretRef,
+) -> Result<String, AwsError> {
+    use wharf_manifest::SecretRef;
+    let action = format!("read the secret {secret}");
+    match secret {
+        SecretRef::Ssm { path } => clients
+            .ssm
+            .get_parameter()
+            .name(path)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&action, e))?
+            .parameter
+            .and_then(|p| p.value)
+            .ok_or_else(|| {
+                AwsError::new(&action, ErrorKind::NotFound, "the parameter has no value")
+            }),
+        SecretRef::SecretsManager { name, key } => {
+            let value = clients
+                .secrets
+                .get_secret_value()
+                .secret_id(name)
+                .send()
+                .await
+                .map_err(|e| AwsError::from_sdk(&action, e))?
+                .secret_string
+                .ok_or_else(|| {
+                    AwsError::new(
+                        &action,
+                        ErrorKind::NotFound,
+                        "the secret has no string value",
+                    )
+                })?;
+            match key {
+                None => Ok(value),
+                Some(k) => serde_json::from_str::<serde_json::Value>(&value)
+                    .ok()
+                    .and_then(|v| v.get(k).and_then(|x| x.as_str()).map(str::to_owned))
+                    .ok_or_else(|| {
+                        AwsError::new(
+                            &action,
+                            ErrorKind::NotFound,
+                            format!("the secret is not JSON with a string key `{k}`"),
+                        )
+                    }),
+            }
+        }
+    }
+}
+
 /// Deregisters the revisions of `family` beyond the newest `keep`, except `protect`ed ones
 /// (task definitions of deployments still running). Returns the ARNs deregistered.
 pub async fn deregister_beyond(

@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::Serialize;
 use wharf_engine::job::JobImageError;
+use wharf_engine::notify::{Notice, Notifier};
 use wharf_engine::{
     schedules, Mode, Options, Platform, Record, Request, Store, Synced, SystemClock, Target,
 };
@@ -67,6 +68,24 @@ impl Verb for Deploy<'_> {
             ..Options::default()
         };
         let engine = engine(ctx, &target, &render, options);
+        let notifier = match &m.notify {
+            Some(n) => match Notifier::open(&target, n).await {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    ctx.printer
+                        .diag(&format!("warning: no notifications for this deploy: {e}\n"));
+                    None
+                }
+            },
+            None => None,
+        };
+        let notify = |notice: Option<Notice>| async {
+            if let (Some(n), Some(notice)) = (&notifier, notice) {
+                if let Err(e) = n.send(&notice).await {
+                    ctx.printer.diag(&format!("warning: {e}\n"));
+                }
+            }
+        };
         let mut done = Vec::new();
         for svc in chosen {
             if args.force_unlock {
@@ -81,6 +100,15 @@ impl Verb for Deploy<'_> {
                 let image = target
                     .image(svc, &id, args.registry.as_deref(), &render)
                     .await?;
+                notify(Some(Notice::started(
+                    &m.app.name,
+                    &env.name,
+                    &svc.name,
+                    &id,
+                    &svc.deploy.strategy.to_string(),
+                    &image.reference,
+                )))
+                .await;
                 engine
                     .deploy(Request {
                         app: &m.app.name,
@@ -92,6 +120,7 @@ impl Verb for Deploy<'_> {
                     })
                     .await?
             };
+            notify(Notice::finished(&record)).await;
             done.push(record.into_result()?);
         }
         // After the services: a job of a service's image is scheduled with the new one.

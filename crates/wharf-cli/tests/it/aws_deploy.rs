@@ -121,6 +121,18 @@ impl UpEnv {
         UpEnv { moto, proxy, dir }
     }
 
+    /// Sets the VPCs' `EnableDnsHostnames` as AWS would have: moto's CloudFormation ignores
+    /// it, and its RunTask needs it (it names the task's network interface by its private DNS
+    /// name). wharf is unchanged.
+    pub fn with_dns_hostnames(self) -> UpEnv {
+        self.moto.boto3(
+            "ec2 = client('ec2')\n\
+             for v in ec2.describe_vpcs()['Vpcs']:\n    \
+             ec2.modify_vpc_attribute(VpcId=v['VpcId'], EnableDnsHostnames={'Value': True})\n",
+        );
+        self
+    }
+
     /// `wharf` pointed at the proxy.
     pub fn wharf(&self) -> wharf_testkit::Cmd {
         aws_wharf(&self.dir, &self.proxy.endpoint())

@@ -77,17 +77,9 @@ fn task_definition(endpoint: &str) -> aws_sdk_ecs::types::TaskDefinition {
     })
 }
 
-/// An environment up on moto, ready to run tasks: moto's CloudFormation ignores the VPC's
-/// `EnableDnsHostnames`, and its RunTask needs it (it names the task's network interface by
-/// its private DNS name), so the test sets it as AWS would have. wharf is unchanged.
+/// An environment up on moto, ready to run tasks.
 fn up() -> UpEnv {
-    let up = UpEnv::new(MANIFEST);
-    up.moto.boto3(
-        "ec2 = client('ec2')\n\
-         for v in ec2.describe_vpcs()['Vpcs']:\n    \
-         ec2.modify_vpc_attribute(VpcId=v['VpcId'], EnableDnsHostnames={'Value': True})\n",
-    );
-    up
+    UpEnv::new(MANIFEST).with_dns_hostnames()
 }
 
 fn body_of(proxy: &wharf_testkit::Replay, op: &str) -> Value {

@@ -89,13 +89,7 @@ fn statements(policy: &Value) -> Vec<(Vec<String>, Vec<String>)> {
 
 #[test]
 fn deploy_schedules_the_job_with_its_own_role_and_down_removes_the_schedule() {
-    let up = UpEnv::new(MANIFEST);
-    // moto's CloudFormation ignores the VPC's EnableDnsHostnames, which its RunTask needs.
-    up.moto.boto3(
-        "ec2 = client('ec2')\n\
-         for v in ec2.describe_vpcs()['Vpcs']:\n    \
-         ec2.modify_vpc_attribute(VpcId=v['VpcId'], EnableDnsHostnames={'Value': True})\n",
-    );
+    let up = UpEnv::new(MANIFEST).with_dns_hostnames();
     let out = up.wharf().args(["deploy"]).run().success();
     no_panic(&out);
     assert!(

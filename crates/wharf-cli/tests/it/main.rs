@@ -20,6 +20,7 @@ mod local;
 mod local_faults;
 mod local_jobs;
 mod local_loadtest;
+mod local_notify;
 mod local_schedules;
 mod plan;
 mod readme;

@@ -589,6 +589,14 @@ impl Target for SimTarget {
         Ok(self.st().schedules.values().cloned().collect())
     }
 
+    async fn secret_value(
+        &self,
+        secret: &wharf_manifest::SecretRef,
+    ) -> Result<String, TargetError> {
+        self.call(&format!("read {secret}"))?;
+        Ok(format!("secret:{secret}"))
+    }
+
     async fn unschedule(&self, job: &str) -> Result<(), TargetError> {
         self.call(&format!("unschedule {job}"))?;
         self.st().schedules.remove(job);

@@ -22,12 +22,49 @@ pub struct Manifest {
     pub services: BTreeMap<String, Service>,
     pub data: BTreeMap<String, Data>,
     pub jobs: BTreeMap<String, Job>,
+    /// Where deployment events are sent (`[notify]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify: Option<Notify>,
     /// Directory the manifest lives in; relative paths (build context, state dir) start here.
     #[serde(skip)]
     pub root: PathBuf,
     /// The manifest's file (`{root}/wharf.toml` unless it was loaded from another).
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+/// `[notify]`: deployment events to a Slack-compatible webhook.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notify {
+    /// The webhook's URL, a secret (it carries the token that lets anyone post).
+    pub webhook: SecretRef,
+    pub events: Vec<NotifyEvent>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NotifyEvent {
+    Started,
+    Succeeded,
+    RolledBack,
+}
+
+impl NotifyEvent {
+    pub const ALL: [NotifyEvent; 3] = [
+        NotifyEvent::Started,
+        NotifyEvent::Succeeded,
+        NotifyEvent::RolledBack,
+    ];
+}
+
+impl fmt::Display for NotifyEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NotifyEvent::Started => "started",
+            NotifyEvent::Succeeded => "succeeded",
+            NotifyEvent::RolledBack => "rolled-back",
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -8,6 +8,7 @@ mod environment;
 mod health;
 mod job;
 mod names;
+mod notify;
 mod routing;
 mod service;
 
@@ -74,6 +75,7 @@ fn read_manifest(
     let svc_node = top.get(cx, "services");
     let data_node = top.get(cx, "data");
     let job_node = top.get(cx, "jobs");
+    let notify = top.get(cx, "notify").and_then(|n| notify::read(cx, &n));
     top.finish(cx);
 
     let services_raw = section(cx, svc_node.as_ref());
@@ -151,6 +153,7 @@ fn read_manifest(
         services,
         data,
         jobs,
+        notify,
         root: root.to_path_buf(),
         file: root.join(crate::MANIFEST_FILE),
     };

@@ -272,3 +272,37 @@ fn a_job_may_not_take_a_services_name() {
         "{problems}"
     );
 }
+
+#[test]
+fn notify_takes_a_secret_webhook_and_known_events() {
+    let ok = format!("{LOCAL}[notify]\nwebhook = \"ssm:/pulse/hook\"\n");
+    let (m, problems) = parse(&ok);
+    let n = m
+        .unwrap_or_else(|| panic!("{problems}"))
+        .notify
+        .expect("notify");
+    assert_eq!(
+        n.events,
+        wharf_manifest::NotifyEvent::ALL,
+        "all three by default"
+    );
+    for (bad, want) in [
+        ("[notify]\nevents = [\"started\"]\n", "webhook"),
+        (
+            "[notify]\nwebhook = \"https://hooks.slack.com/x\"\n",
+            "secret",
+        ),
+        (
+            "[notify]\nwebhook = \"ssm:/pulse/hook\"\nevents = [\"rolled_back\"]\n",
+            "did you mean \"rolled-back\"",
+        ),
+        (
+            "[notify]\nwebhook = \"ssm:/pulse/hook\"\nsns = \"arn:aws:sns:eu-central-1:1:t\"\n",
+            "sns",
+        ),
+    ] {
+        let (m, problems) = parse(&format!("{LOCAL}{bad}"));
+        let text = problems.to_string();
+        assert!(m.is_none() && text.contains(want), "{bad}: {text}");
+    }
+}

@@ -1,0 +1,194 @@
+//! Deployment notifications on the local target, on real containers: a webhook receiver on
+//! loopback gets `started` and `succeeded` for a good deploy, `started` and `rolled-back` (with
+//! the reason) for one that fails its health gate; a webhook that does not answer costs a
+//! warning, never the deploy.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use serde_json::Value;
+use wharf_testkit::TestDir;
+
+use crate::local::{free_port, manifest, Down};
+use crate::{no_panic, wharf};
+
+/// An HTTP receiver on loopback keeping every posted JSON body; stops when dropped.
+struct Receiver {
+    port: u16,
+    bodies: Arc<Mutex<Vec<Value>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Receiver {
+    fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let bodies = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (b, s) = (bodies.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                if let Some(v) = read_post(conn) {
+                    b.lock().unwrap().push(v);
+                }
+            }
+        });
+        Receiver {
+            port,
+            bodies,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        self.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["event"].as_str().unwrap_or_default().to_owned(),
+                    v["service"].as_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect()
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Reads one request (headers, then Content-Length bytes), answers 200, returns the body.
+fn read_post(conn: TcpStream) -> Option<Value> {
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .ok()?;
+    let mut r = BufReader::new(conn.try_clone().ok()?);
+    let mut len = 0usize;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = l.split_once(':') {
+            if k.eq_ignore_ascii_case("content-length") {
+                len = v.trim().parse().ok()?;
+            }
+        }
+    }
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).ok()?;
+    let mut w = conn;
+    let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+    serde_json::from_slice(&body).ok()
+}
+
+#[test]
+fn deploys_post_started_succeeded_and_rolled_back_and_a_dead_webhook_fails_nothing() {
+    let hook = Receiver::start();
+    let d = TestDir::new();
+    let app = format!("notify{}", std::process::id());
+    let port = free_port();
+    let with_notify = |env: &str| {
+        format!(
+            "{}[notify]\nwebhook = \"ssm:/t/webhook\"\n",
+            manifest(&app, port, env, "1s")
+        )
+    };
+    let secrets = |url: &str| format!("ssm:/t/drain=d\nssm:/t/webhook={url}\n");
+    d.write(
+        "local.secrets",
+        secrets(&format!("http://127.0.0.1:{}/hook", hook.port)),
+    );
+    d.write("wharf.toml", with_notify("GREETING = \"v1\""));
+    let _down = Down(&d);
+
+    let out = wharf()
+        .args(["deploy", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    no_panic(&out);
+    assert_eq!(
+        hook.events(),
+        [
+            ("started".to_owned(), "web".to_owned()),
+            ("succeeded".to_owned(), "web".to_owned())
+        ],
+        "{out}"
+    );
+    let started = hook.bodies.lock().unwrap()[0].clone();
+    assert_eq!(started["app"], app.as_str());
+    assert_eq!(started["env"], "local");
+    assert_eq!(started["strategy"], "canary");
+    let id = started["deployment"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(id.starts_with("local-"), "{started}");
+    assert!(
+        started["text"].as_str().unwrap_or_default().contains(&id),
+        "a line for people: {started}"
+    );
+
+    // A version that exits at start: rolled back, and said why.
+    d.write("wharf.toml", with_notify("HELLO_MODE = \"exit\""));
+    wharf()
+        .args(["deploy", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .code(5);
+    let events = hook.events();
+    assert_eq!(events.len(), 4, "{events:?}");
+    assert_eq!(events[3].0, "rolled-back");
+    let rolled = hook.bodies.lock().unwrap()[3].clone();
+    assert!(
+        rolled["reason"].as_str().is_some_and(|r| !r.is_empty()),
+        "{rolled}"
+    );
+
+    // Nobody listens at the webhook: the deploy succeeds, with a warning.
+    let dead = free_port();
+    d.write(
+        "local.secrets",
+        secrets(&format!("http://127.0.0.1:{dead}/hook")),
+    );
+    d.write("wharf.toml", with_notify("GREETING = \"v2\""));
+    let out = wharf()
+        .args(["deploy", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert!(
+        out.stderr
+            .contains("warning: the started notice was not delivered"),
+        "{out}"
+    );
+    assert!(
+        !out.stderr.contains(&format!("127.0.0.1:{dead}/hook")),
+        "the URL is a secret: {out}"
+    );
+    assert_eq!(
+        hook.events().len(),
+        4,
+        "nothing more reached the first webhook"
+    );
+}
