@@ -24,6 +24,34 @@ pub struct DeploymentStatus {
     pub weight: Option<u32>,
     pub healthy: u32,
     pub targets: u32,
+    /// Its alarms in ALARM, each with its reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub alarms: Vec<String>,
+    /// Why its tasks stopped, the latest few (newest last), each once with how often.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub stopped: Vec<String>,
+    /// The runtime gave it up (ECS's circuit breaker).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<String>,
+}
+
+/// How many distinct stop reasons `status` shows per deployment.
+pub const STOP_REASONS_SHOWN: usize = 3;
+
+/// The latest distinct reasons, newest last, with how often each was seen (`… (×4)`).
+pub fn latest_reasons(stopped: &[String]) -> Vec<String> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for r in stopped.iter().rev() {
+        if let Some((_, n)) = out.iter_mut().find(|(x, _)| x == r) {
+            *n += 1;
+        } else if out.len() < STOP_REASONS_SHOWN {
+            out.push((r.clone(), 1));
+        }
+    }
+    out.into_iter()
+        .rev()
+        .map(|(r, n)| if n > 1 { format!("{r} (×{n})") } else { r })
+        .collect()
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,6 +130,9 @@ impl EnvStatus {
                     weight: routes.weight(&r.id),
                     healthy: h.healthy,
                     targets: h.running,
+                    alarms: h.alarms,
+                    stopped: latest_reasons(&h.stopped),
+                    failed: h.failed,
                 });
             }
             out.push(ServiceStatus {
@@ -142,6 +173,15 @@ impl fmt::Display for EnvStatus {
                     "  {:<24} {:>5}  {}/{} healthy  {}  {}",
                     d.id, weight, d.healthy, d.targets, d.phase, d.image
                 )?;
+                for a in &d.alarms {
+                    writeln!(f, "      alarm: {a}")?;
+                }
+                for r in &d.stopped {
+                    writeln!(f, "      stopped: {r}")?;
+                }
+                if let Some(why) = &d.failed {
+                    writeln!(f, "      given up: {why}")?;
+                }
             }
         }
         if !self.jobs.is_empty() {

@@ -108,4 +108,29 @@ async fn status_reads_records_weights_and_health_through_the_trait() {
         text.contains("v1") && text.contains("100%") && text.contains("2/2 healthy"),
         "{text}"
     );
+    assert!(d.stopped.is_empty() && d.alarms.is_empty(), "{st}");
+
+    // A task of v1 killed: status says why it stopped.
+    w.sim
+        .behave("img-1", Behaviour::KilledAfter { after_ms: 0 });
+    let st = EnvStatus::of(&w.sim, "test", &[&svc], &[], 0)
+        .await
+        .expect("status");
+    let d = &st.services[0].deployments[0];
+    assert_eq!(d.stopped, ["task killed (SIGKILL)"]);
+    assert!(
+        st.to_string()
+            .contains("      stopped: task killed (SIGKILL)"),
+        "{st}"
+    );
+}
+
+#[test]
+fn status_shows_the_latest_distinct_stop_reasons_with_their_count() {
+    let seen: Vec<String> = ["oom", "exit 1", "exit 1", "pull", "exit 1", "exit 2"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let svc = wharf_engine::view::latest_reasons(&seen);
+    assert_eq!(svc, ["pull", "exit 1 (×3)", "exit 2"]);
 }
