@@ -89,24 +89,11 @@ impl AwsTarget {
         &self,
         job: &str,
     ) -> Result<Option<String>, AwsError> {
-        let action = format!("read the schedule of job {job}");
-        match self
-            .clients
-            .scheduler
-            .get_schedule()
-            .group_name(self.schedule_group())
-            .name(job)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(&action, e))
-        {
-            Ok(s) => Ok(s
-                .target()
-                .and_then(|t| t.ecs_parameters())
-                .map(|p| p.task_definition_arn().to_owned())),
-            Err(e) if not_found(&e) => Ok(None),
-            Err(e) => Err(e),
-        }
+        Ok(self
+            .read_schedule(job)
+            .await?
+            .map(|s| s.runs)
+            .filter(|td| !td.is_empty()))
     }
 
     pub(crate) async fn aws_schedule(
@@ -186,38 +173,30 @@ impl AwsTarget {
             .await
             .map_err(terr)?
             .is_some();
+        // CreateSchedule and UpdateSchedule take the same whole schedule.
+        macro_rules! put {
+            ($call:ident) => {
+                self.clients
+                    .scheduler
+                    .$call()
+                    .group_name(&group)
+                    .name(&job.name)
+                    .schedule_expression(spec.expression)
+                    .flexible_time_window(window)
+                    .target(target)
+                    .state(ScheduleState::Enabled)
+                    .description(&description)
+                    .action_after_completion(ActionAfterCompletion::None)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| AwsError::from_sdk(&action, e))
+            };
+        }
         let sent = if exists {
-            self.clients
-                .scheduler
-                .update_schedule()
-                .group_name(&group)
-                .name(&job.name)
-                .schedule_expression(spec.expression)
-                .flexible_time_window(window)
-                .target(target)
-                .state(ScheduleState::Enabled)
-                .description(&description)
-                .action_after_completion(ActionAfterCompletion::None)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| AwsError::from_sdk(&action, e))
+            put!(update_schedule)
         } else {
-            self.clients
-                .scheduler
-                .create_schedule()
-                .group_name(&group)
-                .name(&job.name)
-                .schedule_expression(spec.expression)
-                .flexible_time_window(window)
-                .target(target)
-                .state(ScheduleState::Enabled)
-                .description(&description)
-                .action_after_completion(ActionAfterCompletion::None)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(|e| AwsError::from_sdk(&action, e))
+            put!(create_schedule)
         };
         sent.map_err(terr)?;
         self.read_schedule(&job.name)

@@ -31,19 +31,28 @@ port = 9000
 
 /// `wharf` pointed at the moto server, with test credentials and no profile of the machine's.
 pub fn aws_wharf(dir: &TestDir, endpoint: &str) -> Cmd {
-    wharf()
-        .current_dir(dir.path())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", dir.path().join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            dir.path().join("no-aws-credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env_remove("AWS_PROFILE")
+    let mut cmd = wharf().current_dir(dir.path());
+    for (k, v) in aws_env(dir) {
+        cmd = cmd.env(k, v);
+    }
+    cmd.env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .args(["--endpoint-url", endpoint, "--env", "test"])
+}
+
+/// The environment every AWS test's `wharf` runs in: test credentials, no configuration or
+/// instance metadata from the machine (with `AWS_PROFILE` and `AWS_ENDPOINT_URL` removed).
+pub fn aws_env(dir: &TestDir) -> [(&'static str, std::ffi::OsString); 5] {
+    [
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_CONFIG_FILE", dir.path().join("no-aws-config").into()),
+        (
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("no-aws-credentials").into(),
+        ),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
 }
 
 /// A stack as CloudFormation describes it: status, tags and resource types.

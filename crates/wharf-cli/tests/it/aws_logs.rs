@@ -166,25 +166,18 @@ fn logs_read_cloudwatch_with_every_flag_and_follow_without_gaps_or_repeats() {
 
     // Follow: lines arrive between polls, one stamped before the newest already shown.
     let out_path = up.dir.path().join("follow.out");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wharf"));
+    child
         .current_dir(up.dir.path())
         .env("NO_COLOR", "1")
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_CONFIG_FILE", up.dir.path().join("no-aws-config"))
-        .env(
-            "AWS_SHARED_CREDENTIALS_FILE",
-            up.dir.path().join("no-aws-credentials"),
-        )
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .envs(crate::aws::aws_env(&up.dir))
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")
         .args(["--endpoint-url", &up.proxy.endpoint(), "--env", "test"])
         .args(["logs", "web", "--follow", "--tail", "2"])
         .stdout(std::fs::File::create(&out_path).unwrap())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("wharf logs --follow");
+        .stderr(std::process::Stdio::piped());
+    let mut child = child.spawn().expect("wharf logs --follow");
     let wait_for = |n: usize| {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {

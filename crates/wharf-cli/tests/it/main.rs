@@ -3,6 +3,7 @@
 mod aws;
 mod aws_deploy;
 mod aws_down;
+mod aws_env;
 mod aws_gc;
 mod aws_image;
 mod aws_jobs;
