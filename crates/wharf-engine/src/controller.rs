@@ -106,7 +106,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             0
         };
         let now = self.clock.now_ms();
-        let record = Record {
+        let mut record = Record {
             id: req.id.to_owned(),
             app: req.app.to_owned(),
             env: req.env.to_owned(),
@@ -128,8 +128,9 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             approved: false,
             abort_requested: false,
             service_digest: Some(crate::record::service_digest(req.service)),
+            marks: Vec::new(),
         };
-        self.save(&record).await?;
+        self.save(&mut record).await?;
         self.events.emit(started(&record));
         self.run(req.service, record).await
     }
@@ -208,7 +209,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             let mut back = earlier.clone();
             back.weight = 100;
             back.reason = Some(format!("serving again after rollback from {}", current.id));
-            self.save(&back).await?;
+            self.save(&mut back).await?;
             return Ok(back);
         }
         let image = earlier.image.clone();
@@ -316,7 +317,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 if let Some(a) = ask {
                     a.apply(&mut record);
                 }
-                self.save(&record).await?;
+                self.save(&mut record).await?;
                 self.events.emit(Event::Resumed {
                     id: record.id.clone(),
                     step: record.phase(),
@@ -380,7 +381,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     );
                     if r.reason.as_deref() != Some(note.as_str()) {
                         r.reason = Some(note);
-                        self.save(&r).await?;
+                        self.save(&mut r).await?;
                     }
                 } else {
                     self.begin_rollback(&mut r, "aborted on request").await?;
@@ -422,7 +423,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     r.step += 1;
                     r.step_started_ms = self.clock.now_ms();
                     r.status = Status::InProgress;
-                    self.save(&r).await?;
+                    self.save(&mut r).await?;
                     if let Some(next) = r.current_step() {
                         self.events.emit(Event::Step {
                             id: r.id.clone(),
@@ -610,11 +611,12 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         Ok(())
     }
 
-    pub(crate) async fn save(&self, r: &Record) -> Result<(), EngineError> {
-        let mut r = r.clone();
+    /// Saves the record, its timeline marked with the phase it reached.
+    pub(crate) async fn save(&self, r: &mut Record) -> Result<(), EngineError> {
         r.updated_ms = self.clock.now_ms();
+        r.mark(r.updated_ms);
         self.target
-            .save(&r)
+            .save(r)
             .await
             .map_err(target_err(format!("save the record of {}", r.id)))
     }

@@ -149,7 +149,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             if old.outcome == Some(Outcome::Succeeded) {
                 old.outcome = Some(Outcome::Retired);
                 old.updated_ms = self.clock.now_ms();
-                self.save(&old).await?;
+                self.save(&mut old).await?;
             }
         }
         self.events.emit(Event::Retired { id: id.to_owned() });

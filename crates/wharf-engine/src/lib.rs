@@ -24,6 +24,7 @@
 pub mod controller;
 pub mod error;
 pub mod events;
+pub mod evidence;
 mod gates;
 pub mod gc;
 pub mod holder;
@@ -44,12 +45,13 @@ pub mod view;
 pub use controller::{live, Engine, Options, Request};
 pub use error::EngineError;
 pub use events::{Collect, Discard, Event, EventSink};
+pub use evidence::{Clue, Source};
 pub use gc::Collected;
 pub use holder::Holder;
 pub use job::{JobSpec, JobTask, RunEnd, Runner, Started};
 pub use plan::{plan, plan_for, HookKind, Step};
 pub use platform::{Confirm, Mode, Platform, Verdict};
-pub use record::{Ask, Outcome, Record, Status};
+pub use record::{Ask, Mark, Outcome, Record, Status};
 pub use runs::{RunRecord, Trigger};
 pub use schedules::{ScheduleSpec, Scheduled, Synced};
 pub use target::{

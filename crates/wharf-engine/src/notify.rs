@@ -29,6 +29,9 @@ pub struct Notice {
     /// Why it was rolled back.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The diagnosis's headline for a rolled-back deployment: the cause wharf recognised.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<String>,
 }
 
 impl Notice {
@@ -51,6 +54,7 @@ impl Notice {
             strategy: strategy.into(),
             image: image.into(),
             reason: None,
+            diagnosis: None,
         }
     }
 
@@ -87,7 +91,17 @@ impl Notice {
                 .reason
                 .clone()
                 .filter(|_| event == NotifyEvent::RolledBack),
+            diagnosis: None,
         })
+    }
+
+    /// Adds the diagnosis's headline (to the text too, where people read it).
+    pub fn diagnosed(mut self, headline: Option<String>) -> Notice {
+        if let Some(h) = headline {
+            self.text = format!("{}\nlikely cause: {h}", self.text);
+            self.diagnosis = Some(h);
+        }
+        self
     }
 }
 

@@ -132,7 +132,21 @@ pub struct Record {
     /// different ones is refused rather than mixing two manifests in one deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_digest: Option<String>,
+    /// The deployment's timeline: when it reached each step and status (`wharf diagnose`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<Mark>,
 }
+
+/// One moment of a deployment's timeline: the phase it reached, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mark {
+    pub at_ms: i64,
+    pub what: String,
+}
+
+/// How many marks a record keeps (the first and the latest): a deployment waiting long at one
+/// step adds none, so only a pathological plan reaches it.
+pub const MARKS_KEPT: usize = 64;
 
 /// A stable fingerprint of a service's effective settings (FNV-1a over their JSON).
 pub fn service_digest(service: &wharf_manifest::Service) -> String {
@@ -165,6 +179,27 @@ impl Record {
             });
         }
         Ok(self)
+    }
+
+    /// Adds the phase reached to the timeline, unless it is the latest mark already.
+    pub fn mark(&mut self, now_ms: i64) {
+        if self.status == Status::InProgress && self.current_step().is_none() {
+            return; // past the last step, about to finish: the finish is the next mark
+        }
+        let what = match (&self.reason, self.status) {
+            (Some(r), Status::Finished | Status::RollingBack) => format!("{}: {r}", self.phase()),
+            _ => self.phase(),
+        };
+        if self.marks.last().is_some_and(|m| m.what == what) {
+            return;
+        }
+        if self.marks.len() >= MARKS_KEPT {
+            self.marks.remove(1);
+        }
+        self.marks.push(Mark {
+            at_ms: now_ms,
+            what,
+        });
     }
 
     /// The phase as users read it: the current step, or the status when none applies.

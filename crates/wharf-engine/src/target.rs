@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use wharf_manifest::{Build, Job, SecretRef, Service, SmokeCheck};
 
 use crate::events::EventSink;
+use crate::evidence::Clue;
 use crate::holder::Holder;
 use crate::job::{JobSpec, JobTask, RunEnd};
 use crate::plan::HookKind;
@@ -497,6 +498,25 @@ pub trait Target: Store {
         job: &Job,
     ) -> impl Future<Output = Result<Option<RunRecord>, TargetError>> + Send {
         self.last_run(&job.name)
+    }
+    /// What the runtime can tell about deployment `deployment` of the service going wrong:
+    /// why its tasks stopped, the scheduler's events, the targets' health reasons, its alarms
+    /// and settings the runtime disagrees on. Only looks.
+    fn evidence(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> impl Future<Output = Result<Vec<Clue>, TargetError>> + Send {
+        async move {
+            let health = self.observe(service, deployment).await?;
+            Ok(crate::evidence::from_health(&health))
+        }
+    }
+    /// Failures of the environment's own infrastructure: the failed resources of a stack
+    /// that did not reach a stable state, each with its reason (none where there are no
+    /// stacks).
+    fn stack_evidence(&self) -> impl Future<Output = Result<Vec<Clue>, TargetError>> + Send {
+        async { Ok(Vec::new()) }
     }
 }
 

@@ -78,6 +78,7 @@ fn record(id: &str, started_ms: i64) -> Record {
         approved: false,
         abort_requested: false,
         service_digest: None,
+        marks: Vec::new(),
     }
 }
 
