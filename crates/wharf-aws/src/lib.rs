@@ -10,7 +10,6 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
 pub mod access;
-pub mod classify;
 pub mod ec2;
 pub mod ecs;
 pub mod error;
@@ -28,13 +27,14 @@ pub mod state;
 pub use access::{check_guard, connect, identity, Access, AccessOptions, GuardError, Identity};
 /// The CloudFormation client every stack operation takes.
 pub use aws_sdk_cloudformation::Client as CfnClient;
-pub use classify::{classify, Cause};
 pub use ecs::{AwsTarget, Clients, EnvOutputs};
 pub use error::{AwsError, ErrorKind};
 pub use platform::{AwsPlatform, EnvError};
 pub use ship::ImageError;
 pub use stacks::{Applied, Failure, Preview, StackEvent, StackSpec, Stacks};
 pub use state::DynamoStore;
+pub use wharf_diagnose::stack as classify;
+pub use wharf_diagnose::{classify, Cause};
 
 /// Why a stack operation did not end where it should.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

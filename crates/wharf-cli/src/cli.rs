@@ -125,6 +125,9 @@ pub enum Command {
     Gc(GcArgs),
     /// Show the logs of a service's containers (all deployments, or one)
     Logs(LogsArgs),
+    /// Explain a failed or stuck deployment (and failed stacks): its timeline, the evidence,
+    /// and the causes and fixes the catalog recognises
+    Diagnose(DiagnoseArgs),
     /// Run a job once, inside the environment: stream its logs and exit with its exit code
     Run(RunArgs),
     /// Print a shell completion script
@@ -292,6 +295,20 @@ pub struct LogsArgs {
     /// Only lines containing this text (on AWS without --since: the last day's)
     #[arg(long, value_name = "TEXT")]
     pub grep: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DiagnoseArgs {
+    /// The service [default: every service whose latest deployment failed or is unfinished]
+    pub service: Option<String>,
+
+    /// This deployment of the service [default: its latest]
+    #[arg(long, value_name = "ID", requires = "service")]
+    pub deployment: Option<String>,
+
+    /// Print the catalog of rules as Markdown (docs/diagnose.md) and exit
+    #[arg(long, exclusive = true)]
+    pub catalog: bool,
 }
 
 #[derive(Debug, Args)]

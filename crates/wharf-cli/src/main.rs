@@ -55,6 +55,11 @@ fn main() -> ExitCode {
         Command::Drain(a) => act(&cli, &printer, a.service.as_deref(), Action::Drain(&a.id)),
         Command::Gc(a) => run(&cli, &printer, commands::gc::Collect(a)),
         Command::Logs(a) => run(&cli, &printer, commands::logs::Logs(a)),
+        Command::Diagnose(a) if a.catalog => {
+            print!("{}", wharf_diagnose::docs::markdown());
+            Ok(ExitStatus::Success)
+        }
+        Command::Diagnose(a) => run(&cli, &printer, commands::diagnose::Diagnose(a)),
         Command::Run(a) => run(&cli, &printer, commands::run::Run(a)),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),

@@ -1,7 +1,8 @@
-//! A failed resource's reason, classified into a cause and the action that fixes it.
+//! A failed stack resource's reason, classified into a cause and the action that fixes it
+//! (`wharf up`'s and `wharf recover`'s reports, and the stack rules of the catalog).
 //!
-//! CloudFormation gives a failed resource's reason only as text (`ResourceStatusReason`), so this
-//! is the one place wharf reads AWS messages; each pattern is covered by a test below.
+//! CloudFormation gives a failed resource's reason only as text (`ResourceStatusReason`); each
+//! pattern is covered by a test below.
 
 use std::fmt;
 
@@ -37,7 +38,7 @@ pub enum Cause {
 
 impl Cause {
     /// What to do about it.
-    pub fn action(self) -> &'static str {
+    pub const fn action(self) -> &'static str {
         match self {
             Cause::NameTaken => "delete or rename the existing resource (it is not part of this stack), or import it; then run `wharf up` again",
             Cause::Permissions => "grant the deploying role the action named in the reason (or deploy with --profile of a role that has it), then run `wharf up` again",
@@ -56,7 +57,14 @@ impl Cause {
 
 impl fmt::Display for Cause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+        f.write_str(self.title())
+    }
+}
+
+impl Cause {
+    /// The cause in a few words.
+    pub const fn title(self) -> &'static str {
+        match self {
             Cause::NameTaken => "name already taken",
             Cause::Permissions => "missing permission",
             Cause::Quota => "quota reached",
@@ -68,7 +76,7 @@ impl fmt::Display for Cause {
             Cause::NotStabilized => "did not stabilize",
             Cause::Throttled => "throttled",
             Cause::Unknown => "unclassified",
-        })
+        }
     }
 }
 

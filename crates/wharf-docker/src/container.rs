@@ -27,6 +27,17 @@ pub struct Container {
     pub host_port: Option<u16>,
 }
 
+/// A container's state as [`Docker::state`] reads it.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerState {
+    /// Why it stopped (None: it runs).
+    pub stopped: Option<String>,
+    /// Its own health check calls it unhealthy.
+    pub unhealthy: bool,
+    /// Its health check's failing outputs (Docker keeps the last five runs).
+    pub health_failures: Vec<String>,
+}
+
 /// What to run.
 pub struct RunSpec<'a> {
     pub name: &'a str,
@@ -186,9 +197,19 @@ impl Docker {
             .collect())
     }
 
-    /// Why a stopped container stopped: exit code, OOM.
+    /// Why a stopped container stopped: exit code, OOM, Docker's error starting it.
     pub async fn stop_reason(&self, id: &str) -> String {
-        match self
+        self.state(id)
+            .await
+            .stopped
+            .unwrap_or_else(|| "still running".into())
+    }
+
+    /// What Docker knows of a container's state: why it stopped (None: running) and the
+    /// failing outputs of its own health check, the latest last (a container that is gone
+    /// says so as its reason).
+    pub async fn state(&self, id: &str) -> ContainerState {
+        let c = match self
             .d
             .inspect_container(
                 id,
@@ -196,18 +217,49 @@ impl Docker {
             )
             .await
         {
-            Ok(c) => {
-                let s = c.state.unwrap_or_default();
-                if s.oom_killed == Some(true) {
-                    "OutOfMemory: the container was killed for exceeding its memory".into()
-                } else {
-                    format!(
-                        "essential container exited with code {}",
-                        s.exit_code.unwrap_or(-1)
-                    )
+            Ok(c) => c,
+            Err(e) => {
+                return ContainerState {
+                    stopped: Some(format!("container vanished: {e}")),
+                    ..ContainerState::default()
                 }
             }
-            Err(e) => format!("container vanished: {e}"),
+        };
+        let s = c.state.unwrap_or_default();
+        let health = s.health.clone().unwrap_or_default();
+        let failing: Vec<String> = health
+            .log
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|l| l.exit_code.is_some_and(|c| c != 0))
+            .map(|l| {
+                let out = l.output.unwrap_or_default();
+                let out = out.trim();
+                format!(
+                    "health check exited with code {}{}{}",
+                    l.exit_code.unwrap_or(-1),
+                    if out.is_empty() { "" } else { ": " },
+                    out.lines().last().unwrap_or_default()
+                )
+            })
+            .collect();
+        let unhealthy = health.status == Some(bollard::models::HealthStatusEnum::UNHEALTHY);
+        let stopped = (s.running != Some(true)).then(|| {
+            if s.oom_killed == Some(true) {
+                "OutOfMemory: the container was killed for exceeding its memory".to_owned()
+            } else if let Some(err) = s.error.filter(|e| !e.is_empty()) {
+                format!("the container could not start: {err}")
+            } else {
+                format!(
+                    "essential container exited with code {}",
+                    s.exit_code.unwrap_or(-1)
+                )
+            }
+        });
+        ContainerState {
+            stopped,
+            unhealthy,
+            health_failures: failing,
         }
     }
 

@@ -16,7 +16,7 @@ pub mod service;
 pub mod task;
 
 pub use client::Docker;
-pub use container::{health_config, Container, RunSpec};
+pub use container::{health_config, Container, ContainerState, RunSpec};
 pub use error::DockerError;
 pub use image::{BuildSpec, RegistryAuth};
 pub use service::{build_service, BuildError, ServiceBuild};

@@ -11,6 +11,7 @@
 mod containers;
 pub mod control;
 pub mod daemon;
+pub mod evidence;
 mod jobs;
 pub mod open;
 pub mod platform;

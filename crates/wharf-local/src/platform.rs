@@ -81,7 +81,7 @@ impl fmt::Display for Down {
 
 /// The files wharf makes in a state dir: the proxy's, the state database's (SQLite's WAL
 /// companions too), the daemon's schedules. `down` removes these, the `.log` files of
-/// [`JOB_LOGS`], and nothing else.
+/// [`JOB_LOGS`], the kept evidence of [`crate::evidence`], and nothing else.
 pub const STATE_FILES: &[&str] = &[
     "proxy.sock",
     "proxy.json",
@@ -126,6 +126,7 @@ fn remove_state(dir: &std::path::Path) -> Result<Vec<String>, LocalError> {
         // Kept when it holds anything else.
         let _ = std::fs::remove_dir(&logs);
     }
+    crate::evidence::remove_all(dir).map_err(write(&dir.join(crate::evidence::EVIDENCE)))?;
     let mut kept: Vec<String> = std::fs::read_dir(dir)
         .map_err(write(dir))?
         .filter_map(|e| e.ok())

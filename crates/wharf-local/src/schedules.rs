@@ -53,7 +53,7 @@ fn save(state_dir: &Path, saved: &Saved) -> std::io::Result<()> {
 }
 
 impl LocalTarget {
-    fn state_dir(&self) -> PathBuf {
+    pub(crate) fn state_dir(&self) -> PathBuf {
         self.store
             .path()
             .parent()

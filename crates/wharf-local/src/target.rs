@@ -45,7 +45,7 @@ pub struct LocalTarget {
     /// The manifest, as an absolute path: the daemon's scheduled runs read it.
     pub manifest_file: PathBuf,
     pub(crate) desired: Mutex<HashMap<String, u32>>,
-    stopped: Mutex<HashMap<String, Vec<String>>>,
+    pub(crate) stopped: Mutex<HashMap<String, Vec<String>>>,
     edit: tokio::sync::Mutex<()>,
 }
 
@@ -249,7 +249,7 @@ impl Target for LocalTarget {
         let all = self.deployment_containers(deployment).await?;
         let mut replaced = false;
         for c in all.iter().filter(|c| !c.running) {
-            let reason = self.docker.stop_reason(&c.id).await;
+            let reason = self.keep_evidence(deployment, c).await;
             self.stopped
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -413,6 +413,14 @@ impl Target for LocalTarget {
             return Ok(Routes::default());
         }
         Ok(rules::routes(&self.config().await?, service))
+    }
+
+    async fn evidence(
+        &self,
+        _service: &Service,
+        deployment: &str,
+    ) -> Result<Vec<wharf_engine::Clue>, TargetError> {
+        self.evidence_of(deployment).await
     }
 
     /// The proxy's view only: nothing is replaced, Docker is not asked.

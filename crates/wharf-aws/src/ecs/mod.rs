@@ -32,6 +32,7 @@ pub mod service;
 pub mod taskdef;
 
 mod attach;
+mod evidence;
 mod health;
 mod retire;
 mod view;
@@ -65,6 +66,8 @@ pub struct Clients {
     pub scheduler: aws_sdk_scheduler::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// The environment's stacks, read by `wharf diagnose`.
+    pub cfn: aws_sdk_cloudformation::Client,
 }
 
 impl Clients {
@@ -79,6 +82,7 @@ impl Clients {
             scheduler: aws_sdk_scheduler::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            cfn: aws_sdk_cloudformation::Client::new(config),
         }
     }
 }
@@ -628,6 +632,18 @@ impl Target for AwsTarget {
 
     async fn unschedule(&self, job: &str) -> Result<(), TargetError> {
         self.aws_unschedule(job).await
+    }
+
+    async fn evidence(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Vec<wharf_engine::Clue>, TargetError> {
+        self.evidence_of(service, deployment).await
+    }
+
+    async fn stack_evidence(&self) -> Result<Vec<wharf_engine::Clue>, TargetError> {
+        self.stack_evidence_of().await
     }
 
     async fn latest_run(&self, job: &Job) -> Result<Option<wharf_engine::RunRecord>, TargetError> {

@@ -45,6 +45,8 @@ pub struct ServiceView {
     pub running: u32,
     pub desired: u32,
     pub rollouts: Vec<Rollout>,
+    /// The service's events, newest first: (ms since the epoch, message).
+    pub events: Vec<(i64, String)>,
 }
 
 fn tag(k: &str, v: &str) -> Tag {
@@ -83,6 +85,16 @@ pub async fn describe(
                 rollout_state: d.rollout_state().cloned(),
                 reason: d.rollout_state_reason().unwrap_or_default().to_owned(),
                 running: d.running_count().max(0) as u32,
+            })
+            .collect(),
+        events: s
+            .events()
+            .iter()
+            .map(|e| {
+                (
+                    e.created_at().map_or(0, |t| t.to_millis().unwrap_or(0)),
+                    e.message().unwrap_or_default().to_owned(),
+                )
             })
             .collect(),
     }))

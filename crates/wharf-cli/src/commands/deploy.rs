@@ -9,7 +9,8 @@ use serde::Serialize;
 use wharf_engine::job::JobImageError;
 use wharf_engine::notify::{Notice, Notifier};
 use wharf_engine::{
-    schedules, Mode, Options, Platform, Record, Request, Store, Synced, SystemClock, Target,
+    schedules, Mode, Options, Outcome, Platform, Record, Request, Store, Synced, SystemClock,
+    Target,
 };
 use wharf_manifest::Names;
 
@@ -120,7 +121,24 @@ impl Verb for Deploy<'_> {
                     })
                     .await?
             };
-            notify(Notice::finished(&record)).await;
+            // A rolled-back deployment explains itself: the diagnosis on stderr and in the
+            // notification's headline.
+            let headline = if record.outcome == Some(Outcome::RolledBack) {
+                match wharf_diagnose::diagnose(&target, svc, Some(&record.id)).await {
+                    Ok(d) => {
+                        ctx.printer.diag(&format!("\n{d}"));
+                        d.headline()
+                    }
+                    Err(e) => {
+                        ctx.printer
+                            .diag(&format!("warning: no diagnosis of {}: {e}\n", record.id));
+                        None
+                    }
+                }
+            } else {
+                None
+            };
+            notify(Notice::finished(&record).map(|n| n.diagnosed(headline))).await;
             done.push(record.into_result()?);
         }
         // After the services: a job of a service's image is scheduled with the new one.

@@ -5,6 +5,7 @@
 pub mod act;
 pub mod completions;
 pub mod deploy;
+pub mod diagnose;
 pub mod down;
 pub mod gc;
 pub mod history;

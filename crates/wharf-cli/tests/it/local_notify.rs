@@ -1,7 +1,8 @@
 //! Deployment notifications on the local target, on real containers: a webhook receiver on
 //! loopback gets `started` and `succeeded` for a good deploy, `started` and `rolled-back` (with
-//! the reason) for one that fails its health gate; a webhook that does not answer costs a
-//! warning, never the deploy.
+//! the reason and the diagnosis's headline) for one whose containers exit at start, which also
+//! prints its diagnosis, and `wharf diagnose` in another process finds the same from what the
+//! removed containers left; a webhook that does not answer costs a warning, never the deploy.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
@@ -102,7 +103,8 @@ fn read_post(conn: TcpStream) -> Option<Value> {
 }
 
 #[test]
-fn deploys_post_started_succeeded_and_rolled_back_and_a_dead_webhook_fails_nothing() {
+fn deploys_post_started_succeeded_and_rolled_back_with_its_diagnosis_and_a_dead_webhook_fails_nothing(
+) {
     let hook = Receiver::start();
     let d = TestDir::new();
     let app = format!("notify{}", std::process::id());
@@ -149,9 +151,9 @@ fn deploys_post_started_succeeded_and_rolled_back_and_a_dead_webhook_fails_nothi
         "a line for people: {started}"
     );
 
-    // A version that exits at start: rolled back, and said why.
+    // A version that exits at start: rolled back, said why, and diagnosed.
     d.write("wharf.toml", with_notify("HELLO_MODE = \"exit\""));
-    wharf()
+    let out = wharf()
         .args(["deploy", "--env", "local"])
         .current_dir(d.path())
         .run()
@@ -164,6 +166,20 @@ fn deploys_post_started_succeeded_and_rolled_back_and_a_dead_webhook_fails_nothi
         rolled["reason"].as_str().is_some_and(|r| !r.is_empty()),
         "{rolled}"
     );
+    let said = "HELLO_MODE=exit, exiting at start";
+    for want in ["[essential-exited]", "exit code 1", said, "fix: "] {
+        assert!(
+            out.stderr.contains(want),
+            "the failed deploy diagnoses itself ({want}): {out}"
+        );
+    }
+    assert!(
+        rolled["diagnosis"]
+            .as_str()
+            .is_some_and(|h| h.contains("essential-exited")),
+        "the notice carries the headline: {rolled}"
+    );
+    diagnosed_later(&d, said);
 
     // Nobody listens at the webhook: the deploy succeeds, with a warning.
     let dead = free_port();
@@ -190,5 +206,54 @@ fn deploys_post_started_succeeded_and_rolled_back_and_a_dead_webhook_fails_nothi
         hook.events().len(),
         4,
         "nothing more reached the first webhook"
+    );
+}
+
+/// `wharf diagnose`, a process of its own: the containers that exited are gone, and what they
+/// said was kept. Without a name it picks the service whose latest deployment failed.
+fn diagnosed_later(d: &TestDir, said: &str) {
+    let out = wharf()
+        .args(["diagnose", "--env", "local"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    for want in [
+        "web local-",
+        "rolled back",
+        "timeline",
+        "[essential-exited]",
+        said,
+    ] {
+        assert!(out.stdout.contains(want), "{want}: {out}");
+    }
+    let out = wharf()
+        .args(["diagnose", "web", "--env", "local", "--output", "json"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    let v: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    let web = &v["services"][0];
+    assert_eq!(web["findings"][0]["id"], "essential-exited", "{v}");
+    assert_eq!(web["findings"][0]["detail"], "exit code 1", "{v}");
+    assert!(
+        web["findings"][0]["evidence"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|c| c["source"] == "stopped")),
+        "{v}"
+    );
+    let marks: Vec<&str> = web["timeline"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["what"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(marks.len() >= 3, "{marks:?}");
+    assert!(
+        marks.last().is_some_and(|m| m.starts_with("rolled back")),
+        "{marks:?}"
+    );
+    assert!(
+        web["last_lines"].as_array().is_some_and(|l| l
+            .iter()
+            .any(|c| c["text"].as_str().is_some_and(|t| t.contains(said)))),
+        "the removed containers' last lines were kept: {v}"
     );
 }
