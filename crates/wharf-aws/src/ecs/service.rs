@@ -300,9 +300,8 @@ pub async fn stopped_tasks(
             let name = c.name().unwrap_or("container");
             match (c.reason(), c.exit_code()) {
                 (Some(r), _) => why.push(format!("{name}: {r}")),
-                (None, Some(code)) if code != 0 => {
-                    why.push(format!("{name}: exited with code {code}"))
-                }
+                // Code 0 too: an essential container that ends without error is a cause.
+                (None, Some(code)) => why.push(format!("{name}: exited with code {code}")),
                 _ => {}
             }
         }
