@@ -118,7 +118,11 @@ pub fn classify(reason: &str) -> Cause {
         Cause::NotEmpty
     } else if has("certificate") {
         Cause::Certificate
-    } else if has("did not stabilize") || has("timed out") || has("failed to stabilize") {
+    } else if has("did not stabilize")
+        || has("notstabilized")
+        || has("timed out")
+        || has("failed to stabilize")
+    {
         Cause::NotStabilized
     } else if has("invalid") || has("validation") || has("must be") || has("malformed") {
         Cause::InvalidProperty

@@ -166,6 +166,29 @@ impl Replay {
         )
     }
 
+    /// Drops what is queued for `operation`: it goes to the upstream again.
+    pub fn clear(&self, operation: &str) -> &Self {
+        self.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .responses
+            .remove(operation);
+        self
+    }
+
+    /// Queues a pass to the upstream for `operation`: the next call of it goes to moto, so
+    /// recorded answers queued after it apply only from the one after.
+    pub fn forward(&self, operation: &str) -> &Self {
+        self.push(
+            operation,
+            Recorded {
+                status: FORWARD,
+                content_type: "",
+                body: String::new(),
+            },
+        )
+    }
+
     /// Sends operations with no recorded response to `127.0.0.1:port` (the moto server).
     pub fn forward_to(&self, port: u16) -> &Self {
         self.state

@@ -44,7 +44,7 @@ fn now_ms() -> i64 {
 
 /// Writes `(stream, ms, message)` events into the log group of `output` (a baseline output
 /// naming it), making the streams as needed.
-fn put(up: &UpEnv, output: &str, events: &[(&str, i64, &str)]) {
+pub fn put(up: &UpEnv, output: &str, events: &[(&str, i64, &str)]) {
     let list: Vec<String> = events
         .iter()
         .map(|(s, t, m)| format!("('{s}', {t}, {m:?})"))

@@ -2,7 +2,9 @@
 //! moto server; during version 2's bake its 5xx alarm is in ALARM (DescribeAlarms replayed as
 //! the CloudWatch API reference shapes it; every other call goes on to moto), so `wharf deploy`
 //! rolls back and exits 5 naming the alarm. The AWS APIs then show version 1 taking all the
-//! traffic and nothing of version 2 left: no target group, ECS service or alarms.
+//! traffic and nothing of version 2 left: no target group, ECS service or alarms. The failed
+//! deploy printed its diagnosis; `wharf diagnose` then finds every rule the runtime triggers
+//! ([`crate::aws_diagnose`]).
 
 use serde_json::Value;
 
@@ -60,6 +62,12 @@ fn an_alarm_firing_in_the_canary_bake_rolls_the_deployment_back() {
     assert_eq!(out.code, Some(5), "rolled back: {all}");
     assert!(all.contains("web-canary-5xx"), "the alarm is named: {all}");
     assert!(all.contains("Threshold Crossed"), "with its reason: {all}");
+    for want in ["[alarm-5xx]", "fix: ", "timeline"] {
+        assert!(
+            out.stderr.contains(want),
+            "the diagnosis is printed ({want}): {all}"
+        );
+    }
 
     let history: Value = env
         .wharf()
@@ -105,4 +113,6 @@ fn an_alarm_firing_in_the_canary_bake_rolls_the_deployment_back() {
         "{:?}",
         s.alarms
     );
+
+    crate::aws_diagnose::every_rule_the_runtime_triggers(&env, &ids[1]);
 }

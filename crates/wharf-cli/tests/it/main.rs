@@ -2,6 +2,7 @@
 
 mod aws;
 mod aws_deploy;
+mod aws_diagnose;
 mod aws_down;
 mod aws_env;
 mod aws_gc;

@@ -20,6 +20,15 @@ const fn said(any: &'static [&'static str]) -> Matcher {
 
 pub static RULES: &[Rule] = &[
     Rule {
+        id: "circuit-breaker",
+        title: "ECS's circuit breaker gave the deployment up",
+        cause: "ECS saw too many tasks of the deployment fail to start or to stay healthy and marked it FAILED; the tasks' own stop reasons (above, when ECS still has them) say why",
+        fix: "fix what the stopped tasks' reasons and the last log lines say, then `wharf deploy`",
+        matcher: said(&["circuit breaker", "deployment failed: tasks failed to start", "ecs marked the deployment failed", "unable to consistently start tasks"]),
+        example: (Runtime, "ECS deployment circuit breaker: tasks failed to start."),
+        detail: None,
+    },
+    Rule {
         id: "spot-interrupted",
         title: "Fargate Spot took the tasks back",
         cause: "AWS reclaimed the Spot capacity the tasks ran on (two minutes' notice); a deployment running only on Spot can lose every task at once",
@@ -44,6 +53,15 @@ pub static RULES: &[Rule] = &[
         fix: "give the environment a larger `cidr` (recreating it) or more Availability Zones (`azs = 3`); or lower `count`, or use a rolling deployment that adds fewer tasks at once",
         matcher: said(&["free addresses", "ip addresses available", "insufficientfreeaddressesinsubnet", "no available ip"]),
         example: (Event, "(service pulse-prod-web-20261202-1010) failed to launch a task with (error ENI provisioning failed: InsufficientFreeAddressesInSubnet: insufficient free addresses in subnet subnet-0abc)"),
+        detail: None,
+    },
+    Rule {
+        id: "throttled",
+        title: "AWS throttled the calls",
+        cause: "the account's API rate for ECS, ELB or CloudWatch was exceeded, by wharf or by other tools in the same account",
+        fix: "wait a minute and run `wharf deploy --resume`; if it keeps happening, find what else calls the same APIs in the account",
+        matcher: said(&["rate exceeded", "throttl", "toomanyrequestsexception"]),
+        example: (Event, "(service pulse-prod-web-20261202-1010) failed to launch a task with (error Rate exceeded (Service: AmazonEC2; Status Code: 503; Error Code: RequestLimitExceeded))"),
         detail: None,
     },
     Rule {
@@ -72,23 +90,5 @@ pub static RULES: &[Rule] = &[
         matcher: said(&["not authorized to perform", "accessdenied", "access denied"]),
         example: (Event, "(service pulse-prod-web-20261202-1010) failed to launch a task with (error User: arn:aws:sts::123456789012:assumed-role/pulse-deploy/ci is not authorized to perform: iam:PassRole on resource: arn:aws:iam::123456789012:role/pulse-prod-web-task)"),
         detail: Some(missing_action),
-    },
-    Rule {
-        id: "throttled",
-        title: "AWS throttled the calls",
-        cause: "the account's API rate for ECS, ELB or CloudWatch was exceeded, by wharf or by other tools in the same account",
-        fix: "wait a minute and run `wharf deploy --resume`; if it keeps happening, find what else calls the same APIs in the account",
-        matcher: said(&["rate exceeded", "throttl", "toomanyrequestsexception"]),
-        example: (Runtime, "Rate exceeded (Service: Ecs, Status Code: 400)"),
-        detail: None,
-    },
-    Rule {
-        id: "circuit-breaker",
-        title: "ECS's circuit breaker gave the deployment up",
-        cause: "ECS saw too many tasks of the deployment fail to start or to stay healthy and marked it FAILED; the tasks' own stop reasons (above, when ECS still has them) say why",
-        fix: "fix what the stopped tasks' reasons and the last log lines say, then `wharf deploy`",
-        matcher: said(&["circuit breaker", "deployment failed: tasks failed to start", "ecs marked the deployment failed", "unable to consistently start tasks"]),
-        example: (Runtime, "ECS deployment circuit breaker: tasks failed to start."),
-        detail: None,
     },
 ];

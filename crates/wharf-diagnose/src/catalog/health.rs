@@ -129,13 +129,4 @@ pub static RULES: &[Rule] = &[
         example: (Record, "only 0 of 2 targets healthy after 95s"),
         detail: None,
     },
-    Rule {
-        id: "aborted",
-        title: "the deployment was aborted on request",
-        cause: "someone ran `wharf abort` (or a pipeline did): traffic went back to the previous version",
-        fix: "nothing is broken by it; deploy again when ready",
-        matcher: seen(&[Record], &["aborted on request"]),
-        example: (Record, "aborted on request"),
-        detail: None,
-    },
 ];

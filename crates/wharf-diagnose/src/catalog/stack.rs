@@ -54,5 +54,5 @@ pub static RULES: &[Rule] = &[
         "Resource handler returned message: \"Invalid request provided: Invalid CPU or memory value specified\""),
     stack_rule!("stack-failed", Unknown,
         "a resource of the stack failed for a reason no other rule recognises",
-        "Resource creation cancelled"),
+        "Internal Failure"),
 ];

@@ -6,9 +6,10 @@ use wharf_engine::Source::{self, *};
 use super::detail::{exit_code, missing_action};
 use crate::rule::{Matcher, Rule};
 
-/// Where a task's fate is told: its stop reason, the scheduler's events, ECS giving up, the
-/// record's reason (which quotes the last stop reason).
-pub const TASK: &[Source] = &[Stopped, Event, Runtime, Record];
+/// Where a task's fate is told: its stop reason, the scheduler's events, the record's reason
+/// (which quotes the last stop reason). Not ECS giving up: that quotes one too, and is its own
+/// rule.
+pub const TASK: &[Source] = &[Stopped, Event, Record];
 
 const fn task(all: &'static [&'static str], any: &'static [&'static str]) -> Matcher {
     Matcher::Text {

@@ -4,12 +4,21 @@
 
 use wharf_diagnose::diagnose;
 use wharf_engine::sim::{Behaviour, FakeClock, SimTarget};
-use wharf_engine::{Collect, Engine, Holder, Options, Outcome, Request};
+use wharf_engine::{Collect, Engine, Holder, HookKind, Options, Outcome, Request};
 
-use crate::web;
+use crate::{web, web_with};
 
 /// Deploys v1 (healthy), then v2 behaving as told; answers the diagnosis of v2.
 async fn failed_with(b: Behaviour) -> wharf_diagnose::Diagnosis {
+    failed_in(b, &web(), None).await
+}
+
+/// The same for a service, with a hook failing from v2 on.
+async fn failed_in(
+    b: Behaviour,
+    svc: &wharf_manifest::Service,
+    hook: Option<HookKind>,
+) -> wharf_diagnose::Diagnosis {
     let sim = SimTarget::new(FakeClock::at(1_764_000_000_000));
     let events = Collect::default();
     let engine = Engine {
@@ -19,16 +28,18 @@ async fn failed_with(b: Behaviour) -> wharf_diagnose::Diagnosis {
         holder: Holder::named("me"),
         options: Options::default(),
     };
-    let svc = web();
     for (id, image) in [("v1", "good:1"), ("v2", "bad:2")] {
         if image == "bad:2" {
             sim.behave(image, b);
+            if let Some(h) = hook {
+                sim.fail_hook(h);
+            }
         }
         let r = engine
             .deploy(Request {
                 app: "pulse",
                 env: "test",
-                service: &svc,
+                service: svc,
                 id,
                 image,
                 digest: None,
@@ -42,7 +53,7 @@ async fn failed_with(b: Behaviour) -> wharf_diagnose::Diagnosis {
         };
         assert_eq!(r.outcome, Some(want), "{r:?}");
     }
-    let latest = diagnose(&sim, &svc, None).await.expect("diagnosis");
+    let latest = diagnose(&sim, svc, None).await.expect("diagnosis");
     assert_eq!(
         latest.deployment.as_deref(),
         Some("v2"),
@@ -78,6 +89,15 @@ async fn each_gate_failure_is_recognised_by_its_rule() {
             "{text}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_failing_hook_is_recognised() {
+    let svc = web_with("hooks = { pre_traffic = \"false\" }");
+    let healthy = Behaviour::Healthy { after_ms: 1_000 };
+    let d = failed_in(healthy, &svc, Some(HookKind::PreTraffic)).await;
+    assert_eq!(d.findings.first().map(|f| f.id), Some("hook-failed"), "{d}");
+    assert_eq!(d.findings[0].detail.as_deref(), Some("exit code 1"), "{d}");
 }
 
 #[tokio::test]
