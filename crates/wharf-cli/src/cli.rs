@@ -128,6 +128,9 @@ pub enum Command {
     /// Explain a failed or stuck deployment (and failed stacks): its timeline, the evidence,
     /// and the causes and fixes the catalog recognises
     Diagnose(DiagnoseArgs),
+    /// Open a shell, or run one command, in a running task of a service or job (docker exec
+    /// locally, ECS Exec on AWS)
+    Exec(ExecArgs),
     /// Run a job once, inside the environment: stream its logs and exit with its exit code
     Run(RunArgs),
     /// Print a shell completion script
@@ -295,6 +298,24 @@ pub struct LogsArgs {
     /// Only lines containing this text (on AWS without --since: the last day's)
     #[arg(long, value_name = "TEXT")]
     pub grep: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// The service or job [default: the only service]
+    pub service: Option<String>,
+
+    /// A task of this deployment (a job: this run) [default: the serving deployment]
+    #[arg(long, visible_alias = "run", value_name = "ID")]
+    pub deployment: Option<String>,
+
+    /// This task: its id or the start of it (locally: part of a container's name)
+    #[arg(long, value_name = "ID")]
+    pub task: Option<String>,
+
+    /// The command to run instead of a shell: `wharf exec web -- ls -la /app`
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

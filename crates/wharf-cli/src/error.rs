@@ -63,6 +63,18 @@ pub enum CliError {
         known: String,
     },
 
+    #[error("`{program}` is not installed: wharf hands the session to it")]
+    #[diagnostic(code(wharf::cli::exec_client), help("{install}"))]
+    ExecClient { program: String, install: String },
+
+    #[error("failed to start `{program}`")]
+    #[diagnostic(code(wharf::cli::exec_start))]
+    ExecStart {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("no service or job `{name}` in environment {env}")]
     #[diagnostic(
         code(wharf::cli::unknown_source),
@@ -149,6 +161,8 @@ impl CliError {
                 wharf_docker::DockerError::Unreachable { .. },
             )) => ExitStatus::Unreachable,
             CliError::AlreadyExists { .. }
+            | CliError::ExecClient { .. }
+            | CliError::ExecStart { .. }
             | CliError::Write { .. }
             | CliError::Stdout { .. }
             | CliError::Runtime { .. }

@@ -9,6 +9,7 @@ use wharf_manifest::{Build, Job, SecretRef, Service, SmokeCheck};
 
 use crate::events::EventSink;
 use crate::evidence::Clue;
+use crate::exec::{ExecRequest, Session};
 use crate::holder::Holder;
 use crate::job::{JobSpec, JobTask, RunEnd};
 use crate::plan::HookKind;
@@ -517,6 +518,19 @@ pub trait Target: Store {
     /// stacks).
     fn stack_evidence(&self) -> impl Future<Output = Result<Vec<Clue>, TargetError>> + Send {
         async { Ok(Vec::new()) }
+    }
+    /// The session to start for `wharf exec` in a running task of `req.of` (see
+    /// [`crate::exec`]); a target without processes to enter refuses.
+    fn exec(
+        &self,
+        req: ExecRequest<'_>,
+    ) -> impl Future<Output = Result<Session, TargetError>> + Send {
+        async move {
+            Err(TargetError::new(format!(
+                "no task of {} can be entered on this target",
+                req.of.name()
+            )))
+        }
     }
 }
 

@@ -12,6 +12,7 @@ mod containers;
 pub mod control;
 pub mod daemon;
 pub mod evidence;
+mod exec;
 mod jobs;
 pub mod open;
 pub mod platform;

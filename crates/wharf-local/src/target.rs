@@ -470,6 +470,13 @@ impl Target for LocalTarget {
         self.local_logs(of, query, line).await
     }
 
+    async fn exec(
+        &self,
+        req: wharf_engine::ExecRequest<'_>,
+    ) -> Result<wharf_engine::Session, TargetError> {
+        self.local_exec(req).await
+    }
+
     async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {
         let mut ids: std::collections::BTreeSet<String> = self
             .docker

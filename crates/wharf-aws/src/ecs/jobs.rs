@@ -169,6 +169,7 @@ impl AwsTarget {
             .task_definition(&td)
             .launch_type(LaunchType::Fargate)
             .count(1)
+            .enable_execute_command(true)
             .network_configuration(
                 NetworkConfiguration::builder()
                     .awsvpc_configuration(vpc)

@@ -33,6 +33,7 @@ pub mod taskdef;
 
 mod attach;
 mod evidence;
+pub mod exec;
 mod health;
 mod retire;
 mod view;
@@ -68,6 +69,8 @@ pub struct Clients {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// The environment's stacks, read by `wharf diagnose`.
     pub cfn: aws_sdk_cloudformation::Client,
+    /// The endpoint every client was pointed at (an emulator), if not AWS's own.
+    pub endpoint: Option<String>,
 }
 
 impl Clients {
@@ -83,6 +86,7 @@ impl Clients {
             ssm: aws_sdk_ssm::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             cfn: aws_sdk_cloudformation::Client::new(config),
+            endpoint: config.endpoint_url().map(str::to_owned),
         }
     }
 }
@@ -640,6 +644,13 @@ impl Target for AwsTarget {
         deployment: &str,
     ) -> Result<Vec<wharf_engine::Clue>, TargetError> {
         self.evidence_of(service, deployment).await
+    }
+
+    async fn exec(
+        &self,
+        req: wharf_engine::ExecRequest<'_>,
+    ) -> Result<wharf_engine::Session, TargetError> {
+        self.aws_exec(req).await
     }
 
     async fn stack_evidence(&self) -> Result<Vec<wharf_engine::Clue>, TargetError> {

@@ -142,6 +142,7 @@ impl AwsTarget {
         let ecs = EcsParameters::builder()
             .task_definition_arn(&td)
             .task_count(1)
+            .enable_execute_command(true)
             .launch_type(LaunchType::Fargate)
             .network_configuration(
                 NetworkConfiguration::builder()

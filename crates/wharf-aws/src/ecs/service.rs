@@ -140,6 +140,7 @@ pub async fn ensure(
             .task_definition(d.task_definition)
             .desired_count(d.count as i32)
             .deployment_configuration(deployment_configuration(d))
+            .enable_execute_command(true)
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("update ECS service {}", d.name), e))?;
@@ -173,6 +174,8 @@ pub async fn ensure(
         .deployment_configuration(deployment_configuration(d))
         .propagate_tags(PropagateTags::Service)
         .enable_ecs_managed_tags(true)
+        // `wharf exec`: the task role has the Session Manager channels.
+        .enable_execute_command(true)
         .tags(tag("wharf.app", &out.app))
         .tags(tag("wharf.env", &out.env))
         .tags(tag("wharf.service", &service.name))

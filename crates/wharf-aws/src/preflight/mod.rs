@@ -32,6 +32,8 @@ pub enum Check {
     Egress,
     SecurityGroup,
     Quota,
+    /// What `wharf exec` needs: the Session Manager plugin here, the channels there.
+    Exec,
 }
 
 impl fmt::Display for Check {
@@ -46,6 +48,7 @@ impl fmt::Display for Check {
             Check::Egress => "egress",
             Check::SecurityGroup => "security group",
             Check::Quota => "quota",
+            Check::Exec => "exec",
         })
     }
 }
@@ -243,6 +246,25 @@ impl Context<'_> {
     }
 }
 
+/// Whether `wharf exec` finds AWS's Session Manager plugin on `path` (this machine's PATH).
+pub fn exec_client(path: Option<std::ffi::OsString>) -> Finding {
+    let plugin = crate::ecs::exec::PLUGIN;
+    let found = path
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(plugin))
+        .find(|p| p.is_file());
+    match found {
+        Some(p) => Finding::ok(Check::Exec, plugin, format!("found at {}", p.display())),
+        None => Finding::warning(
+            Check::Exec,
+            plugin,
+            "not on the PATH: `wharf exec` cannot hand a session to it (deploys do not need it)",
+            "install AWS's Session Manager plugin: https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html",
+        ),
+    }
+}
+
 /// Runs every check against the account. `progress` hears each check as it starts.
 pub async fn run(
     access: &Access,
@@ -285,6 +307,8 @@ pub async fn run(
         findings.extend(network::security_groups(&cx).await);
         progress(Check::Quota);
         findings.extend(quotas::check(&cx).await);
+        progress(Check::Exec);
+        findings.push(exec_client(std::env::var_os("PATH")));
     }
     let count = |level: Level| findings.iter().filter(|f| f.level == level).count();
     Report {
@@ -293,5 +317,28 @@ pub async fn run(
         errors: count(Level::Error),
         warnings: count(Level::Warning),
         findings,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_session_manager_plugin_is_looked_for_on_the_path() {
+        let dir = std::env::temp_dir().join(format!("wharf-plugin-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = exec_client(Some(dir.clone().into_os_string()));
+        assert_eq!(missing.level, Level::Warning);
+        assert!(missing
+            .fix
+            .as_deref()
+            .is_some_and(|f| f.contains("install")));
+        std::fs::write(dir.join(crate::ecs::exec::PLUGIN), "").unwrap();
+        let path = std::env::join_paths(["/nonexistent".into(), dir.clone()]).unwrap();
+        let found = exec_client(Some(path));
+        assert_eq!(found.level, Level::Ok, "{found:?}");
+        assert_eq!(exec_client(None).level, Level::Warning);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -138,6 +138,19 @@ pub(super) async fn egress(cx: &Context<'_>) -> Vec<Finding> {
                 if !s3_ok {
                     missing.push("s3 (image layers)".into());
                 }
+                // `wharf exec` alone needs the Session Manager channels: a warning, not an error.
+                let channels = format!("com.amazonaws.{}.ssmmessages", cx.region);
+                if !endpoints
+                    .iter()
+                    .any(|e| e.service == channels && e.state == "available")
+                {
+                    findings.push(Finding::warning(
+                        Check::Exec,
+                        &subject,
+                        "has no NAT and no available ssmmessages endpoint: `wharf exec` cannot open sessions",
+                        recreate.clone(),
+                    ));
+                }
                 findings.push(if missing.is_empty() {
                     Finding::ok(
                         Check::Egress,

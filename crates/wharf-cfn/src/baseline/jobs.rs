@@ -102,6 +102,7 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
         let mut props = json!({
             "RoleName": role,
             "AssumeRolePolicyDocument": task_trust(),
+            "ManagedPolicyArns": [{ "Ref": super::observability::EXEC_POLICY }],
             "Tags": tags(&role),
         });
         let ssm = ssm_parameter_arns(j.secrets.values());

@@ -212,7 +212,15 @@ fn endpoints(cx: &Ctx<'_>, t: &mut Template) {
         .iter()
         .map(|s| r(s))
         .collect();
-    for svc in ["ecr.api", "ecr.dkr", "logs", "ssm", "secretsmanager", "sts"] {
+    for svc in [
+        "ecr.api",
+        "ecr.dkr",
+        "logs",
+        "ssm",
+        "ssmmessages",
+        "secretsmanager",
+        "sts",
+    ] {
         t.add(
             crate::template::logical_id(&["endpoint", svc]),
             Resource::new(

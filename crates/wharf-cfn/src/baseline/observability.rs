@@ -55,6 +55,7 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
         service_resources(cx, t, s);
     }
     execution_role(cx, t);
+    t.add(EXEC_POLICY, exec_policy());
     t.add(
         STATE_TABLE,
         Resource::new(
@@ -125,6 +126,7 @@ fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
     let mut props = json!({
         "RoleName": cx.names.task_role(&s.name),
         "AssumeRolePolicyDocument": task_trust(),
+        "ManagedPolicyArns": [{ "Ref": EXEC_POLICY }],
         "Tags": cx.service_tags(&cx.names.task_role(&s.name), &s.name),
     });
     if !statements.is_empty() {
@@ -134,6 +136,31 @@ fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
         task_role_id(&s.name),
         Resource::new("AWS::IAM::Role", props),
     );
+}
+
+/// The policy every task role has for `wharf exec` (ECS Exec): the Session Manager channels
+/// the ECS agent opens for a session. One managed policy, not a statement per role.
+pub(crate) const EXEC_POLICY: &str = "ExecPolicy";
+
+fn exec_policy() -> Resource {
+    Resource::new(
+        "AWS::IAM::ManagedPolicy",
+        json!({
+            "Description": "ECS Exec (wharf exec): the task's Session Manager channels",
+            "PolicyDocument": iam::document(vec![iam::allow(
+                "ExecChannels",
+                &[
+                    "ssmmessages:CreateControlChannel",
+                    "ssmmessages:CreateDataChannel",
+                    "ssmmessages:OpenControlChannel",
+                    "ssmmessages:OpenDataChannel",
+                ],
+                vec![json!("*")],
+            )]),
+        }),
+    )
+    .skip_check("CKV_AWS_355", "the ssmmessages channel actions support no resource-level permissions; AWS documents Resource \"*\" for ECS Exec")
+    .skip_check("CKV_AWS_290", "the ssmmessages channel actions support no resource-level permissions; they grant no write access to resources")
 }
 
 /// ECS tasks of this account may assume the role.

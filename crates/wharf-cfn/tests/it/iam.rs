@@ -6,10 +6,15 @@ use crate::matrix::all_stacks;
 
 /// Where `"Resource": "*"` is the only thing AWS accepts:
 /// - `ecr:GetAuthorizationToken` has no resource-level permissions;
+/// - nor have the Session Manager channels ECS Exec opens (`ssmmessages:*Channel`);
 /// - in a KMS key policy, `*` means "this key" (a key policy cannot name its own ARN).
 fn star_resource_allowed(stmt: &wharf_cfn::iam::FoundStatement, resource_type: &str) -> bool {
     let actions = stmt.actions();
-    (actions == ["ecr:GetAuthorizationToken"]) || resource_type == "AWS::KMS::Key"
+    let channels = !actions.is_empty()
+        && actions
+            .iter()
+            .all(|a| a.starts_with("ssmmessages:") && a.ends_with("Channel"));
+    (actions == ["ecr:GetAuthorizationToken"]) || channels || resource_type == "AWS::KMS::Key"
 }
 
 #[test]

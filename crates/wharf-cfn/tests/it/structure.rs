@@ -69,7 +69,7 @@ fn egress_modes() {
             count(&ep, "AWS::EC2::NatGateway"),
             count(&ep, "AWS::EC2::VPCEndpoint")
         ),
-        (0, 8)
+        (0, 9)
     );
 }
 

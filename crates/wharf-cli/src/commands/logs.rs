@@ -19,7 +19,10 @@ pub const DEFAULT_TAIL: u32 = 100;
 pub struct Logs<'a>(pub &'a LogsArgs);
 
 /// A service by that name, else a job, else the only service.
-fn source<'e>(env: &'e Environment, name: Option<&str>) -> Result<LogSource<'e>, CliError> {
+pub(crate) fn source<'e>(
+    env: &'e Environment,
+    name: Option<&str>,
+) -> Result<LogSource<'e>, CliError> {
     match name {
         Some(n) if env.services.contains_key(n) => Ok(LogSource::Service(&env.services[n])),
         Some(n) => match env.jobs.get(n) {

@@ -7,6 +7,7 @@ pub mod completions;
 pub mod deploy;
 pub mod diagnose;
 pub mod down;
+pub mod exec;
 pub mod gc;
 pub mod history;
 pub mod init;

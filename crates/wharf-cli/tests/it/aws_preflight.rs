@@ -118,8 +118,14 @@ fn a_healthy_environment_passes_every_check() {
     env.moto.boto3(&format!("{OUTPUTS}{ALB_EGRESS}"));
     simulator(&env, "allowed");
     let before = env.proxy.operations().len();
+    // `wharf exec`'s client, the Session Manager plugin, on the PATH (a stand-in).
+    let bin = env.dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let plugin = bin.join("session-manager-plugin");
+    std::fs::write(&plugin, "#!/bin/sh\n").unwrap();
     let out = env
         .wharf()
+        .env("PATH", format!("{}:/usr/bin:/bin", bin.display()))
         .args(["--output", "json", "validate", "--remote"])
         .run();
     let json = out.success().json();
@@ -140,6 +146,7 @@ fn a_healthy_environment_passes_every_check() {
         "egress",
         "security-group",
         "quota",
+        "exec",
     ] {
         assert!(
             !at(&json, check, "ok").is_empty(),

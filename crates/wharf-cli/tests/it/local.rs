@@ -150,6 +150,34 @@ fn deploy_roll_back_lock_status_and_down() {
         .code(2)
         .contains("neither a duration nor a time");
 
+    // wharf exec: one command in a container of the serving deployment, its output and its
+    // exit code passed through; no such task and no docker client are clear errors.
+    let exec = |args: &[&str]| {
+        wharf()
+            .args(["exec", "--env", "local"])
+            .args(args)
+            .current_dir(d.path())
+    };
+    let out = exec(&["--", "/hello", "--job", "exit=3"]).run().code(3);
+    assert!(
+        out.stdout
+            .contains(&format!("hello job: run - deployment {v1}")),
+        "the command ran in {v1}'s container: {out}"
+    );
+    assert!(out.stderr.contains("web: entering "), "{out}");
+    exec(&["--deployment", &v1, "--", "/hello", "--job"])
+        .run()
+        .success();
+    exec(&["--task", "no-such-task", "--", "/hello", "--job"])
+        .run()
+        .code(1)
+        .contains("no running task of web matching task no-such-task");
+    exec(&["--", "/hello", "--job"])
+        .env("PATH", "/nonexistent")
+        .run()
+        .code(1)
+        .contains("`docker` is not installed");
+
     // A version that exits at start: rolled back by itself, v1 keeps serving.
     d.write(
         "wharf.toml",

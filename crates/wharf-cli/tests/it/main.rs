@@ -5,6 +5,7 @@ mod aws_deploy;
 mod aws_diagnose;
 mod aws_down;
 mod aws_env;
+mod aws_exec;
 mod aws_gc;
 mod aws_image;
 mod aws_jobs;
