@@ -109,7 +109,7 @@ pub enum Command {
     /// Build and roll out a new version of a service with its strategy
     Deploy(DeployArgs),
     /// Deployments, traffic weights and target health
-    Status(ServiceArg),
+    Status(StatusArgs),
     /// Past deployments with outcome and duration
     History(ServiceArg),
     /// Let a deployment held at its approval gate continue
@@ -298,6 +298,16 @@ pub struct LogsArgs {
     /// Only lines containing this text (on AWS without --since: the last day's)
     #[arg(long, value_name = "TEXT")]
     pub grep: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The service [default: all]
+    pub service: Option<String>,
+
+    /// Redraw every 2 s until the unfinished deployments end (Ctrl-C stops watching)
+    #[arg(short = 'w', long)]
+    pub watch: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,7 +9,8 @@ use wharf_manifest::{Job, Service};
 
 use crate::controller::target_err;
 use crate::error::EngineError;
-use crate::record::{Outcome, Record};
+use crate::plan::Step;
+use crate::record::{Outcome, Record, Status};
 use crate::runs::RunRecord;
 use crate::schedules::Scheduled;
 use crate::target::{Store, Target, Unreadable};
@@ -33,6 +34,42 @@ pub struct DeploymentStatus {
     /// The runtime gave it up (ECS's circuit breaker).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failed: Option<String>,
+    /// An unfinished deployment's step: `3/7`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<String>,
+    /// What an unfinished deployment waits for, and for how long.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// An unfinished deployment's latest troubled events from the runtime's scheduler (ECS
+    /// service events), newest last.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<String>,
+}
+
+/// How many of the scheduler's events `status` shows per deployment.
+pub const EVENTS_SHOWN: usize = 3;
+
+/// What an unfinished deployment waits for, from its record and health.
+pub fn waiting(r: &Record, healthy: u32, now_ms: i64) -> Option<String> {
+    let secs = |ms: i64| (ms.max(0) + 999) / 1000;
+    let elapsed = secs(now_ms - r.step_started_ms);
+    let step = r.current_step()?;
+    Some(match (r.status, step) {
+        (Status::Finished, _) => return None,
+        (Status::AwaitingApproval, _) | (_, Step::Approval) => {
+            "approval: `wharf promote` continues, `wharf abort` rolls back".to_owned()
+        }
+        (Status::RollingBack, _) => "traffic returning to the previous deployment".to_owned(),
+        (_, Step::WaitHealthy { count }) | (_, Step::Scale { new: count, .. }) => {
+            format!("{count} healthy targets ({healthy} now), {elapsed}s so far")
+        }
+        (_, Step::Bake { ms }) => format!(
+            "the bake to end ({elapsed}s of {}s), watching 5xx and stopped tasks",
+            secs(*ms as i64)
+        ),
+        (_, Step::Hook { hook }) => format!("the {hook} hook, {elapsed}s so far"),
+        (_, other) => format!("{other}, {elapsed}s so far"),
+    })
 }
 
 /// How many distinct stop reasons `status` shows per deployment.
@@ -123,7 +160,26 @@ impl EnvStatus {
                     .observe(svc, &r.id)
                     .await
                     .map_err(target_err(format!("read the health of {}", r.id)))?;
+                // What the scheduler says, for a deployment still on its way.
+                let events = if r.is_finished() {
+                    Vec::new()
+                } else {
+                    let clues = target
+                        .evidence(svc, &r.id)
+                        .await
+                        .map_err(target_err(format!("read the events of {}", r.id)))?;
+                    let events: Vec<String> = clues
+                        .into_iter()
+                        .filter(|c| c.source == crate::Source::Event)
+                        .map(|c| c.text)
+                        .collect();
+                    events[events.len().saturating_sub(EVENTS_SHOWN)..].to_vec()
+                };
                 deployments.push(DeploymentStatus {
+                    step: (!r.is_finished() && r.step < r.steps.len())
+                        .then(|| format!("{}/{}", r.step + 1, r.steps.len())),
+                    waiting: waiting(r, h.healthy, now_ms),
+                    events,
                     id: r.id.clone(),
                     image: r.image.clone(),
                     phase: r.phase(),
@@ -181,6 +237,12 @@ impl fmt::Display for EnvStatus {
                 }
                 if let Some(why) = &d.failed {
                     writeln!(f, "      given up: {why}")?;
+                }
+                if let (Some(step), Some(w)) = (&d.step, &d.waiting) {
+                    writeln!(f, "      step {step}, waiting for {w}")?;
+                }
+                for e in &d.events {
+                    writeln!(f, "      event: {e}")?;
                 }
             }
         }
@@ -313,5 +375,42 @@ impl fmt::Display for History {
             )?;
         }
         warn_unreadable(f, &self.unreadable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(steps: Vec<Step>, step: usize, status: Status) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "id": "d", "app": "a", "env": "e", "service": "web", "image": "i", "strategy": "canary",
+            "steps": steps, "step": step, "step_started_ms": 10_000, "status": status,
+            "weight": 0, "started_ms": 0, "updated_ms": 0
+        }))
+        .expect("a record")
+    }
+
+    #[test]
+    fn an_unfinished_deployment_says_what_it_waits_for() {
+        let steps = vec![
+            Step::WaitHealthy { count: 2 },
+            Step::Bake { ms: 60_000 },
+            Step::Approval,
+            Step::RetirePrevious,
+        ];
+        let at = |step, status| waiting(&record(steps.clone(), step, status), 1, 25_000);
+        assert_eq!(
+            at(0, Status::InProgress).as_deref(),
+            Some("2 healthy targets (1 now), 15s so far")
+        );
+        assert_eq!(
+            at(1, Status::InProgress).as_deref(),
+            Some("the bake to end (15s of 60s), watching 5xx and stopped tasks")
+        );
+        assert!(at(2, Status::AwaitingApproval).is_some_and(|w| w.contains("wharf promote")));
+        assert!(at(3, Status::RollingBack).is_some_and(|w| w.contains("previous")));
+        assert_eq!(at(3, Status::Finished), None);
+        assert_eq!(at(4, Status::InProgress), None, "past the last step");
     }
 }

@@ -1,16 +1,23 @@
-//! `wharf status [SERVICE]`: deployments, traffic weights and health, and (for the whole
-//! environment) each job's schedule, next and last run; read through the target (see
-//! [`wharf_engine::view`]); it starts nothing.
+//! `wharf status [SERVICE] [--watch]`: deployments, traffic weights and health, and for an
+//! unfinished deployment its step, what it waits for and the runtime's events; for the whole
+//! environment each job's schedule, next and last run. Read through the target (see
+//! [`wharf_engine::view`]); it starts nothing. `--watch` redraws until the unfinished
+//! deployments end, or nothing moves them any more.
+
+use std::io::IsTerminal as _;
 
 use wharf_engine::{Clock, EnvStatus, Mode, Platform, SystemClock, Target};
 use wharf_manifest::Job;
 
-use crate::cli::ServiceArg;
+use crate::cli::StatusArgs;
 use crate::env::{services, Ctx, Verb};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
 
-pub struct Status<'a>(pub &'a ServiceArg);
+/// How often `--watch` reads again.
+const WATCH_EVERY_MS: u64 = 2_000;
+
+pub struct Status<'a>(pub &'a StatusArgs);
 
 impl Verb for Status<'_> {
     type Output = ExitStatus;
@@ -26,9 +33,57 @@ impl Verb for Status<'_> {
             None => ctx.env.jobs.values().collect(),
         };
         let target = platform.target(Mode::Look).await?;
-        let status =
-            EnvStatus::of(&target, &ctx.env.name, &chosen, &jobs, SystemClock.now_ms()).await?;
-        ctx.printer.result(&status)?;
+        let redraw = self.0.watch && !ctx.printer.json() && std::io::stdout().is_terminal();
+        loop {
+            let now = SystemClock.now_ms();
+            let status = EnvStatus::of(&target, &ctx.env.name, &chosen, &jobs, now).await?;
+            if redraw {
+                // Clear the screen and go home, then draw.
+                print!("\x1b[2J\x1b[H");
+            }
+            ctx.printer.result(&status)?;
+            if !self.0.watch {
+                break;
+            }
+            let moving = moving(&target, &status, now).await?;
+            if moving.is_empty() {
+                let unfinished = status
+                    .services
+                    .iter()
+                    .any(|s| s.deployments.iter().any(|d| d.step.is_some()));
+                ctx.printer.diag(if unfinished {
+                    "watch: an unfinished deployment has no process moving it (`wharf deploy --resume` continues it, `wharf abort` rolls it back)\n"
+                } else {
+                    "watch: no deployment in progress\n"
+                });
+                break;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(std::time::Duration::from_millis(WATCH_EVERY_MS)) => {}
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
         Ok(ExitStatus::Success)
     }
+}
+
+/// The services with an unfinished deployment that a live lock holder is moving.
+async fn moving<T: Target>(
+    target: &T,
+    status: &EnvStatus,
+    now_ms: i64,
+) -> Result<Vec<String>, CliError> {
+    let mut out = Vec::new();
+    for s in &status.services {
+        if !s.deployments.iter().any(|d| d.step.is_some()) {
+            continue;
+        }
+        let lock = target.current_lock(&s.service).await.map_err(|e| {
+            wharf_engine::EngineError::target(format!("read the lock of {}", s.service), e)
+        })?;
+        if lock.is_some_and(|l| l.expires_ms > now_ms) {
+            out.push(s.service.clone());
+        }
+    }
+    Ok(out)
 }

@@ -74,6 +74,20 @@ fn each_fault_is_explained_and_the_running_version_keeps_serving() {
         .current_dir(d.path())
         .run()
         .success();
+    // Status shows where it stands and what it waits for; --watch stops at once, as no
+    // process moves a deployment held for approval.
+    let out = wharf()
+        .args(["status", "--env", "local", "--watch"])
+        .current_dir(d.path())
+        .run()
+        .success();
+    assert!(
+        out.stdout
+            .contains("waiting for approval: `wharf promote` continues")
+            && out.stdout.contains("step "),
+        "{out}"
+    );
+    assert!(out.stderr.contains("has no process moving it"), "{out}");
     d.write(
         "wharf.toml",
         good.replace("HELLO_VERSION = \"1\"", "HELLO_VERSION = \"3\"")
