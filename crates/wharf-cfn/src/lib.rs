@@ -21,6 +21,7 @@ use std::fmt;
 use serde::Serialize;
 use wharf_manifest::{Environment, Manifest};
 
+pub use baseline::dashboard::url as dashboard_url;
 pub use template::{Output, Parameter, Resource, Template};
 
 use crate::ctx::Ctx;

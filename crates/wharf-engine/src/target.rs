@@ -403,6 +403,10 @@ pub trait Target: Store {
     /// Where the environment answers (wharf's proxy locally, the load balancer on AWS); None
     /// when nothing answers now.
     fn url(&self) -> Option<String>;
+    /// Where the environment's dashboard is (the CloudWatch console on AWS); None without one.
+    fn dashboard(&self) -> Option<String> {
+        None
+    }
     /// The service's current traffic split and test route, read from the runtime.
     fn routes(&self, service: &Service)
         -> impl Future<Output = Result<Routes, TargetError>> + Send;

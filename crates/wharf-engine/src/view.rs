@@ -122,6 +122,9 @@ pub struct EnvStatus {
     /// Where the environment answers: wharf's proxy locally (None when it is not running),
     /// the load balancer on AWS.
     pub url: Option<String>,
+    /// The environment's dashboard (CloudWatch on AWS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
     pub services: Vec<ServiceStatus>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobStatus>,
@@ -200,6 +203,7 @@ impl EnvStatus {
         Ok(EnvStatus {
             environment: environment.to_owned(),
             url: target.url(),
+            dashboard: target.dashboard(),
             services: out,
             jobs: job_status(target, jobs, now_ms).await?,
             unreadable,
@@ -216,6 +220,9 @@ impl fmt::Display for EnvStatus {
                 "environment {}: proxy not running (`wharf up`)",
                 self.environment
             )?,
+        }
+        if let Some(d) = &self.dashboard {
+            writeln!(f, "dashboard {d}")?;
         }
         for s in &self.services {
             writeln!(f, "\n{} ({})", s.service, s.strategy)?;

@@ -646,6 +646,13 @@ impl Target for AwsTarget {
         self.evidence_of(service, deployment).await
     }
 
+    fn dashboard(&self) -> Option<String> {
+        Some(wharf_cfn::dashboard_url(
+            &self.out.region,
+            &self.names().cluster(),
+        ))
+    }
+
     async fn exec(
         &self,
         req: wharf_engine::ExecRequest<'_>,

@@ -1,6 +1,7 @@
 //! The baseline stack `{app}-{env}-baseline`: everything the environment's services share,
 //! and the outputs (and exports) the engine and the other stacks read.
 
+pub mod dashboard;
 mod jobs;
 mod lb;
 mod network;
@@ -39,6 +40,7 @@ pub(crate) fn template(cx: &Ctx<'_>) -> Template {
     lb::build(cx, &mut t);
     observability::build(cx, &mut t);
     jobs::build(cx, &mut t);
+    dashboard::build(cx, &mut t);
     outputs(cx, &mut t);
     t
 }

@@ -442,3 +442,28 @@ fn a_scheduled_job_gets_a_scheduler_role_allowed_to_run_its_family_and_pass_its_
         }
     }
 }
+
+#[test]
+fn the_dashboard_shows_every_deployment_by_searching_its_metrics() {
+    let t = stack("nat-2az-plain-http-test-baseline").template;
+    let dashboards: Vec<_> = t.of_type("AWS::CloudWatch::Dashboard").collect();
+    assert_eq!(dashboards.len(), 1);
+    let (_, d) = dashboards[0];
+    assert_eq!(d.properties["DashboardName"], "pulse-test");
+    let sub = &d.properties["DashboardBody"]["Fn::Sub"];
+    let body: serde_json::Value =
+        serde_json::from_str(sub[0].as_str().expect("a body")).expect("the body is JSON");
+    let text = body.to_string();
+    for want in [
+        "RequestCount",
+        "HTTPCode_Target_5XX_Count",
+        "TargetResponseTime",
+        "MetricName=\\\"HealthyHostCount\\\"",
+        "MetricName=\\\"CPUUtilization\\\"",
+        "MetricName=\\\"MemoryUtilization\\\"",
+    ] {
+        assert!(text.contains(want), "{want} in {text}");
+    }
+    assert_eq!(body["widgets"].as_array().map(Vec::len), Some(6));
+    assert_eq!(sub[1]["Lb"]["Fn::GetAtt"][1], "LoadBalancerFullName");
+}

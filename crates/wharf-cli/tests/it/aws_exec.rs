@@ -72,6 +72,17 @@ fn exec_opens_an_ecs_exec_session_and_hands_it_to_the_session_manager_plugin() {
     let env = UpEnv::new(MANIFEST);
     let out = env.wharf().args(["deploy"]).run().success();
     no_panic(&out);
+    // The environment's dashboard, where status says.
+    let status = env
+        .wharf()
+        .args(["status", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(
+        status["dashboard"],
+        "https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#dashboards/dashboard/pulse-test"
+    );
 
     let p = &env.proxy;
     p.json("ListTasks", 200, format!("{{\"taskArns\": [\"{TASK}\"]}}"));
