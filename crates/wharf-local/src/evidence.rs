@@ -19,6 +19,37 @@ const LOG_LINES_KEPT: u32 = 20;
 const KEPT: usize = 200;
 
 impl LocalTarget {
+    /// Why the deployment's containers stopped, as this process saw them replaced.
+    pub(crate) fn stop_reasons(&self, deployment: &str) -> Vec<String> {
+        self.stopped
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(deployment)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The labels of a service's containers or a job's runs' (of one deployment or run).
+    pub(crate) fn source_labels<'a>(
+        &'a self,
+        of: wharf_engine::LogSource<'a>,
+        deployment: Option<&'a str>,
+    ) -> Vec<(&'static str, &'a str)> {
+        let (key, name) = match of {
+            wharf_engine::LogSource::Service(s) => (wharf_docker::LABEL_SERVICE, s.name.as_str()),
+            wharf_engine::LogSource::Job(j) => (wharf_docker::LABEL_JOB, j.name.as_str()),
+        };
+        let mut labels = vec![
+            (wharf_docker::LABEL_APP, self.app.as_str()),
+            (wharf_docker::LABEL_ENV, self.env.as_str()),
+            (key, name),
+        ];
+        if let Some(d) = deployment {
+            labels.push((wharf_docker::LABEL_DEPLOYMENT, d));
+        }
+        labels
+    }
+
     fn evidence_path(&self, deployment: &str) -> PathBuf {
         self.state_dir()
             .join(EVIDENCE)
@@ -99,14 +130,7 @@ impl LocalTarget {
                 add(Clue::new(Source::ContainerHealth, h).task(&c.name));
             }
         }
-        let remembered = self
-            .stopped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(deployment)
-            .cloned()
-            .unwrap_or_default();
-        for r in remembered {
+        for r in self.stop_reasons(deployment) {
             if !out.iter().any(|o| o.text == r) {
                 out.push(Clue::new(Source::Stopped, r));
             }

@@ -1,8 +1,7 @@
 //! `wharf exec` on the local target: a running container of the service (or the job's run),
 //! entered with Docker's own client, `docker exec`, with a terminal when the user has one.
 
-use wharf_docker::{LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_JOB, LABEL_SERVICE};
-use wharf_engine::{ExecRequest, LogSource, Session, TargetError};
+use wharf_engine::{ExecRequest, Session, TargetError};
 
 use crate::target::{terr, LocalTarget};
 
@@ -11,18 +10,8 @@ const INSTALL: &str = "install Docker's command-line client (`docker`, e.g. the 
 
 impl LocalTarget {
     pub(crate) async fn local_exec(&self, req: ExecRequest<'_>) -> Result<Session, TargetError> {
-        let (key, name) = match req.of {
-            LogSource::Service(s) => (LABEL_SERVICE, s.name.as_str()),
-            LogSource::Job(j) => (LABEL_JOB, j.name.as_str()),
-        };
-        let mut labels = vec![
-            (LABEL_APP, self.app.as_str()),
-            (LABEL_ENV, self.env.as_str()),
-            (key, name),
-        ];
-        if let Some(d) = req.deployment {
-            labels.push((LABEL_DEPLOYMENT, d));
-        }
+        let name = req.of.name();
+        let labels = self.source_labels(req.of, req.deployment);
         let mut running: Vec<_> = self
             .docker
             .list(&labels)

@@ -5,9 +5,7 @@
 
 use std::collections::HashMap;
 
-use wharf_docker::{
-    Exit, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_JOB, LABEL_SERVICE,
-};
+use wharf_docker::{Exit, RunSpec, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_JOB};
 use wharf_engine::{Image, JobSpec, JobTask, LogLine, LogQuery, LogSource, RunEnd, TargetError};
 use wharf_manifest::{Build, Job};
 
@@ -161,18 +159,7 @@ impl LocalTarget {
         q: LogQuery<'_>,
         line: &(dyn Fn(LogLine<'_>) + Sync),
     ) -> Result<usize, TargetError> {
-        let (key, name) = match of {
-            LogSource::Service(s) => (LABEL_SERVICE, s.name.as_str()),
-            LogSource::Job(j) => (LABEL_JOB, j.name.as_str()),
-        };
-        let mut labels = vec![
-            (LABEL_APP, self.app.as_str()),
-            (LABEL_ENV, self.env.as_str()),
-            (key, name),
-        ];
-        if let Some(d) = q.deployment {
-            labels.push((LABEL_DEPLOYMENT, d));
-        }
+        let labels = self.source_labels(of, q.deployment);
         let mut containers = self.docker.list(&labels).await.map_err(terr)?;
         if let Some(t) = q.task {
             containers.retain(|c| c.name.contains(t) || c.id.starts_with(t));

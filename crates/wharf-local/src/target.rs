@@ -270,13 +270,7 @@ impl Target for LocalTarget {
         }
         let (healthy, _) = self.group_health(service, deployment).await?;
         let running = self.containers(deployment).await?.len() as u32;
-        let stopped = self
-            .stopped
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(deployment)
-            .cloned()
-            .unwrap_or_default();
+        let stopped = self.stop_reasons(deployment);
         Ok(Health {
             running,
             healthy: healthy.min(running),
