@@ -197,8 +197,9 @@ fn route(s: &wharf_manifest::Service) -> String {
 
 /// A stack resource: its physical name where the template sets one, else its logical id.
 fn stack_resource(id: &str, r: &wharf_cfn::Resource) -> Resource {
-    const NAME_KEYS: [&str; 12] = [
+    const NAME_KEYS: [&str; 13] = [
         "ClusterName",
+        "DashboardName",
         "RepositoryName",
         "LogGroupName",
         "RoleName",
