@@ -197,14 +197,6 @@ impl Docker {
             .collect())
     }
 
-    /// Why a stopped container stopped: exit code, OOM, Docker's error starting it.
-    pub async fn stop_reason(&self, id: &str) -> String {
-        self.state(id)
-            .await
-            .stopped
-            .unwrap_or_else(|| "still running".into())
-    }
-
     /// What Docker knows of a container's state: why it stopped (None: running) and the
     /// failing outputs of its own health check, the latest last (a container that is gone
     /// says so as its reason).

@@ -21,6 +21,7 @@
 //! service ([`scaling`]), removed before that service is retired.
 
 pub mod alarms;
+mod clients;
 pub mod env;
 mod follow;
 pub mod jobs;
@@ -52,44 +53,9 @@ use wharf_manifest::{Build, Job, Names, Service, SmokeCheck, StrategyKind};
 
 use crate::error::AwsError;
 use crate::state::DynamoStore;
+pub use clients::Clients;
 pub use env::{EnvOutputs, ServiceOutputs};
 pub use taskdef::EnvValue;
-
-/// The SDK clients the target uses.
-#[derive(Debug, Clone)]
-pub struct Clients {
-    pub ecs: aws_sdk_ecs::Client,
-    pub elb: aws_sdk_elasticloadbalancingv2::Client,
-    pub cw: aws_sdk_cloudwatch::Client,
-    pub ecr: aws_sdk_ecr::Client,
-    pub scaling: aws_sdk_applicationautoscaling::Client,
-    pub logs: aws_sdk_cloudwatchlogs::Client,
-    pub scheduler: aws_sdk_scheduler::Client,
-    pub ssm: aws_sdk_ssm::Client,
-    pub secrets: aws_sdk_secretsmanager::Client,
-    /// The environment's stacks, read by `wharf diagnose`.
-    pub cfn: aws_sdk_cloudformation::Client,
-    /// The endpoint every client was pointed at (an emulator), if not AWS's own.
-    pub endpoint: Option<String>,
-}
-
-impl Clients {
-    pub fn new(config: &aws_config::SdkConfig) -> Self {
-        Clients {
-            ecs: aws_sdk_ecs::Client::new(config),
-            elb: aws_sdk_elasticloadbalancingv2::Client::new(config),
-            cw: aws_sdk_cloudwatch::Client::new(config),
-            ecr: aws_sdk_ecr::Client::new(config),
-            scaling: aws_sdk_applicationautoscaling::Client::new(config),
-            logs: aws_sdk_cloudwatchlogs::Client::new(config),
-            scheduler: aws_sdk_scheduler::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
-            secrets: aws_sdk_secretsmanager::Client::new(config),
-            cfn: aws_sdk_cloudformation::Client::new(config),
-            endpoint: config.endpoint_url().map(str::to_owned),
-        }
-    }
-}
 
 /// The AWS target of one environment.
 pub struct AwsTarget {

@@ -1,4 +1,4 @@
-//! `wharf exec` on AWS: a service deployed on the moto server, its running task answered by
+//! `wharf exec` on AWS: a service (the logs test's environment) deployed on the moto server, its running task answered by
 //! replayed ListTasks/DescribeTasks (moto starts no tasks) and ECS's ExecuteCommand answered as
 //! the ECS API reference shapes it. Checked: the ExecuteCommand request (cluster, task,
 //! container, interactive, the command as one line), the Session Manager plugin invoked as the
@@ -8,23 +8,8 @@
 use serde_json::Value;
 
 use crate::aws_deploy::UpEnv;
+use crate::aws_logs::MANIFEST;
 use crate::no_panic;
-
-const MANIFEST: &str = r#"
-[app]
-name = "pulse"
-
-[environments.test]
-target = "aws"
-region = "us-east-1"
-account = "123456789012"
-azs = 2
-egress = "endpoints"
-
-[services.web]
-image = "public.ecr.aws/pulse/web:1"
-port = 8000
-"#;
 
 const TASK: &str =
     "arn:aws:ecs:us-east-1:123456789012:task/pulse-test/0123456789abcdef0123456789abcdef";
@@ -139,7 +124,11 @@ fn exec_opens_an_ecs_exec_session_and_hands_it_to_the_session_manager_plugin() {
     let listed = p
         .log()
         .into_iter()
-        .find(|r| r.operation == "ListTasks" && r.body.contains("RUNNING"))
+        .find(|r| {
+            r.operation == "ListTasks"
+                && r.body.contains("serviceName")
+                && r.body.contains("RUNNING")
+        })
         .expect("the running tasks listed");
     let listed: Value = serde_json::from_str(&listed.body).expect("JSON body");
     assert_eq!(

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::aws_deploy::UpEnv;
 use crate::no_panic;
 
-const MANIFEST: &str = r#"
+pub const MANIFEST: &str = r#"
 [app]
 name = "pulse"
 
