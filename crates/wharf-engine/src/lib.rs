@@ -16,7 +16,7 @@
 //!   to match the manifest.
 //! - [`smoke`]: the one smoke check every target runs.
 //! - [`target`]: what a runtime provides; [`sim`] is a deterministic one with a fake clock.
-//! - [`notify`]: deployment notices posted to a webhook.
+//! - [`notify`]: deployment notices posted to a webhook and published to an SNS topic.
 //! - [`platform`]: an environment as a whole (`up`, `down`, `recover`), opening its target.
 //! - [`view`]: `status` and `history`, read through the trait alone.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
@@ -51,6 +51,7 @@ pub use exec::{ExecRequest, Session};
 pub use gc::Collected;
 pub use holder::Holder;
 pub use job::{JobSpec, JobTask, RunEnd, Runner, Started};
+pub use notify::{Notice, Notifier};
 pub use plan::{plan, plan_for, HookKind, Step};
 pub use platform::{Confirm, Mode, Platform, Verdict};
 pub use record::{Ask, Mark, Outcome, Record, Status};

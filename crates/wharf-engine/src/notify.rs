@@ -1,7 +1,8 @@
 //! Deployment notifications (`[notify]`): a deployment started, succeeded or was rolled back,
 //! posted as JSON to a Slack-compatible webhook — `text` for people, the fields beside it for
-//! programs. The webhook's URL is a secret, read through the target. A notification that
-//! fails is the caller's to report; it never fails a deployment.
+//! programs — and published to an SNS topic through the target. The webhook's URL is a secret,
+//! read through the target. A notification that fails is the caller's to report; it never
+//! fails a deployment.
 
 use std::time::Duration;
 
@@ -105,51 +106,105 @@ impl Notice {
     }
 }
 
-/// Posts notices to the webhook.
-#[derive(Debug, Clone)]
+/// Sends notices to the manifest's destinations: the webhook and the SNS topic.
+#[derive(Debug)]
 pub struct Notifier {
-    url: String,
+    /// The webhook's URL (a secret: never printed).
+    url: Option<String>,
+    /// The SNS topic's ARN.
+    topic: Option<String>,
     events: Vec<NotifyEvent>,
 }
 
 impl Notifier {
-    /// Reads the webhook's URL through the target; Err says why no notice can be sent.
-    pub async fn open<T: Target>(target: &T, notify: &Notify) -> Result<Notifier, String> {
-        let url = target
-            .secret_value(&notify.webhook)
-            .await
-            .map_err(|e| format!("the webhook's URL ({}) cannot be read: {e}", notify.webhook))?;
-        wharf_http::parse_url(url.trim())
-            .map_err(|e| format!("the webhook's URL in {} is not usable: {e}", notify.webhook))?;
-        Ok(Notifier {
-            url: url.trim().to_owned(),
+    /// Opens the destinations `[notify]` names: reads the webhook's URL and resolves the topic
+    /// through the target. A destination that cannot be opened is left out and said why in the
+    /// returned warnings; the others still get every notice.
+    pub async fn open<T: Target>(target: &T, notify: &Notify) -> (Notifier, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut url = None;
+        if let Some(secret) = &notify.webhook {
+            match target.secret_value(secret).await {
+                Err(e) => warnings.push(format!(
+                    "no notices to the webhook: its URL ({secret}) cannot be read: {e}"
+                )),
+                Ok(u) => match wharf_http::parse_url(u.trim()) {
+                    Err(e) => warnings.push(format!(
+                        "no notices to the webhook: the URL in {secret} is not usable: {e}"
+                    )),
+                    Ok(_) => url = Some(u.trim().to_owned()),
+                },
+            }
+        }
+        let mut topic = None;
+        if let Some(t) = &notify.sns {
+            match target.topic(t).await {
+                Ok(arn) => topic = Some(arn),
+                Err(e) => warnings.push(format!("no notices to the SNS topic {t}: {e}")),
+            }
+        }
+        let notifier = Notifier {
+            url,
+            topic,
             events: notify.events.clone(),
-        })
+        };
+        (notifier, warnings)
     }
 
-    /// Posts the notice when its event is wanted; Err names what failed (never the URL, which
-    /// is a secret).
-    pub async fn send(&self, notice: &Notice) -> Result<(), String> {
+    /// Whether any destination is open.
+    pub fn is_open(&self) -> bool {
+        self.url.is_some() || self.topic.is_some()
+    }
+
+    /// Sends the notice to every destination when its event is wanted; each failure is one
+    /// warning naming the destination (never the webhook's URL, which is a secret).
+    pub async fn send<T: Target>(&self, target: &T, notice: &Notice) -> Vec<String> {
+        let mut failures = Vec::new();
         if !self.events.contains(&notice.event) {
-            return Ok(());
+            return failures;
         }
-        let (endpoint, path) = wharf_http::parse_url(&self.url).map_err(|e| e.to_string())?;
-        let body = serde_json::to_vec(notice).map_err(|e| e.to_string())?;
-        let req = wharf_http::post_json(&path, &endpoint.host, body).map_err(|e| e.to_string())?;
-        let limits = wharf_http::Limits {
-            timeout: POST_TIMEOUT,
-            ..wharf_http::Limits::default()
-        };
-        let answer = wharf_http::send(&endpoint, req, limits)
-            .await
-            .map_err(|e| format!("the {} notice was not delivered: {e}", notice.event))?;
-        if (200..300).contains(&answer.status) {
-            Ok(())
-        } else {
-            Err(format!(
-                "the webhook answered the {} notice with HTTP {}",
-                notice.event, answer.status
-            ))
+        if let Some(url) = &self.url {
+            if let Err(e) = post(url, notice).await {
+                failures.push(e);
+            }
         }
+        if let Some(topic) = &self.topic {
+            let sent = tokio::time::timeout(POST_TIMEOUT, target.publish(topic, notice)).await;
+            match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => failures.push(format!(
+                    "the {} notice was not published to {topic}: {e}",
+                    notice.event
+                )),
+                Err(_) => failures.push(format!(
+                    "the {} notice was not published to {topic} within {}s",
+                    notice.event,
+                    POST_TIMEOUT.as_secs()
+                )),
+            }
+        }
+        failures
+    }
+}
+
+/// Posts the notice to the webhook; Err names what failed.
+async fn post(url: &str, notice: &Notice) -> Result<(), String> {
+    let (endpoint, path) = wharf_http::parse_url(url).map_err(|e| e.to_string())?;
+    let body = serde_json::to_vec(notice).map_err(|e| e.to_string())?;
+    let req = wharf_http::post_json(&path, &endpoint.host, body).map_err(|e| e.to_string())?;
+    let limits = wharf_http::Limits {
+        timeout: POST_TIMEOUT,
+        ..wharf_http::Limits::default()
+    };
+    let answer = wharf_http::send(&endpoint, req, limits)
+        .await
+        .map_err(|e| format!("the {} notice was not delivered: {e}", notice.event))?;
+    if (200..300).contains(&answer.status) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the webhook answered the {} notice with HTTP {}",
+            notice.event, answer.status
+        ))
     }
 }

@@ -12,6 +12,7 @@ use crate::evidence::Clue;
 use crate::exec::{ExecRequest, Session};
 use crate::holder::Holder;
 use crate::job::{JobSpec, JobTask, RunEnd};
+use crate::notify::Notice;
 use crate::plan::HookKind;
 use crate::record::Record;
 use crate::runs::RunRecord;
@@ -496,6 +497,26 @@ pub trait Target: Store {
         &self,
         secret: &SecretRef,
     ) -> impl Future<Output = Result<String, TargetError>> + Send;
+    /// The ARN of the SNS topic `[notify] sns` names (an ARN, or a topic name in the
+    /// environment's account and region); a target without SNS refuses, saying so.
+    fn topic(&self, topic: &str) -> impl Future<Output = Result<String, TargetError>> + Send {
+        async move {
+            Err(TargetError::new(format!(
+                "SNS topics are published to from AWS environments only, not from this one \
+                 ({topic} gets no notices from it)"
+            ))
+            .help("the webhook (`[notify] webhook`) gets the notices in every environment"))
+        }
+    }
+    /// Publishes a deployment notice to the SNS topic `topic` (an ARN from [`Target::topic`]).
+    fn publish(
+        &self,
+        topic: &str,
+        notice: &Notice,
+    ) -> impl Future<Output = Result<(), TargetError>> + Send {
+        let _ = notice;
+        async move { Err(TargetError::new(format!("{topic} cannot be published to"))) }
+    }
     /// The job's latest run: its record, or a run the runtime knows of that wharf did not
     /// start (a schedule on AWS starts tasks by itself).
     fn latest_run(

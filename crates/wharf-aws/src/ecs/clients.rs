@@ -13,6 +13,8 @@ pub struct Clients {
     pub scheduler: aws_sdk_scheduler::Client,
     pub ssm: aws_sdk_ssm::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// Deployment notices to an SNS topic.
+    pub sns: aws_sdk_sns::Client,
     /// The environment's stacks, read by `wharf diagnose`.
     pub cfn: aws_sdk_cloudformation::Client,
     /// The endpoint every client was pointed at (an emulator), if not AWS's own.
@@ -31,6 +33,7 @@ impl Clients {
             scheduler: aws_sdk_scheduler::Client::new(config),
             ssm: aws_sdk_ssm::Client::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
+            sns: aws_sdk_sns::Client::new(config),
             cfn: aws_sdk_cloudformation::Client::new(config),
             endpoint: config.endpoint_url().map(str::to_owned),
         }

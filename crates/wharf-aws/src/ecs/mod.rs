@@ -37,6 +37,7 @@ mod evidence;
 pub mod exec;
 mod health;
 mod retire;
+mod sns;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
@@ -598,6 +599,14 @@ impl Target for AwsTarget {
         crate::ecs::taskdef::read_secret(&self.clients, secret)
             .await
             .map_err(terr)
+    }
+
+    async fn topic(&self, topic: &str) -> Result<String, TargetError> {
+        Ok(self.topic_arn(topic))
+    }
+
+    async fn publish(&self, topic: &str, notice: &wharf_engine::Notice) -> Result<(), TargetError> {
+        self.publish_notice(topic, notice).await
     }
 
     async fn unschedule(&self, job: &str) -> Result<(), TargetError> {

@@ -70,19 +70,18 @@ impl Verb for Deploy<'_> {
         };
         let engine = engine(ctx, &target, &render, options);
         let notifier = match &m.notify {
-            Some(n) => match Notifier::open(&target, n).await {
-                Ok(n) => Some(n),
-                Err(e) => {
-                    ctx.printer
-                        .diag(&format!("warning: no notifications for this deploy: {e}\n"));
-                    None
+            Some(n) => {
+                let (notifier, warnings) = Notifier::open(&target, n).await;
+                for w in warnings {
+                    ctx.printer.diag(&format!("warning: {w}\n"));
                 }
-            },
+                Some(notifier).filter(Notifier::is_open)
+            }
             None => None,
         };
         let notify = |notice: Option<Notice>| async {
             if let (Some(n), Some(notice)) = (&notifier, notice) {
-                if let Err(e) = n.send(&notice).await {
+                for e in n.send(&target, &notice).await {
                     ctx.printer.diag(&format!("warning: {e}\n"));
                 }
             }

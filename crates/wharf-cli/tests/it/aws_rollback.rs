@@ -4,11 +4,13 @@
 //! rolls back and exits 5 naming the alarm. The AWS APIs then show version 1 taking all the
 //! traffic and nothing of version 2 left: no target group, ECS service or alarms. The failed
 //! deploy printed its diagnosis; `wharf diagnose` then finds every rule the runtime triggers
-//! ([`crate::aws_diagnose`]).
+//! ([`crate::aws_diagnose`]). Its notices went to an SNS topic: first one that does not exist
+//! (a warning, the deploy goes on), then one with subscribers ([`crate::aws_notify`]).
 
 use serde_json::Value;
 
 use crate::aws_deploy::{ids, seen, UpEnv};
+use crate::aws_notify;
 use crate::no_panic;
 
 /// One canary service.
@@ -49,12 +51,22 @@ const FIRING: &str = r#"<DescribeAlarmsResponse xmlns="http://monitoring.amazona
 
 #[test]
 fn an_alarm_firing_in_the_canary_bake_rolls_the_deployment_back() {
-    let env = UpEnv::new(MANIFEST);
+    let manifest = format!("{MANIFEST}{}", aws_notify::NOTIFY);
+    let env = UpEnv::new(&manifest);
+    // The topic does not exist yet: a warning naming it, and the deployment goes on.
     let out = env.wharf().args(["deploy"]).run().success();
     no_panic(&out);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: the started notice was not published to {}",
+            aws_notify::TOPIC
+        )),
+        "{out}"
+    );
 
+    aws_notify::subscribe(&env);
     env.dir
-        .write("wharf.toml", MANIFEST.replace(":1\"", ":2\""));
+        .write("wharf.toml", manifest.replace(":1\"", ":2\""));
     env.proxy.xml("DescribeAlarms", 200, FIRING);
     let out = env.wharf().args(["deploy"]).run();
     no_panic(&out);
@@ -114,5 +126,6 @@ fn an_alarm_firing_in_the_canary_bake_rolls_the_deployment_back() {
         s.alarms
     );
 
+    aws_notify::rolled_back_was_published(&env, &ids[1]);
     crate::aws_diagnose::every_rule_the_runtime_triggers(&env, &ids[1]);
 }

@@ -2,105 +2,15 @@
 //! loopback gets `started` and `succeeded` for a good deploy, `started` and `rolled-back` (with
 //! the reason and the diagnosis's headline) for one whose containers exit at start, which also
 //! prints its diagnosis, and `wharf diagnose` in another process finds the same from what the
-//! removed containers left; a webhook that does not answer costs a warning, never the deploy.
-
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+//! removed containers left; a webhook that does not answer costs a warning, never the deploy;
+//! the SNS topic the manifest also names is said once to get nothing from a local environment.
 
 use serde_json::Value;
 use wharf_testkit::TestDir;
 
 use crate::local::{free_port, manifest, Down};
+use crate::receiver::Receiver;
 use crate::{no_panic, wharf};
-
-/// An HTTP receiver on loopback keeping every posted JSON body; stops when dropped.
-struct Receiver {
-    port: u16,
-    bodies: Arc<Mutex<Vec<Value>>>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Receiver {
-    fn start() -> Receiver {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let bodies = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (b, s) = (bodies.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                if s.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Ok(conn) = conn else { continue };
-                if let Some(v) = read_post(conn) {
-                    b.lock().unwrap().push(v);
-                }
-            }
-        });
-        Receiver {
-            port,
-            bodies,
-            stop,
-            thread: Some(thread),
-        }
-    }
-
-    fn events(&self) -> Vec<(String, String)> {
-        self.bodies
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|v| {
-                (
-                    v["event"].as_str().unwrap_or_default().to_owned(),
-                    v["service"].as_str().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect()
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-/// Reads one request (headers, then Content-Length bytes), answers 200, returns the body.
-fn read_post(conn: TcpStream) -> Option<Value> {
-    conn.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .ok()?;
-    let mut r = BufReader::new(conn.try_clone().ok()?);
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = l.split_once(':') {
-            if k.eq_ignore_ascii_case("content-length") {
-                len = v.trim().parse().ok()?;
-            }
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    let mut w = conn;
-    let _ = w.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
-    serde_json::from_slice(&body).ok()
-}
 
 #[test]
 fn deploys_post_started_succeeded_and_rolled_back_with_its_diagnosis_and_a_dead_webhook_fails_nothing(
@@ -111,7 +21,7 @@ fn deploys_post_started_succeeded_and_rolled_back_with_its_diagnosis_and_a_dead_
     let port = free_port();
     let with_notify = |env: &str| {
         format!(
-            "{}[notify]\nwebhook = \"ssm:/t/webhook\"\n",
+            "{}[notify]\nwebhook = \"ssm:/t/webhook\"\nsns = \"deploys\"\n",
             manifest(&app, port, env, "1s")
         )
     };
@@ -129,6 +39,11 @@ fn deploys_post_started_succeeded_and_rolled_back_with_its_diagnosis_and_a_dead_
         .run()
         .success();
     no_panic(&out);
+    assert_eq!(
+        out.stderr.matches("warning: no notices to the SNS topic deploys: SNS topics are published to from AWS environments only").count(),
+        1,
+        "said once that a local environment publishes to no SNS topic: {out}"
+    );
     assert_eq!(
         hook.events(),
         [

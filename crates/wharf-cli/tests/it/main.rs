@@ -11,6 +11,7 @@ mod aws_image;
 mod aws_jobs;
 mod aws_locks;
 mod aws_logs;
+mod aws_notify;
 mod aws_preflight;
 mod aws_replay;
 mod aws_rollback;
@@ -27,6 +28,7 @@ mod local_notify;
 mod local_schedules;
 mod plan;
 mod readme;
+mod receiver;
 mod render;
 mod validate;
 

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use wharf_manifest::{Build, Job, Service, SmokeCheck};
 
 mod jobs;
+mod notices;
 mod store;
 pub use jobs::{JobBehaviour, SimRun};
 
@@ -106,6 +107,7 @@ struct State {
     runs: Vec<SimRun>,
     run_records: Vec<crate::RunRecord>,
     schedules: BTreeMap<String, crate::Scheduled>,
+    published: Vec<(String, crate::notify::Notice)>,
 }
 
 /// The simulator. Traffic: 100 requests a second, split by the weights.
@@ -595,6 +597,14 @@ impl Target for SimTarget {
     ) -> Result<String, TargetError> {
         self.call(&format!("read {secret}"))?;
         Ok(format!("secret:{secret}"))
+    }
+
+    async fn topic(&self, topic: &str) -> Result<String, TargetError> {
+        self.sim_topic(topic)
+    }
+
+    async fn publish(&self, topic: &str, notice: &crate::Notice) -> Result<(), TargetError> {
+        self.sim_publish(topic, notice)
     }
 
     async fn unschedule(&self, job: &str) -> Result<(), TargetError> {

@@ -4,6 +4,7 @@
 mod faults;
 mod gc;
 mod jobs;
+mod notify;
 mod properties;
 mod resume;
 mod schedules;

@@ -33,11 +33,16 @@ pub struct Manifest {
     pub file: PathBuf,
 }
 
-/// `[notify]`: deployment events to a Slack-compatible webhook.
+/// `[notify]`: deployment events to a Slack-compatible webhook, an SNS topic, or both (at
+/// least one).
 #[derive(Debug, Clone, Serialize)]
 pub struct Notify {
     /// The webhook's URL, a secret (it carries the token that lets anyone post).
-    pub webhook: SecretRef,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook: Option<SecretRef>,
+    /// The SNS topic: its ARN, or a topic name in the environment's account and region.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sns: Option<String>,
     pub events: Vec<NotifyEvent>,
 }
 

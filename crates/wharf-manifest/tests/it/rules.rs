@@ -274,7 +274,7 @@ fn a_job_may_not_take_a_services_name() {
 }
 
 #[test]
-fn notify_takes_a_secret_webhook_and_known_events() {
+fn notify_takes_a_secret_webhook_an_sns_topic_and_known_events() {
     let ok = format!("{LOCAL}[notify]\nwebhook = \"ssm:/pulse/hook\"\n");
     let (m, problems) = parse(&ok);
     let n = m
@@ -286,8 +286,35 @@ fn notify_takes_a_secret_webhook_and_known_events() {
         wharf_manifest::NotifyEvent::ALL,
         "all three by default"
     );
+    for (good, webhook, sns) in [
+        (
+            "[notify]\nsns = \"arn:aws:sns:eu-central-1:123456789012:deploys\"\n",
+            false,
+            Some("arn:aws:sns:eu-central-1:123456789012:deploys"),
+        ),
+        (
+            "[notify]\nwebhook = \"ssm:/pulse/hook\"\nsns = \"deploys.fifo\"\n",
+            true,
+            Some("deploys.fifo"),
+        ),
+        ("[notify]\nwebhook = \"ssm:/pulse/hook\"\n", true, None),
+    ] {
+        let (m, problems) = parse(&format!("{LOCAL}{good}"));
+        let n = m
+            .unwrap_or_else(|| panic!("{good}: {problems}"))
+            .notify
+            .expect("notify");
+        assert_eq!(
+            (n.webhook.is_some(), n.sns.as_deref()),
+            (webhook, sns),
+            "{good}"
+        );
+    }
     for (bad, want) in [
-        ("[notify]\nevents = [\"started\"]\n", "webhook"),
+        (
+            "[notify]\nevents = [\"started\"]\n",
+            "names no destination: set `webhook`, `sns` or both",
+        ),
         (
             "[notify]\nwebhook = \"https://hooks.slack.com/x\"\n",
             "secret",
@@ -298,7 +325,16 @@ fn notify_takes_a_secret_webhook_and_known_events() {
         ),
         (
             "[notify]\nwebhook = \"ssm:/pulse/hook\"\nsns = \"arn:aws:sns:eu-central-1:1:t\"\n",
-            "sns",
+            "`arn:aws:sns:eu-central-1:1:t` is not an SNS topic",
+        ),
+        (
+            "[notify]\nsns = \"arn:aws:sqs:eu-central-1:123456789012:q\"\n",
+            "is not an SNS topic",
+        ),
+        ("[notify]\nsns = \"deploys now\"\n", "is not an SNS topic"),
+        (
+            "[notify]\nsns = \"deploys\"\nwebhok = \"ssm:/x\"\n",
+            "webhook",
         ),
     ] {
         let (m, problems) = parse(&format!("{LOCAL}{bad}"));
