@@ -37,7 +37,7 @@ mod evidence;
 pub mod exec;
 mod health;
 mod retire;
-mod sns;
+pub(crate) mod sns;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};

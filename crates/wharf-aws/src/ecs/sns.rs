@@ -17,18 +17,9 @@ use crate::error::{AwsError, ErrorKind};
 const SUBJECT_MAX: usize = 100;
 
 impl AwsTarget {
-    /// The topic's ARN: itself when it is one, else the name in the environment's account and
-    /// region.
+    /// The topic's ARN (see [`topic_arn`]).
     pub(crate) fn topic_arn(&self, topic: &str) -> String {
-        if topic.starts_with("arn:") {
-            return topic.to_owned();
-        }
-        let region = &self.out.region;
-        format!(
-            "arn:{}:sns:{region}:{}:{topic}",
-            partition(region),
-            self.out.account
-        )
+        topic_arn(topic, &self.out.region, &self.out.account)
     }
 
     pub(crate) async fn publish_notice(
@@ -64,14 +55,9 @@ impl AwsTarget {
                 .message_group_id(format!("{}.{}.{}", notice.app, notice.env, notice.service))
                 .message_deduplication_id(format!("{}.{}", notice.deployment, notice.event));
         }
-        // A topic in another region is published to there (the ARN says where).
-        let region = topic.split(':').nth(3).unwrap_or_default();
         let mut customized = call.customize();
-        if self.clients.endpoint.is_none() && !region.is_empty() && region != self.out.region {
-            customized = customized.config_override(
-                aws_sdk_sns::config::Builder::default()
-                    .region(aws_sdk_sns::config::Region::new(region.to_owned())),
-            );
+        if let Some(region) = elsewhere(topic, &self.out.region, self.clients.endpoint.as_deref()) {
+            customized = customized.config_override(in_region(region));
         }
         match customized.send().await {
             Ok(_) => Ok(()),
@@ -96,6 +82,27 @@ impl AwsTarget {
             }
         }
     }
+}
+
+/// The topic's ARN: itself when it is one, else the name in `account` and `region`.
+pub(crate) fn topic_arn(topic: &str, region: &str, account: &str) -> String {
+    if topic.starts_with("arn:") {
+        return topic.to_owned();
+    }
+    format!("arn:{}:sns:{region}:{account}:{topic}", partition(region))
+}
+
+/// The topic's region when calls about it must go there rather than to `home` (never with an
+/// emulator's endpoint, which serves every region).
+pub(crate) fn elsewhere<'t>(arn: &'t str, home: &str, endpoint: Option<&str>) -> Option<&'t str> {
+    let region = arn.split(':').nth(3).unwrap_or_default();
+    (endpoint.is_none() && !region.is_empty() && region != home).then_some(region)
+}
+
+/// A configuration override for calls in `region`.
+pub(crate) fn in_region(region: &str) -> aws_sdk_sns::config::Builder {
+    aws_sdk_sns::config::Builder::default()
+        .region(aws_sdk_sns::config::Region::new(region.to_owned()))
 }
 
 /// The message for each kind of subscriber: the text for people by default, the notice's
@@ -179,6 +186,22 @@ mod tests {
         n.service = "wé\nb".repeat(60);
         let s = subject(&n);
         assert!(s.len() <= SUBJECT_MAX && s.chars().all(|c| c.is_ascii_graphic() || c == ' '));
+    }
+
+    #[test]
+    fn a_bare_name_is_a_topic_of_the_environment_and_others_are_called_where_they_are() {
+        assert_eq!(
+            topic_arn("deploys", "cn-north-1", "123456789012"),
+            "arn:aws-cn:sns:cn-north-1:123456789012:deploys"
+        );
+        let other = "arn:aws:sns:eu-west-1:123456789012:deploys";
+        assert_eq!(topic_arn(other, "us-east-1", "1"), other);
+        assert_eq!(elsewhere(other, "us-east-1", None), Some("eu-west-1"));
+        assert_eq!(elsewhere(other, "eu-west-1", None), None);
+        assert_eq!(
+            elsewhere(other, "us-east-1", Some("http://127.0.0.1:5000")),
+            None
+        );
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! routed hosts); the images, roles, secrets and parameters the services reference (present and
 //! readable); the private subnets' way out (NAT routes or the VPC endpoints Fargate needs); the
 //! load balancer's security group reaching each service's port; the quotas that bite against
-//! current usage. Each check reads only; every finding that is not fine carries its fix.
+//! current usage; `wharf exec`'s plugin; where `[notify]` sends. Each check reads only; every
+//! finding that is not fine carries its fix.
 
 mod account;
 mod network;
+mod notify;
 mod quotas;
 mod refs;
 
@@ -34,6 +36,8 @@ pub enum Check {
     Quota,
     /// What `wharf exec` needs: the Session Manager plugin here, the channels there.
     Exec,
+    /// Where `[notify]` sends: the webhook's URL readable, the SNS topic there.
+    Notify,
 }
 
 impl fmt::Display for Check {
@@ -49,6 +53,7 @@ impl fmt::Display for Check {
             Check::SecurityGroup => "security group",
             Check::Quota => "quota",
             Check::Exec => "exec",
+            Check::Notify => "notify",
         })
     }
 }
@@ -309,6 +314,8 @@ pub async fn run(
         findings.extend(quotas::check(&cx).await);
         progress(Check::Exec);
         findings.push(exec_client(std::env::var_os("PATH")));
+        progress(Check::Notify);
+        findings.extend(notify::notify(&cx, manifest.notify.as_ref()).await);
     }
     let count = |level: Level| findings.iter().filter(|f| f.level == level).count();
     Report {

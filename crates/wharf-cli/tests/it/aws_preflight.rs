@@ -32,6 +32,10 @@ secrets = { DB_URL = "ssm:/pulse/db-url", TOKEN = "secretsmanager:pulse/api:toke
 image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ext/worker:1"
 port = 9000
 public = false
+
+[notify]
+webhook = "ssm:/pulse/hook"
+sns = "deploys"
 "#;
 
 /// The account's side of a healthy environment: the images, the parameter, the secret; and
@@ -48,6 +52,8 @@ for repo, tag in [('ext/api', '7'), ('ext/worker', '1')]:
     ecr.put_image(repositoryName=repo, imageTag=tag, imageManifest=manifest)
 client('ssm').put_parameter(Name='/pulse/db-url', Value='postgres://db', Type='SecureString')
 client('secretsmanager').create_secret(Name='pulse/api', SecretString=json.dumps({'token': 't'}))
+client('ssm').put_parameter(Name='/pulse/hook', Value='https://hooks.example/T1/B2', Type='SecureString')
+client('sns').create_topic(Name='deploys')
 "#;
 
 /// Outputs of the baseline as `out`, the security groups as `api` and `alb`; and the subnets'
@@ -147,6 +153,7 @@ fn a_healthy_environment_passes_every_check() {
         "security-group",
         "quota",
         "exec",
+        "notify",
     ] {
         assert!(
             !at(&json, check, "ok").is_empty(),
@@ -166,6 +173,8 @@ fn a_healthy_environment_passes_every_check() {
     assert_eq!(at(&json, "image", "ok").len(), 2);
     assert_eq!(at(&json, "role", "ok").len(), 3);
     assert_eq!(at(&json, "secret", "ok").len(), 2);
+    // The webhook's URL reads, the topic is there.
+    assert_eq!(at(&json, "notify", "ok").len(), 2, "{all:#?}");
     assert!(at(&json, "secret", "ok")
         .iter()
         .any(|f| text(f).contains("holds key token")));
@@ -296,6 +305,20 @@ print(subnet)
         "quota",
         "0 of 1 used; a deployment of every service adds up to 2",
         "wharf gc",
+    );
+    // No webhook parameter, no topic: warnings, since a notice never fails a deploy.
+    let notify = at(&json, "notify", "warning");
+    assert_eq!(notify.len(), 2, "{notify:#?}");
+    assert!(
+        text(&notify[0]).contains("its URL cannot be read")
+            && text(&notify[0])
+                .contains("aws ssm put-parameter --region us-east-1 --name /pulse/hook"),
+        "{notify:#?}"
+    );
+    assert!(
+        text(&notify[1]).contains("sns topic arn:aws:sns:us-east-1:123456789012:deploys")
+            && text(&notify[1]).contains("aws sns create-topic --region us-east-1 --name deploys"),
+        "{notify:#?}"
     );
     // What was not broken still passes: the api's image, the second subnet, the roles.
     assert_eq!(at(&json, "image", "ok").len(), 1);
