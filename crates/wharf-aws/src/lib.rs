@@ -23,6 +23,7 @@ pub mod reports;
 pub mod ship;
 pub mod stacks;
 pub mod state;
+pub mod templates;
 
 pub use access::{check_guard, connect, identity, Access, AccessOptions, GuardError, Identity};
 /// The CloudFormation client every stack operation takes.

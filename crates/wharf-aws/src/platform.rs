@@ -18,9 +18,6 @@ use crate::reports::{DownAws, Previews, Recovered, StackDone, UpAws};
 use crate::stacks::{StackEvent, StackSpec, Stacks};
 use crate::{CfnClient, StackError};
 
-/// CloudFormation's limit for a template sent in the request body.
-const MAX_BODY: usize = 51_200;
-
 /// An update running longer than this is considered stuck by `wharf recover`.
 const STUCK_AFTER: Duration = Duration::from_secs(60 * 60);
 
@@ -47,8 +44,11 @@ pub enum EnvError {
     #[diagnostic(code(wharf::cli::not_aws), help("pick an AWS environment with --env"))]
     NotAws { env: String, what: &'static str },
 
-    #[error("the template of stack {stack} is {bytes} bytes, over CloudFormation's 51,200-byte limit for a template body")]
-    #[diagnostic(code(wharf::aws::template_size), help("split services into fewer per environment, or drop optional features (waf, flow_logs) until templates are uploaded through S3"))]
+    #[error("the template of stack {stack} is {bytes} bytes, over CloudFormation's 1,000,000-byte limit for a template")]
+    #[diagnostic(
+        code(wharf::aws::template_size),
+        help("split the services over two environments (or apps)")
+    )]
     TemplateTooLarge { stack: String, bytes: usize },
 
     #[error("not confirmed: nothing was changed")]
@@ -109,7 +109,7 @@ impl AwsPlatform<'_> {
         let mut out = Vec::new();
         for s in wharf_cfn::synthesize(m, env)? {
             let body = serde_json::to_string(&s.template).unwrap_or_default();
-            if body.len() > MAX_BODY {
+            if body.len() > crate::templates::MAX_URL {
                 return Err(EnvError::TemplateTooLarge {
                     stack: s.name,
                     bytes: body.len(),
@@ -128,12 +128,53 @@ impl AwsPlatform<'_> {
                 StackSpec {
                     name: s.name,
                     template_body: body,
+                    template_url: None,
                     tags,
                 },
                 cfn,
             ));
         }
         Ok(out)
+    }
+
+    /// The stacks as `specs` has them, with each template over the inline limit uploaded to
+    /// the environment's template bucket (made the first time) and passed by URL.
+    async fn staged(&self, identity: &Identity) -> Result<Vec<(StackSpec, CfnClient)>, EnvError> {
+        let mut specs = self.specs()?;
+        if specs
+            .iter()
+            .all(|(s, _)| s.template_body.len() <= crate::templates::MAX_BODY)
+        {
+            return Ok(specs);
+        }
+        let aws = self.aws("up")?;
+        let s3 = self.access.s3();
+        let mut bucket = crate::templates::TemplateBucket::new(
+            &s3,
+            &self.manifest.app.name,
+            &self.env.name,
+            &identity.account,
+            &aws.region,
+        );
+        bucket.tls_only = !self
+            .access
+            .config
+            .endpoint_url()
+            .is_some_and(|u| u.starts_with("http://"));
+        bucket.ensure().await?;
+        for (spec, _) in &mut specs {
+            let bytes = spec.template_body.len();
+            if bytes > crate::templates::MAX_BODY {
+                let url = bucket.put(&spec.name, &spec.template_body).await?;
+                (self.events)(StackEvent::Uploaded {
+                    stack: spec.name.clone(),
+                    bytes,
+                    url: url.clone(),
+                });
+                spec.template_url = Some(url);
+            }
+        }
+        Ok(specs)
     }
 }
 
@@ -154,7 +195,7 @@ impl Platform for AwsPlatform<'_> {
     async fn up(&self) -> Result<UpAws, EnvError> {
         let identity = self.guarded("up").await?;
         let mut done = Vec::new();
-        for (spec, cfn) in self.specs()? {
+        for (spec, cfn) in self.staged(&identity).await? {
             let (applied, preview) = Stacks::new(&cfn, self.events).apply(&spec).await?;
             done.push(StackDone {
                 stack: spec.name,
@@ -170,9 +211,9 @@ impl Platform for AwsPlatform<'_> {
     }
 
     async fn preview(&self) -> Result<Previews, EnvError> {
-        self.guarded("plan --remote").await?;
+        let identity = self.guarded("plan --remote").await?;
         let mut out = Vec::new();
-        for (spec, cfn) in self.specs()? {
+        for (spec, cfn) in self.staged(&identity).await? {
             out.push(Stacks::new(&cfn, self.events).preview(&spec).await?);
         }
         Ok(Previews {
@@ -183,7 +224,7 @@ impl Platform for AwsPlatform<'_> {
 
     async fn down(&self, purge: bool, confirm: Confirm<'_>) -> Result<DownAws, EnvError> {
         let aws = self.aws("down")?;
-        self.guarded("down").await?;
+        let identity = self.guarded("down").await?;
         let (m, env) = (self.manifest, self.env);
         let mut specs = self.specs()?;
         specs.reverse();
@@ -259,6 +300,25 @@ impl Platform for AwsPlatform<'_> {
             {
                 deleted.push(spec.name.clone());
             }
+        }
+        // Last, the template bucket: wharf's own (its tags say so), holding only templates.
+        let bucket = crate::templates::TemplateBucket::new(
+            &s3,
+            &m.app.name,
+            &env.name,
+            &identity.account,
+            &aws.region,
+        );
+        match bucket.remove().await {
+            Ok(true) => deleted.push(format!("bucket {}", bucket.name)),
+            Ok(false) => {}
+            Err(e) if e.kind == crate::error::ErrorKind::Conflict => {
+                (self.events)(StackEvent::Warning {
+                    stack: bucket.name.clone(),
+                    message: e.message,
+                });
+            }
+            Err(e) => return Err(e.into()),
         }
         Ok(DownAws {
             environment: env.name.clone(),

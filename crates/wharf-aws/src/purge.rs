@@ -180,37 +180,43 @@ pub async fn empty(
             }
         }
     } else {
-        let ids = objects(s3, name).await?;
-        for chunk in ids.chunks(1000) {
-            let delete = Delete::builder()
-                .set_objects(Some(chunk.to_vec()))
-                .quiet(true)
-                .build()
-                .map_err(|e| {
-                    AwsError::new(
-                        format!("empty bucket {name}"),
-                        ErrorKind::Invalid,
-                        e.to_string(),
-                    )
-                })?;
-            let out = s3
-                .delete_objects()
-                .bucket(name)
-                .delete(delete)
-                .send()
-                .await
-                .map_err(|e| AwsError::from_sdk(format!("empty bucket {name}"), e))?;
-            if let Some(err) = out.errors().first() {
-                return Err(AwsError::new(
+        empty_bucket(s3, name).await?;
+    }
+    Ok(())
+}
+
+/// Deletes every object version and delete marker of bucket `name`, 1000 at a time.
+pub async fn empty_bucket(s3: &aws_sdk_s3::Client, name: &str) -> Result<(), AwsError> {
+    let ids = objects(s3, name).await?;
+    for chunk in ids.chunks(1000) {
+        let delete = Delete::builder()
+            .set_objects(Some(chunk.to_vec()))
+            .quiet(true)
+            .build()
+            .map_err(|e| {
+                AwsError::new(
                     format!("empty bucket {name}"),
-                    ErrorKind::Other,
-                    format!(
-                        "{}: {}",
-                        err.key().unwrap_or("an object"),
-                        err.message().unwrap_or("not deleted")
-                    ),
-                ));
-            }
+                    ErrorKind::Invalid,
+                    e.to_string(),
+                )
+            })?;
+        let out = s3
+            .delete_objects()
+            .bucket(name)
+            .delete(delete)
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(format!("empty bucket {name}"), e))?;
+        if let Some(err) = out.errors().first() {
+            return Err(AwsError::new(
+                format!("empty bucket {name}"),
+                ErrorKind::Other,
+                format!(
+                    "{}: {}",
+                    err.key().unwrap_or("an object"),
+                    err.message().unwrap_or("not deleted")
+                ),
+            ));
         }
     }
     Ok(())

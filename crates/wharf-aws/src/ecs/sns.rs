@@ -148,7 +148,7 @@ fn first_line(text: &str) -> &str {
 }
 
 /// The partition a region is in.
-fn partition(region: &str) -> &'static str {
+pub(crate) fn partition(region: &str) -> &'static str {
     if region.starts_with("cn-") {
         "aws-cn"
     } else if region.starts_with("us-gov-") {

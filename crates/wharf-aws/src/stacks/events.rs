@@ -38,6 +38,12 @@ pub enum StackEvent {
     Status { stack: String, status: String },
     /// Something worth knowing that did not stop the operation.
     Warning { stack: String, message: String },
+    /// A template over the inline limit went to the environment's template bucket.
+    Uploaded {
+        stack: String,
+        bytes: usize,
+        url: String,
+    },
 }
 
 impl fmt::Display for StackEvent {
@@ -67,6 +73,9 @@ impl fmt::Display for StackEvent {
             }
             StackEvent::Status { stack, status } => write!(f, "{stack}: {status}"),
             StackEvent::Warning { stack, message } => write!(f, "{stack}: warning: {message}"),
+            StackEvent::Uploaded { stack, bytes, url } => {
+                write!(f, "{stack}: template of {bytes} bytes uploaded to {url}")
+            }
         }
     }
 }

@@ -24,8 +24,11 @@ pub use status::needs_recovery;
 #[derive(Debug, Clone)]
 pub struct StackSpec {
     pub name: String,
-    /// The template as JSON (at most 51,200 bytes, CloudFormation's limit for a body).
+    /// The template as JSON.
     pub template_body: String,
+    /// Where CloudFormation reads the template from instead of the body: the template bucket,
+    /// for a template over the 51,200 bytes a request may carry.
+    pub template_url: Option<String>,
     pub tags: Vec<(String, String)>,
 }
 
@@ -265,7 +268,12 @@ impl<'a> Stacks<'a> {
             } else {
                 ChangeSetType::Create
             })
-            .template_body(&spec.template_body)
+            .set_template_body(
+                spec.template_url
+                    .is_none()
+                    .then(|| spec.template_body.clone()),
+            )
+            .set_template_url(spec.template_url.clone())
             .capabilities(Capability::CapabilityNamedIam)
             .set_tags(Some(
                 spec.tags
