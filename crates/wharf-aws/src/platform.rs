@@ -7,13 +7,13 @@
 use std::time::Duration;
 
 use wharf_cfn::StackKind;
-use wharf_engine::{Confirm, Mode, Platform, Verdict};
+use wharf_engine::{Before, Confirm, Mode, Platform, Verdict};
 use wharf_manifest::{AwsEnv, Environment, Manifest, Names};
 
 use crate::access::{check_guard, identity, Access, GuardError, Identity};
 use crate::ecs::AwsTarget;
 use crate::error::AwsError;
-use crate::preflight::{Check, Level, Report};
+use crate::preflight::{Check, Depth, Level, Report};
 use crate::reports::{DownAws, Previews, Recovered, StackDone, UpAws};
 use crate::stacks::{StackEvent, StackSpec, Stacks};
 use crate::{CfnClient, StackError};
@@ -362,9 +362,32 @@ impl Platform for AwsPlatform<'_> {
         &self,
         progress: &(dyn Fn(&str) + Sync),
     ) -> Result<(Report, Verdict), EnvError> {
+        self.checked(Depth::Full, progress).await
+    }
+
+    async fn preflight_fast(
+        &self,
+        before: Before,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<Option<(Report, Verdict)>, EnvError> {
+        let depth = match before {
+            Before::Up => Depth::Up,
+            Before::Deploy => Depth::Deploy,
+        };
+        Ok(Some(self.checked(depth, progress).await?))
+    }
+}
+
+impl AwsPlatform<'_> {
+    async fn checked(
+        &self,
+        depth: Depth,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> Result<(Report, Verdict), EnvError> {
         let aws = self.aws("validate --remote")?;
         let tell = |c: Check| progress(&c.to_string());
-        let report = crate::preflight::run(&self.access, self.manifest, self.env, aws, &tell).await;
+        let report =
+            crate::preflight::run(&self.access, self.manifest, self.env, aws, depth, &tell).await;
         let identity_failed = report
             .findings
             .iter()

@@ -100,7 +100,7 @@ pub enum Command {
     /// Print the CloudFormation templates of an AWS environment
     Render(RenderArgs),
     /// Create or start an environment (local: wharf's proxy)
-    Up,
+    Up(UpArgs),
     /// Remove everything an environment runs (local: containers, images, network, proxy, state;
     /// AWS: its stacks, in dependency order)
     Down(DownArgs),
@@ -213,6 +213,13 @@ pub enum TemplateFormat {
 }
 
 #[derive(Debug, Args)]
+pub struct UpArgs {
+    /// AWS: do not check the account and the stacks' states first
+    #[arg(long, env = "WHARF_SKIP_PREFLIGHT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub skip_preflight: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct DeployArgs {
     /// The service [default: every service]
     pub service: Option<String>,
@@ -228,6 +235,10 @@ pub struct DeployArgs {
     /// Return at an approval gate instead of waiting for `wharf promote`
     #[arg(long)]
     pub no_wait: bool,
+
+    /// AWS: do not run the fast preflight (identity, stacks, images, secrets, egress) first
+    #[arg(long, env = "WHARF_SKIP_PREFLIGHT", value_parser = clap::builder::FalseyValueParser::new())]
+    pub skip_preflight: bool,
 
     /// AWS: push built images to this registry (`host[:port]`) instead of the service's ECR
     /// repository's host, keeping the repository's name (a mirror, or a local registry in tests)

@@ -43,7 +43,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => commands::validate::run(&cli.global, &printer, args),
         Command::Plan(args) => commands::plan::run(&cli.global, &printer, args),
         Command::Render(args) => commands::render::run(&cli.global, &printer, args),
-        Command::Up => run(&cli, &printer, commands::up::Up),
+        Command::Up(args) => run(&cli, &printer, commands::up::Up(args)),
         Command::Down(a) => run(&cli, &printer, commands::down::Down(a)),
         Command::Recover => run(&cli, &printer, commands::recover::Recover),
         Command::Deploy(a) => run(&cli, &printer, commands::deploy::Deploy(a)),

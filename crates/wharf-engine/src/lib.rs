@@ -53,7 +53,7 @@ pub use holder::Holder;
 pub use job::{JobSpec, JobTask, RunEnd, Runner, Started};
 pub use notify::{Notice, Notifier};
 pub use plan::{plan, plan_for, HookKind, Step};
-pub use platform::{Confirm, Mode, Platform, Verdict};
+pub use platform::{Before, Confirm, Mode, Platform, Verdict};
 pub use record::{Ask, Mark, Outcome, Record, Status};
 pub use runs::{RunRecord, Trigger};
 pub use schedules::{ScheduleSpec, Scheduled, Synced};

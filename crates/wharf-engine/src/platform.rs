@@ -33,6 +33,14 @@ pub enum Verdict {
     Unreachable,
 }
 
+/// What a fast preflight comes before: `up` needs the account and its stacks in order;
+/// `deploy` also what the tasks will need (images, secrets, a way out of the subnets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Before {
+    Up,
+    Deploy,
+}
+
 /// A result every environment-level command prints: text or JSON.
 pub trait Report: Serialize + Display + Send {}
 impl<T: Serialize + Display + Send> Report for T {}
@@ -69,4 +77,15 @@ pub trait Platform: Sync {
         &self,
         progress: &(dyn Fn(&str) + Sync),
     ) -> impl Future<Output = Result<(Self::Preflight, Verdict), Self::Error>> + Send;
+    /// The fast part of the preflight, which `up` and `deploy` run before changing anything
+    /// (`None` where the runtime has nothing worth checking first: its own errors come at
+    /// once and name their cause).
+    fn preflight_fast(
+        &self,
+        before: Before,
+        progress: &(dyn Fn(&str) + Sync),
+    ) -> impl Future<Output = Result<Option<(Self::Preflight, Verdict)>, Self::Error>> + Send {
+        let _ = (before, progress);
+        async { Ok(None) }
+    }
 }

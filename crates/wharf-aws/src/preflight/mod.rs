@@ -216,6 +216,7 @@ pub(crate) struct Context<'a> {
     /// Outputs of the environment's stacks by stack name (only stacks that exist and can be
     /// read; the baseline's absence means the environment is not up).
     pub outputs: BTreeMap<String, BTreeMap<String, String>>,
+    pub depth: Depth,
 }
 
 impl Context<'_> {
@@ -271,11 +272,25 @@ pub fn exec_client(path: Option<std::ffi::OsString>) -> Finding {
 }
 
 /// Runs every check against the account. `progress` hears each check as it starts.
+/// How much of the preflight to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Depth {
+    /// What `up` checks before changing anything: identity and guard, the stacks' states.
+    Up,
+    /// What `deploy` checks before changing anything: also images, secrets and parameters
+    /// present, the subnets' way out.
+    Deploy,
+    /// Everything (`validate --remote`): also the certificate, roles, what the execution
+    /// role may read (IAM's simulator), security groups, quotas, exec and notify.
+    Full,
+}
+
 pub async fn run(
     access: &Access,
     manifest: &Manifest,
     env: &Environment,
     aws: &AwsEnv,
+    depth: Depth,
     progress: &(dyn Fn(Check) + Sync),
 ) -> Report {
     let mut findings = Vec::new();
@@ -297,25 +312,27 @@ pub async fn run(
             region,
             account: id.account,
             outputs,
+            depth,
         };
-        progress(Check::Certificate);
-        findings.extend(account::certificate(&cx).await);
-        progress(Check::Image);
-        findings.extend(refs::images(&cx).await);
-        progress(Check::Role);
-        findings.extend(refs::roles(&cx).await);
-        progress(Check::Secret);
-        findings.extend(refs::secrets(&cx).await);
-        progress(Check::Egress);
-        findings.extend(network::egress(&cx).await);
-        progress(Check::SecurityGroup);
-        findings.extend(network::security_groups(&cx).await);
-        progress(Check::Quota);
-        findings.extend(quotas::check(&cx).await);
-        progress(Check::Exec);
-        findings.push(exec_client(std::env::var_os("PATH")));
-        progress(Check::Notify);
-        findings.extend(notify::notify(&cx, manifest.notify.as_ref()).await);
+        if depth == Depth::Full {
+            progress(Check::Certificate);
+            findings.extend(account::certificate(&cx).await);
+        }
+        if depth != Depth::Up {
+            progress(Check::Image);
+            findings.extend(refs::images(&cx).await);
+            if depth == Depth::Full {
+                progress(Check::Role);
+                findings.extend(refs::roles(&cx).await);
+            }
+            progress(Check::Secret);
+            findings.extend(refs::secrets(&cx).await);
+            progress(Check::Egress);
+            findings.extend(network::egress(&cx).await);
+        }
+        if depth == Depth::Full {
+            full(&cx, manifest, &mut findings, progress).await;
+        }
     }
     let count = |level: Level| findings.iter().filter(|f| f.level == level).count();
     Report {
@@ -325,6 +342,23 @@ pub async fn run(
         warnings: count(Level::Warning),
         findings,
     }
+}
+
+/// The checks only `validate --remote` makes.
+async fn full(
+    cx: &Context<'_>,
+    manifest: &Manifest,
+    findings: &mut Vec<Finding>,
+    progress: &(dyn Fn(Check) + Sync),
+) {
+    progress(Check::SecurityGroup);
+    findings.extend(network::security_groups(cx).await);
+    progress(Check::Quota);
+    findings.extend(quotas::check(cx).await);
+    progress(Check::Exec);
+    findings.push(exec_client(std::env::var_os("PATH")));
+    progress(Check::Notify);
+    findings.extend(notify::notify(cx, manifest.notify.as_ref()).await);
 }
 
 #[cfg(test)]

@@ -62,6 +62,19 @@ impl Verb for Deploy<'_> {
         let args = self.0;
         let (m, env) = (ctx.manifest, ctx.env);
         let chosen = services(env, args.service.as_deref())?;
+        // A resumed deployment is already under way: the check is for starting one.
+        if !args.resume {
+            if let Some(stop) = super::preflight::gate(
+                ctx,
+                platform,
+                wharf_engine::Before::Deploy,
+                args.skip_preflight,
+            )
+            .await?
+            {
+                return Ok(stop);
+            }
+        }
         let target = platform.target(Mode::Act).await?;
         let render = Render::new(ctx.printer);
         let options = Options {

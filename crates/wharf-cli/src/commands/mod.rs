@@ -14,6 +14,7 @@ pub mod init;
 pub mod local;
 pub mod logs;
 pub mod plan;
+pub mod preflight;
 pub mod recover;
 pub mod render;
 pub mod run;

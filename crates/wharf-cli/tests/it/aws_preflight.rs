@@ -469,3 +469,82 @@ print(arn)
     assert_eq!(warned.len(), 1, "{:#?}", findings(&json));
     assert!(text(&warned[0]).contains("does not renew an imported certificate"));
 }
+
+#[test]
+fn deploy_checks_first_and_changes_nothing_when_a_parameter_is_missing() {
+    let env = UpEnv::new(MANIFEST);
+    env.moto.boto3(HEALTHY);
+    env.moto.boto3(&format!("{OUTPUTS}{ALB_EGRESS}"));
+    env.moto
+        .boto3("client('ssm').delete_parameter(Name='/pulse/db-url')\n");
+    let before = env.proxy.operations().len();
+    let out = env
+        .wharf()
+        .env_remove("WHARF_SKIP_PREFLIGHT")
+        .args(["deploy", "api"])
+        .run();
+    assert_eq!(out.code, Some(1), "{out}");
+    for want in [
+        "FAIL secret",
+        "parameter /pulse/db-url does not exist",
+        "fix: create it: aws ssm put-parameter",
+        "the preflight failed (above): nothing was changed",
+        "--skip-preflight",
+    ] {
+        assert!(out.stderr.contains(want), "{want}: {out}");
+    }
+    // The fast part only: no certificate, role, security-group, quota or notify checks.
+    let checks: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| ["ok  ", "skip", "warn", "FAIL"].iter().any(|m| l.starts_with(m)))
+        .filter_map(|l| l.get(5..).and_then(|r| r.split("  ").next()))
+        .collect();
+    for not in ["certificate", "role", "security group", "quota", "notify"] {
+        assert!(!checks.contains(&not), "{not}: {checks:?} {out}");
+    }
+    for made in ["identity", "stacks", "image", "secret", "egress"] {
+        assert!(checks.contains(&made), "{made}: {checks:?} {out}");
+    }
+    let sent = env.proxy.operations()[before..].to_vec();
+    let writes: Vec<&String> = sent
+        .iter()
+        .filter(|o| !["Describe", "Get", "List"].iter().any(|r| o.starts_with(r)))
+        .collect();
+    assert!(writes.is_empty(), "nothing was changed: {writes:?}");
+    let history: Value = env
+        .wharf()
+        .args(["history", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(history["deployments"], serde_json::json!([]), "{history}");
+
+    // Told to go on regardless, it deploys.
+    let out = env
+        .wharf()
+        .env_remove("WHARF_SKIP_PREFLIGHT")
+        .args(["deploy", "api", "--skip-preflight"])
+        .run();
+    assert!(!out.stderr.contains("preflight"), "{out}");
+    let history: Value = env
+        .wharf()
+        .args(["history", "--output", "json"])
+        .run()
+        .success()
+        .json();
+    assert_eq!(
+        history["deployments"].as_array().map(Vec::len),
+        Some(1),
+        "{history}\n{out}"
+    );
+
+    // `up` checks the account and the stacks only: the missing parameter is not its business.
+    let out = env
+        .wharf()
+        .env_remove("WHARF_SKIP_PREFLIGHT")
+        .args(["up"])
+        .run()
+        .success();
+    assert!(!out.stderr.contains("FAIL"), "{out}");
+}
