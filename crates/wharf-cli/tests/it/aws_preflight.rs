@@ -497,7 +497,11 @@ fn deploy_checks_first_and_changes_nothing_when_a_parameter_is_missing() {
     let checks: Vec<&str> = out
         .stderr
         .lines()
-        .filter(|l| ["ok  ", "skip", "warn", "FAIL"].iter().any(|m| l.starts_with(m)))
+        .filter(|l| {
+            ["ok  ", "skip", "warn", "FAIL"]
+                .iter()
+                .any(|m| l.starts_with(m))
+        })
         .filter_map(|l| l.get(5..).and_then(|r| r.split("  ").next()))
         .collect();
     for not in ["certificate", "role", "security group", "quota", "notify"] {

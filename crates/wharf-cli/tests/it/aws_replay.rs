@@ -1,6 +1,8 @@
 //! `wharf recover` and `wharf up` on stacks in states the moto server cannot reach, driven by
 //! recorded AWS responses (shaped as the CloudFormation and STS API references document them)
-//! replayed into the real SDK client.
+//! replayed into the real SDK client: every recovery `wharf recover` makes — ROLLBACK_COMPLETE
+//! and ROLLBACK_FAILED deleted, UPDATE_ROLLBACK_FAILED continued, DELETE_FAILED deleted again
+//! retaining its blockers, an update stuck past an hour cancelled.
 
 use wharf_testkit::{Replay, TestDir};
 
@@ -249,4 +251,184 @@ fn a_stack_left_in_review_by_an_interrupted_preview_is_created_not_waited_on() {
         .find(|q| q.operation == "CreateChangeSet")
         .expect("a change set");
     assert!(sent.body.contains("ChangeSetType=CREATE"), "{}", sent.body);
+}
+
+#[test]
+fn rollback_failed_is_deleted_so_up_can_create_it_again() {
+    let r = Replay::start();
+    identity(&r);
+    let failed = stack_in(
+        "ROLLBACK_FAILED",
+        "The following resource(s) failed to delete: [Vpc].",
+    );
+    // recover's plan, the deletion's own look, then the deletion's end.
+    r.xml("DescribeStacks", 200, &failed);
+    r.xml("DescribeStacks", 200, &failed);
+    r.xml("DescribeStacks", 400, missing_stack());
+    r.xml("DeleteStack", 200, empty("DeleteStack"));
+    r.xml("DescribeStackEvents", 400, missing_stack());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["recover", "--yes", "--output", "json"])
+        .run()
+        .success();
+    no_panic(&out);
+    let v = out.json();
+    assert_eq!(v["plans"][0]["status"], "ROLLBACK_FAILED", "{v}");
+    assert_eq!(v["plans"][0]["action"], "delete_and_recreate", "{v}");
+    assert_eq!(v["deleted"][0], "pulse-test-baseline", "{v}");
+    let sent = r
+        .log()
+        .into_iter()
+        .find(|q| q.operation == "DeleteStack")
+        .expect("DeleteStack sent");
+    assert!(
+        sent.body.contains("StackName=pulse-test-baseline")
+            && !sent.body.contains("RetainResources"),
+        "{}",
+        sent.body
+    );
+}
+
+const DEPENDENT: &str = "resource sg-0a1b2c3d4e5f60718 has a dependent object (Service: Ec2, Status Code: 400, Request ID: 8e1a0d6c)";
+
+fn delete_failed_resources() -> String {
+    format!(
+        r#"<DescribeStackResourcesResponse xmlns="{CFN}">
+  <DescribeStackResourcesResult>
+    <StackResources>
+      <member>
+        <StackName>pulse-test-baseline</StackName>
+        <StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId>
+        <LogicalResourceId>Cluster</LogicalResourceId>
+        <PhysicalResourceId>pulse-test</PhysicalResourceId>
+        <ResourceType>AWS::ECS::Cluster</ResourceType>
+        <Timestamp>2026-11-23T09:01:00.000Z</Timestamp>
+        <ResourceStatus>DELETE_COMPLETE</ResourceStatus>
+      </member>
+      <member>
+        <StackName>pulse-test-baseline</StackName>
+        <StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId>
+        <LogicalResourceId>ServiceWebSecurityGroup</LogicalResourceId>
+        <PhysicalResourceId>sg-0a1b2c3d4e5f60718</PhysicalResourceId>
+        <ResourceType>AWS::EC2::SecurityGroup</ResourceType>
+        <Timestamp>2026-11-23T09:02:00.000Z</Timestamp>
+        <ResourceStatus>DELETE_FAILED</ResourceStatus>
+        <ResourceStatusReason>{DEPENDENT}</ResourceStatusReason>
+      </member>
+    </StackResources>
+  </DescribeStackResourcesResult>
+  <ResponseMetadata><RequestId>r2</RequestId></ResponseMetadata>
+</DescribeStackResourcesResponse>"#
+    )
+}
+
+#[test]
+fn delete_failed_is_deleted_again_retaining_what_blocked_it() {
+    let r = Replay::start();
+    identity(&r);
+    let failed = stack_in(
+        "DELETE_FAILED",
+        "The following resource(s) failed to delete: [ServiceWebSecurityGroup].",
+    );
+    r.xml("DescribeStacks", 200, &failed);
+    r.xml("DescribeStacks", 200, &failed);
+    r.xml("DescribeStacks", 400, missing_stack());
+    r.xml("DescribeStackResources", 200, delete_failed_resources());
+    r.xml("DeleteStack", 200, empty("DeleteStack"));
+    r.xml("DescribeStackEvents", 400, missing_stack());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["recover", "--yes"])
+        .run()
+        .success();
+    no_panic(&out);
+    for want in [
+        "pulse-test-baseline is DELETE_FAILED",
+        "delete it again",
+        "retaining (left in the account, delete them yourself)",
+        "ServiceWebSecurityGroup (AWS::EC2::SecurityGroup): resource sg-0a1b2c3d4e5f60718 has a dependent object",
+    ] {
+        assert!(out.stdout.contains(want), "{want}: {out}");
+    }
+    assert!(
+        !out.stdout.contains("Cluster (AWS::ECS::Cluster)"),
+        "only the blocker is retained: {out}"
+    );
+    let sent = r
+        .log()
+        .into_iter()
+        .find(|q| q.operation == "DeleteStack")
+        .expect("DeleteStack sent");
+    assert!(
+        sent.body
+            .contains("RetainResources.member.1=ServiceWebSecurityGroup")
+            && !sent.body.contains("RetainResources.member.2"),
+        "{}",
+        sent.body
+    );
+}
+
+#[test]
+fn an_update_running_past_an_hour_is_cancelled_and_rolled_back() {
+    let r = Replay::start();
+    identity(&r);
+    // Last changed 2026-11-23T09:00: days ago, far past the hour an update may take.
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("UPDATE_IN_PROGRESS", "User Initiated"),
+    );
+    r.xml("CancelUpdateStack", 200, empty("CancelUpdateStack"));
+    r.xml("DescribeStackEvents", 200, no_events());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+
+    // Without --yes it only says what it would do.
+    aws_wharf(&dir, &r.endpoint())
+        .arg("recover")
+        .run()
+        .code(1)
+        .contains("cancel the update, which has run")
+        .contains("not confirmed");
+    assert!(!r.operations().iter().any(|o| o == "CancelUpdateStack"));
+
+    // The plan's look, then the rollback the cancel starts, ending.
+    r.clear("DescribeStacks");
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("UPDATE_IN_PROGRESS", "User Initiated"),
+    );
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("UPDATE_ROLLBACK_COMPLETE", "cancelled"),
+    );
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["recover", "--yes", "--output", "json"])
+        .run()
+        .success();
+    no_panic(&out);
+    let v = out.json();
+    assert_eq!(v["plans"][0]["action"], "cancel_update", "{v}");
+    assert!(
+        v["plans"][0]["running_s"]
+            .as_u64()
+            .is_some_and(|s| s > 3600),
+        "{v}"
+    );
+    assert_eq!(v["recovered"][0], "pulse-test-baseline", "{v}");
+    let sent = r
+        .log()
+        .into_iter()
+        .find(|q| q.operation == "CancelUpdateStack")
+        .expect("CancelUpdateStack sent");
+    assert!(
+        sent.body.contains("StackName=pulse-test-baseline"),
+        "{}",
+        sent.body
+    );
 }
