@@ -49,6 +49,7 @@ pub(crate) struct Ship<'a> {
     /// The service or job.
     pub name: &'a str,
     pub build: &'a Build,
+    pub platform: Option<&'a str>,
     pub repository_uri: &'a str,
     pub scan_gate: Option<ScanSeverity>,
 }
@@ -62,13 +63,19 @@ impl AwsTarget {
         events: &dyn EventSink,
     ) -> Result<Image, ImageError> {
         let build = match &service.image {
-            ImageSource::Image(r) => return Ok(Image::unpinned(r.as_str())),
+            ImageSource::Image(r) => {
+                return Ok(Image {
+                    platform: service.platform.clone(),
+                    ..Image::unpinned(r.as_str())
+                })
+            }
             ImageSource::Build(b) => b,
         };
         let repository_uri = &self.out.service(&service.name)?.repository_uri;
         let ship = Ship {
             name: &service.name,
             build,
+            platform: service.platform.as_deref(),
             repository_uri,
             scan_gate: service.deploy.scan_gate,
         };
@@ -87,6 +94,7 @@ impl AwsTarget {
         let Ship {
             name,
             build,
+            platform,
             repository_uri,
             scan_gate,
         } = *ship;
@@ -106,10 +114,11 @@ impl AwsTarget {
             env: &self.out.env,
             name,
             build,
+            platform,
             id,
             private: &self.private,
         };
-        wharf_docker::build_service(&docker, &spec, &tag, events).await?;
+        let platform = wharf_docker::build_service(&docker, &spec, &tag, events).await?;
         // ECR's 12-hour token goes to ECR and nowhere else.
         let (auth, with) = if push.ecr {
             let creds = image::authorization(&self.clients.ecr).await?;
@@ -149,6 +158,7 @@ impl AwsTarget {
         Ok(Image {
             reference: tag,
             digest: Some(digest),
+            platform: Some(platform),
         })
     }
 }

@@ -20,6 +20,8 @@ pub struct BuildSpec<'a> {
     pub labels: HashMap<String, String>,
     pub args: HashMap<String, String>,
     pub target: Option<&'a str>,
+    /// `os/arch` to build for (`linux/arm64`); `None`: the Engine's own.
+    pub platform: Option<&'a str>,
     /// Never sent, whatever `.dockerignore` says (wharf's state dirs, secrets files).
     pub private: &'a [std::path::PathBuf],
 }
@@ -91,6 +93,7 @@ impl Docker {
             labels,
             args,
             target,
+            platform,
             private,
         } = spec;
         let (labels, args) = (labels.clone(), args.clone());
@@ -104,6 +107,7 @@ impl Docker {
             labels: Some(labels),
             buildargs: Some(args),
             target: target.unwrap_or_default().to_owned(),
+            platform: platform.unwrap_or_default().to_owned(),
             ..Default::default()
         };
         let mut stream = self
@@ -240,6 +244,22 @@ impl Docker {
             }
         }
         Ok(())
+    }
+
+    /// The platform the image is for, `os/arch` as Docker names it (`linux/arm64`).
+    pub async fn image_platform(&self, image: &str) -> Result<String, DockerError> {
+        let info = self
+            .d
+            .inspect_image(image)
+            .await
+            .map_err(api(format!("inspect image {image}")))?;
+        match (info.os, info.architecture) {
+            (Some(os), Some(arch)) => Ok(format!("{os}/{arch}")),
+            _ => Err(DockerError::ImageMissing {
+                image: image.to_owned(),
+                reason: "Docker answered no OS or architecture for it".into(),
+            }),
+        }
     }
 
     /// The image's id (`sha256:…`), which names it whatever tags move later.

@@ -1,6 +1,7 @@
 //! A service's image, built the way its manifest says: the pre-build command first (in the
-//! manifest's directory), then `docker build` of its context, tagged and labelled with the
-//! app, environment, service and deployment.
+//! manifest's directory), then `docker build` of its context for its platform, tagged and
+//! labelled with the app, environment, service and deployment; the platform the image turned
+//! out to be for is read back from it.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,6 +23,28 @@ pub enum BuildError {
     )]
     PreBuild { service: String, status: String },
 
+    #[error("{service} could not be built for {platform}: {message}")]
+    #[diagnostic(
+        code(wharf::deploy::platform),
+        help("this Docker Engine cannot run {platform} programs while building: install QEMU's emulation for it (Docker Desktop has it; on Linux, the binfmt handlers of the qemu-user-static package), or build on a {platform} machine")
+    )]
+    Platform {
+        service: String,
+        platform: String,
+        message: String,
+    },
+
+    #[error("{service} was built for {built}, not the {wanted} it asks for")]
+    #[diagnostic(
+        code(wharf::deploy::platform_mismatch),
+        help("this Docker Engine ignored the platform: use one with BuildKit or emulation for {wanted}, or build on a {wanted} machine")
+    )]
+    PlatformMismatch {
+        service: String,
+        wanted: String,
+        built: String,
+    },
+
     #[error(transparent)]
     #[diagnostic(transparent)]
     Docker(#[from] DockerError),
@@ -37,12 +60,15 @@ pub struct ServiceBuild<'a> {
     /// The service's or job's name: the image's `wharf.service` label.
     pub name: &'a str,
     pub build: &'a Build,
+    /// The platform to build for (`platform` or `build.platform`); `None`: the Engine's.
+    pub platform: Option<&'a str>,
     pub id: &'a str,
     /// Never in the image's context ([`wharf_manifest::Manifest::private_paths`]).
     pub private: &'a [std::path::PathBuf],
 }
 
-/// Runs the service's pre-build command, then builds its image as `tag`. The pre-build
+/// Runs the service's pre-build command, then builds its image as `tag` for its platform;
+/// answers the platform the image is for (`linux/arm64`), read from the image. The pre-build
 /// command's output goes to standard error (standard output may carry JSON results); the
 /// build's own lines become progress events when `WHARF_BUILD_LOG` is set.
 pub async fn build_service(
@@ -50,7 +76,7 @@ pub async fn build_service(
     spec: &ServiceBuild<'_>,
     tag: &str,
     events: &dyn EventSink,
-) -> Result<(), BuildError> {
+) -> Result<String, BuildError> {
     let ServiceBuild {
         root,
         app,
@@ -58,6 +84,7 @@ pub async fn build_service(
         name,
         build,
         id,
+        platform,
         private,
     } = *spec;
     let progress = |message: String| {
@@ -105,6 +132,7 @@ pub async fn build_service(
                 labels,
                 args: build.args.clone().into_iter().collect(),
                 target: build.target.as_deref(),
+                platform,
                 private,
             },
             |line| {
@@ -113,6 +141,28 @@ pub async fn build_service(
                 }
             },
         )
-        .await?;
-    Ok(())
+        .await
+        .map_err(|e| match (e, platform) {
+            (DockerError::BuildFailed { message, tail }, Some(p))
+                if message.contains("exec format error") || tail.contains("exec format error") =>
+            {
+                BuildError::Platform {
+                    service: name.to_owned(),
+                    platform: p.to_owned(),
+                    message,
+                }
+            }
+            (e, _) => e.into(),
+        })?;
+    let built = docker.image_platform(tag).await?;
+    if let Some(p) = platform {
+        if built != p {
+            return Err(BuildError::PlatformMismatch {
+                service: name.to_owned(),
+                wanted: p.to_owned(),
+                built,
+            });
+        }
+    }
+    Ok(built)
 }

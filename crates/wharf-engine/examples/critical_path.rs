@@ -84,6 +84,7 @@ async fn critical_path(strategy: &str, m: &Model) -> f64 {
                 id,
                 image,
                 digest: None,
+                platform: None,
             })
             .await
             .unwrap_or_else(|e| panic!("{strategy} {id}: {e}"));

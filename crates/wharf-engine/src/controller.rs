@@ -50,6 +50,8 @@ pub struct Request<'a> {
     pub id: &'a str,
     pub image: &'a str,
     pub digest: Option<&'a str>,
+    /// The platform the image is for ([`crate::Image::platform`]).
+    pub platform: Option<&'a str>,
 }
 
 /// Drives deployments of one target.
@@ -113,6 +115,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             service: name.clone(),
             image: req.image.to_owned(),
             digest: req.digest.map(str::to_owned),
+            platform: req.platform.map(str::to_owned),
             strategy: req.service.deploy.strategy,
             previous,
             steps: plan_for(req.service, previous_count, self.target.native_rolling()),
@@ -214,6 +217,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         }
         let image = earlier.image.clone();
         let digest = earlier.digest.clone();
+        let platform = earlier.platform.clone();
         let id = match new_id {
             Some(id) => id.to_owned(),
             None => self.fresh_id(app, env, service).await?,
@@ -225,6 +229,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             id: &id,
             image: &image,
             digest: digest.as_deref(),
+            platform: platform.as_deref(),
         })
         .await
     }

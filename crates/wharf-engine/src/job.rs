@@ -28,6 +28,8 @@ pub struct JobSpec<'a> {
     /// The run's id ([`run_id`]): it names and labels the task.
     pub run: &'a str,
     pub image: &'a str,
+    /// The platform the image is for ([`Image::platform`]).
+    pub platform: Option<&'a str>,
     /// Replaces the job's command (`wharf run JOB -- ARGS`).
     pub command: Option<Vec<String>>,
     /// Set beside the job's own env: `WHARF_RUN_ID`, and for a hook `DEPLOYMENT_ID`,
@@ -147,6 +149,7 @@ fn image_of(r: &Record) -> Image {
     Image {
         reference: r.image.clone(),
         digest: r.digest.clone(),
+        platform: r.platform.clone(),
     }
 }
 
@@ -313,6 +316,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             job,
             run: &run,
             image: &pinned,
+            platform: image.platform.as_deref(),
             command: None,
             env: vec![
                 ("WHARF_RUN_ID".into(), run.clone()),

@@ -101,6 +101,9 @@ pub struct Record {
     pub image: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The platform the image is for (`linux/arm64`): its tasks run there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub strategy: StrategyKind,
     /// The deployment serving before this one (traffic returns there on rollback).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -23,6 +23,8 @@ pub struct ScheduleSpec<'a> {
     pub expression: &'a str,
     /// What every run runs (pinned where a registry gave a digest).
     pub image: &'a str,
+    /// The platform the image is for.
+    pub platform: Option<&'a str>,
     /// Names what `deploy` made for the schedule (an image tag, a task definition's tag).
     pub id: &'a str,
 }
@@ -104,6 +106,7 @@ pub async fn sync<T: Target, C: Clock>(
             job,
             expression,
             image: &pinned,
+            platform: image.platform.as_deref(),
             id: &id,
         };
         let s = target

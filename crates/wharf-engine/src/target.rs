@@ -130,6 +130,10 @@ pub struct Image {
     pub reference: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The platform its tasks must run on (`linux/arm64`): what the built image is, or the
+    /// manifest's `platform` for a prebuilt one; `None` leaves it to the runtime's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
 }
 
 impl Image {
@@ -138,6 +142,7 @@ impl Image {
         Image {
             reference: reference.into(),
             digest: None,
+            platform: None,
         }
     }
 

@@ -74,11 +74,15 @@ impl LocalTarget {
             env: &self.env,
             name: &job.name,
             build,
+            platform: job.platform.as_deref(),
             id: run,
             private: &self.private,
         };
-        wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
-        Ok(Image::unpinned(tag))
+        let platform = wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
+        Ok(Image {
+            platform: Some(platform),
+            ..Image::unpinned(tag)
+        })
     }
 
     pub(crate) async fn local_start_job(&self, spec: &JobSpec<'_>) -> Result<JobTask, TargetError> {

@@ -448,11 +448,15 @@ impl Target for LocalTarget {
             env: &self.env,
             name: &service.name,
             build,
+            platform: service.platform.as_deref(),
             id,
             private: &self.private,
         };
-        wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
-        Ok(Image::unpinned(tag))
+        let platform = wharf_docker::build_service(&self.docker, &spec, &tag, events).await?;
+        Ok(Image {
+            platform: Some(platform),
+            ..Image::unpinned(tag)
+        })
     }
 
     async fn logs(

@@ -81,6 +81,9 @@ impl AwsTarget {
             .requires_compatibilities(Compatibility::Fargate)
             .cpu(job.cpu.to_string())
             .memory(job.memory.to_string())
+            .set_runtime_platform(crate::ecs::taskdef::runtime_platform(
+                spec.platform.or(job.platform.as_deref()),
+            ))
             .container_definitions(container.build())
             .set_tags(Some(self.job_tags(&job.name, spec.run)))
             .send()
@@ -132,6 +135,7 @@ impl AwsTarget {
         let ship = crate::ship::Ship {
             name: &job.name,
             build,
+            platform: job.platform.as_deref(),
             repository_uri,
             scan_gate: None,
         };

@@ -117,6 +117,7 @@ impl AwsTarget {
             job,
             run: spec.id,
             image: spec.image,
+            platform: spec.platform,
             command: None,
             env: Vec::new(),
             trigger: Trigger::Schedule,

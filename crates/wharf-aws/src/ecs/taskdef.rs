@@ -134,6 +134,7 @@ pub async fn ensure(
     let image = wharf_engine::Image {
         reference: record.image.clone(),
         digest: record.digest.clone(),
+        platform: record.platform.clone(),
     }
     .pinned();
     let logs = Awslogs {
@@ -166,6 +167,7 @@ pub async fn ensure(
         .requires_compatibilities(Compatibility::Fargate)
         .cpu(service.cpu.to_string())
         .memory(service.memory.to_string())
+        .set_runtime_platform(runtime_platform(record.platform.as_deref()))
         .container_definitions(container.build())
         .tags(tag("wharf.app", &out.app))
         .tags(tag("wharf.env", &out.env))
@@ -178,6 +180,23 @@ pub async fn ensure(
         .task_definition
         .and_then(|t| t.task_definition_arn)
         .ok_or_else(|| AwsError::new(action, ErrorKind::Other, "no task definition ARN returned"))
+}
+
+/// The task's `runtimePlatform` for an image of `platform` (`linux/arm64` → ARM64 Linux);
+/// `None` (unknown) leaves Fargate's default, X86_64 Linux.
+pub fn runtime_platform(platform: Option<&str>) -> Option<aws_sdk_ecs::types::RuntimePlatform> {
+    use aws_sdk_ecs::types::{CpuArchitecture, OsFamily, RuntimePlatform};
+    let arch = match platform?.split_once('/').map_or("", |(_, a)| a) {
+        "arm64" => CpuArchitecture::Arm64,
+        "amd64" => CpuArchitecture::X8664,
+        _ => return None,
+    };
+    Some(
+        RuntimePlatform::builder()
+            .cpu_architecture(arch)
+            .operating_system_family(OsFamily::Linux)
+            .build(),
+    )
 }
 
 /// The container health check: the manifest's command, its interval, timeout and unhealthy

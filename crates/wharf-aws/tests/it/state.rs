@@ -63,6 +63,7 @@ fn record(id: &str, started_ms: i64) -> Record {
         service: "web".into(),
         image: "x:1".into(),
         digest: None,
+        platform: None,
         strategy: service.deploy.strategy,
         previous: None,
         steps: wharf_engine::plan(&service, 0),

@@ -130,6 +130,7 @@ impl Verb for Deploy<'_> {
                         id: &id,
                         image: &image.reference,
                         digest: image.digest.as_deref(),
+                        platform: image.platform.as_deref(),
                     })
                     .await?
             };

@@ -97,20 +97,24 @@ impl Verb for Run<'_> {
         let render = Render::new(ctx.printer);
         let names = Names::new(&ctx.manifest.app.name, &ctx.env.name);
         let run = run_id(&names, SystemClock.now_ms());
-        let pinned = match &a.image {
-            Some(image) => image.clone(),
+        let image = match &a.image {
+            Some(image) => wharf_engine::Image {
+                platform: job.platform.clone(),
+                ..wharf_engine::Image::unpinned(image.as_str())
+            },
             None => job_image(&target, job, &run, a.registry.as_deref(), None, &render)
                 .await
                 .map_err(|e| match e {
                     JobImageError::Build(b) => CliError::from(b),
                     JobImageError::Engine(e) => CliError::from(e),
-                })?
-                .pinned(),
+                })?,
         };
+        let pinned = image.pinned();
         let spec = JobSpec {
             job,
             run: &run,
             image: &pinned,
+            platform: image.platform.as_deref(),
             command: (!a.args.is_empty()).then(|| a.args.clone()),
             env: vec![("WHARF_RUN_ID".into(), run.clone())],
             trigger: if a.scheduled {

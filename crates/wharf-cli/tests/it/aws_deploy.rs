@@ -25,6 +25,7 @@ egress = "endpoints"
 
 [services.canary]
 image = "registry.example/pulse/canary:1"
+platform = "linux/arm64"
 port = 8000
 count = 2
 routing = { paths = ["/canary/*"], priority = 1 }
@@ -32,6 +33,7 @@ deploy = { strategy = "canary", canary = { percent = 20, bake = "1s" } }
 
 [services.linear]
 image = "registry.example/pulse/linear:1"
+platform = "linux/amd64"
 port = 8000
 count = 2
 routing = { paths = ["/linear/*"], priority = 2 }
@@ -322,6 +324,30 @@ fn every_strategy_deploys_on_moto_with_target_groups_attached_before_their_servi
         .success()
         .json();
     let s = seen(&m.endpoint());
+
+    // Each task definition runs where its image does: Graviton for the canary, X86_64 for
+    // linear as asked, and Fargate's default where the manifest says nothing.
+    let platforms: Value = serde_json::from_str(
+        m.boto3(
+            "import json\n\
+             ecs = client('ecs'); out = {}\n\
+             for svc in ['canary', 'linear', 'rolling']:\n    \
+             arns = ecs.list_task_definitions(familyPrefix='pulse-test-' + svc)['taskDefinitionArns']\n    \
+             out[svc] = ecs.describe_task_definition(taskDefinition=arns[-1])['taskDefinition'].get('runtimePlatform')\n\
+             print(json.dumps(out))\n",
+        )
+        .trim(),
+    )
+    .expect("JSON");
+    assert_eq!(
+        platforms,
+        serde_json::json!({
+            "canary": {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+            "linear": {"cpuArchitecture": "X86_64", "operatingSystemFamily": "LINUX"},
+            "rolling": null,
+        }),
+        "{platforms}"
+    );
 
     for (svc, prio) in [("canary", 1), ("linear", 2), ("bluegreen", 3)] {
         let ids = ids(&history, svc);

@@ -167,3 +167,27 @@ fn an_unknown_env_is_a_usage_error_with_did_you_mean() {
     out.contains("no environment `tset`")
         .contains("did you mean `test`?");
 }
+
+#[test]
+fn a_platform_fargate_does_not_run_is_refused_with_the_ones_it_does() {
+    let d = TestDir::new();
+    d.write(
+        "wharf.toml",
+        "[app]\nname = \"pulse\"\n[environments.test]\ntarget = \"aws\"\nregion = \"eu-west-1\"\n\
+         account = \"123456789012\"\n[services.web]\nimage = \"x:1\"\nport = 8000\n\
+         platform = \"linux/arm64\"\ncapacity = \"fargate-spot\"\n[services.api]\n\
+         build = { context = \".\", platform = \"windows/amd64\" }\nport = 8000\n",
+    );
+    let out = wharf().arg("validate").current_dir(d.path()).run().code(3);
+    no_panic(&out);
+    for want in [
+        "Fargate Spot does not run linux/arm64 tasks",
+        "Fargate cannot run platform `windows/amd64`",
+        "\"linux/amd64\" (X86_64) or \"linux/arm64\" (ARM64, Graviton)",
+    ] {
+        assert!(
+            out.stderr.contains(want) || out.stdout.contains(want),
+            "{want}: {out}"
+        );
+    }
+}

@@ -43,6 +43,7 @@ async fn failed_in(
                 id,
                 image,
                 digest: None,
+                platform: None,
             })
             .await
             .expect("the engine runs");

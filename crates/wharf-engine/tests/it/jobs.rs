@@ -49,6 +49,7 @@ async fn a_run_gets_its_env_secrets_and_arguments_and_ends_with_the_exit_code() 
         job,
         run: &run,
         image: "migrate:1",
+        platform: None,
         command: Some(vec!["/migrate".into(), "down".into()]),
         env: vec![("WHARF_RUN_ID".into(), run.clone())],
         trigger: Trigger::Manual,
@@ -113,6 +114,7 @@ async fn a_run_past_its_timeout_is_stopped_and_says_so() {
         job,
         run: "test-run",
         image: "migrate:1",
+        platform: None,
         command: None,
         env: Vec::new(),
         trigger: Trigger::Manual,
@@ -154,6 +156,7 @@ async fn a_task_that_never_started_ends_with_the_runtime_s_reason() {
         job,
         run: "test-run",
         image: "migrate:1",
+        platform: None,
         command: None,
         env: Vec::new(),
         trigger: Trigger::Manual,
@@ -309,6 +312,7 @@ fn a_pinned_image_runs_by_its_digest_whatever_its_tag_and_registry_port() {
         Image {
             reference: r.into(),
             digest: d.map(Into::into),
+            platform: None,
         }
         .pinned()
     };

@@ -75,6 +75,7 @@ impl World {
                 id,
                 image,
                 digest: None,
+                platform: None,
             })
             .await
     }

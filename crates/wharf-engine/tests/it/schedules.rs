@@ -121,6 +121,7 @@ async fn status_shows_each_job_s_schedule_next_and_last_run() {
         job: &e.jobs["report"],
         run: "test-run-1",
         image: "report:1",
+        platform: None,
         command: None,
         env: Vec::new(),
         trigger: Trigger::Schedule,

@@ -40,6 +40,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
                 labels: labels.clone(),
                 args: HashMap::new(),
                 target: None,
+                platform: None,
                 private: &[],
             },
             |l| lines.push(l.to_owned()),
@@ -123,4 +124,68 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
         .await
         .expect("network removed");
     docker.remove_image(&tag).await.expect("image removed");
+}
+
+/// A service built for the platform its manifest asks for (Graviton's linux/arm64 here, on
+/// whatever this machine is), the platform read back from the image; without one, the
+/// Engine's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_is_built_for_the_platform_it_asks_for() {
+    let dir = workspace_root().join("examples/hello");
+    let docker = Docker::connect().await.expect("Docker is running");
+    let build = wharf_manifest::Build {
+        context: ".".into(),
+        dockerfile: "Dockerfile".into(),
+        target: None,
+        args: Default::default(),
+        platform: None,
+        pre_build: Some(vec!["./build-static.sh".into()]),
+    };
+    let unique = format!("p{}", std::process::id());
+    let engine = Cmd::new("docker")
+        .args(["version", "--format", "{{.Server.Os}}/{{.Server.Arch}}"])
+        .run()
+        .success()
+        .stdout
+        .trim()
+        .to_owned();
+    for (platform, want) in [
+        (Some("linux/arm64"), "linux/arm64"),
+        (Some("linux/amd64"), "linux/amd64"),
+        (None, engine.as_str()),
+    ] {
+        let tag = format!("wharf/platform-test/web:{unique}");
+        let spec = wharf_docker::ServiceBuild {
+            root: &dir,
+            app: "platform-test",
+            env: "local",
+            name: "web",
+            build: &build,
+            platform,
+            id: &unique,
+            private: &[],
+        };
+        let built = wharf_docker::build_service(&docker, &spec, &tag, &wharf_engine::Discard)
+            .await
+            .unwrap_or_else(|e| panic!("{platform:?}: {e}"));
+        let inspected = Cmd::new("docker")
+            .args([
+                "image",
+                "inspect",
+                "--format",
+                "{{.Os}}/{{.Architecture}}",
+                &tag,
+            ])
+            .run()
+            .success()
+            .stdout
+            .trim()
+            .to_owned();
+        docker.remove_image(&tag).await.expect("image removed");
+        assert_eq!(
+            (built.as_str(), inspected.as_str()),
+            (want, want),
+            "{platform:?}"
+        );
+    }
 }

@@ -238,6 +238,7 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
                     labels: HashMap::from([(LABEL_APP.to_owned(), app.clone())]),
                     args: HashMap::new(),
                     target: None,
+                    platform: None,
                     private: &[],
                 },
                 |_| {},
@@ -271,6 +272,7 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
             id: v.0,
             image: &v.1,
             digest: None,
+            platform: None,
         }
     }
 

@@ -250,6 +250,10 @@ impl Default for ProxyLimits {
 pub struct Service {
     pub name: String,
     pub image: ImageSource,
+    /// The platform its tasks run (`linux/amd64` or `linux/arm64`): `platform`, or
+    /// `build.platform`; unset, the built image's own architecture decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub port: u16,
     pub cpu: u32,
     pub memory: u32,
@@ -590,6 +594,9 @@ pub struct SmokeCheck {
 pub struct Job {
     pub name: String,
     pub image: JobImage,
+    /// As a service's `platform`; a job of a service's image runs that service's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
     pub cpu: u32,

@@ -5,7 +5,7 @@ use crate::model::{ImageSource, Job, JobImage};
 use crate::reader::{Cx, Node};
 
 use super::env::{read_bindings, read_env_and_secrets};
-use super::service::{read_image_source, read_size};
+use super::service::{read_image_source, read_platform, read_size};
 
 pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> {
     let mut t = cx.table(node)?;
@@ -33,6 +33,11 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> 
             ImageSource::Image(s) => JobImage::Image(s),
         }),
     };
+    let source = match &image {
+        Some(JobImage::Build(b)) => Some(ImageSource::Build(b.clone())),
+        _ => None,
+    };
+    let platform = read_platform(cx, &mut t, source.as_ref());
     let command = t.get(cx, "command").and_then(|n| cx.command(&n));
     let (cpu, memory) = read_size(cx, &mut t);
     let schedule = t.get(cx, "schedule").and_then(|n| {
@@ -79,6 +84,7 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Job> 
     Some(Job {
         name: name.to_owned(),
         image: image?,
+        platform: platform?,
         command,
         cpu: cpu?,
         memory: memory?,

@@ -17,6 +17,7 @@ use super::routing::{read_autoscaling, read_routing};
 pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Service> {
     let mut t = cx.table(node)?;
     let image = read_image_source(cx, &mut t);
+    let platform = read_platform(cx, &mut t, image.as_ref());
     let port = t
         .req(cx, "port", "the container port the service listens on")
         .and_then(|n| {
@@ -62,12 +63,26 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Servi
         }),
         None => Some(Duration::from_secs(30)),
     };
+    if let (Some(Some(p)), Some(Capacity::FargateSpot)) = (&platform, capacity) {
+        if p == "linux/arm64" {
+            cx.push(
+                Problem::error(
+                    Rule::InvalidValue,
+                    t.header_span(),
+                    &t.path,
+                    "Fargate Spot does not run linux/arm64 tasks",
+                )
+                .help("use capacity = \"fargate\" for Graviton, or platform = \"linux/amd64\" for Spot"),
+            );
+        }
+    }
     let deploy_node = t.get(cx, "deploy");
     let deploy = deploy::read(cx, deploy_node.as_ref(), name);
     t.finish(cx);
     Some(Service {
         name: name.to_owned(),
         image: image?,
+        platform: platform?,
         port: port?,
         cpu: cpu?,
         memory: memory?,
@@ -150,16 +165,7 @@ fn read_build(cx: &mut Cx, node: &Node<'_, '_>) -> Option<Build> {
         .and_then(|n| cx.string_map(&n))
         .map(|v| v.into_iter().map(|e| (e.key, e.value)).collect())
         .unwrap_or_default();
-    let platform = t.get(cx, "platform").and_then(|n| {
-        cx.choice(
-            &n,
-            &[
-                ("linux/amd64", "linux/amd64"),
-                ("linux/arm64", "linux/arm64"),
-            ],
-        )
-        .map(str::to_owned)
-    });
+    let platform = t.get(cx, "platform").and_then(|n| platform_value(cx, &n));
     let pre_build = t.get(cx, "pre_build").and_then(|n| cx.command(&n));
     t.finish(cx);
     Some(Build {
@@ -170,6 +176,63 @@ fn read_build(cx: &mut Cx, node: &Node<'_, '_>) -> Option<Build> {
         platform,
         pre_build,
     })
+}
+
+/// A platform Fargate runs: `linux/amd64` (X86_64) or `linux/arm64` (ARM64, Graviton).
+fn platform_value(cx: &mut Cx, n: &Node<'_, '_>) -> Option<String> {
+    let s = cx.string(n)?;
+    if matches!(s.as_str(), "linux/amd64" | "linux/arm64") {
+        return Some(s);
+    }
+    let why = match s.split('/').next() {
+        Some("windows") => "wharf deploys Linux tasks only",
+        Some("linux") => "Fargate runs no other Linux architecture (no 32-bit x86, no 32-bit ARM)",
+        _ => "it is not an OS/architecture pair",
+    };
+    cx.push(
+        Problem::error(
+            Rule::InvalidValue,
+            n.span.clone(),
+            &n.path,
+            format!("Fargate cannot run platform `{s}`: {why}"),
+        )
+        .expected("\"linux/amd64\" (X86_64) or \"linux/arm64\" (ARM64, Graviton)"),
+    );
+    None
+}
+
+/// The platform the tasks run: `platform` beside `image` or `build`, or `build.platform`
+/// (`None`: the architecture the built image has; Fargate's default, linux/amd64, for a
+/// prebuilt one). `Some(None)` when unset, `None` on an error (reported).
+pub(crate) fn read_platform(
+    cx: &mut Cx,
+    t: &mut Tbl<'_, '_>,
+    image: Option<&ImageSource>,
+) -> Option<Option<String>> {
+    let top = match t.get(cx, "platform") {
+        Some(n) => Some((platform_value(cx, &n)?, n.span.clone(), n.path.clone())),
+        None => None,
+    };
+    let built = match image {
+        Some(ImageSource::Build(b)) => b.platform.clone(),
+        _ => None,
+    };
+    match (top, built) {
+        (Some((a, span, path)), Some(b)) if a != b => {
+            cx.push(
+                Problem::error(
+                    Rule::InvalidValue,
+                    span,
+                    &path,
+                    format!("`platform` is {a} but `build.platform` is {b}"),
+                )
+                .help("keep one of them"),
+            );
+            None
+        }
+        (Some((a, _, _)), _) => Some(Some(a)),
+        (None, b) => Some(b),
+    }
 }
 
 /// cpu and memory, checked against Fargate's table.

@@ -342,3 +342,60 @@ fn notify_takes_a_secret_webhook_an_sns_topic_and_known_events() {
         assert!(m.is_none() && text.contains(want), "{bad}: {text}");
     }
 }
+
+#[test]
+fn platform_is_one_fargate_runs_and_agrees_with_build_and_capacity() {
+    let svc = |keys: &str| format!("{LOCAL}\n[services.web]\nport = 8000\n{keys}\n");
+    for (keys, want) in [
+        (
+            "image = \"x:1\"\nplatform = \"linux/arm64\"",
+            Some("linux/arm64"),
+        ),
+        (
+            "build = { context = \".\", platform = \"linux/arm64\" }",
+            Some("linux/arm64"),
+        ),
+        (
+            "build = { context = \".\" }\nplatform = \"linux/amd64\"",
+            Some("linux/amd64"),
+        ),
+        ("image = \"x:1\"", None),
+    ] {
+        let (m, problems) = parse(&svc(keys));
+        let m = m.unwrap_or_else(|| panic!("{keys}: {problems}"));
+        assert_eq!(m.services["web"].platform.as_deref(), want, "{keys}");
+    }
+    let (m, _) = parse(&format!(
+        "{LOCAL}\n[jobs.migrate]\nimage = \"x:1\"\nplatform = \"linux/arm64\"\n"
+    ));
+    assert_eq!(
+        m.expect("valid").jobs["migrate"].platform.as_deref(),
+        Some("linux/arm64")
+    );
+    for (keys, want) in [
+        (
+            "image = \"x:1\"\nplatform = \"windows/amd64\"",
+            "Fargate cannot run platform `windows/amd64`: wharf deploys Linux tasks only",
+        ),
+        (
+            "image = \"x:1\"\nplatform = \"linux/arm/v7\"",
+            "Fargate cannot run platform `linux/arm/v7`",
+        ),
+        (
+            "build = { context = \".\", platform = \"linux/386\" }",
+            "Fargate cannot run platform `linux/386`",
+        ),
+        (
+            "build = { context = \".\", platform = \"linux/arm64\" }\nplatform = \"linux/amd64\"",
+            "`platform` is linux/amd64 but `build.platform` is linux/arm64",
+        ),
+        (
+            "image = \"x:1\"\nplatform = \"linux/arm64\"\ncapacity = \"fargate-spot\"",
+            "Fargate Spot does not run linux/arm64 tasks",
+        ),
+    ] {
+        let (m, problems) = parse(&svc(keys));
+        let text = problems.to_string();
+        assert!(m.is_none() && text.contains(want), "{keys}: {text}");
+    }
+}
