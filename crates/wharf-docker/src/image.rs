@@ -12,6 +12,7 @@ use crate::context::context_tar;
 use crate::error::DockerError;
 
 /// What to build.
+#[derive(Clone)]
 pub struct BuildSpec<'a> {
     pub context: &'a Path,
     /// Relative to the context.
@@ -22,6 +23,8 @@ pub struct BuildSpec<'a> {
     pub target: Option<&'a str>,
     /// `os/arch` to build for (`linux/arm64`); `None`: the Engine's own.
     pub platform: Option<&'a str>,
+    /// Build every step again rather than reuse cached layers.
+    pub no_cache: bool,
     /// Never sent, whatever `.dockerignore` says (wharf's state dirs, secrets files).
     pub private: &'a [std::path::PathBuf],
 }
@@ -94,6 +97,7 @@ impl Docker {
             args,
             target,
             platform,
+            no_cache,
             private,
         } = spec;
         let (labels, args) = (labels.clone(), args.clone());
@@ -108,6 +112,7 @@ impl Docker {
             buildargs: Some(args),
             target: target.unwrap_or_default().to_owned(),
             platform: platform.unwrap_or_default().to_owned(),
+            nocache: *no_cache,
             ..Default::default()
         };
         let mut stream = self
@@ -244,6 +249,22 @@ impl Docker {
             }
         }
         Ok(())
+    }
+
+    /// The platform the Engine itself runs on (`linux/amd64`): what it builds for by default.
+    pub async fn engine_platform(&self) -> Result<String, DockerError> {
+        let v = self
+            .d
+            .version()
+            .await
+            .map_err(api("read the Docker Engine's version".to_owned()))?;
+        match (v.os, v.arch) {
+            (Some(os), Some(arch)) => Ok(format!("{os}/{arch}")),
+            _ => Err(DockerError::ImageMissing {
+                image: "the Docker Engine".into(),
+                reason: "it answered no OS or architecture".into(),
+            }),
+        }
     }
 
     /// The platform the image is for, `os/arch` as Docker names it (`linux/arm64`).

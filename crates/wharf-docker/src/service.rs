@@ -67,8 +67,9 @@ pub struct ServiceBuild<'a> {
     pub private: &'a [std::path::PathBuf],
 }
 
-/// Runs the service's pre-build command, then builds its image as `tag` for its platform;
-/// answers the platform the image is for (`linux/arm64`), read from the image. The pre-build
+/// Runs the service's pre-build command, then builds its image as `tag` for its platform (the
+/// Engine's own when it names none); answers the platform the image is for (`linux/arm64`),
+/// read from the image. The pre-build
 /// command's output goes to standard error (standard output may carry JSON results); the
 /// build's own lines become progress events when `WHARF_BUILD_LOG` is set.
 pub async fn build_service(
@@ -121,48 +122,66 @@ pub async fn build_service(
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    progress(format!("building {tag}"));
+    // Without a platform, the Engine's own, asked for explicitly: its build cache may hold a
+    // layer of the same context built for another one.
+    let engine;
+    let platform = match platform {
+        Some(p) => p,
+        None => {
+            engine = docker.engine_platform().await?;
+            engine.as_str()
+        }
+    };
+    progress(format!("building {tag} for {platform}"));
     let verbose = std::env::var_os("WHARF_BUILD_LOG").is_some();
-    docker
-        .build(
-            BuildSpec {
-                context: &root.join(&build.context),
-                dockerfile: &build.dockerfile,
-                tag,
-                labels,
-                args: build.args.clone().into_iter().collect(),
-                target: build.target.as_deref(),
-                platform,
-                private,
-            },
-            |line| {
+    let mut spec = BuildSpec {
+        context: &root.join(&build.context),
+        dockerfile: &build.dockerfile,
+        tag,
+        labels,
+        args: build.args.clone().into_iter().collect(),
+        target: build.target.as_deref(),
+        platform: Some(platform),
+        no_cache: false,
+        private,
+    };
+    loop {
+        docker
+            .build(spec.clone(), |line| {
                 if verbose {
                     progress(format!("  {line}"));
                 }
-            },
-        )
-        .await
-        .map_err(|e| match (e, platform) {
-            (DockerError::BuildFailed { message, tail }, Some(p))
-                if message.contains("exec format error") || tail.contains("exec format error") =>
-            {
-                BuildError::Platform {
-                    service: name.to_owned(),
-                    platform: p.to_owned(),
-                    message,
+            })
+            .await
+            .map_err(|e| match e {
+                DockerError::BuildFailed { message, tail }
+                    if message.contains("exec format error")
+                        || tail.contains("exec format error") =>
+                {
+                    BuildError::Platform {
+                        service: name.to_owned(),
+                        platform: platform.to_owned(),
+                        message,
+                    }
                 }
-            }
-            (e, _) => e.into(),
-        })?;
-    let built = docker.image_platform(tag).await?;
-    if let Some(p) = platform {
-        if built != p {
+                e => e.into(),
+            })?;
+        let built = docker.image_platform(tag).await?;
+        if built == platform {
+            return Ok(built);
+        }
+        // The classic builder's cache may answer a layer built for another platform (FROM
+        // scratch has no parent to tell them apart): once more without it.
+        if spec.no_cache {
             return Err(BuildError::PlatformMismatch {
                 service: name.to_owned(),
-                wanted: p.to_owned(),
+                wanted: platform.to_owned(),
                 built,
             });
         }
+        progress(format!(
+            "built for {built} from the cache; building for {platform} again without it"
+        ));
+        spec.no_cache = true;
     }
-    Ok(built)
 }

@@ -8,7 +8,7 @@ use wharf_manifest::{Hook, Job, Service, StrategyKind};
 use crate::error::EngineError;
 use crate::events::{started, Event, EventSink};
 use crate::holder::Holder;
-use crate::plan::{plan_for, Step};
+use crate::plan::Step;
 use crate::record::{Ask, Outcome, Record, Status};
 use crate::target::{Clock, Target, TargetError};
 
@@ -87,6 +87,39 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         result
     }
 
+    /// Tasks for the new deployment and those the serving one runs: the manifest's count;
+    /// for an autoscaled service, the serving deployment's current count within the
+    /// autoscaling bounds, so a deployment at peak load does not start undersized.
+    async fn sizes(
+        &self,
+        service: &Service,
+        previous: Option<&str>,
+    ) -> Result<(u32, u32), EngineError> {
+        let Some(previous) = previous else {
+            return Ok((service.count, 0));
+        };
+        let manifest = service.count.max(1);
+        let Some(a) = &service.autoscaling else {
+            return Ok((service.count, manifest));
+        };
+        let now = self
+            .target
+            .current_count(service, previous)
+            .await
+            .map_err(target_err(format!("read how many tasks {previous} runs")))?;
+        let current = now.map_or(manifest, |c| c.clamp(a.min.max(1), a.max.max(1)));
+        if current != service.count {
+            self.events.emit(Event::Progress {
+                service: service.name.clone(),
+                message: format!(
+                    "starting at {current} tasks, as many as {previous} runs now (autoscaled; the manifest says {})",
+                    service.count
+                ),
+            });
+        }
+        Ok((current, current))
+    }
+
     async fn deploy_locked(&self, req: &Request<'_>) -> Result<Record, EngineError> {
         let name = &req.service.name;
         let records = self
@@ -102,11 +135,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             });
         }
         let previous = live(&records).last().map(|r| r.id.clone());
-        let previous_count = if previous.is_some() {
-            req.service.count.max(1)
-        } else {
-            0
-        };
+        let (count, previous_count) = self.sizes(req.service, previous.as_deref()).await?;
         let now = self.clock.now_ms();
         let mut record = Record {
             id: req.id.to_owned(),
@@ -118,7 +147,12 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             platform: req.platform.map(str::to_owned),
             strategy: req.service.deploy.strategy,
             previous,
-            steps: plan_for(req.service, previous_count, self.target.native_rolling()),
+            steps: crate::plan::plan_sized(
+                req.service,
+                count,
+                previous_count,
+                self.target.native_rolling(),
+            ),
             step: 0,
             step_started_ms: now,
             status: Status::InProgress,

@@ -94,8 +94,19 @@ pub fn plan(service: &Service, previous_count: u32) -> Vec<Step> {
 /// ([`crate::Target::native_rolling`]): the batches are the runtime's, so a rolling deployment
 /// provisions the new version and waits until the runtime reports it complete.
 pub fn plan_for(service: &Service, previous_count: u32, native_rolling: bool) -> Vec<Step> {
+    plan_sized(service, service.count, previous_count, native_rolling)
+}
+
+/// As [`plan_for`], with `count` tasks for the new deployment instead of the manifest's (an
+/// autoscaled service's new deployment starts at the serving one's current count).
+pub fn plan_sized(
+    service: &Service,
+    count: u32,
+    previous_count: u32,
+    native_rolling: bool,
+) -> Vec<Step> {
     let d = &service.deploy;
-    let n = service.count.max(1);
+    let n = count.max(1);
     let has = |h: &Option<wharf_manifest::Hook>| h.is_some();
     let mut steps = Vec::new();
     if has(&d.hooks.pre_deploy) {

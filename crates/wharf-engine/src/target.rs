@@ -502,6 +502,14 @@ pub trait Target: Store {
         &self,
         secret: &SecretRef,
     ) -> impl Future<Output = Result<String, TargetError>> + Send;
+    /// How many tasks the runtime keeps running for deployment `deployment` of the service
+    /// now — what an autoscaler moved it to — or `None` when it runs none: a new deployment
+    /// of an autoscaled service starts at the serving one's count, not the manifest's.
+    fn current_count(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> impl Future<Output = Result<Option<u32>, TargetError>> + Send;
     /// The ARN of the SNS topic `[notify] sns` names (an ARN, or a topic name in the
     /// environment's account and region); a target without SNS refuses, saying so.
     fn topic(&self, topic: &str) -> impl Future<Output = Result<String, TargetError>> + Send {

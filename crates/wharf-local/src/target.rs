@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use wharf_docker::{Docker, LABEL_APP, LABEL_ENV, LABEL_SERVICE};
+use wharf_docker::{Docker, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
 use wharf_engine::{
     EventSink, Health, HookKind, Image, JobSpec, JobTask, LogLine, LogQuery, Record, Requests,
     Routes, RunEnd, ScheduleSpec, Scheduled, Store, Target, TargetError,
@@ -473,6 +473,27 @@ impl Target for LocalTarget {
         req: wharf_engine::ExecRequest<'_>,
     ) -> Result<wharf_engine::Session, TargetError> {
         self.local_exec(req).await
+    }
+
+    async fn current_count(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Option<u32>, TargetError> {
+        let running = self
+            .docker
+            .list(&[
+                (LABEL_APP, &self.app),
+                (LABEL_ENV, &self.env),
+                (LABEL_SERVICE, &service.name),
+                (LABEL_DEPLOYMENT, deployment),
+            ])
+            .await
+            .map_err(terr)?
+            .iter()
+            .filter(|c| c.running)
+            .count() as u32;
+        Ok(Some(running).filter(|n| *n > 0))
     }
 
     async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {

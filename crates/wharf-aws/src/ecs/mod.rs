@@ -601,6 +601,18 @@ impl Target for AwsTarget {
             .map_err(terr)
     }
 
+    async fn current_count(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Option<u32>, TargetError> {
+        let name = self.ecs_name(service, deployment);
+        let view = service::describe(&self.clients.ecs, &self.out.cluster, &name)
+            .await
+            .map_err(terr)?;
+        Ok(view.map(|v| v.desired).filter(|n| *n > 0))
+    }
+
     async fn topic(&self, topic: &str) -> Result<String, TargetError> {
         Ok(self.topic_arn(topic))
     }

@@ -16,6 +16,7 @@ mod aws_notify;
 mod aws_preflight;
 mod aws_replay;
 mod aws_rollback;
+mod aws_scaling;
 mod aws_schedules;
 mod aws_throttle;
 mod bad_input;

@@ -11,6 +11,7 @@ use wharf_manifest::{Build, Job, Service, SmokeCheck};
 
 mod jobs;
 mod notices;
+mod scaling;
 mod store;
 pub use jobs::{JobBehaviour, SimRun};
 
@@ -597,6 +598,14 @@ impl Target for SimTarget {
     ) -> Result<String, TargetError> {
         self.call(&format!("read {secret}"))?;
         Ok(format!("secret:{secret}"))
+    }
+
+    async fn current_count(
+        &self,
+        _service: &Service,
+        deployment: &str,
+    ) -> Result<Option<u32>, TargetError> {
+        self.sim_count(deployment)
     }
 
     async fn topic(&self, topic: &str) -> Result<String, TargetError> {

@@ -7,6 +7,7 @@ mod jobs;
 mod notify;
 mod properties;
 mod resume;
+mod scaling;
 mod schedules;
 mod seam;
 mod smoke;

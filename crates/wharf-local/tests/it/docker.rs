@@ -41,6 +41,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
                 args: HashMap::new(),
                 target: None,
                 platform: None,
+                no_cache: false,
                 private: &[],
             },
             |l| lines.push(l.to_owned()),

@@ -239,6 +239,7 @@ async fn rollout(strategy: &str, params: &str, fault: Option<Fault>) -> Rolled {
                     args: HashMap::new(),
                     target: None,
                     platform: None,
+                    no_cache: false,
                     private: &[],
                 },
                 |_| {},
