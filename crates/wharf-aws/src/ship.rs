@@ -30,6 +30,15 @@ pub enum ImageError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Aws(#[from] AwsError),
+
+    #[error(
+        "{service} was built for linux/arm64, which Fargate Spot does not run; nothing was pushed"
+    )]
+    #[diagnostic(
+        code(wharf::deploy::spot_arm64),
+        help("set platform = \"linux/amd64\" to build for Spot, or capacity = \"fargate\" to run on Graviton")
+    )]
+    SpotArm { service: String },
 }
 
 impl ImageError {
@@ -50,6 +59,8 @@ pub(crate) struct Ship<'a> {
     pub name: &'a str,
     pub build: &'a Build,
     pub platform: Option<&'a str>,
+    /// Runs on Fargate Spot, which has no linux/arm64.
+    pub spot: bool,
     pub repository_uri: &'a str,
     pub scan_gate: Option<ScanSeverity>,
 }
@@ -76,6 +87,7 @@ impl AwsTarget {
             name: &service.name,
             build,
             platform: service.platform.as_deref(),
+            spot: service.capacity == wharf_manifest::Capacity::FargateSpot,
             repository_uri,
             scan_gate: service.deploy.scan_gate,
         };
@@ -95,6 +107,7 @@ impl AwsTarget {
             name,
             build,
             platform,
+            spot,
             repository_uri,
             scan_gate,
         } = *ship;
@@ -119,6 +132,12 @@ impl AwsTarget {
             private: &self.private,
         };
         let platform = wharf_docker::build_service(&docker, &spec, &tag, events).await?;
+        if spot && platform == "linux/arm64" {
+            let _ = docker.remove_image(&tag).await;
+            return Err(ImageError::SpotArm {
+                service: name.to_owned(),
+            });
+        }
         // ECR's 12-hour token goes to ECR and nowhere else.
         let (auth, with) = if push.ecr {
             let creds = image::authorization(&self.clients.ecr).await?;

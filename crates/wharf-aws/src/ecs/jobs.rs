@@ -136,6 +136,7 @@ impl AwsTarget {
             name: &job.name,
             build,
             platform: job.platform.as_deref(),
+            spot: false,
             repository_uri,
             scan_gate: None,
         };
