@@ -39,18 +39,23 @@ fn desired(env: &UpEnv) -> Value {
     serde_json::from_str(out.trim()).expect("JSON")
 }
 
-#[test]
-fn a_new_deployment_of_an_autoscaled_service_starts_at_the_serving_count() {
-    let env = UpEnv::new(MANIFEST);
-    let out = env.wharf().args(["deploy"]).run().success();
-    no_panic(&out);
+/// The ids of web's deployments, oldest first.
+fn deployments(env: &UpEnv) -> Vec<String> {
     let history = env
         .wharf()
         .args(["history", "--output", "json"])
         .run()
         .success()
         .json();
-    let v1 = format!("web-{}", ids(&history, "web")[0]);
+    ids(&history, "web")
+}
+
+#[test]
+fn a_new_deployment_of_an_autoscaled_service_starts_at_the_serving_count() {
+    let env = UpEnv::new(MANIFEST);
+    let out = env.wharf().args(["deploy"]).run().success();
+    no_panic(&out);
+    let v1 = format!("web-{}", deployments(&env)[0]);
     assert_eq!(desired(&env)[&v1], 1, "the manifest's count first");
 
     // Under load, the scaler took version 1 to 2 tasks (moto reports 2 running for every
@@ -67,13 +72,7 @@ fn a_new_deployment_of_an_autoscaled_service_starts_at_the_serving_count() {
             && out.stderr.contains("(autoscaled; the manifest says 1)"),
         "{out}"
     );
-    let history = env
-        .wharf()
-        .args(["history", "--output", "json"])
-        .run()
-        .success()
-        .json();
-    let v2 = format!("web-{}", ids(&history, "web")[1]);
+    let v2 = format!("web-{}", deployments(&env)[1]);
     let now = desired(&env);
     assert_eq!(now[&v2], 2, "{now}");
     assert!(now.get(&v1).is_none(), "version 1 retired: {now}");
