@@ -56,15 +56,24 @@ struct State {
 /// A recorded "response" that sends the request on to the upstream.
 const FORWARD: u16 = 0;
 
-/// A throttling error as the service's protocol shapes it.
-fn throttling(json: bool) -> (&'static str, String) {
+/// A throttling error as the service's protocol shapes it: the JSON protocol's `__type`, the
+/// Query protocol's error document, or for a REST-JSON service (EventBridge Scheduler) the
+/// `x-amzn-errortype` header beside a JSON message.
+fn throttling(json: bool, rest: bool) -> (&'static str, &'static str, String) {
     if json {
         (
             "application/x-amz-json-1.1",
+            "",
             r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.to_owned(),
         )
+    } else if rest {
+        (
+            "application/json",
+            "x-amzn-errortype: ThrottlingException\r\n",
+            r#"{"message":"Rate exceeded"}"#.to_owned(),
+        )
     } else {
-        ("text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned())
+        ("text/xml", "", "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error><RequestId>fault</RequestId></ErrorResponse>".to_owned())
     }
 }
 
@@ -146,7 +155,7 @@ impl Replay {
     /// when `json`, else query/XML), then sends it to the upstream again: a burst.
     pub fn throttle_burst(&self, operation: &str, n: usize, json: bool) -> &Self {
         for _ in 0..n {
-            let (content_type, body) = throttling(json);
+            let (content_type, _, body) = throttling(json, false);
             self.push(
                 operation,
                 Recorded {
@@ -266,6 +275,7 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
         let raw_body = body;
         let body = String::from_utf8_lossy(&raw_body).into_owned();
         let json = target.is_some();
+        let body_is_query = body.split('&').any(|kv| kv.starts_with("Action="));
         let operation = target.unwrap_or_else(|| {
             body.split('&')
                 .find_map(|kv| kv.strip_prefix("Action="))
@@ -299,8 +309,9 @@ fn serve(stream: TcpStream, state: &Mutex<State>) {
             Some(Fault::Drop) => return,
             Some(Fault::Throttle) => {
                 let status = 400;
-                let (ct, body) = throttling(json);
-                let head = format!("HTTP/1.1 {status} Bad Request\r\ncontent-type: {ct}\r\ncontent-length: {}\r\nx-amzn-requestid: fault\r\n\r\n", body.len());
+                let rest = !json && !body_is_query;
+                let (ct, extra, body) = throttling(json, rest);
+                let head = format!("HTTP/1.1 {status} Bad Request\r\ncontent-type: {ct}\r\n{extra}content-length: {}\r\nx-amzn-requestid: fault\r\n\r\n", body.len());
                 if out.write_all(head.as_bytes()).is_err()
                     || out.write_all(body.as_bytes()).is_err()
                 {

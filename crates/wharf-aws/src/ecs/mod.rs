@@ -36,6 +36,7 @@ mod attach;
 mod evidence;
 pub mod exec;
 mod health;
+mod keep;
 mod retire;
 pub(crate) mod sns;
 mod view;
@@ -242,6 +243,7 @@ impl Target for AwsTarget {
         )
         .await
         .map_err(terr)?;
+        self.keep_image(service, record).await.map_err(terr)?;
         let tg_name = self.tg_name(service, &record.id);
         let mut alarm_names = Vec::new();
         let tg = if routed(service) {
@@ -494,6 +496,11 @@ impl Target for AwsTarget {
         alarms::delete(&self.clients.cw, &self.alarm_names(service, deployment))
             .await
             .map_err(terr)?;
+        if let Some(r) = self.store.load(&service.name, deployment).await? {
+            self.release_image(service, &r.image, deployment)
+                .await
+                .map_err(terr)?;
+        }
         self.prune_task_definitions(service).await
     }
 

@@ -90,7 +90,10 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
         let tags = |name: &str| cx.job_tags(name, &j.name);
         if built(j) {
             let repo = cx.names.repository(&j.name);
-            t.add(repository_id(&j.name), repository(&repo, tags(&repo)));
+            t.add(
+                repository_id(&j.name),
+                repository(&repo, tags(&repo), cx.aws.keep_images),
+            );
         }
         let group = cx.names.log_group(&j.name);
         t.add(

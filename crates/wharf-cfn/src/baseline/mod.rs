@@ -5,7 +5,7 @@ pub mod dashboard;
 mod jobs;
 mod lb;
 mod network;
-mod observability;
+pub(crate) mod observability;
 
 use serde_json::Value;
 

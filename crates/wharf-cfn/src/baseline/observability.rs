@@ -18,8 +18,12 @@ pub(crate) const EXECUTION_ROLE: &str = "ExecutionRole";
 pub(crate) const STATE_TABLE: &str = "StateTable";
 pub(crate) const ALARM_TOPIC: &str = "AlarmTopic";
 pub(crate) const LOG_KEY: &str = "LogKey";
-/// Images an ECR repository keeps (wharf's own keep-N removes deployments sooner).
-pub(crate) const KEEP_IMAGES: u32 = 50;
+/// The tag prefix that keeps an image out of the repository's count rule: the AWS target tags
+/// the image of each deployment still present `keep-{deployment}` and removes the tag when
+/// the deployment is retired.
+pub const KEEP_TAG_PREFIX: &str = "keep-";
+/// A bound on the kept images the first lifecycle rule allows (ECR wants a count).
+const KEEP_TAGGED_MAX: u32 = 10_000;
 
 pub(crate) fn repository_id(service: &str) -> String {
     logical_id(&["service", service, "Repository"])
@@ -78,13 +82,20 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
     alarms(cx, t, &p);
 }
 
-/// An image repository: immutable tags, scanned on push, the last [`KEEP_IMAGES`] kept.
-pub(crate) fn repository(name: &str, tags: Value) -> Resource {
+/// An image repository: immutable tags, scanned on push, the newest `keep` images kept —
+/// and every image tagged `keep-…` (wharf tags the image of each deployment still present),
+/// which the first rule claims so the second cannot expire it.
+pub(crate) fn repository(name: &str, tags: Value, keep: u32) -> Resource {
     let policy = json!({
         "rules": [{
             "rulePriority": 1,
-            "description": format!("keep the last {KEEP_IMAGES} images"),
-            "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": KEEP_IMAGES },
+            "description": "images of deployments still present (tagged keep-) stay",
+            "selection": { "tagStatus": "tagged", "tagPrefixList": [KEEP_TAG_PREFIX], "countType": "imageCountMoreThan", "countNumber": KEEP_TAGGED_MAX },
+            "action": { "type": "expire" },
+        }, {
+            "rulePriority": 2,
+            "description": format!("keep the last {keep} images"),
+            "selection": { "tagStatus": "any", "countType": "imageCountMoreThan", "countNumber": keep },
             "action": { "type": "expire" },
         }]
     });
@@ -106,7 +117,7 @@ fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
     let repo = cx.names.repository(&s.name);
     t.add(
         repository_id(&s.name),
-        repository(&repo, cx.service_tags(&repo, &s.name)),
+        repository(&repo, cx.service_tags(&repo, &s.name), cx.aws.keep_images),
     );
     let group = cx.names.log_group(&s.name);
     let lg = super::log_group(cx, &group, cx.service_tags(&group, &s.name));

@@ -209,6 +209,37 @@ fn optional_features_appear_only_when_asked_for() {
 }
 
 #[test]
+fn repositories_keep_the_newest_images_and_every_image_a_present_deployment_runs() {
+    for (name, keep) in [
+        ("nat-per-az-3az-prod-everything-test-baseline", 10),
+        ("nat-2az-plain-http-test-baseline", 50),
+    ] {
+        let t = stack(name).template;
+        let repos: Vec<_> = t.of_type("AWS::ECR::Repository").collect();
+        assert!(!repos.is_empty(), "{name}");
+        for (id, r) in repos {
+            let text = r.properties["LifecyclePolicy"]["LifecyclePolicyText"]
+                .as_str()
+                .expect("policy text");
+            let p: Value = serde_json::from_str(text).expect("JSON");
+            let rules = p["rules"].as_array().expect("rules");
+            assert_eq!(rules.len(), 2, "{name} {id}: {p}");
+            // First, the images tagged keep-…: claimed by a rule no count reaches, so the
+            // count rule after it cannot expire them.
+            assert_eq!(rules[0]["rulePriority"], 1);
+            assert_eq!(rules[0]["selection"]["tagStatus"], "tagged");
+            assert_eq!(
+                rules[0]["selection"]["tagPrefixList"],
+                serde_json::json!([wharf_cfn::KEEP_TAG_PREFIX])
+            );
+            assert_eq!(rules[1]["rulePriority"], 2);
+            assert_eq!(rules[1]["selection"]["tagStatus"], "any");
+            assert_eq!(rules[1]["selection"]["countNumber"], keep, "{name} {id}");
+        }
+    }
+}
+
+#[test]
 fn the_edge_stack_exists_only_with_edge_on_and_points_dns_at_cloudfront() {
     let stacks = all_stacks();
     let edges: Vec<&String> = stacks

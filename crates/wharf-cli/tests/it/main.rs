@@ -9,6 +9,7 @@ mod aws_exec;
 mod aws_gc;
 mod aws_image;
 mod aws_jobs;
+mod aws_keep;
 mod aws_large;
 mod aws_locks;
 mod aws_logs;

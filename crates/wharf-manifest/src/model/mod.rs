@@ -194,6 +194,9 @@ pub struct AwsEnv {
     pub log_retention: u32,
     /// Encrypt log groups with a customer-managed KMS key.
     pub log_kms: bool,
+    /// Images each ECR repository keeps (the newest); images of deployments still present
+    /// are kept beyond that.
+    pub keep_images: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alarm_email: Option<String>,
     /// Production: deletion protection, Multi-AZ data stores.

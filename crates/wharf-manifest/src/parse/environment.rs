@@ -25,6 +25,7 @@ const AWS_KEYS: &[&str] = &[
     "edge",
     "log_retention",
     "log_kms",
+    "keep_images",
     "alarm_email",
     "prod",
 ];
@@ -336,6 +337,9 @@ fn read_aws(cx: &mut Cx, t: &mut Tbl<'_, '_>, _name: &str) -> Option<AwsEnv> {
         },
         None => Some(30),
     };
+    let keep_images = t
+        .get(cx, "keep_images")
+        .map_or(Some(50), |n| cx.int(&n, 1, 1000).map(|v| v as u32));
     let alarm_email = t.get(cx, "alarm_email").and_then(|n| {
         let s = cx.string(&n)?;
         if !s.contains('@') || s.starts_with('@') || s.ends_with('@') {
@@ -368,6 +372,7 @@ fn read_aws(cx: &mut Cx, t: &mut Tbl<'_, '_>, _name: &str) -> Option<AwsEnv> {
         edge,
         log_retention: log_retention?,
         log_kms,
+        keep_images: keep_images?,
         alarm_email,
         prod,
     })

@@ -399,3 +399,20 @@ fn platform_is_one_fargate_runs_and_agrees_with_build_and_capacity() {
         assert!(m.is_none() && text.contains(want), "{keys}: {text}");
     }
 }
+
+#[test]
+fn keep_images_defaults_to_50_and_stays_within_what_ecr_rules_take() {
+    let (m, problems) = parse(AWS);
+    let m = m.unwrap_or_else(|| panic!("{problems}"));
+    assert_eq!(m.environments["test"].aws().expect("aws").keep_images, 50);
+    let (m, problems) = parse(&format!("{AWS}keep_images = 10\n"));
+    let m = m.unwrap_or_else(|| panic!("{problems}"));
+    assert_eq!(m.environments["test"].aws().expect("aws").keep_images, 10);
+    for bad in ["keep_images = 0", "keep_images = 5000"] {
+        let (m, problems) = parse(&format!("{AWS}{bad}\n"));
+        assert!(
+            m.is_none() && problems.to_string().contains("keep_images"),
+            "{bad}: {problems}"
+        );
+    }
+}
