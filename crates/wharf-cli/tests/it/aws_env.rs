@@ -81,6 +81,17 @@ impl UpEnv {
         self
     }
 
+    /// The ids of `service`'s deployments in the state table, oldest first.
+    pub fn deployments(&self, service: &str) -> Vec<String> {
+        let history = self
+            .wharf()
+            .args(["history", "--output", "json"])
+            .run()
+            .success()
+            .json();
+        crate::aws_deploy::ids(&history, service)
+    }
+
     /// `wharf` pointed at the proxy.
     pub fn wharf(&self) -> wharf_testkit::Cmd {
         aws_wharf(&self.dir, &self.proxy.endpoint())

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 
-use crate::aws_deploy::{ids, UpEnv};
+use crate::aws_deploy::UpEnv;
 use crate::no_panic;
 
 const REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/pulse/test/web";
@@ -57,23 +57,13 @@ fn tags(env: &UpEnv) -> Value {
     serde_json::from_str(out.trim()).expect("JSON")
 }
 
-fn deployments(env: &UpEnv) -> Vec<String> {
-    let history = env
-        .wharf()
-        .args(["history", "--output", "json"])
-        .run()
-        .success()
-        .json();
-    ids(&history, "web")
-}
-
 #[test]
 fn a_present_deployments_image_is_tagged_to_keep_and_released_when_it_retires() {
     let env = UpEnv::new(&manifest("1"));
     push(&env, "1", 1);
     let out = env.wharf().args(["deploy"]).run().success();
     no_panic(&out);
-    let v1 = deployments(&env)[0].clone();
+    let v1 = env.deployments("web")[0].clone();
     assert_eq!(
         tags(&env),
         serde_json::json!({ "1": ["1", format!("keep-{v1}")] })
@@ -83,7 +73,7 @@ fn a_present_deployments_image_is_tagged_to_keep_and_released_when_it_retires() 
     env.dir.write("wharf.toml", manifest("2"));
     let out = env.wharf().args(["deploy"]).run().success();
     no_panic(&out);
-    let v2 = deployments(&env)[1].clone();
+    let v2 = env.deployments("web")[1].clone();
     assert_eq!(
         tags(&env),
         serde_json::json!({ "1": ["1"], "2": ["2", format!("keep-{v2}")] }),

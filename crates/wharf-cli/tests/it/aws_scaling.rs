@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::aws_deploy::{ids, UpEnv};
+use crate::aws_deploy::UpEnv;
 use crate::no_panic;
 
 const MANIFEST: &str = r#"
@@ -39,23 +39,12 @@ fn desired(env: &UpEnv) -> Value {
     serde_json::from_str(out.trim()).expect("JSON")
 }
 
-/// The ids of web's deployments, oldest first.
-fn deployments(env: &UpEnv) -> Vec<String> {
-    let history = env
-        .wharf()
-        .args(["history", "--output", "json"])
-        .run()
-        .success()
-        .json();
-    ids(&history, "web")
-}
-
 #[test]
 fn a_new_deployment_of_an_autoscaled_service_starts_at_the_serving_count() {
     let env = UpEnv::new(MANIFEST);
     let out = env.wharf().args(["deploy"]).run().success();
     no_panic(&out);
-    let v1 = format!("web-{}", deployments(&env)[0]);
+    let v1 = format!("web-{}", env.deployments("web")[0]);
     assert_eq!(desired(&env)[&v1], 1, "the manifest's count first");
 
     // Under load, the scaler took version 1 to 2 tasks (moto reports 2 running for every
@@ -72,7 +61,7 @@ fn a_new_deployment_of_an_autoscaled_service_starts_at_the_serving_count() {
             && out.stderr.contains("(autoscaled; the manifest says 1)"),
         "{out}"
     );
-    let v2 = format!("web-{}", deployments(&env)[1]);
+    let v2 = format!("web-{}", env.deployments("web")[1]);
     let now = desired(&env);
     assert_eq!(now[&v2], 2, "{now}");
     assert!(now.get(&v1).is_none(), "version 1 retired: {now}");
