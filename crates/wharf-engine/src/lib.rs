@@ -36,6 +36,8 @@ pub mod notify;
 pub mod plan;
 pub mod platform;
 pub mod record;
+mod reports;
+mod rollback;
 pub mod runs;
 pub mod schedules;
 pub mod sim;
