@@ -60,6 +60,13 @@ pub enum StackError {
         failure: Option<Box<Failure>>,
     },
 
+    #[error("the change to stack {stack} would replace {resources}: CloudFormation would delete it and make a new, empty one")]
+    #[diagnostic(
+        code(wharf::aws::would_replace_data),
+        help("nothing was changed. `wharf plan --remote` shows the change; what forces a replacement is usually a setting AWS cannot change in place (a data store's encryption key, its name or engine). Keep the setting as it was, or take a snapshot or export first and run `wharf up --allow-replace`")
+    )]
+    WouldReplaceData { stack: String, resources: String },
+
     #[error("stack {stack} is in {status}: it needs recovery before it can change")]
     #[diagnostic(
         code(wharf::aws::needs_recovery),

@@ -130,6 +130,7 @@ impl AwsPlatform<'_> {
                     template_body: body,
                     template_url: None,
                     tags,
+                    allow_replace: false,
                 },
                 cfn,
             ));
@@ -192,10 +193,11 @@ impl Platform for AwsPlatform<'_> {
         Ok(AwsTarget::open(&self.access, &id, self.manifest, self.env).await?)
     }
 
-    async fn up(&self) -> Result<UpAws, EnvError> {
+    async fn up(&self, allow_replace: bool) -> Result<UpAws, EnvError> {
         let identity = self.guarded("up").await?;
         let mut done = Vec::new();
-        for (spec, cfn) in self.staged(&identity).await? {
+        for (mut spec, cfn) in self.staged(&identity).await? {
+            spec.allow_replace = allow_replace;
             let (applied, preview) = Stacks::new(&cfn, self.events).apply(&spec).await?;
             done.push(StackDone {
                 stack: spec.name,

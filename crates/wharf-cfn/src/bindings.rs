@@ -35,6 +35,7 @@ pub struct Binding {
     pub secret: bool,
     /// The secret's ARN comes from this source (for secrets) or the value itself (for plain vars).
     pub source: Source,
+    /// The data resource it comes from (or the internal service whose URL it is).
     pub data: String,
 }
 
@@ -66,12 +67,23 @@ pub fn env_prefix(data: &str) -> String {
     data.to_ascii_uppercase().replace('-', "_")
 }
 
-/// The bindings of `service` in `env`, in the order of its `data` list.
+/// The bindings of `service` in `env`, in the order of its `data` list, then the URL of
+/// each internal service it talks to (`API_URL`).
 pub fn for_service(manifest: &Manifest, env: &Environment, service: &str) -> Vec<Binding> {
-    env.services
+    let mut out = env
+        .services
         .get(service)
         .map(|s| for_data(manifest, env, &s.data))
-        .unwrap_or_default()
+        .unwrap_or_default();
+    for (callee, name, url) in env.callee_urls(&manifest.app.name, service) {
+        out.push(Binding {
+            name,
+            secret: false,
+            source: Source::Value { value: url },
+            data: callee,
+        });
+    }
+    out
 }
 
 /// The bindings of `job` in `env`, as a service's.

@@ -29,6 +29,7 @@ pub(crate) fn template(cx: &Ctx<'_>) -> Template {
             DataKind::Secret(s) => secret(cx, &mut t, name, s),
         }
     }
+    crate::kms::encrypt_data(cx, &mut t);
     t
 }
 

@@ -13,6 +13,7 @@ mod data;
 mod edge;
 pub mod fns;
 pub mod iam;
+mod kms;
 pub mod template;
 mod yaml;
 

@@ -105,6 +105,17 @@ impl Resource {
         self
     }
 
+    /// Takes back a skipped check the resource now meets.
+    pub fn unskip(&mut self, id: &str) {
+        if let Some(skips) = self
+            .metadata
+            .as_mut()
+            .and_then(|m| m["checkov"]["skip"].as_array_mut())
+        {
+            skips.retain(|s| s["id"] != id);
+        }
+    }
+
     /// The checkov checks skipped on this resource, with their justification.
     pub fn skipped_checks(&self) -> Vec<(String, String)> {
         self.metadata

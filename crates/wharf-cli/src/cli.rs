@@ -217,6 +217,10 @@ pub struct UpArgs {
     /// AWS: do not check the account and the stacks' states first
     #[arg(long, env = "WHARF_SKIP_PREFLIGHT", value_parser = clap::builder::FalseyValueParser::new())]
     pub skip_preflight: bool,
+
+    /// AWS: apply a change that replaces a data store or secret with a new, empty one
+    #[arg(long)]
+    pub allow_replace: bool,
 }
 
 #[derive(Debug, Args)]
@@ -408,6 +412,20 @@ pub struct ServeArgs {
     /// Client connections open at once
     #[arg(long, value_name = "N", default_value_t = wharf_local::Limits::default().max_connections)]
     pub max_connections: usize,
+
+    /// A listener for an internal service: its rules match requests that come in there
+    #[arg(long, value_name = "SERVICE=ADDR", value_parser = parse_internal)]
+    pub internal: Vec<(String, std::net::SocketAddr)>,
+}
+
+fn parse_internal(s: &str) -> Result<(String, std::net::SocketAddr), String> {
+    let (name, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}` is not SERVICE=ADDR"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("`{addr}` is not an address: {e}"))?;
+    Ok((name.to_owned(), addr))
 }
 
 #[derive(Debug, Args)]

@@ -53,6 +53,9 @@ pub struct RunSpec<'a> {
     /// The container's own health check (Docker's `HEALTHCHECK`), from the manifest's
     /// `health.command`.
     pub health: Option<HealthConfig>,
+    /// Names the container resolves to an address (`/etc/hosts` entries): the internal
+    /// services it talks to, at the host's address on the network, where the proxy listens.
+    pub hosts: Vec<(String, std::net::IpAddr)>,
 }
 
 /// Docker's health check for a service's `health.command`: its interval, timeout, unhealthy
@@ -72,22 +75,33 @@ pub fn health_config(h: &wharf_manifest::HealthCheck) -> Option<HealthConfig> {
     })
 }
 
+/// A network's IPv4 gateway, from its IPAM configuration.
+fn gateway(n: &bollard::models::Network) -> Option<std::net::IpAddr> {
+    n.ipam
+        .as_ref()?
+        .config
+        .as_ref()?
+        .iter()
+        .filter_map(|c| c.gateway.as_deref()?.parse::<std::net::IpAddr>().ok())
+        .find(std::net::IpAddr::is_ipv4)
+}
+
 impl Docker {
+    /// Makes the network when it does not exist; returns its IPv4 gateway (the host's
+    /// address on it), when Docker gave it one.
     pub async fn ensure_network(
         &self,
         name: &str,
         labels: HashMap<String, String>,
-    ) -> Result<(), DockerError> {
-        if self
-            .d
-            .inspect_network(
+    ) -> Result<Option<std::net::IpAddr>, DockerError> {
+        let inspect = || {
+            self.d.inspect_network(
                 name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
-            .await
-            .is_ok()
-        {
-            return Ok(());
+        };
+        if let Ok(n) = inspect().await {
+            return Ok(gateway(&n));
         }
         let cfg = bollard::models::NetworkCreateRequest {
             name: name.to_owned(),
@@ -98,7 +112,10 @@ impl Docker {
             .create_network(cfg)
             .await
             .map_err(api(format!("create network {name}")))?;
-        Ok(())
+        let n = inspect()
+            .await
+            .map_err(api(format!("inspect network {name}")))?;
+        Ok(gateway(&n))
     }
 
     pub async fn remove_network(&self, name: &str) -> Result<(), DockerError> {
@@ -128,6 +145,12 @@ impl Docker {
             nano_cpus: Some(i64::from(spec.cpu) * 1_000_000_000 / 1024),
             memory: Some(i64::from(spec.memory_mib) * 1024 * 1024),
             network_mode: Some(network.to_owned()),
+            extra_hosts: (!spec.hosts.is_empty()).then(|| {
+                spec.hosts
+                    .iter()
+                    .map(|(name, ip)| format!("{name}:{ip}"))
+                    .collect()
+            }),
             ..Default::default()
         };
         let body = ContainerCreateBody {

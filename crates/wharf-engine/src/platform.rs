@@ -56,8 +56,10 @@ pub trait Platform: Sync {
 
     /// Opens the environment's deployment target.
     fn target(&self, mode: Mode) -> impl Future<Output = Result<Self::Target, Self::Error>> + Send;
-    /// Creates or updates what the environment runs on.
-    fn up(&self) -> impl Future<Output = Result<Self::Up, Self::Error>> + Send;
+    /// Creates or updates what the environment runs on; a change that would replace a
+    /// resource holding data (a new, empty one) is refused unless `allow_replace`.
+    fn up(&self, allow_replace: bool)
+        -> impl Future<Output = Result<Self::Up, Self::Error>> + Send;
     /// Removes everything the environment runs, only what wharf made. `purge` also empties
     /// what would otherwise stop the removal (image repositories, buckets).
     fn down(

@@ -39,7 +39,13 @@ pub fn control(data: &[u8]) {
                 {
                     if config.validate().is_ok() {
                         let headers = hyper::HeaderMap::new();
-                        let _ = wharf_proxy::router::route(&config.rules, Some("a"), "/", &headers);
+                        let _ = wharf_proxy::router::route(
+                            &config.rules,
+                            None,
+                            Some("a"),
+                            "/",
+                            &headers,
+                        );
                     }
                 }
             }
@@ -74,7 +80,7 @@ pub fn request(data: &[u8]) {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let rules = rules();
-    let _ = wharf_proxy::router::route(&rules, host.as_deref(), &path, &headers);
+    let _ = wharf_proxy::router::route(&rules, None, host.as_deref(), &path, &headers);
     let _ = wharf_proxy::router::cookie(&headers, "X-Wharf-Affinity-web");
     wharf_proxy::server::strip_client_headers(&mut headers);
     for k in headers.keys() {
@@ -88,6 +94,7 @@ pub fn request(data: &[u8]) {
 fn rules() -> Vec<wharf_proxy::RuleConfig> {
     let rule = |priority, hosts: &[&str], paths: &[&str]| wharf_proxy::RuleConfig {
         priority,
+        listener: None,
         hosts: hosts.iter().map(|s| s.to_string()).collect(),
         paths: paths.iter().map(|s| s.to_string()).collect(),
         headers: vec![("x-wharf-test".into(), vec!["*".into()])],

@@ -1,5 +1,6 @@
 //! A deployment's containers: started with the service's settings (env, secrets from the
-//! secrets file, size, its own health check) until `count` run, stopped beyond it, and
+//! secrets file, size, its own health check, the URLs and names of the internal services it
+//! talks to) until `count` run, stopped beyond it, and
 //! registered in or drained out of the deployment's target group in the proxy.
 
 use std::collections::HashMap;
@@ -50,8 +51,33 @@ impl LocalTarget {
         if let Some(r) = &service.deploy.drain.secret {
             env.push(format!("DRAIN_SECRET={}", self.secret(r)?));
         }
+        for (_, var, url) in self.callees.get(&service.name).into_iter().flatten() {
+            if !service.env.contains_key(var) && !service.secrets.contains_key(var) {
+                env.push(format!("{var}={url}"));
+            }
+        }
         env.push(format!("DEPLOYMENT_ID={deployment}"));
         Ok(env)
+    }
+
+    /// The names a service's containers resolve to the proxy's internal listeners: each
+    /// internal service it talks to, short (`api`) and stable (`api.pulse.internal`).
+    pub(crate) fn callee_hosts(&self, service: &Service) -> Vec<(String, std::net::IpAddr)> {
+        let Some(gateway) = self.gateway else {
+            return vec![];
+        };
+        self.callees
+            .get(&service.name)
+            .into_iter()
+            .flatten()
+            .flat_map(|(callee, _, _)| {
+                [
+                    callee.clone(),
+                    wharf_manifest::internal_host(callee, &self.app),
+                ]
+            })
+            .map(|h| (h, gateway))
+            .collect()
     }
 
     pub(crate) fn health_config(service: &Service) -> HealthConfig {
@@ -114,6 +140,7 @@ impl LocalTarget {
                         stop_timeout_s: service.stop_timeout.as_secs_ceil() as i64,
                         command: service.command.clone(),
                         health: wharf_docker::health_config(&service.health),
+                        hosts: self.callee_hosts(service),
                     },
                     &network,
                 )

@@ -45,6 +45,9 @@ pub enum Answer {
         /// What the proxy allows clients (absent from a proxy older than the setting).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         limits: Option<wharf_proxy::Limits>,
+        /// The internal services' listeners: service and address.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        internal: Vec<(String, std::net::SocketAddr)>,
     },
     Applied {
         version: u64,

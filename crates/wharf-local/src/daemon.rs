@@ -1,5 +1,5 @@
 //! `wharf local serve`: wharf's proxy as a long-lived process. It listens on the environment's
-//! address, restores its routes from `{state_dir}/proxy.json` ([`crate::saved`]: a restart
+//! address (and, per internal service, on the host's address on the environment's network), restores its routes from `{state_dir}/proxy.json` ([`crate::saved`]: a restart
 //! drops nothing, a corrupt file is refused), and takes commands on `{state_dir}/proxy.sock`
 //! (0600 from the start, in a 0700 dir; never TCP) in the [`crate::control`] protocol. Route
 //! changes are applied one at a time: check the version, save, apply. It also runs the
@@ -83,11 +83,17 @@ pub fn socket_path(state_dir: &Path) -> PathBuf {
 
 /// Runs the proxy until a `shutdown` command or SIGTERM/SIGINT.
 pub async fn serve(state_dir: &Path, listen: &str) -> Result<(), DaemonError> {
-    serve_with(state_dir, listen, Limits::default()).await
+    serve_with(state_dir, listen, Limits::default(), &[]).await
 }
 
-/// [`serve`] with the given limits on clients (the manifest's `[environments.NAME.proxy]`).
-pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Result<(), DaemonError> {
+/// [`serve`] with the given limits on clients (the manifest's `[environments.NAME.proxy]`)
+/// and a listener per internal service (its name and address).
+pub async fn serve_with(
+    state_dir: &Path,
+    listen: &str,
+    limits: Limits,
+    internal: &[(String, SocketAddr)],
+) -> Result<(), DaemonError> {
     crate::statedir::prepare(state_dir)?;
     // Before anything listens: a proxy must not serve (and later save) an empty
     // configuration in place of routes it could not read.
@@ -104,6 +110,23 @@ pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Resul
             addr: listen.to_owned(),
             source,
         })?;
+    let mut listeners = vec![wharf_proxy::Listener {
+        name: None,
+        socket: listener,
+    }];
+    for (name, at) in internal {
+        let socket = TcpListener::bind(at)
+            .await
+            .map_err(|source| DaemonError::Listen {
+                addr: format!("{at} (internal service {name})"),
+                source,
+            })?;
+        listeners.push(wharf_proxy::Listener {
+            name: Some(name.clone()),
+            socket,
+        });
+    }
+    let internal = internal.to_vec();
     let sock = socket_path(state_dir);
     if UnixStream::connect(&sock).await.is_ok() {
         return Err(DaemonError::Socket {
@@ -170,7 +193,7 @@ pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Resul
     let current = Arc::new(Mutex::new(Routes { config, version }));
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(proxy.clone().serve(listener, {
+    let server = tokio::spawn(proxy.clone().serve_on(listeners, {
         let mut rx = stop_rx.clone();
         async move {
             let _ = rx.changed().await;
@@ -197,7 +220,7 @@ pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Resul
             _ = stopped.changed() => {}
             accepted = control.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let (proxy, current, stop_tx, state_dir) = (proxy.clone(), current.clone(), stop_tx.clone(), state_dir.clone());
+                let (proxy, current, stop_tx, state_dir, internal) = (proxy.clone(), current.clone(), stop_tx.clone(), state_dir.clone(), internal.clone());
                 tokio::spawn(async move {
                     let (r, mut w) = stream.into_split();
                     let mut r = BufReader::new(r);
@@ -206,7 +229,7 @@ pub async fn serve_with(state_dir: &Path, listen: &str, limits: Limits) -> Resul
                         let (answer, more) = match read_line(&mut r, &mut line).await {
                             Ok(false) => break,
                             Ok(true) => match serde_json::from_slice::<Command>(&line) {
-                                Ok(cmd) => (answer(cmd, &proxy, &current, &state_dir, &stop_tx, addr), true),
+                                Ok(cmd) => (answer(cmd, &proxy, &current, &state_dir, &stop_tx, addr, &internal), true),
                                 Err(e) => (Answer::Error { message: format!("unknown command: {e}") }, true),
                             },
                             Err(e) => (Answer::Error { message: e.to_string() }, false),
@@ -250,12 +273,14 @@ fn answer(
     state_dir: &Path,
     stop: &tokio::sync::watch::Sender<bool>,
     listen: SocketAddr,
+    internal: &[(String, SocketAddr)],
 ) -> Answer {
     match cmd {
         Command::Ping => Answer::Pong {
             pid: std::process::id(),
             listen,
             limits: Some(proxy.limits().clone()),
+            internal: internal.to_vec(),
         },
         Command::Apply { config, expect } => {
             if let Err(message) = config.validate() {

@@ -113,6 +113,7 @@ impl LocalTarget {
                     stop_timeout_s: i64::from(JOB_STOP_TIMEOUT_S),
                     command: spec.command.clone().or_else(|| job.command.clone()),
                     health: None,
+                    hosts: vec![],
                 },
                 &network,
             )

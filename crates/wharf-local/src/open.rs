@@ -1,5 +1,6 @@
 //! Opening a local environment: its state dir, its proxy daemon (started detached as
-//! `wharf local serve` when it does not answer), the secrets file, Docker, the state database.
+//! `wharf local serve` when it does not answer, with a listener per internal service on the
+//! host's address on the environment's Docker network), the secrets file, Docker, the state database.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -32,6 +33,13 @@ pub enum LocalError {
     #[error("the proxy did not start ({status})\n{log}")]
     #[diagnostic(code(wharf::local::proxy_start), help("the lines above are the end of its log; a taken port is the usual cause: change `listen`"))]
     ProxyStart { status: String, log: String },
+
+    #[error("the Docker network {network} has no IPv4 gateway for the proxy to listen on")]
+    #[diagnostic(
+        code(wharf::local::no_gateway),
+        help("internal services are served on the host's address on the environment's network: run `wharf down` and `wharf up` to make the network again")
+    )]
+    NoGateway { network: String },
 
     #[error("cannot read the secrets file {}", path.display())]
     #[diagnostic(
@@ -105,12 +113,16 @@ impl LocalTarget {
         let local = local_env(env)?;
         let state_dir = state_dir(manifest, local);
         crate::statedir::prepare(&state_dir)?;
-        let (docker, listen) = match mode {
-            Mode::Act => (
-                Docker::connect().await?,
-                Some(ensure_proxy(&state_dir, &local.listen, &limits(&local.proxy)).await?),
-            ),
-            Mode::Look => (Docker::lazy()?, running_proxy(&state_dir).await),
+        let (docker, listen, gateway) = match mode {
+            Mode::Act => {
+                let docker = Docker::connect().await?;
+                let (gateway, internal) = internal_listeners(&docker, manifest, env).await?;
+                let listen =
+                    ensure_proxy(&state_dir, &local.listen, &limits(&local.proxy), &internal)
+                        .await?;
+                (docker, Some(listen), gateway)
+            }
+            Mode::Look => (Docker::lazy()?, running_proxy(&state_dir).await, None),
         };
         let store = LocalStore::open(&state_dir)?;
         let secrets = match mode {
@@ -130,6 +142,12 @@ impl LocalTarget {
         target.private = manifest.private_paths();
         target.manifest_file =
             std::path::absolute(&manifest.file).unwrap_or_else(|_| manifest.file.clone());
+        target.gateway = gateway;
+        target.callees = env
+            .services
+            .keys()
+            .map(|s| (s.clone(), env.callee_urls(&manifest.app.name, s)))
+            .collect();
         target.job_bindings = env
             .jobs
             .keys()
@@ -137,6 +155,44 @@ impl LocalTarget {
             .collect();
         Ok(target)
     }
+}
+
+/// The proxy's listeners for internal services: per internal service, the host's address on
+/// the environment's Docker network (made here when missing) and the service's internal
+/// port. Callers' containers resolve the service's names to that address.
+async fn internal_listeners(
+    docker: &Docker,
+    manifest: &Manifest,
+    env: &Environment,
+) -> Result<(Option<std::net::IpAddr>, Vec<(String, SocketAddr)>), LocalError> {
+    let internal: Vec<(&String, u16)> = env
+        .services
+        .iter()
+        .filter_map(|(n, s)| Some((n, s.internal.as_ref()?.port)))
+        .collect();
+    if internal.is_empty() {
+        return Ok((None, vec![]));
+    }
+    let names = wharf_manifest::Names::new(&manifest.app.name, &env.name);
+    let labels = [
+        (wharf_docker::LABEL_APP, manifest.app.name.as_str()),
+        (wharf_docker::LABEL_ENV, env.name.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let network = names.network();
+    let gateway = docker
+        .ensure_network(&network, labels)
+        .await?
+        .ok_or(LocalError::NoGateway { network })?;
+    Ok((
+        Some(gateway),
+        internal
+            .into_iter()
+            .map(|(n, port)| (n.clone(), SocketAddr::new(gateway, port)))
+            .collect(),
+    ))
 }
 
 /// Where the environment's proxy listens, when it answers.
@@ -172,11 +228,13 @@ pub async fn ensure_proxy(
     state_dir: &Path,
     listen: &str,
     limits: &Limits,
+    internal: &[(String, SocketAddr)],
 ) -> Result<SocketAddr, LocalError> {
     let client = ProxyClient::new(state_dir);
     if let Ok(Answer::Pong {
         listen: now,
         limits: theirs,
+        internal: mut served,
         ..
     }) = client.send(&Command::Ping).await
     {
@@ -193,8 +251,15 @@ pub async fn ensure_proxy(
                 let _ = client.send(&Command::Shutdown).await;
                 wait_proxy_gone(state_dir).await;
             }
-            // The limits changed: the proxy starts again with them, on the same address.
-            _ if theirs.as_ref() != Some(limits) => {
+            // The limits or the internal services changed: the proxy starts again with
+            // them, on the same address.
+            _ if theirs.as_ref() != Some(limits) || {
+                served.sort();
+                let mut want = internal.to_vec();
+                want.sort();
+                served != want
+            } =>
+            {
                 let _ = client.send(&Command::Shutdown).await;
                 wait_proxy_gone(state_dir).await;
             }
@@ -226,6 +291,11 @@ pub async fn ensure_proxy(
         ])
         .args(["--max-header-bytes", &limits.max_header_bytes.to_string()])
         .args(["--max-connections", &limits.max_connections.to_string()])
+        .args(
+            internal
+                .iter()
+                .flat_map(|(n, a)| ["--internal".to_owned(), format!("{n}={a}")]),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(write(&log_path))?)
         .stderr(log);

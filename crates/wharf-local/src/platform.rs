@@ -171,7 +171,7 @@ impl<'m> Platform for LocalPlatform<'m> {
         LocalTarget::open(self.manifest, self.env, mode).await
     }
 
-    async fn up(&self) -> Result<Up, LocalError> {
+    async fn up(&self, _allow_replace: bool) -> Result<Up, LocalError> {
         let dir = state_dir(self.manifest, local_env(self.env)?);
         // Everything a deploy needs: Docker, the proxy, the state, the secrets file.
         let target = LocalTarget::open(self.manifest, self.env, Mode::Act).await?;

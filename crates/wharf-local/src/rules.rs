@@ -13,6 +13,7 @@ pub fn base_rule(service: &Service) -> Option<RuleConfig> {
     let r = service.routing.as_ref()?;
     Some(RuleConfig {
         priority: RuleLayout::of(r.priority).base,
+        listener: listener_of(service),
         hosts: r.hosts.clone(),
         paths: r.paths.clone(),
         headers: vec![],
@@ -21,6 +22,12 @@ pub fn base_rule(service: &Service) -> Option<RuleConfig> {
         affinity_cookie: None,
         fixed: None,
     })
+}
+
+/// The proxy listener a service's rules are on: an internal service's own (named after it),
+/// else the main one.
+pub fn listener_of(service: &Service) -> Option<String> {
+    service.internal.as_ref().map(|_| service.name.clone())
 }
 
 /// Priority of the service's test route: just below its base rule.
@@ -36,6 +43,7 @@ pub fn guard_drain(cfg: &mut Config, service: &Service) {
     if let Some(g) = drain_guard(service) {
         cfg.rules.push(RuleConfig {
             priority: g.priority,
+            listener: listener_of(service),
             hosts: g.hosts,
             paths: vec![g.path],
             headers: vec![],
@@ -76,6 +84,7 @@ pub fn set_test_route(
     let priority = test_priority(&base);
     let rule = group.map(|g| RuleConfig {
         priority,
+        listener: listener_of(service),
         headers: vec![(
             service.deploy.blue_green.test_header.to_ascii_lowercase(),
             vec!["*".into()],

@@ -44,6 +44,12 @@ pub struct LocalTarget {
     pub job_bindings: HashMap<String, Vec<wharf_cfn::bindings::Binding>>,
     /// The manifest, as an absolute path: the daemon's scheduled runs read it.
     pub manifest_file: PathBuf,
+    /// Per service, the internal services it talks to: name, variable and URL
+    /// ([`wharf_manifest::Environment::callee_urls`]).
+    pub callees: HashMap<String, Vec<(String, String, String)>>,
+    /// The host's address on the environment's Docker network, where the proxy listens for
+    /// internal services (None when no service is internal).
+    pub gateway: Option<std::net::IpAddr>,
     pub(crate) desired: Mutex<HashMap<String, u32>>,
     pub(crate) stopped: Mutex<HashMap<String, Vec<String>>>,
     edit: tokio::sync::Mutex<()>,
@@ -118,6 +124,8 @@ impl LocalTarget {
             manifest_file: root.join(wharf_manifest::MANIFEST_FILE),
             root,
             job_bindings: HashMap::new(),
+            callees: HashMap::new(),
+            gateway: None,
             desired: Mutex::new(HashMap::new()),
             stopped: Mutex::new(HashMap::new()),
             edit: tokio::sync::Mutex::new(()),

@@ -74,6 +74,10 @@ pub enum Rule {
     /// A local `state_dir` that is not a relative path below the manifest's directory
     /// (`down` removes it: `.`, `..`, `src` or `/home` must never be one).
     StateDir,
+    /// Internal services and their callers: a `talks_to` naming a service that is missing or
+    /// not internal, two internal services on one listener port, smoke checks the internal
+    /// load balancer would keep from wharf.
+    Reach,
 }
 
 impl Rule {
@@ -110,6 +114,7 @@ impl Rule {
         Rule::DataSettings,
         Rule::UnusedSetting,
         Rule::StateDir,
+        Rule::Reach,
     ];
 
     /// The stable code, e.g. `fargate-size`.
@@ -146,6 +151,7 @@ impl Rule {
             Rule::DataSettings => "data-settings",
             Rule::UnusedSetting => "unused-setting",
             Rule::StateDir => "state-dir",
+            Rule::Reach => "reach",
         }
     }
 }

@@ -25,6 +25,7 @@ pub mod fargate;
 pub mod model;
 pub mod names;
 mod parse;
+mod reach;
 mod reader;
 pub mod rules;
 pub mod schedule;

@@ -43,6 +43,11 @@ impl<'a> Names<'a> {
         format!("{}-{}-alb", self.app, self.env)
     }
 
+    /// The internal load balancer (internal services only).
+    pub fn internal_load_balancer(&self) -> String {
+        format!("{}-{}-int", self.app, self.env)
+    }
+
     pub fn repository(&self, service: &str) -> String {
         format!("{}/{}/{}", self.app, self.env, service)
     }

@@ -19,6 +19,7 @@ pub(crate) fn check(cx: &mut Cx, m: &mut Manifest) {
         check_hook_jobs(cx, env);
         check_names(cx, &app, env);
         check_tls(cx, env);
+        crate::reach::check(cx, env);
     }
     // Services as written carry the priorities of the first environment (for display only).
     if let Some(first) = m.environments.values().next() {

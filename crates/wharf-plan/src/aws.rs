@@ -55,7 +55,7 @@ pub(crate) fn plan(p: &mut Plan, names: &Names<'_>, manifest: &Manifest, env: &E
             s.deploy.drain.timeout
         );
         if s.deploy.strategy == StrategyKind::Rolling {
-            if s.public {
+            if s.routed() {
                 shared.push(
                     Resource::new(
                         "AWS::ElasticLoadBalancingV2::TargetGroup",
@@ -124,15 +124,12 @@ pub(crate) fn plan(p: &mut Plan, names: &Names<'_>, manifest: &Manifest, env: &E
             );
         }
         if let Some(a) = &s.autoscaling {
-            shared.push(
+            per.push(
                 Resource::new(
                     "AWS::ApplicationAutoScaling::ScalingPolicy",
-                    format!("{}-cpu", names.task_family(&s.name)),
+                    format!("on the deployment's ECS service, {}–{} tasks", a.min, a.max),
                 )
-                .with(format!(
-                    "target tracking {}% CPU, {}–{} tasks",
-                    a.cpu, a.min, a.max
-                )),
+                .with(a.policies().join(", ")),
             );
         }
         per.push(
@@ -187,6 +184,9 @@ fn route(s: &wharf_manifest::Service) -> String {
     let Some(r) = &s.routing else {
         return String::new();
     };
+    if let Some(i) = &s.internal {
+        return format!("internal load balancer, listener port {}", i.port);
+    }
     let mut parts = Vec::new();
     if !r.hosts.is_empty() {
         parts.push(format!("host {}", r.hosts.join(", ")));

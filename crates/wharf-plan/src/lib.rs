@@ -126,7 +126,7 @@ pub(crate) fn summary(s: &Service) -> String {
         ),
     };
     let count = match &s.autoscaling {
-        Some(a) => format!("{}–{} tasks (cpu {}%)", a.min, a.max, a.cpu),
+        Some(a) => format!("{}–{} tasks ({})", a.min, a.max, a.policies().join(", ")),
         None => format!("{} task{}", s.count, if s.count == 1 { "" } else { "s" }),
     };
     format!(

@@ -103,6 +103,11 @@ impl HealthConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RuleConfig {
     pub priority: u32,
+    /// The listener it belongs to: None for the main one, else a named listener the proxy
+    /// was started with (an internal service's). A request is matched against its
+    /// listener's rules only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listener: Option<String>,
     /// Host names (`*.example.com` allowed); empty: any host.
     #[serde(default)]
     pub hosts: Vec<String>,
@@ -133,6 +138,7 @@ mod tests {
     fn rule(priority: u32, forward: &[&str], fixed: Option<u16>) -> RuleConfig {
         RuleConfig {
             priority,
+            listener: None,
             hosts: vec![],
             paths: vec![],
             headers: vec![],

@@ -63,6 +63,27 @@ impl Default for Limits {
     }
 }
 
+/// Whichever listener has a connection first (no allocation per accept).
+fn accept_any(
+    listeners: &[(Option<Arc<str>>, SocketAddr, TcpListener)],
+) -> impl Future<Output = (usize, std::io::Result<(tokio::net::TcpStream, SocketAddr)>)> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (i, (_, _, l)) in listeners.iter().enumerate() {
+            if let std::task::Poll::Ready(r) = l.poll_accept(cx) {
+                return std::task::Poll::Ready((i, r));
+            }
+        }
+        std::task::Poll::Pending
+    })
+}
+
+/// A socket the proxy serves on: the main listener (no name) or a named one, whose requests
+/// are matched against the rules that name it.
+pub struct Listener {
+    pub name: Option<String>,
+    pub socket: TcpListener,
+}
+
 /// A target group's state, for `wharf status`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct GroupStatus {
@@ -147,27 +168,53 @@ impl Proxy {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then lets requests in flight finish
-    /// (at most 30 s).
-    ///
-    /// Like nginx's workers, one thread per core accepts and forwards on its own
-    /// single-threaded runtime with its own pool of backend connections: a request and its
-    /// backend connection never wake another thread. Health checks and the sweeper run on the
-    /// caller's runtime.
+    /// (at most 30 s). See [`Proxy::serve_on`].
     pub async fn serve(
         self: Arc<Self>,
         listener: TcpListener,
         shutdown: impl Future<Output = ()>,
     ) -> std::io::Result<()> {
-        let local = listener
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let listener = listener.into_std()?;
+        self.serve_on(
+            vec![Listener {
+                name: None,
+                socket: listener,
+            }],
+            shutdown,
+        )
+        .await
+    }
+
+    /// Serves on every listener until `shutdown` resolves, then lets requests in flight
+    /// finish (at most 30 s). A request is matched against the rules of the listener it came
+    /// in on.
+    ///
+    /// Like nginx's workers, one thread per core accepts and forwards on its own
+    /// single-threaded runtime with its own pool of backend connections: a request and its
+    /// backend connection never wake another thread. Health checks and the sweeper run on the
+    /// caller's runtime.
+    pub async fn serve_on(
+        self: Arc<Self>,
+        listeners: Vec<Listener>,
+        shutdown: impl Future<Output = ()>,
+    ) -> std::io::Result<()> {
+        let mut sockets = Vec::new();
+        for l in listeners {
+            let local = l
+                .socket
+                .local_addr()
+                .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+            let name: Option<Arc<str>> = l.name.map(Arc::from);
+            sockets.push((name, local, l.socket.into_std()?));
+        }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
         let mut threads = Vec::new();
         for w in 0..workers {
-            let listener = listener.try_clone()?;
+            let mut mine = Vec::new();
+            for (name, local, socket) in &sockets {
+                mine.push((name.clone(), *local, socket.try_clone()?));
+            }
             let me = self.clone();
             let stop = stop_rx.clone();
             let permits = permits.clone();
@@ -177,11 +224,11 @@ impl Proxy {
                     tokio::runtime::Builder::new_current_thread()
                         .enable_all()
                         .build()?
-                        .block_on(me.worker(w, listener, local, stop, permits))
+                        .block_on(me.worker(w, mine, stop, permits))
                 })?;
             threads.push(thread);
         }
-        drop(listener);
+        drop(sockets);
         let sweeper = {
             let me = self.clone();
             tokio::spawn(async move {
@@ -210,17 +257,19 @@ impl Proxy {
         joined.map_err(std::io::Error::other)?.map(|_| ())
     }
 
-    /// One worker: accepts on its copy of the listener until told to stop, then waits (at most
-    /// 30 s) for its connections to finish.
+    /// One worker: accepts on its copies of the listeners until told to stop, then waits (at
+    /// most 30 s) for its connections to finish.
     async fn worker(
         self: Arc<Self>,
         index: usize,
-        listener: std::net::TcpListener,
-        local: SocketAddr,
+        sockets: Vec<(Option<Arc<str>>, SocketAddr, std::net::TcpListener)>,
         mut stop: tokio::sync::watch::Receiver<bool>,
         permits: Arc<tokio::sync::Semaphore>,
     ) -> std::io::Result<()> {
-        let listener = TcpListener::from_std(listener)?;
+        let mut listeners = Vec::new();
+        for (name, local, socket) in sockets {
+            listeners.push((name, local, TcpListener::from_std(socket)?));
+        }
         let mut http = http1::Builder::new();
         http.keep_alive(true)
             .timer(hyper_util::rt::TokioTimer::new())
@@ -234,7 +283,7 @@ impl Proxy {
         let graceful = GracefulShutdown::new();
         loop {
             tokio::select! {
-                accepted = listener.accept() => {
+                (which, accepted) = accept_any(&listeners) => {
                     let Ok((stream, client)) = accepted else {
                         // Out of descriptors, say: back off instead of spinning on accept.
                         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -246,13 +295,15 @@ impl Proxy {
                         continue;
                     };
                     let _ = stream.set_nodelay(true);
+                    let (name, local) = (listeners[which].0.clone(), listeners[which].1);
                     let me = self.clone();
                     let forwarder = forwarder.clone();
                     let svc = service_fn(move |req| {
                         let snap = me.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
                         let forwarder = forwarder.clone();
+                        let name = name.clone();
                         async move {
-                            Ok::<_, std::convert::Infallible>(forwarder.handle(snap, req, client, local).await)
+                            Ok::<_, std::convert::Infallible>(forwarder.handle(snap, req, client, name.as_deref(), local).await)
                         }
                     });
                     let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
@@ -264,7 +315,7 @@ impl Proxy {
                 _ = stop.changed() => break,
             }
         }
-        drop(listener);
+        drop(listeners);
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
         Ok(())
     }

@@ -5,14 +5,17 @@ use hyper::HeaderMap;
 
 use crate::config::RuleConfig;
 
-/// The first rule (by ascending priority) whose conditions all match.
+/// The first rule of `listener` (by ascending priority) whose conditions all match.
 pub fn route<'a>(
     rules: &'a [RuleConfig],
+    listener: Option<&str>,
     host: Option<&str>,
     path: &str,
     headers: &HeaderMap,
 ) -> Option<&'a RuleConfig> {
-    rules.iter().find(|r| matches(r, host, path, headers))
+    rules
+        .iter()
+        .find(|r| r.listener.as_deref() == listener && matches(r, host, path, headers))
 }
 
 fn matches(r: &RuleConfig, host: Option<&str>, path: &str, headers: &HeaderMap) -> bool {
@@ -88,6 +91,7 @@ mod tests {
     fn rule(priority: u32, hosts: &[&str], paths: &[&str]) -> RuleConfig {
         RuleConfig {
             priority,
+            listener: None,
             hosts: hosts.iter().map(|s| s.to_string()).collect(),
             paths: paths.iter().map(|s| s.to_string()).collect(),
             headers: vec![],
@@ -115,15 +119,25 @@ mod tests {
         test.headers = vec![("x-wharf-test".into(), vec!["*".into()])];
         let rules = vec![sticky, test, rule(199, &[], &["/*"])];
         let mut h = HeaderMap::new();
-        assert_eq!(route(&rules, None, "/", &h).map(|r| r.priority), Some(199));
+        assert_eq!(
+            route(&rules, None, None, "/", &h).map(|r| r.priority),
+            Some(199)
+        );
         h.insert(COOKIE, "a=1; aff=v1".parse().expect("header"));
-        assert_eq!(route(&rules, None, "/", &h).map(|r| r.priority), Some(100));
+        assert_eq!(
+            route(&rules, None, None, "/", &h).map(|r| r.priority),
+            Some(100)
+        );
         let mut h = HeaderMap::new();
         h.insert("x-wharf-test", "1".parse().expect("header"));
-        assert_eq!(route(&rules, None, "/x", &h).map(|r| r.priority), Some(101));
+        assert_eq!(
+            route(&rules, None, None, "/x", &h).map(|r| r.priority),
+            Some(101)
+        );
         assert_eq!(
             route(
                 &[rule(1, &["api.example.com"], &[])],
+                None,
                 Some("API.example.com:8080"),
                 "/",
                 &h
@@ -131,5 +145,22 @@ mod tests {
             .map(|r| r.priority),
             Some(1)
         );
+    }
+
+    #[test]
+    fn a_request_matches_only_the_rules_of_the_listener_it_came_in_on() {
+        let mut internal = rule(5, &[], &["/*"]);
+        internal.listener = Some("api".into());
+        let rules = vec![internal, rule(9, &[], &["/*"])];
+        let h = HeaderMap::new();
+        assert_eq!(
+            route(&rules, None, None, "/", &h).map(|r| r.priority),
+            Some(9)
+        );
+        assert_eq!(
+            route(&rules, Some("api"), None, "/", &h).map(|r| r.priority),
+            Some(5)
+        );
+        assert!(route(&rules, Some("other"), None, "/", &h).is_none());
     }
 }

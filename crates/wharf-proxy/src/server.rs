@@ -179,11 +179,13 @@ impl Forwarder {
         format!("{t:x}-{:x}-{n:x}", self.worker)
     }
 
+    /// Serves one request that came in on `listener` (None: the main one) at `local`.
     pub async fn handle(
         &self,
         snapshot: Arc<Snapshot>,
         req: Request<Incoming>,
         client: SocketAddr,
+        listener: Option<&str>,
         local: SocketAddr,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
@@ -194,7 +196,7 @@ impl Forwarder {
         // collide with another request's in the logs); the backend gets this one.
         let request_id = self.request_id();
         let (resp, group, target) = self
-            .forward(&snapshot, req, &host, client, local, &request_id)
+            .forward(&snapshot, req, &host, client, listener, local, &request_id)
             .await;
         let mut resp = resp;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -219,18 +221,24 @@ impl Forwarder {
         resp
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         snapshot: &Snapshot,
         req: Request<Incoming>,
         host: &str,
         client: SocketAddr,
+        listener: Option<&str>,
         local: SocketAddr,
         request_id: &str,
     ) -> (Response<ProxyBody>, Option<Arc<Group>>, Option<SocketAddr>) {
-        let Some(rule) =
-            router::route(&snapshot.rules, Some(host), req.uri().path(), req.headers())
-        else {
+        let Some(rule) = router::route(
+            &snapshot.rules,
+            listener,
+            Some(host),
+            req.uri().path(),
+            req.headers(),
+        ) else {
             return (
                 fixed(StatusCode::SERVICE_UNAVAILABLE, "no deployment yet\n"),
                 None,

@@ -4,6 +4,9 @@
 //!   `?delay_ms=N` holds the answer N ms (to have requests in flight during a drain).
 //! - `GET /_health` answers 200 `ok`, or 503 when failing or draining.
 //! - `POST /_health/fail` and `POST /_health/ok` flip the health switch (drain secret required).
+//! - `GET /call` asks the URL in `API_URL` (what wharf gives a service that talks to an
+//!   internal service `api`) and answers `{"via":DEPLOYMENT,"upstream":BODY}` with its status
+//!   (502 when it cannot be reached): a caller of an internal service by its name.
 //! - `POST /drain` with header `X-Drain-Secret: $DRAIN_SECRET` makes it report draining.
 //! - On SIGTERM or SIGINT it stops accepting, finishes requests in flight, and exits 0.
 //!
@@ -142,6 +145,24 @@ async fn handle(
                 json(StatusCode::OK, &state)
             }
         }
+        (&Method::GET, "/call") => match call_upstream().await {
+            Ok((status, body)) => {
+                let body = format!(
+                    "{{\"via\":\"{}\",\"upstream\":{}}}\n",
+                    escape(&state.deployment),
+                    body.trim()
+                );
+                Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body)))
+                    .expect("response parts")
+            }
+            Err(e) => {
+                eprintln!("hello: /call: {e}");
+                text(StatusCode::BAD_GATEWAY, "upstream unreachable\n")
+            }
+        },
         (&Method::GET | &Method::HEAD, "/_health") => {
             if state.draining.load(Ordering::Relaxed) {
                 text(StatusCode::SERVICE_UNAVAILABLE, "draining\n")
@@ -171,6 +192,66 @@ async fn handle(
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     };
     Ok(resp)
+}
+
+/// GET the URL in `API_URL` on a fresh connection: its status and body.
+async fn call_upstream() -> Result<(StatusCode, String), String> {
+    use http_body_util::BodyExt;
+    let url = std::env::var("API_URL").map_err(|_| "API_URL is not set".to_owned())?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("{url} is not http://"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let (host, port) = authority.rsplit_once(':').unwrap_or((authority, "80"));
+    let port: u16 = port.parse().map_err(|_| format!("bad port in {url}"))?;
+    let ip = resolve(host).await?;
+    let stream = tokio::net::TcpStream::connect((ip, port))
+        .await
+        .map_err(|e| format!("connect {host}:{port}: {e}"))?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| e.to_string())?;
+    tokio::spawn(conn);
+    let req = Request::get(format!("/{path}"))
+        .header("host", authority)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .map_err(|e| e.to_string())?;
+    let resp = tokio::time::timeout(Duration::from_secs(10), send.send_request(req))
+        .await
+        .map_err(|_| "no answer in 10s".to_owned())?
+        .map_err(|e| e.to_string())?;
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
+/// A host's address from `/etc/hosts` (where Docker writes a container's extra hosts; a
+/// `FROM scratch` image has no resolver libraries), else from DNS.
+async fn resolve(host: &str) -> Result<std::net::IpAddr, String> {
+    if let Ok(ip) = host.parse() {
+        return Ok(ip);
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").unwrap_or_default();
+    for line in hosts.lines() {
+        let mut words = line.split('#').next().unwrap_or("").split_whitespace();
+        let Some(ip) = words.next().and_then(|w| w.parse().ok()) else {
+            continue;
+        };
+        if words.any(|w| w.eq_ignore_ascii_case(host)) {
+            return Ok(ip);
+        }
+    }
+    tokio::net::lookup_host((host, 0))
+        .await
+        .map_err(|e| format!("resolve {host}: {e}"))?
+        .next()
+        .map(|a| a.ip())
+        .ok_or_else(|| format!("{host} has no address"))
 }
 
 fn query_u64(query: Option<&str>, key: &str) -> Option<u64> {

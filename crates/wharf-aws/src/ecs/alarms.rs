@@ -25,11 +25,11 @@ pub fn tg_dimension(arn: &str) -> &str {
     arn.rsplit_once(':').map_or(arn, |(_, d)| d)
 }
 
-fn dims(out: &EnvOutputs, tg_arn: &str) -> Vec<Dimension> {
+fn dims(lb_arn: &str, tg_arn: &str) -> Vec<Dimension> {
     vec![
         Dimension::builder()
             .name("LoadBalancer")
-            .value(lb_dimension(&out.load_balancer_arn))
+            .value(lb_dimension(lb_arn))
             .build(),
         Dimension::builder()
             .name("TargetGroup")
@@ -43,7 +43,7 @@ pub fn names(tg_name: &str) -> [String; 2] {
     [format!("{tg_name}-5xx"), format!("{tg_name}-unhealthy")]
 }
 
-fn query(id: &str, out: &EnvOutputs, tg_arn: &str, metric: &str, period: i32) -> MetricDataQuery {
+fn query(id: &str, lb_arn: &str, tg_arn: &str, metric: &str, period: i32) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
         .return_data(false)
@@ -53,7 +53,7 @@ fn query(id: &str, out: &EnvOutputs, tg_arn: &str, metric: &str, period: i32) ->
                     Metric::builder()
                         .namespace(NAMESPACE)
                         .metric_name(metric)
-                        .set_dimensions(Some(dims(out, tg_arn)))
+                        .set_dimensions(Some(dims(lb_arn, tg_arn)))
                         .build(),
                 )
                 .period(period)
@@ -73,6 +73,7 @@ pub async fn ensure(
     tg_arn: &str,
 ) -> Result<Vec<String>, AwsError> {
     let [five, unhealthy] = names(tg_name);
+    let lb = out.load_balancer_of(service);
     let policy = &service.deploy.rollback;
     let period = 60;
     let tags = [
@@ -88,10 +89,10 @@ pub async fn ensure(
             "{}: more than {}% of {deployment}'s requests answered 5xx",
             service.name, policy.max_5xx_percent
         ))
-        .metrics(query("requests", out, tg_arn, "RequestCount", period))
+        .metrics(query("requests", lb, tg_arn, "RequestCount", period))
         .metrics(query(
             "errors",
-            out,
+            lb,
             tg_arn,
             "HTTPCode_Target_5XX_Count",
             period,
@@ -121,7 +122,7 @@ pub async fn ensure(
         ))
         .namespace(NAMESPACE)
         .metric_name("UnHealthyHostCount")
-        .set_dimensions(Some(dims(out, tg_arn)))
+        .set_dimensions(Some(dims(lb, tg_arn)))
         .statistic(Statistic::Maximum)
         .period(period)
         .evaluation_periods(2)
@@ -177,10 +178,11 @@ pub async fn delete(cw: &Client, names: &[String]) -> Result<(), AwsError> {
     }
 }
 
-/// Requests and 5xx answers of a target group over the last `window_ms` (whole minutes).
+/// Requests and 5xx answers of a target group of load balancer `lb_arn` over the last
+/// `window_ms` (whole minutes).
 pub async fn requests(
     cw: &Client,
-    out: &EnvOutputs,
+    lb_arn: &str,
     tg_arn: &str,
     now_ms: i64,
     window_ms: u64,
@@ -197,7 +199,7 @@ pub async fn requests(
             .get_metric_statistics()
             .namespace(NAMESPACE)
             .metric_name(metric)
-            .set_dimensions(Some(dims(out, tg_arn)))
+            .set_dimensions(Some(dims(lb_arn, tg_arn)))
             .start_time(start)
             .end_time(end)
             .period(period)

@@ -18,7 +18,7 @@ impl AwsTarget {
     ) -> Result<(), TargetError> {
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
-        let listener = &self.out.listener_arn;
+        let listener = self.out.listener_of(service);
         let rules = lb::rules(elb, listener).await.map_err(terr)?;
         let (base, _, sticky) = Self::priorities(service);
         let tags = self.rule_tags(service);
@@ -115,7 +115,7 @@ impl AwsTarget {
         match (drain_guard(service), existing) {
             (Some(g), _) => lb::put_rule(
                 elb,
-                &self.out.listener_arn,
+                self.out.listener_of(service),
                 rules,
                 g.priority,
                 lb::host_and_path(&g.hosts, vec![g.path]),
@@ -151,7 +151,9 @@ impl AwsTarget {
         forward: Vec<(String, u32)>,
     ) -> Result<(), TargetError> {
         let elb = &self.clients.elb;
-        let rules = lb::rules(elb, &self.out.listener_arn).await.map_err(terr)?;
+        let rules = lb::rules(elb, self.out.listener_of(service))
+            .await
+            .map_err(terr)?;
         let (base, _, _) = Self::priorities(service);
         let existing = rules.iter().find(|r| r.priority == base);
         match (existing, forward.is_empty()) {
@@ -168,7 +170,7 @@ impl AwsTarget {
             (None, true) => Ok(()),
             (_, false) => lb::put_rule(
                 elb,
-                &self.out.listener_arn,
+                self.out.listener_of(service),
                 &rules,
                 base,
                 lb::conditions(service, None),
@@ -186,7 +188,10 @@ impl AwsTarget {
     pub(crate) async fn detach(&self, service: &Service, tg: &str) -> Result<(), TargetError> {
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
-        for r in lb::rules(elb, &self.out.listener_arn).await.map_err(terr)? {
+        for r in lb::rules(elb, self.out.listener_of(service))
+            .await
+            .map_err(terr)?
+        {
             if !r.forward.iter().any(|(a, _)| a == tg) {
                 continue;
             }

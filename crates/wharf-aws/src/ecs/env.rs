@@ -17,6 +17,9 @@ pub struct ServiceOutputs {
     pub log_group: String,
     pub task_role_arn: String,
     pub security_group: String,
+    /// An internal service's listener on the internal load balancer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_listener: Option<String>,
 }
 
 /// One job's share of the baseline (its repository only when it is built from source).
@@ -55,6 +58,9 @@ pub struct EnvOutputs {
     pub listener_arn: String,
     /// Whether `listener_arn` speaks TLS.
     pub https: bool,
+    /// The internal load balancer, when a service is internal.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal_load_balancer_arn: Option<String>,
     pub execution_role_arn: String,
     pub state_table: String,
     pub alarm_topic: Option<String>,
@@ -104,6 +110,7 @@ impl EnvOutputs {
                     log_group: get(&key("LogGroup"))?,
                     task_role_arn: get(&key("TaskRoleArn"))?,
                     security_group: get(&key("SecurityGroup"))?,
+                    internal_listener: b.get(&key("Listener")).cloned(),
                 },
             );
         }
@@ -148,6 +155,7 @@ impl EnvOutputs {
             load_balancer_dns: get("LoadBalancerDnsName")?,
             listener_arn,
             https,
+            internal_load_balancer_arn: b.get("InternalLoadBalancerArn").cloned(),
             execution_role_arn: get("ExecutionRoleArn")?,
             state_table: get("StateTableName")?,
             alarm_topic: b.get("AlarmTopicArn").cloned(),
@@ -155,6 +163,49 @@ impl EnvOutputs {
             jobs: per_job,
             outputs,
         })
+    }
+
+    /// The listener a service's rules are on: its own on the internal load balancer for an
+    /// internal service, else the public one.
+    pub fn listener_of(&self, service: &wharf_manifest::Service) -> &str {
+        match (&service.internal, self.services.get(&service.name)) {
+            (
+                Some(_),
+                Some(ServiceOutputs {
+                    internal_listener: Some(l),
+                    ..
+                }),
+            ) => l,
+            _ => &self.listener_arn,
+        }
+    }
+
+    /// An internal service needs its listener on the internal load balancer (never the
+    /// public one): a service made internal since the last `wharf up` has none yet.
+    pub fn reachable(&self, service: &wharf_manifest::Service) -> Result<(), AwsError> {
+        let listener = self
+            .services
+            .get(&service.name)
+            .and_then(|s| s.internal_listener.as_ref());
+        match (&service.internal, listener) {
+            (Some(_), None) => Err(AwsError::new(
+                format!("find the internal listener of {}", service.name),
+                ErrorKind::NotFound,
+                format!(
+                    "{} is internal but the baseline has no listener for it: run `wharf up --env {}` first",
+                    service.name, self.env
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The load balancer in front of a service (CloudWatch's `LoadBalancer` dimension).
+    pub fn load_balancer_of(&self, service: &wharf_manifest::Service) -> &str {
+        match (&service.internal, &self.internal_load_balancer_arn) {
+            (Some(_), Some(arn)) => arn,
+            _ => &self.load_balancer_arn,
+        }
     }
 
     /// Where the environment's load balancer answers.

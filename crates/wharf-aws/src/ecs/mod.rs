@@ -17,8 +17,8 @@
 //! DescribeTasks and their CloudWatch log stream (`follow`); scheduled ones by EventBridge
 //! Scheduler ([`schedules`]).
 //!
-//! A service with `autoscaling` gets a target-tracking CPU policy on each deployment's ECS
-//! service ([`scaling`]), removed before that service is retired.
+//! A service with `autoscaling` gets its policies on each deployment's ECS service
+//! ([`scaling`]), removed before that service is retired.
 
 pub mod alarms;
 mod clients;
@@ -37,6 +37,7 @@ mod evidence;
 pub mod exec;
 mod health;
 mod keep;
+mod provision;
 mod retire;
 pub(crate) mod sns;
 mod view;
@@ -228,82 +229,7 @@ impl Target for AwsTarget {
         record: &Record,
         count: u32,
     ) -> Result<(), TargetError> {
-        let bindings = self
-            .bindings
-            .get(&service.name)
-            .cloned()
-            .unwrap_or_default();
-        let td = taskdef::ensure(
-            &self.clients.ecs,
-            &self.out,
-            &self.family(service),
-            service,
-            record,
-            &bindings,
-        )
-        .await
-        .map_err(terr)?;
-        self.keep_image(service, record).await.map_err(terr)?;
-        let tg_name = self.tg_name(service, &record.id);
-        let mut alarm_names = Vec::new();
-        let tg = if routed(service) {
-            let tg = lb::ensure_tg(&self.clients.elb, &self.out, &tg_name, service, &record.id)
-                .await
-                .map_err(terr)?;
-            // ECS refuses a service whose target group is on no listener rule: attach it
-            // first, then create the service.
-            self.attach(service, &record.id, &tg).await?;
-            let per_deployment = self.names().target_group(&service.name, &record.id);
-            alarm_names = alarms::ensure(
-                &self.clients.cw,
-                &self.out,
-                service,
-                &record.id,
-                &per_deployment,
-                &tg,
-            )
-            .await
-            .map_err(terr)?;
-            Some(tg)
-        } else {
-            None
-        };
-        let (min, max) = if rolling(service) {
-            (
-                service.deploy.rolling.min_healthy_percent,
-                service.deploy.rolling.max_percent,
-            )
-        } else {
-            (100, 200)
-        };
-        service::ensure(
-            &self.clients.ecs,
-            &self.out,
-            service,
-            &service::Desired {
-                name: &self.ecs_name(service, &record.id),
-                task_definition: &td,
-                count,
-                target_group: tg.as_deref(),
-                alarms: &alarm_names,
-                deployment: &record.id,
-                min_healthy_percent: min,
-                max_percent: max,
-            },
-        )
-        .await
-        .map_err(terr)?;
-        if let Some(a) = &service.autoscaling {
-            scaling::ensure(
-                &self.clients.scaling,
-                &self.out.cluster,
-                &self.ecs_name(service, &record.id),
-                a,
-            )
-            .await
-            .map_err(terr)?;
-        }
-        Ok(())
+        self.provision_deployment(service, record, count).await
     }
 
     async fn scale(
@@ -345,7 +271,7 @@ impl Target for AwsTarget {
         };
         let (total, errors_5xx) = alarms::requests(
             &self.clients.cw,
-            &self.out,
+            self.out.load_balancer_of(service),
             &tg,
             SystemClock.now_ms(),
             window_ms,
@@ -378,7 +304,8 @@ impl Target for AwsTarget {
                 None => forward.push((arn, *w)),
             }
         }
-        self.set_base(service, forward).await
+        self.set_base(service, forward).await?;
+        self.settle_floors(service, weights).await
     }
 
     async fn set_test_route(
@@ -391,7 +318,9 @@ impl Target for AwsTarget {
         }
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
-        let rules = lb::rules(elb, &self.out.listener_arn).await.map_err(terr)?;
+        let rules = lb::rules(elb, self.out.listener_of(service))
+            .await
+            .map_err(terr)?;
         let (_, test, _) = Self::priorities(service);
         match deployment {
             None => match rules.iter().find(|r| r.priority == test) {
@@ -405,7 +334,7 @@ impl Target for AwsTarget {
                 let header = service.deploy.blue_green.test_header.as_str();
                 lb::put_rule(
                     elb,
-                    &self.out.listener_arn,
+                    self.out.listener_of(service),
                     &rules,
                     test,
                     lb::conditions(service, Some((header, vec!["*".into()]))),
@@ -427,7 +356,7 @@ impl Target for AwsTarget {
         let tg = self.tg_arn(service, deployment).await?.ok_or_else(|| {
             TargetError::new(format!("target group of {deployment} does not exist"))
         })?;
-        let rules = lb::rules(&self.clients.elb, &self.out.listener_arn)
+        let rules = lb::rules(&self.clients.elb, self.out.listener_of(service))
             .await
             .map_err(terr)?;
         let (base, _, _) = Self::priorities(service);
@@ -442,7 +371,9 @@ impl Target for AwsTarget {
                     .map(|(a, _)| (a.clone(), 0)),
             );
         }
-        self.set_base(service, forward).await
+        self.set_base(service, forward).await?;
+        self.settle_floors(service, &[(deployment.to_owned(), 100)])
+            .await
     }
 
     async fn smoke(
@@ -505,48 +436,7 @@ impl Target for AwsTarget {
     }
 
     async fn present(&self, service: &Service) -> Result<Vec<String>, TargetError> {
-        // Per-deployment resources are named `{service}-{id}`; an id is `{env}-YYYYMMDD-HHMMSSZ`.
-        let prefix = self.names().target_group(&service.name, "");
-        let shape = self.names().deployment_id_pattern().len();
-        let env_prefix = format!("{}-", self.out.env);
-        let id_of = |name: &str| -> Option<String> {
-            name.strip_prefix(&prefix)
-                .map(|rest| rest.get(..shape).unwrap_or(rest))
-                .filter(|id| id.len() == shape && id.starts_with(&env_prefix))
-                .map(str::to_owned)
-        };
-        let mut ids = std::collections::BTreeSet::new();
-        if !rolling(service) {
-            for name in lb::tg_names(&self.clients.elb, &prefix, &self.out.app)
-                .await
-                .map_err(terr)?
-            {
-                ids.extend(id_of(&name));
-            }
-            for name in service::names(&self.clients.ecs, &self.out.cluster)
-                .await
-                .map_err(terr)?
-            {
-                // A deleted service may still be listed for a while: it counts when it is not
-                // INACTIVE.
-                if let Some(id) = id_of(&name) {
-                    if service::describe(&self.clients.ecs, &self.out.cluster, &name)
-                        .await
-                        .map_err(terr)?
-                        .is_some()
-                    {
-                        ids.insert(id);
-                    }
-                }
-            }
-        }
-        for name in alarms::with_prefix(&self.clients.cw, &prefix)
-            .await
-            .map_err(terr)?
-        {
-            ids.extend(id_of(&name));
-        }
-        Ok(ids.into_iter().collect())
+        self.present_deployments(service).await
     }
 
     async fn run_hook(

@@ -25,7 +25,7 @@ impl AwsTarget {
             .map_err(terr)?
             .is_some()
         {
-            scaling::remove(&self.clients.scaling, cluster, ecs_name)
+            scaling::remove(&self.clients.scaling, &self.clients.cw, cluster, ecs_name)
                 .await
                 .map_err(terr)?;
             service::scale(ecs, cluster, ecs_name, 0)

@@ -14,7 +14,7 @@ impl AwsTarget {
         if service.routing.is_none() {
             return Ok(Routes::default());
         }
-        let rules = lb::rules(&self.clients.elb, &self.out.listener_arn)
+        let rules = lb::rules(&self.clients.elb, self.out.listener_of(service))
             .await
             .map_err(terr)?;
         let (base, test, _) = Self::priorities(service);

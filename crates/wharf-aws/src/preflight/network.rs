@@ -183,7 +183,9 @@ pub(super) async fn security_groups(cx: &Context<'_>) -> Vec<Finding> {
     let Some(alb) = cx.baseline("LoadBalancerSecurityGroup") else {
         return vec![cx.not_up(Check::SecurityGroup, "load balancer")];
     };
+    let ilb = cx.baseline("InternalLoadBalancerSecurityGroup");
     let mut ids = vec![alb.to_owned()];
+    ids.extend(ilb.map(str::to_owned));
     let mut service_groups = BTreeMap::new();
     let mut findings = Vec::new();
     for name in cx.env.services.keys() {
@@ -218,13 +220,6 @@ pub(super) async fn security_groups(cx: &Context<'_>) -> Vec<Finding> {
         "run `wharf up --env {}` to restore the rule (it was removed outside CloudFormation)",
         cx.env.name
     );
-    let public: Vec<&str> = cx
-        .env
-        .services
-        .values()
-        .filter(|s| s.public)
-        .filter_map(|s| service_groups.get(s.name.as_str()).map(String::as_str))
-        .collect();
     for (name, sg) in &service_groups {
         let s = &cx.env.services[*name];
         let subject = format!("service {name}");
@@ -237,15 +232,27 @@ pub(super) async fn security_groups(cx: &Context<'_>) -> Vec<Finding> {
             ));
             continue;
         };
-        let sources: Vec<&str> = if s.public { vec![alb] } else { public.clone() };
-        if sources.is_empty() {
-            findings.push(Finding::skipped(
-                Check::SecurityGroup,
-                &subject,
-                "internal, and no public service calls it",
-            ));
-            continue;
-        }
+        let (sources, what): (Vec<&str>, &str) = match (s.public, &s.internal, ilb) {
+            (true, _, _) => (vec![alb], "the load balancer"),
+            (false, Some(_), Some(ilb)) => (vec![ilb], "the internal load balancer"),
+            (false, Some(_), None) => {
+                findings.push(Finding::error(
+                    Check::SecurityGroup,
+                    &subject,
+                    "internal, but the baseline has no internal load balancer",
+                    format!("run `wharf up --env {}`", cx.env.name),
+                ));
+                continue;
+            }
+            (false, None, _) => {
+                findings.push(Finding::skipped(
+                    Check::SecurityGroup,
+                    &subject,
+                    "neither public nor internal: nothing calls it",
+                ));
+                continue;
+            }
+        };
         let mut problems = Vec::new();
         for src in &sources {
             let admitted = g.ingress.iter().any(|p| {
@@ -264,19 +271,34 @@ pub(super) async fn security_groups(cx: &Context<'_>) -> Vec<Finding> {
                 }
             }
         }
+        // Each caller reaches the internal listener's port.
+        if let (Some(internal), Some(ilb)) = (&s.internal, ilb.and_then(group)) {
+            for caller in cx
+                .env
+                .services
+                .values()
+                .filter(|c| c.talks_to.contains(&s.name))
+            {
+                let Some(csg) = service_groups.get(caller.name.as_str()) else {
+                    continue;
+                };
+                let admitted = ilb
+                    .ingress
+                    .iter()
+                    .any(|p| p.allows_tcp(internal.port) && p.groups.iter().any(|x| x == csg));
+                if !admitted {
+                    problems.push(format!(
+                        "{} does not admit port {} from {csg} (service {})",
+                        ilb.id, internal.port, caller.name
+                    ));
+                }
+            }
+        }
         findings.push(if problems.is_empty() {
             Finding::ok(
                 Check::SecurityGroup,
                 &subject,
-                format!(
-                    "port {} reachable from {}",
-                    s.port,
-                    if s.public {
-                        "the load balancer"
-                    } else {
-                        "the public services"
-                    }
-                ),
+                format!("port {} reachable from {what}", s.port),
             )
         } else {
             Finding::error(

@@ -17,7 +17,7 @@ use crate::classify::classify;
 use crate::error::{AwsError, ErrorKind};
 use crate::StackError;
 pub use events::{first_failure, Event, Failure, Sink, StackEvent};
-pub use preview::{Preview, ResourceChange};
+pub use preview::{data_replacements, Preview, ResourceChange};
 pub use status::needs_recovery;
 
 /// A stack wharf wants to exist with this template.
@@ -30,6 +30,8 @@ pub struct StackSpec {
     /// for a template over the 51,200 bytes a request may carry.
     pub template_url: Option<String>,
     pub tags: Vec<(String, String)>,
+    /// Apply even when the change replaces a resource holding data (a new, empty one).
+    pub allow_replace: bool,
 }
 
 /// What `apply` did to a stack.
@@ -156,6 +158,19 @@ impl<'a> Stacks<'a> {
             };
             return Ok((Applied::Unchanged, preview));
         };
+        let replaced = preview::data_replacements(&changes);
+        if exists && !spec.allow_replace && !replaced.is_empty() {
+            let resources = replaced
+                .iter()
+                .map(|c| format!("{} ({})", c.logical_id, c.resource_type))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.discard_change_set(&id).await;
+            return Err(StackError::WouldReplaceData {
+                stack: spec.name.clone(),
+                resources,
+            });
+        }
         let since = now_secs() - 1;
         self.cfn
             .execute_change_set()

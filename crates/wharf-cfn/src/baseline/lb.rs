@@ -1,5 +1,6 @@
 //! The load balancer and what guards it: security groups (the ALB takes 80/443 from the
-//! internet; each service only from the ALB's group on its port), the ALB itself, its listeners
+//! internet; each public service only from the ALB's group on its port, each internal one
+//! only from the internal load balancer's, a service that is neither from nowhere), the ALB itself, its listeners
 //! (HTTP redirecting to HTTPS, HTTPS with TLS 1.2+, a fixed 503 until a deployment routes),
 //! the certificate and DNS alias when a hosted zone is given, access logs and WAF.
 
@@ -236,15 +237,21 @@ fn security_groups(cx: &Ctx<'_>, t: &mut Template) {
         )
         .skip_check("CKV_AWS_260", "port 80 is open to the internet only to redirect to HTTPS (or, without a domain, to serve HTTP)"),
     );
-    let public: Vec<_> = cx.services().filter(|s| s.public).collect();
     for s in cx.services() {
         let sg = service_sg(&s.name);
+        let reach = if s.public {
+            format!("port {} from the load balancer only", s.port)
+        } else if s.internal.is_some() {
+            format!("port {} from the internal load balancer only", s.port)
+        } else {
+            "no inbound (neither public nor internal)".to_owned()
+        };
         t.add(
             &sg,
             Resource::new(
                 "AWS::EC2::SecurityGroup",
                 json!({
-                    "GroupDescription": format!("{p} service {}: port {} from {} only", s.name, s.port, if s.public { "the load balancer" } else { "the public services" }),
+                    "GroupDescription": format!("{p} service {}: {reach}", s.name),
                     "VpcId": r(VPC),
                     "SecurityGroupEgress": [{ "IpProtocol": "-1", "CidrIp": "0.0.0.0/0", "Description": "AWS APIs, registries and the service's own dependencies" }],
                     "Tags": cx.service_tags(&format!("{p}-{}", s.name), &s.name),
@@ -252,33 +259,26 @@ fn security_groups(cx: &Ctx<'_>, t: &mut Template) {
             )
             .skip_check("CKV_AWS_382", "services call AWS APIs, registries and third-party APIs; ingress is what wharf restricts"),
         );
-        let sources: Vec<(String, String, String)> = if s.public {
-            vec![(
-                ALB_SG.to_owned(),
-                "LoadBalancer".to_owned(),
-                "the load balancer".to_owned(),
-            )]
+        let source = if s.public {
+            Some((ALB_SG, "LoadBalancer", "the load balancer"))
+        } else if s.internal.is_some() {
+            Some((
+                super::internal::ILB_SG,
+                "InternalLoadBalancer",
+                "the internal load balancer",
+            ))
         } else {
-            public
-                .iter()
-                .map(|o| {
-                    (
-                        service_sg(&o.name),
-                        logical_id(&["service", &o.name]),
-                        format!("service {}", o.name),
-                    )
-                })
-                .collect()
+            None
         };
-        for (src, short, what) in sources {
+        if let Some((src, short, what)) = source {
             t.add(
-                logical_id(&["service", &s.name, "IngressFrom", &short]),
+                logical_id(&["service", &s.name, "IngressFrom", short]),
                 Resource::new(
                     "AWS::EC2::SecurityGroupIngress",
                     json!({
                         "GroupId": get_att(&sg, "GroupId"),
                         "IpProtocol": "tcp", "FromPort": s.port, "ToPort": s.port,
-                        "SourceSecurityGroupId": get_att(&src, "GroupId"),
+                        "SourceSecurityGroupId": get_att(src, "GroupId"),
                         "Description": format!("port {} from {what}", s.port),
                     }),
                 ),

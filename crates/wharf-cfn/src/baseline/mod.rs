@@ -2,6 +2,7 @@
 //! and the outputs (and exports) the engine and the other stacks read.
 
 pub mod dashboard;
+mod internal;
 mod jobs;
 mod lb;
 mod network;
@@ -17,16 +18,17 @@ pub(crate) use lb::{deny_insecure_transport, hosted_zone_id, service_sg, ALB, HO
 pub(crate) use network::subnet_ids;
 pub(crate) use observability::task_role_id;
 
-/// A log group with the environment's retention, encrypted with its log key when `log_kms`.
+/// A log group with the environment's retention, encrypted with its key when it has one
+/// (`kms`, or `log_kms`).
 pub(crate) fn log_group(cx: &Ctx<'_>, name: &str, tags: Value) -> crate::template::Resource {
     let mut props = serde_json::json!({ "LogGroupName": name, "RetentionInDays": cx.aws.log_retention, "Tags": tags });
-    if cx.aws.log_kms {
-        props["KmsKeyId"] = get_att(observability::LOG_KEY, "Arn");
+    if crate::kms::has_key(cx) {
+        props["KmsKeyId"] = crate::kms::baseline_key();
         return crate::template::Resource::new("AWS::Logs::LogGroup", props);
     }
     crate::template::Resource::new("AWS::Logs::LogGroup", props).skip_check(
         "CKV_AWS_158",
-        "encrypted by CloudWatch Logs' own key; set log_kms = true for a customer-managed key",
+        "encrypted by CloudWatch Logs' own key; set kms = true for a customer-managed key",
     )
 }
 
@@ -38,9 +40,11 @@ pub(crate) fn template(cx: &Ctx<'_>) -> Template {
     ));
     network::build(cx, &mut t);
     lb::build(cx, &mut t);
+    internal::build(cx, &mut t);
     observability::build(cx, &mut t);
     jobs::build(cx, &mut t);
     dashboard::build(cx, &mut t);
+    crate::kms::encrypt_baseline(cx, &mut t);
     outputs(cx, &mut t);
     t
 }
@@ -100,6 +104,20 @@ fn outputs(cx: &Ctx<'_>, t: &mut Template) {
         get_att(lb::ALB_SG, "GroupId"),
         ex,
     );
+    if !internal::internal(cx).is_empty() {
+        t.output(
+            "InternalLoadBalancerArn",
+            "The internal load balancer",
+            r(internal::ILB),
+            ex,
+        );
+        t.output(
+            "InternalLoadBalancerSecurityGroup",
+            "The internal load balancer's security group",
+            get_att(internal::ILB_SG, "GroupId"),
+            ex,
+        );
+    }
     t.output(
         "HttpListenerArn",
         "The HTTP listener",
@@ -138,6 +156,14 @@ fn outputs(cx: &Ctx<'_>, t: &mut Template) {
         r(observability::STATE_TABLE),
         ex,
     );
+    if cx.aws.kms {
+        t.output(
+            crate::kms::KEY_OUTPUT,
+            "The environment's key (data stores, secrets, logs, state)",
+            crate::kms::baseline_key(),
+            ex,
+        );
+    }
     if cx.aws.alarm_email.is_some() {
         t.output(
             "AlarmTopicArn",
@@ -172,6 +198,14 @@ fn outputs(cx: &Ctx<'_>, t: &mut Template) {
             r(&task_role_id(&s.name)),
             ex,
         );
+        if s.internal.is_some() {
+            t.output(
+                &internal::listener_id(&s.name),
+                &format!("Internal listener of {}", s.name),
+                r(&internal::listener_id(&s.name)),
+                ex,
+            );
+        }
         t.output(
             &id("SecurityGroup"),
             &format!("Security group of {}", s.name),

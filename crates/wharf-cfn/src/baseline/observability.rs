@@ -17,7 +17,6 @@ pub(crate) const CLUSTER: &str = "Cluster";
 pub(crate) const EXECUTION_ROLE: &str = "ExecutionRole";
 pub(crate) const STATE_TABLE: &str = "StateTable";
 pub(crate) const ALARM_TOPIC: &str = "AlarmTopic";
-pub(crate) const LOG_KEY: &str = "LogKey";
 /// The tag prefix that keeps an image out of the repository's count rule: the AWS target tags
 /// the image of each deployment still present `keep-{deployment}` and removes the tag when
 /// the deployment is retired.
@@ -39,8 +38,8 @@ pub(crate) fn task_role_id(service: &str) -> String {
 
 pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
     let p = cx.prefix();
-    if cx.aws.log_kms {
-        log_key(cx, t);
+    if crate::kms::has_key(cx) {
+        env_key(cx, t);
     }
     t.add(
         CLUSTER,
@@ -272,11 +271,11 @@ fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
             arns,
         ));
     }
-    if cx.aws.log_kms {
+    if crate::kms::has_key(cx) {
         statements.push(iam::allow(
             "UseLogKey",
             &["kms:Decrypt", "kms:GenerateDataKey"],
-            vec![get_att(LOG_KEY, "Arn")],
+            vec![crate::kms::baseline_key()],
         ));
     }
     t.add(
@@ -293,8 +292,9 @@ fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
     );
 }
 
-/// A customer-managed key for the environment's log groups (`log_kms = true`).
-fn log_key(cx: &Ctx<'_>, t: &mut Template) {
+/// The environment's customer-managed key ([`crate::kms`]): for everything with `kms`, for
+/// the log groups only with `log_kms`.
+fn env_key(cx: &Ctx<'_>, t: &mut Template) {
     // Explicit actions: no wildcard anywhere, not even in a key policy.
     let admin = [
         "kms:CancelKeyDeletion",
@@ -325,12 +325,17 @@ fn log_key(cx: &Ctx<'_>, t: &mut Template) {
         "kms:UpdateAlias",
         "kms:UpdateKeyDescription",
     ];
+    let what = if cx.aws.kms {
+        "log groups, state table, data stores and secrets"
+    } else {
+        "log groups"
+    };
     t.add(
-        LOG_KEY,
+        crate::kms::KEY,
         Resource::new(
             "AWS::KMS::Key",
             json!({
-                "Description": format!("{} log groups", cx.prefix()),
+                "Description": format!("{} {what}", cx.prefix()),
                 "EnableKeyRotation": true,
                 "KeyPolicy": iam::document(vec![
                     json!({

@@ -2,6 +2,7 @@
 //! walked for least privilege, snapshots, and the stacks created on the moto server.
 
 mod iam;
+mod kms;
 mod lint;
 mod matrix;
 mod moto;

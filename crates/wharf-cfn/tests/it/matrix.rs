@@ -10,6 +10,7 @@ const SERVICES: &str = r#"
 [services.web]
 image = "public.ecr.aws/pulse/web:1"
 port = 8000
+talks_to = ["auth"]
 secrets = { DATABASE_URL = "ssm:/pulse/db-url", STRIPE = "secretsmanager:pulse/stripe:key" }
 [services.web.deploy]
 strategy = "canary"
@@ -24,6 +25,13 @@ routing = { host = "api.pulse.example.com", path = "/v1/*" }
 image = "public.ecr.aws/pulse/worker:1"
 port = 7000
 public = false
+
+[services.auth]
+image = "public.ecr.aws/pulse/auth:1"
+port = 9100
+internal = true
+[services.auth.deploy]
+strategy = "canary"
 "#;
 
 const ALL_DATA: &str = r#"
@@ -110,6 +118,12 @@ pub fn cases() -> Vec<Case> {
             manifest: env("region = \"ap-southeast-2\"\negress = \"endpoints\"\nazs = 3\nprod = true\ncidr = \"172.16.0.0/20\"")
                 + SERVICES
                 + "[data.events]\ntype = \"dynamodb\"\npartition_key = { name = \"id\" }\n[data.files]\ntype = \"s3\"\nversioning = false\n[data.token]\ntype = \"secret\"\n",
+        },
+        Case {
+            name: "nat-2az-log-kms-only",
+            manifest: env("region = \"eu-central-1\"\nlog_kms = true")
+                + SERVICES
+                + "[data.events]\ntype = \"dynamodb\"\npartition_key = { name = \"id\" }\n",
         },
         Case {
             name: "new-region-access-logs-no-services",

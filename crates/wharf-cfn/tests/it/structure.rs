@@ -74,20 +74,19 @@ fn egress_modes() {
 }
 
 #[test]
-fn services_are_reachable_only_from_the_load_balancer() {
+fn services_are_reachable_only_from_their_load_balancer_and_internal_ones_only_from_their_callers()
+{
     let t = stack("nat-2az-plain-http-test-baseline").template;
+    let mut seen = Vec::new();
     for (id, r) in t.of_type("AWS::EC2::SecurityGroupIngress") {
+        let group = r.properties["GroupId"]["Fn::GetAtt"][0]
+            .as_str()
+            .unwrap_or_default();
         let src = r.properties["SourceSecurityGroupId"]["Fn::GetAtt"][0]
             .as_str()
             .unwrap_or_default();
-        if id.starts_with("ServiceWorker") {
-            assert!(
-                src.starts_with("Service"),
-                "internal worker is reached from services: {id}"
-            );
-        } else {
-            assert_eq!(src, "LoadBalancerSecurityGroup", "{id}");
-        }
+        let port = r.properties["FromPort"].as_u64().unwrap_or_default();
+        seen.push((group.to_owned(), src.to_owned(), port));
         assert!(
             r.properties["Description"]
                 .as_str()
@@ -95,6 +94,70 @@ fn services_are_reachable_only_from_the_load_balancer() {
             "{id} has no description"
         );
     }
+    seen.sort();
+    let rule = |g: &str, s: &str, p: u64| (g.to_owned(), s.to_owned(), p);
+    assert_eq!(
+        seen,
+        [
+            // auth's listener (its port, 9100) admits web, which names it, and no one else.
+            rule(
+                "InternalLoadBalancerSecurityGroup",
+                "ServiceWebSecurityGroup",
+                9100
+            ),
+            rule("ServiceApiSecurityGroup", "LoadBalancerSecurityGroup", 9000),
+            rule(
+                "ServiceAuthSecurityGroup",
+                "InternalLoadBalancerSecurityGroup",
+                9100
+            ),
+            rule("ServiceWebSecurityGroup", "LoadBalancerSecurityGroup", 8000),
+        ],
+        "a worker (neither public nor internal) is reached from nowhere"
+    );
+    let egress: Vec<(String, String)> = t
+        .of_type("AWS::EC2::SecurityGroupEgress")
+        .map(|(_, r)| {
+            let g = |k: &str| {
+                r.properties[k]["Fn::GetAtt"][0]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            };
+            (g("GroupId"), g("DestinationSecurityGroupId"))
+        })
+        .filter(|(g, _)| g.starts_with("Internal"))
+        .collect();
+    assert_eq!(
+        egress,
+        [(
+            "InternalLoadBalancerSecurityGroup".to_owned(),
+            "ServiceAuthSecurityGroup".to_owned()
+        )]
+    );
+    let ilb = &t.resources["InternalLoadBalancer"].properties;
+    assert_eq!(ilb["Scheme"], "internal");
+    assert!(ilb["Subnets"].as_array().is_some_and(|s| s
+        .iter()
+        .all(|x| x["Ref"].as_str().is_some_and(|r| r.starts_with("Private")))));
+    let listener = &t.resources["ServiceAuthListener"].properties;
+    assert_eq!(listener["Port"], 9100);
+    assert_eq!(listener["LoadBalancerArn"]["Ref"], "InternalLoadBalancer");
+    assert_eq!(
+        t.of_type("AWS::ElasticLoadBalancingV2::Listener").count(),
+        2,
+        "HTTP + auth's"
+    );
+    let zone = &t.resources["InternalZone"].properties;
+    assert_eq!(zone["Name"], "pulse.internal");
+    assert_eq!(zone["VPCs"][0]["VPCId"]["Ref"], "Vpc");
+    let record = &t.resources["ServiceAuthRecord"].properties;
+    assert_eq!(record["Name"], "auth.pulse.internal");
+    assert_eq!(
+        record["AliasTarget"]["DNSName"]["Fn::GetAtt"][0],
+        "InternalLoadBalancer"
+    );
+    assert_eq!(t.of_type("AWS::Route53::RecordSet").count(), 1);
     // Every inline rule has a description too.
     for (id, r) in t.of_type("AWS::EC2::SecurityGroup") {
         for rule in ["SecurityGroupIngress", "SecurityGroupEgress"]

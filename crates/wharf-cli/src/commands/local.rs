@@ -19,6 +19,7 @@ pub fn serve(args: &ServeArgs) -> Result<ExitStatus, CliError> {
         &args.state_dir,
         &args.listen,
         limits,
+        &args.internal,
     ))?;
     Ok(ExitStatus::Success)
 }

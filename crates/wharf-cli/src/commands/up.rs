@@ -27,7 +27,8 @@ impl Verb for Up<'_> {
         {
             return Ok(stop);
         }
-        ctx.printer.result(&platform.up().await?)?;
+        ctx.printer
+            .result(&platform.up(self.0.allow_replace).await?)?;
         Ok(ExitStatus::Success)
     }
 }

@@ -27,11 +27,12 @@ port = 8000
 count = 2
 routing = { paths = ["/api/*"], priority = 1 }
 secrets = { DB_URL = "ssm:/pulse/db-url", TOKEN = "secretsmanager:pulse/api:token" }
+talks_to = ["worker"]
 
 [services.worker]
 image = "123456789012.dkr.ecr.us-east-1.amazonaws.com/ext/worker:1"
 port = 9000
-public = false
+internal = true
 
 [notify]
 webhook = "ssm:/pulse/hook"
@@ -70,6 +71,8 @@ for i in (1, 2):
 
 const ALB_EGRESS: &str = r#"
 client('ec2').authorize_security_group_egress(GroupId=alb, IpPermissions=[{'IpProtocol': 'tcp', 'FromPort': 8000, 'ToPort': 8000, 'UserIdGroupPairs': [{'GroupId': api}]}])
+worker = [v for k, v in out.items() if k.endswith('SecurityGroup') and 'Worker' in k][0]
+client('ec2').authorize_security_group_egress(GroupId=out['InternalLoadBalancerSecurityGroup'], IpPermissions=[{'IpProtocol': 'tcp', 'FromPort': 9000, 'ToPort': 9000, 'UserIdGroupPairs': [{'GroupId': worker}]}])
 "#;
 
 /// IAM's policy simulator (which moto lacks) deciding every question with `decision`, as the
@@ -178,11 +181,12 @@ fn a_healthy_environment_passes_every_check() {
     assert!(at(&json, "secret", "ok")
         .iter()
         .any(|f| text(f).contains("holds key token")));
-    // The internal worker is reached from the public api's group.
+    // The internal worker is reached through the internal load balancer, whose listener
+    // admits api (checked too: a missing caller rule would be an error).
     let sg = at(&json, "security-group", "ok");
     assert!(
-        sg.iter()
-            .any(|f| f["subject"] == "service worker" && text(f).contains("public services")),
+        sg.iter().any(|f| f["subject"] == "service worker"
+            && text(f).contains("from the internal load balancer")),
         "{sg:#?}"
     );
     // The certificate: no domain, so not checked.

@@ -432,3 +432,56 @@ fn an_update_running_past_an_hour_is_cancelled_and_rolled_back() {
         sent.body
     );
 }
+
+#[test]
+fn up_refuses_a_change_that_would_replace_a_database_unless_allowed() {
+    let r = Replay::start();
+    identity(&r);
+    r.xml(
+        "DescribeStacks",
+        200,
+        stack_in("UPDATE_COMPLETE", "updated"),
+    );
+    r.xml(
+        "CreateChangeSet",
+        200,
+        format!(
+            r#"<CreateChangeSetResponse xmlns="{CFN}"><CreateChangeSetResult><Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/wharf-1/1a2b</Id><StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId></CreateChangeSetResult><ResponseMetadata><RequestId>c1</RequestId></ResponseMetadata></CreateChangeSetResponse>"#
+        ),
+    );
+    r.xml(
+        "DescribeChangeSet",
+        200,
+        format!(
+            r#"<DescribeChangeSetResponse xmlns="{CFN}"><DescribeChangeSetResult><ChangeSetName>wharf-1</ChangeSetName><StackName>pulse-test-baseline</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>DbInstance</LogicalResourceId><PhysicalResourceId>pulse-test-db</PhysicalResourceId><ResourceType>AWS::RDS::DBInstance</ResourceType><Replacement>True</Replacement></ResourceChange></member><member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>DbSecurityGroup</LogicalResourceId><ResourceType>AWS::EC2::SecurityGroup</ResourceType><Replacement>False</Replacement></ResourceChange></member></Changes></DescribeChangeSetResult><ResponseMetadata><RequestId>d1</RequestId></ResponseMetadata></DescribeChangeSetResponse>"#
+        ),
+    );
+    r.xml("DeleteChangeSet", 200, empty("DeleteChangeSet"));
+    r.xml("ExecuteChangeSet", 200, empty("ExecuteChangeSet"));
+    r.xml("DescribeStackEvents", 200, no_events());
+    let dir = TestDir::new();
+    dir.write("wharf.toml", MANIFEST);
+    let out = aws_wharf(&dir, &r.endpoint()).args(["up"]).run().code(8);
+    no_panic(&out);
+    assert!(
+        out.stderr
+            .contains("would replace DbInstance (AWS::RDS::DBInstance)")
+            && out.stderr.contains("--allow-replace")
+            && !out.stderr.contains("DbSecurityGroup"),
+        "{out}"
+    );
+    let ops = r.operations();
+    assert!(!ops.iter().any(|o| o == "ExecuteChangeSet"), "{ops:?}");
+    assert!(
+        ops.iter().any(|o| o == "DeleteChangeSet"),
+        "the change set is discarded: {ops:?}"
+    );
+
+    // Asked for, it goes ahead.
+    let out = aws_wharf(&dir, &r.endpoint())
+        .args(["up", "--allow-replace"])
+        .run()
+        .success();
+    no_panic(&out);
+    assert!(r.operations().iter().any(|o| o == "ExecuteChangeSet"));
+}

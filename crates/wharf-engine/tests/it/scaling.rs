@@ -12,7 +12,10 @@ fn autoscaled(strategy: &str) -> wharf_manifest::Service {
     s.autoscaling = Some(wharf_manifest::Autoscaling {
         min: 2,
         max: 8,
-        cpu: 60,
+        cpu: Some(60),
+        memory: None,
+        requests: None,
+        step: None,
     });
     s
 }

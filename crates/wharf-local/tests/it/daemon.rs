@@ -57,6 +57,7 @@ fn config(target: std::net::SocketAddr) -> Config {
         }],
         rules: vec![RuleConfig {
             priority: 199,
+            listener: None,
             hosts: vec![],
             paths: vec!["/*".into()],
             headers: vec![],

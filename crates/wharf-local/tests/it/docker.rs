@@ -77,6 +77,7 @@ async fn builds_runs_lists_and_removes_a_labelled_container() {
                 stop_timeout_s: 5,
                 command: None,
                 health: wharf_docker::health_config(&health),
+                hosts: vec![],
             },
             &network,
         )

@@ -11,7 +11,9 @@ use crate::cidr::Cidr;
 use crate::duration::Duration;
 
 mod data;
+mod deploy;
 pub use data::*;
+pub use deploy::*;
 
 /// A whole manifest. `environments[e].services` holds each service with that environment's
 /// overrides already merged; `services` holds them as written.
@@ -125,6 +127,26 @@ impl Environment {
         }
     }
 
+    /// What `service` calls by name: per internal service in its `talks_to`, the service,
+    /// the variable and the URL (`api`, `API_URL`, `http://api.pulse.internal:8080`).
+    pub fn callee_urls(&self, app: &str, service: &str) -> Vec<(String, String, String)> {
+        let Some(s) = self.services.get(service) else {
+            return vec![];
+        };
+        s.talks_to
+            .iter()
+            .filter_map(|c| {
+                let callee = self.services.get(c)?;
+                let port = callee.internal.as_ref()?.port;
+                Some((
+                    c.clone(),
+                    internal_url_var(c),
+                    format!("http://{}:{port}", internal_host(c, app)),
+                ))
+            })
+            .collect()
+    }
+
     /// Services in listener-rule priority order (then by name).
     pub fn services_by_priority(&self) -> Vec<&Service> {
         let mut v: Vec<&Service> = self.services.values().collect();
@@ -194,6 +216,9 @@ pub struct AwsEnv {
     pub log_retention: u32,
     /// Encrypt log groups with a customer-managed KMS key.
     pub log_kms: bool,
+    /// One customer-managed key (rotated yearly) for the log groups, the state table, the
+    /// data stores and the secrets (default: on in a prod environment).
+    pub kms: bool,
     /// Images each ECR repository keeps (the newest); images of deployments still present
     /// are kept beyond that.
     pub keep_images: u32,
@@ -266,8 +291,18 @@ pub struct Service {
     pub secrets: BTreeMap<String, SecretRef>,
     /// Data resources this service binds to (gets their connection settings and grants).
     pub data: Vec<String>,
+    /// Behind the public load balancer.
     pub public: bool,
-    /// Listener rule: how requests reach this service (absent for internal services).
+    /// Behind the environment's internal load balancer, called by its stable name
+    /// (`{service}.{app}.internal`) from the services that name it in `talks_to` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal: Option<Internal>,
+    /// Internal services this one calls: it may reach them (and only them) and gets each
+    /// one's URL as `{NAME}_URL`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub talks_to: Vec<String>,
+    /// Listener rule: how requests reach this service (absent for a service that is neither
+    /// public nor internal; an internal service's matches every request on its own listener).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub routing: Option<Routing>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -278,6 +313,45 @@ pub struct Service {
     /// SIGTERM to SIGKILL.
     pub stop_timeout: Duration,
     pub deploy: Deploy,
+}
+
+/// How an internal service is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Internal {
+    /// The internal load balancer's listener port for this service (`internal_port`,
+    /// default: the service's `port`); one listener per internal service, so that security
+    /// groups admit each caller to exactly the services it names.
+    pub port: u16,
+}
+
+impl Service {
+    /// Whether requests reach it through a load balancer (public or internal).
+    pub fn routed(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    /// The stable name an internal service is called by (on AWS a private DNS zone's record
+    /// for the internal load balancer; locally a name on the environment's Docker network).
+    pub fn internal_host(&self, app: &str) -> Option<String> {
+        self.internal
+            .as_ref()
+            .map(|_| internal_host(&self.name, app))
+    }
+}
+
+/// The stable name of internal service `service`: `{service}.{app}.internal`.
+pub fn internal_host(service: &str, app: &str) -> String {
+    format!("{service}.{}", internal_zone(app))
+}
+
+/// The private DNS zone of an app's internal services: `{app}.internal`.
+pub fn internal_zone(app: &str) -> String {
+    format!("{app}.internal")
+}
+
+/// The variable a caller gets an internal service's URL in: `api` → `API_URL`.
+pub fn internal_url_var(service: &str) -> String {
+    format!("{}_URL", service.to_ascii_uppercase().replace('-', "_"))
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -370,12 +444,54 @@ pub struct Routing {
     pub priority: u32,
 }
 
+/// Auto scaling of each deployment's tasks between `min` and `max`, by its policies (at
+/// least one).
 #[derive(Debug, Clone, Serialize)]
 pub struct Autoscaling {
     pub min: u32,
     pub max: u32,
-    /// Target average CPU utilisation, percent.
-    pub cpu: u32,
+    /// Target tracking: average CPU utilisation, percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<u32>,
+    /// Target tracking: average memory utilisation, percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory: Option<u32>,
+    /// Target tracking: requests per task per minute through the load balancer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u32>,
+    /// Step scaling on average CPU: out above one threshold, in below the other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<CpuSteps>,
+}
+
+/// Step scaling thresholds, CPU percent (seed 003: out above 70, in below 30).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CpuSteps {
+    /// Above this: one task more (two when 20 points above).
+    pub out: u32,
+    /// Below this: one task fewer.
+    #[serde(rename = "in")]
+    pub scale_in: u32,
+}
+
+impl Autoscaling {
+    /// The policies as short names, for plans and progress (`cpu 60%`, `step 70/30`).
+    pub fn policies(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if let Some(c) = self.cpu {
+            v.push(format!("cpu {c}%"));
+        }
+        if let Some(m) = self.memory {
+            v.push(format!("memory {m}%"));
+        }
+        if let Some(r) = self.requests {
+            v.push(format!("{r} requests/task/min"));
+        }
+        if let Some(s) = self.step {
+            v.push(format!("cpu steps out >{}% in <{}%", s.out, s.scale_in));
+        }
+        v
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -392,204 +508,6 @@ impl fmt::Display for Capacity {
             Capacity::FargateSpot => "FARGATE_SPOT",
         })
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StrategyKind {
-    Rolling,
-    Canary,
-    Linear,
-    BlueGreen,
-    Affinity,
-}
-
-impl StrategyKind {
-    pub const ALL: [StrategyKind; 5] = [
-        StrategyKind::Rolling,
-        StrategyKind::Canary,
-        StrategyKind::Linear,
-        StrategyKind::BlueGreen,
-        StrategyKind::Affinity,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            StrategyKind::Rolling => "rolling",
-            StrategyKind::Canary => "canary",
-            StrategyKind::Linear => "linear",
-            StrategyKind::BlueGreen => "blue-green",
-            StrategyKind::Affinity => "affinity",
-        }
-    }
-
-    /// Whether each deployment gets its own target group, rule and ECS service.
-    pub fn shifts_traffic(self) -> bool {
-        self != StrategyKind::Rolling
-    }
-}
-
-impl fmt::Display for StrategyKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a new version is rolled out, and what gates and undoes it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Deploy {
-    pub strategy: StrategyKind,
-    pub rolling: RollingParams,
-    pub canary: CanaryParams,
-    pub linear: LinearParams,
-    pub blue_green: BlueGreenParams,
-    pub affinity: AffinityParams,
-    pub drain: Drain,
-    pub rollback: RollbackPolicy,
-    /// Hold before the final traffic shift until `wharf promote`.
-    pub approval: bool,
-    /// On AWS: refuse an image whose ECR scan reports findings of this severity or worse.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scan_gate: Option<ScanSeverity>,
-    pub hooks: Hooks,
-    pub smoke: Vec<SmokeCheck>,
-}
-
-/// A vulnerability severity as ECR's scans report it, from the worst down.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum ScanSeverity {
-    Critical,
-    High,
-    Medium,
-}
-
-impl ScanSeverity {
-    /// ECR's name for it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ScanSeverity::Critical => "CRITICAL",
-            ScanSeverity::High => "HIGH",
-            ScanSeverity::Medium => "MEDIUM",
-        }
-    }
-
-    /// Severities at least as bad as this one.
-    pub fn and_worse(self) -> &'static [ScanSeverity] {
-        match self {
-            ScanSeverity::Critical => &[ScanSeverity::Critical],
-            ScanSeverity::High => &[ScanSeverity::Critical, ScanSeverity::High],
-            ScanSeverity::Medium => &[
-                ScanSeverity::Critical,
-                ScanSeverity::High,
-                ScanSeverity::Medium,
-            ],
-        }
-    }
-}
-
-impl fmt::Display for ScanSeverity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RollingParams {
-    pub min_healthy_percent: u32,
-    pub max_percent: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct CanaryParams {
-    pub percent: u32,
-    pub bake: Duration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct LinearParams {
-    pub step: u32,
-    pub interval: Duration,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct BlueGreenParams {
-    /// How long the old set is kept after the switch, for instant rollback.
-    pub bake: Duration,
-    /// Requests carrying this header reach the new set before the switch.
-    pub test_header: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AffinityParams {
-    /// Header the listener rules match (e.g. `X-Pulse-Render-Affinity`): a client that sends it back stays on its deployment.
-    pub header: String,
-    /// Cookie the proxy sets on a first response (defaults to the header name).
-    pub cookie: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Drain {
-    pub path: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret: Option<SecretRef>,
-    /// In-flight requests get this long; also the target group's deregistration delay.
-    pub timeout: Duration,
-    /// How many old deployments to keep (affinity).
-    pub keep: u32,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RollbackPolicy {
-    pub max_5xx_percent: f64,
-    pub window: Duration,
-    /// Fewer requests than this in a window do not trip the alarm.
-    pub min_requests: u32,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Hooks {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_deploy: Option<Hook>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub post_scale_up: Option<Hook>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pre_traffic: Option<Hook>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub post_traffic: Option<Hook>,
-}
-
-impl Hooks {
-    /// Every hook set, with its key.
-    pub fn all(&self) -> impl Iterator<Item = (&'static str, &Hook)> {
-        [
-            ("pre_deploy", &self.pre_deploy),
-            ("post_scale_up", &self.post_scale_up),
-            ("pre_traffic", &self.pre_traffic),
-            ("post_traffic", &self.post_traffic),
-        ]
-        .into_iter()
-        .filter_map(|(k, h)| h.as_ref().map(|h| (k, h)))
-    }
-}
-
-/// What a lifecycle hook runs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Hook {
-    /// A command on the machine running wharf, from the manifest's directory.
-    Command(Vec<String>),
-    /// A job of the environment, as a task inside it (`{ job = "migrate" }`).
-    Job(String),
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SmokeCheck {
-    pub path: String,
-    pub method: String,
-    pub status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub body_contains: Option<String>,
 }
 
 /// A one-off or scheduled task.

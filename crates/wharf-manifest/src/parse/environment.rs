@@ -25,6 +25,7 @@ const AWS_KEYS: &[&str] = &[
     "edge",
     "log_retention",
     "log_kms",
+    "kms",
     "keep_images",
     "alarm_email",
     "prod",
@@ -317,6 +318,7 @@ fn read_aws(cx: &mut Cx, t: &mut Tbl<'_, '_>, _name: &str) -> Option<AwsEnv> {
     let edge = flag(cx, t, "edge", false);
     let log_kms = flag(cx, t, "log_kms", false);
     let prod = flag(cx, t, "prod", false);
+    let kms = flag(cx, t, "kms", prod);
     let log_retention = match t.get(cx, "log_retention") {
         Some(n) => match cx.int(&n, 1, 3653) {
             None => None,
@@ -372,6 +374,7 @@ fn read_aws(cx: &mut Cx, t: &mut Tbl<'_, '_>, _name: &str) -> Option<AwsEnv> {
         edge,
         log_retention: log_retention?,
         log_kms,
+        kms,
         keep_images: keep_images?,
         alarm_email,
         prod,

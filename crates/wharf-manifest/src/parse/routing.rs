@@ -1,7 +1,7 @@
 //! A service's `routing` (hosts, paths, priority; public or internal) and `autoscaling`.
 
 use crate::diag::{Problem, Rule};
-use crate::model::{Autoscaling, Routing};
+use crate::model::{Autoscaling, CpuSteps, Routing};
 use crate::reader::{Cx, Node, Tbl};
 
 pub(crate) fn read_routing(
@@ -121,10 +121,40 @@ pub(crate) fn read_autoscaling(
         .and_then(|n| cx.int(&n, 0, 1000));
     let max_n = at.req(cx, "max", "the most tasks");
     let max = max_n.as_ref().and_then(|n| cx.int(n, 1, 1000));
-    let cpu = at.get(cx, "cpu").map_or(Some(70), |n| cx.int(&n, 1, 100));
+    let percent = |cx: &mut Cx, at: &mut Tbl<'_, '_>, key: &'static str| match at.get(cx, key) {
+        Some(n) => cx.int(&n, 1, 100).map(|v| Some(v as u32)),
+        None => Some(None),
+    };
+    let cpu = percent(cx, &mut at, "cpu");
+    let memory = percent(cx, &mut at, "memory");
+    let requests = match at.get(cx, "requests") {
+        Some(n) => cx.int(&n, 1, 1_000_000).map(|v| Some(v as u32)),
+        None => Some(None),
+    };
+    let step = match at.get(cx, "step") {
+        Some(n) => read_steps(cx, &n).map(Some),
+        None => Some(None),
+    };
     let header = at.header_span();
     at.finish(cx);
-    let (min, max, cpu) = (min? as u32, max? as u32, cpu? as u32);
+    let (min, max) = (min? as u32, max? as u32);
+    let (mut cpu, memory, requests, step) = (cpu?, memory?, requests?, step?);
+    if cpu.is_some() && step.is_some() {
+        cx.push(
+            Problem::error(
+                Rule::Autoscaling,
+                header.clone(),
+                &node.path,
+                "`cpu` (target tracking) and `step` (CPU steps) both scale on CPU",
+            )
+            .help("keep one: cpu = 60 holds the average at 60%; step = { out = 70, in = 30 } adds a task above 70% and removes one below 30%"),
+        );
+        return None;
+    }
+    // Without any policy: CPU target tracking at 70%.
+    if cpu.is_none() && memory.is_none() && requests.is_none() && step.is_none() {
+        cpu = Some(70);
+    }
     let span = max_n.map(|n| n.span).unwrap_or(header);
     if min > max {
         cx.push(
@@ -152,5 +182,39 @@ pub(crate) fn read_autoscaling(
             return None;
         }
     }
-    Some(Autoscaling { min, max, cpu })
+    Some(Autoscaling {
+        min,
+        max,
+        cpu,
+        memory,
+        requests,
+        step,
+    })
+}
+
+/// `step = { out = 70, in = 30 }`: CPU percent thresholds, `in` below `out`.
+fn read_steps(cx: &mut Cx, node: &Node<'_, '_>) -> Option<CpuSteps> {
+    let mut t = cx.table(node)?;
+    let out = t
+        .req(cx, "out", "the CPU percent above which a task is added")
+        .and_then(|n| cx.int(&n, 1, 100));
+    let scale_in = t
+        .req(cx, "in", "the CPU percent below which a task is removed")
+        .and_then(|n| cx.int(&n, 0, 99));
+    let header = t.header_span();
+    t.finish(cx);
+    let (out, scale_in) = (out? as u32, scale_in? as u32);
+    if scale_in >= out {
+        cx.push(
+            Problem::error(
+                Rule::Autoscaling,
+                header,
+                &node.path,
+                format!("step scaling's `in` ({scale_in}%) is not below its `out` ({out}%)"),
+            )
+            .help("leave a band between them (seed 003: out = 70, in = 30), or the service would scale out and in by turns"),
+        );
+        return None;
+    }
+    Some(CpuSteps { out, scale_in })
 }

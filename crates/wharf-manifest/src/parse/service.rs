@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::diag::{Problem, Rule};
 use crate::duration::Duration;
 use crate::fargate;
-use crate::model::{Build, Capacity, ImageSource, Service};
+use crate::model::{Build, Capacity, ImageSource, Internal, Routing, Service};
 use crate::reader::{Cx, Node, Tbl};
 
 use super::deploy;
@@ -31,11 +31,27 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Servi
     let health = read_health(cx, &mut t);
     let (env, secrets) = read_env_and_secrets(cx, &mut t);
     let data = read_bindings(cx, &mut t);
-    let public = t.get(cx, "public").map_or(Some(true), |n| cx.boolean(&n));
-    let routing = read_routing(cx, &mut t, public.unwrap_or(true));
-    let autoscaling = t
-        .get(cx, "autoscaling")
-        .and_then(|n| read_autoscaling(cx, &n, count));
+    let (public, internal, talks_to) = read_reach(cx, &mut t, port);
+    let routing = match internal {
+        Some(Some(_)) => internal_routing(cx, &mut t),
+        _ => read_routing(cx, &mut t, public.unwrap_or(true)),
+    };
+    let autoscaling = t.get(cx, "autoscaling").and_then(|n| {
+        let a = read_autoscaling(cx, &n, count)?;
+        if a.requests.is_some() && matches!(routing, Some(None)) {
+            cx.push(
+                Problem::error(
+                    Rule::Autoscaling,
+                    n.span.clone(),
+                    &n.path,
+                    "scaling on `requests` needs a load balancer, and this service has none",
+                )
+                .help("scale it on cpu or memory, or make it public or internal"),
+            );
+            return None;
+        }
+        Some(a)
+    });
     let capacity = match t.get(cx, "capacity") {
         Some(n) => cx.choice(
             &n,
@@ -92,6 +108,8 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Servi
         secrets: secrets?,
         data: data?,
         public: public?,
+        internal: internal?,
+        talks_to: talks_to?,
         routing: routing?,
         autoscaling,
         capacity: capacity?,
@@ -99,6 +117,92 @@ pub(crate) fn read(cx: &mut Cx, name: &str, node: &Node<'_, '_>) -> Option<Servi
         stop_timeout: stop_timeout?,
         deploy: deploy?,
     })
+}
+
+/// `public`, `internal` (with `internal_port`) and `talks_to`: who reaches the service and
+/// whom it calls. An internal service is not public.
+#[allow(clippy::type_complexity)]
+fn read_reach(
+    cx: &mut Cx,
+    t: &mut Tbl<'_, '_>,
+    port: Option<u16>,
+) -> (Option<bool>, Option<Option<Internal>>, Option<Vec<String>>) {
+    let public_node = t.get(cx, "public");
+    let public = public_node.as_ref().map(|n| cx.boolean(n));
+    let internal = t.get(cx, "internal").map(|n| (cx.boolean(&n), n));
+    let port_node = t.get(cx, "internal_port");
+    let talks_to = match t.get(cx, "talks_to") {
+        Some(n) => cx
+            .string_list(&n)
+            .map(|v| v.into_iter().map(|(s, _)| s).collect()),
+        None => Some(vec![]),
+    };
+    let internal = match internal {
+        None | Some((Some(false), _)) => {
+            if let Some(n) = &port_node {
+                cx.push(
+                    Problem::error(
+                        Rule::InvalidValue,
+                        n.span.clone(),
+                        &n.path,
+                        "`internal_port` is set but the service is not internal",
+                    )
+                    .help("set internal = true, or remove `internal_port`"),
+                );
+                return (public.flatten(), None, talks_to);
+            }
+            Some(None)
+        }
+        Some((None, _)) => None,
+        Some((Some(true), _)) => {
+            if let (Some(Some(true)), Some(p)) = (&public, &public_node) {
+                cx.push(
+                    Problem::error(
+                        Rule::InvalidValue,
+                        p.span.clone(),
+                        &p.path,
+                        "a service is either public or internal, not both",
+                    )
+                    .help("remove `public = true`: an internal service is reached only from the services that name it in `talks_to`"),
+                );
+                return (None, None, talks_to);
+            }
+            let listener = match port_node {
+                Some(n) => cx
+                    .int_rule(&n, 1, 65535, Rule::PortRange, "ports run from 1 to 65535")
+                    .map(|p| p as u16),
+                None => port,
+            };
+            listener.map(|port| Some(Internal { port }))
+        }
+    };
+    let public = match &internal {
+        Some(Some(_)) => Some(false),
+        _ => public.unwrap_or(Some(true)),
+    };
+    (public, internal, talks_to)
+}
+
+/// An internal service's route: every request on its own listener (a `routing` table is
+/// refused: callers reach it by its name and port).
+fn internal_routing(cx: &mut Cx, t: &mut Tbl<'_, '_>) -> Option<Option<Routing>> {
+    if let Some(n) = t.get(cx, "routing") {
+        cx.push(
+            Problem::error(
+                Rule::InvalidValue,
+                n.span.clone(),
+                &n.path,
+                "an internal service has no routing: its callers reach it by its name",
+            )
+            .help("remove `routing`; the service is called at http://NAME.APP.internal:PORT"),
+        );
+        return None;
+    }
+    Some(Some(Routing {
+        hosts: vec![],
+        paths: vec!["/*".into()],
+        priority: 0,
+    }))
 }
 
 /// `build = {...}` or `image = "..."`, exactly one.

@@ -3,6 +3,7 @@
 
 mod examples;
 mod properties;
+mod reach;
 mod reporting;
 mod rules;
 

@@ -117,6 +117,11 @@ fn cases() -> Vec<Case> {
             local_web("").replace("target = \"local\"", "target = \"local\"\nstate_dir = \"..\""),
             local_web("").replace("target = \"local\"", "target = \"local\"\nstate_dir = \".wharf/mine\""),
         ),
+        case(
+            Rule::Reach,
+            local("[services.web]\nimage = \"x:1\"\nport = 80\ntalks_to = [\"api\"]\n[services.api]\nimage = \"x:1\"\nport = 80\n"),
+            local("[services.web]\nimage = \"x:1\"\nport = 80\ntalks_to = [\"api\"]\n[services.api]\nimage = \"x:1\"\nport = 80\ninternal = true\n"),
+        ),
     ]
 }
 

@@ -129,6 +129,7 @@ fn group(name: &str, deployment: &str, targets: &[SocketAddr]) -> TargetGroupCon
 fn rule(priority: u32, forward: &[(&str, u32)]) -> RuleConfig {
     RuleConfig {
         priority,
+        listener: None,
         hosts: vec![],
         paths: vec!["/*".into()],
         headers: vec![],
