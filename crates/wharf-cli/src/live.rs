@@ -84,6 +84,7 @@ impl<W: Write> Live<W> {
             | Event::AwaitingApproval { .. }
             | Event::RollingBack { .. }
             | Event::Retired { .. }
+            | Event::Drained { .. }
             | Event::Finished { .. }
             | Event::LockReleased { .. }
             | Event::Progress { .. }
@@ -143,6 +144,7 @@ impl<W: Write> Live<W> {
             } => s.gate = Some((gate.clone(), *value, *threshold, *requests)),
             Event::AwaitingApproval { .. }
             | Event::Retired { .. }
+            | Event::Drained { .. }
             | Event::LockReleased { .. }
             | Event::Progress { .. }
             | Event::JobStarted { .. } => {}

@@ -120,8 +120,8 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         Ok((current, current))
     }
 
-    pub(crate) async fn deploy_locked(&self, req: &Request<'_>) -> Result<Record, EngineError> {
-        let name = &req.service.name;
+    /// The service's records, when none is unfinished (else the error naming it).
+    pub(crate) async fn settled_records(&self, name: &str) -> Result<Vec<Record>, EngineError> {
         let records = self
             .target
             .list(name)
@@ -129,11 +129,17 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             .map_err(target_err(format!("read the records of {name}")))?;
         if let Some(open) = records.iter().rev().find(|r| !r.is_finished()) {
             return Err(EngineError::Unfinished {
-                service: name.clone(),
+                service: name.to_owned(),
                 id: open.id.clone(),
                 phase: open.phase(),
             });
         }
+        Ok(records)
+    }
+
+    pub(crate) async fn deploy_locked(&self, req: &Request<'_>) -> Result<Record, EngineError> {
+        let name = &req.service.name;
+        let records = self.settled_records(name).await?;
         let previous = live(&records).last().map(|r| r.id.clone());
         let (count, previous_count) = self.sizes(req.service, previous.as_deref()).await?;
         let now = self.clock.now_ms();
@@ -164,6 +170,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             reason: None,
             approved: false,
             abort_requested: false,
+            drained: None,
             service_digest: Some(crate::record::service_digest(req.service)),
             marks: Vec::new(),
         };

@@ -61,6 +61,11 @@ pub enum Event {
     Retired {
         id: String,
     },
+    /// A retiring deployment's tasks were told to drain.
+    Drained {
+        id: String,
+        drained: crate::reports::Drained,
+    },
     Finished {
         id: String,
         outcome: String,
@@ -159,6 +164,7 @@ impl fmt::Display for Event {
             ),
             Event::RollingBack { id, reason } => write!(f, "{id}: rolling back: {reason}"),
             Event::Retired { id } => write!(f, "{id}: drained and removed"),
+            Event::Drained { id, drained } => write!(f, "{id}: {drained}"),
             Event::Finished {
                 id,
                 outcome,

@@ -141,13 +141,36 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
     }
 
     pub(crate) async fn retire(&self, service: &Service, id: &str) -> Result<(), EngineError> {
+        // A drain that cannot be delivered is not a reason to keep the deployment: the
+        // deregistration delay still lets requests in flight finish.
+        let drained = match self.target.drain(service, id).await {
+            Ok(d) => d,
+            Err(e) => {
+                self.events.emit(Event::Progress {
+                    service: service.name.clone(),
+                    message: format!(
+                        "{id}: the drain POST failed ({e}); draining by the deregistration delay"
+                    ),
+                });
+                None
+            }
+        };
+        if let Some(d) = &drained {
+            self.events.emit(Event::Drained {
+                id: id.to_owned(),
+                drained: d.clone(),
+            });
+        }
         self.target
             .retire(service, id)
             .await
             .map_err(target_err(format!("drain {id}")))?;
         if let Ok(Some(mut old)) = self.target.load(&service.name, id).await {
-            if old.outcome == Some(Outcome::Succeeded) {
-                old.outcome = Some(Outcome::Retired);
+            if old.outcome == Some(Outcome::Succeeded) || drained.is_some() {
+                if old.outcome == Some(Outcome::Succeeded) {
+                    old.outcome = Some(Outcome::Retired);
+                }
+                old.drained = drained;
                 old.updated_ms = self.clock.now_ms();
                 self.save(&mut old).await?;
             }

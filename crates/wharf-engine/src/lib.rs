@@ -60,7 +60,7 @@ pub use record::{Ask, Mark, Outcome, Record, Status};
 pub use runs::{RunRecord, Trigger};
 pub use schedules::{ScheduleSpec, Scheduled, Synced};
 pub use target::{
-    Clock, Health, Image, Lock, LogLine, LogQuery, LogSource, Requests, Routes, Store, SystemClock,
-    Target, TargetError, Unreadable,
+    Clock, Drained, Health, Image, Lock, LogLine, LogQuery, LogSource, Requests, Routes, Store,
+    SystemClock, Target, TargetError, Unreadable,
 };
 pub use view::{DeploymentStatus, EnvStatus, History, JobStatus, ServiceStatus};

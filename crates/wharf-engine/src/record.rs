@@ -131,6 +131,9 @@ pub struct Record {
     /// Set by `wharf abort`: the controller rolls back at its next look.
     #[serde(default)]
     pub abort_requested: bool,
+    /// When it was retired: which of its tasks acknowledged the drain POST.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drained: Option<crate::reports::Drained>,
     /// The service's settings when the deployment started ([`service_digest`]): resuming with
     /// different ones is refused rather than mixing two manifests in one deployment.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -203,6 +203,30 @@ pub struct LogLine<'a> {
     pub timestamp_ms: Option<i64>,
 }
 
+/// What a retiring deployment said to the drain POST: how many tasks ran, and which of them
+/// answered it (by the id they gave).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Drained {
+    pub tasks: u32,
+    pub acknowledged: Vec<String>,
+}
+
+impl std::fmt::Display for Drained {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} task{} acknowledged the drain",
+            self.acknowledged.len(),
+            self.tasks,
+            if self.tasks == 1 { "" } else { "s" }
+        )?;
+        if !self.acknowledged.is_empty() {
+            write!(f, " ({})", self.acknowledged.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
 /// A held deployment lock.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {

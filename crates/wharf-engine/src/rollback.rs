@@ -37,18 +37,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
         new_id: Option<&str>,
     ) -> Result<Record, EngineError> {
         let name = &service.name;
-        let records = self
-            .target
-            .list(name)
-            .await
-            .map_err(target_err(format!("read the records of {name}")))?;
-        if let Some(open) = records.iter().rev().find(|r| !r.is_finished()) {
-            return Err(EngineError::Unfinished {
-                service: name.clone(),
-                id: open.id.clone(),
-                phase: open.phase(),
-            });
-        }
+        let records = self.settled_records(name).await?;
         let live_now = live(&records);
         let current = live_now.last().copied().ok_or(EngineError::NoPrevious {
             service: name.clone(),

@@ -188,7 +188,17 @@ pub trait Target: Store {
         deployment: &str,
         check: &SmokeCheck,
     ) -> impl Future<Output = Result<(), TargetError>> + Send;
-    /// Asks the deployment to drain (POST to its drain path), stops new traffic to it, waits
+    /// Tells a retiring deployment's tasks to drain: a POST to the service's drain path with
+    /// the drain secret, until each running task has answered or a bound passes. None when
+    /// the service has no drain secret or the target cannot reach the tasks.
+    fn drain(
+        &self,
+        _service: &Service,
+        _deployment: &str,
+    ) -> impl Future<Output = Result<Option<crate::reports::Drained>, TargetError>> + Send {
+        async { Ok(None) }
+    }
+    /// Stops new traffic to the deployment, waits
     /// for in-flight requests (the deregistration delay), then stops its tasks and removes its
     /// target group and rules.
     fn retire(

@@ -11,6 +11,7 @@
 mod containers;
 pub mod control;
 pub mod daemon;
+mod drain;
 pub mod evidence;
 mod exec;
 mod jobs;

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use wharf_docker::{Docker, LABEL_APP, LABEL_DEPLOYMENT, LABEL_ENV, LABEL_SERVICE};
 use wharf_engine::{
@@ -362,32 +361,16 @@ impl Target for LocalTarget {
         wharf_engine::smoke::smoke_check(&endpoint, &host, "wharf's proxy", service, check).await
     }
 
+    async fn drain(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Option<wharf_engine::Drained>, TargetError> {
+        self.local_drain(service, deployment).await
+    }
+
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
         let containers = self.deployment_containers(deployment).await?;
-        // Tell the service it is draining (a POST to its drain path with the secret), so it can
-        // finish work in hand and refuse new long work before it is stopped.
-        if let Some(secret) = service
-            .deploy
-            .drain
-            .secret
-            .as_ref()
-            .and_then(|r| self.secret(r).ok())
-        {
-            for addr in containers.iter().filter_map(Docker::address) {
-                let endpoint = wharf_http::Endpoint::plain(addr.ip().to_string(), addr.port());
-                let host = addr.to_string();
-                let headers = [(DRAIN_SECRET_HEADER, secret.as_str())];
-                if let Ok(request) =
-                    wharf_http::request("POST", &service.deploy.drain.path, &host, &headers)
-                {
-                    let limits = wharf_http::Limits {
-                        timeout: Duration::from_secs(5),
-                        ..wharf_http::Limits::default()
-                    };
-                    let _ = wharf_http::send(&endpoint, request, limits).await;
-                }
-            }
-        }
         let group = self.group_name(&service.name, deployment);
         self.desired
             .lock()

@@ -7,7 +7,8 @@
 //! - `GET /call` asks the URL in `API_URL` (what wharf gives a service that talks to an
 //!   internal service `api`) and answers `{"via":DEPLOYMENT,"upstream":BODY}` with its status
 //!   (502 when it cannot be reached): a caller of an internal service by its name.
-//! - `POST /drain` with header `X-Drain-Secret: $DRAIN_SECRET` makes it report draining.
+//! - `POST /drain` with header `X-Drain-Secret: $DRAIN_SECRET` makes it report draining; the
+//!   answer names the task in `X-Wharf-Task` (its ECS task id, or its host name).
 //! - On SIGTERM or SIGINT it stops accepting, finishes requests in flight, and exits 0.
 //!
 //! - `hello --check` asks its own `/_health` on 127.0.0.1:$PORT and exits 0 on a 200, 1
@@ -183,7 +184,13 @@ async fn handle(
                     "/_health/fail" => state.healthy.store(false, Ordering::Relaxed),
                     _ => state.healthy.store(true, Ordering::Relaxed),
                 }
-                json(StatusCode::OK, &state)
+                let mut resp = json(StatusCode::OK, &state);
+                if path == "/drain" {
+                    if let Ok(v) = hyper::header::HeaderValue::from_str(&task_name().await) {
+                        resp.headers_mut().insert("x-wharf-task", v);
+                    }
+                }
+                resp
             }
         }
         (_, "/" | "/_health" | "/drain" | "/_health/fail" | "/_health/ok") => {
@@ -194,10 +201,35 @@ async fn handle(
     Ok(resp)
 }
 
+/// What this task is called in its answer to the drain POST (`X-Wharf-Task`, which wharf
+/// counts acknowledgements by): on ECS the task's id, from the task metadata endpoint; else
+/// the host name (a container's id under Docker).
+async fn task_name() -> String {
+    if let Ok(uri) = std::env::var("ECS_CONTAINER_METADATA_URI_V4") {
+        if let Ok((_, body)) = get(&format!("{uri}/task")).await {
+            if let Some(arn) = body
+                .split("\"TaskARN\":\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+            {
+                return arn.rsplit('/').next().unwrap_or(arn).to_owned();
+            }
+        }
+    }
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "unknown".into())
+}
+
 /// GET the URL in `API_URL` on a fresh connection: its status and body.
 async fn call_upstream() -> Result<(StatusCode, String), String> {
-    use http_body_util::BodyExt;
     let url = std::env::var("API_URL").map_err(|_| "API_URL is not set".to_owned())?;
+    get(&url).await
+}
+
+/// GET `url` (`http://host[:port]/path`) on a fresh connection: its status and body.
+async fn get(url: &str) -> Result<(StatusCode, String), String> {
+    use http_body_util::BodyExt;
     let rest = url
         .strip_prefix("http://")
         .ok_or_else(|| format!("{url} is not http://"))?;

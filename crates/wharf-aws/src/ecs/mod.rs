@@ -33,6 +33,7 @@ pub mod service;
 pub mod taskdef;
 
 mod attach;
+mod drain;
 mod evidence;
 pub mod exec;
 mod health;
@@ -80,6 +81,9 @@ pub struct AwsTarget {
     /// Rule edits of this process one at a time.
     edit: tokio::sync::Mutex<()>,
 }
+
+/// Header the drain request carries the secret in (as the local target sends it).
+pub const DRAIN_SECRET_HEADER: &str = "X-Drain-Secret";
 
 pub(crate) fn terr(e: AwsError) -> TargetError {
     e.into()
@@ -396,6 +400,14 @@ impl Target for AwsTarget {
         };
         let entrance = &out.load_balancer_dns;
         wharf_engine::smoke::smoke_check(&endpoint, &host, entrance, service, check).await
+    }
+
+    async fn drain(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Option<wharf_engine::Drained>, TargetError> {
+        self.aws_drain(service, deployment).await
     }
 
     async fn retire(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {

@@ -262,21 +262,25 @@ pub struct Stopped {
     pub reason: String,
 }
 
-/// Tasks of `name` that stopped (ECS shows them for about an hour), with their reasons: the
-/// task's stop code and reason, and each container's reason or exit code.
-pub async fn stopped_tasks(
+/// The tasks of ECS service `name` ECS keeps with `status` as their desired status (the first
+/// 100), described; ListTasks may not filter by service everywhere, so a task's group decides.
+pub async fn tasks(
     ecs: &Client,
     cluster: &str,
     name: &str,
-) -> Result<Vec<Stopped>, AwsError> {
+    status: DesiredStatus,
+) -> Result<Vec<aws_sdk_ecs::types::Task>, AwsError> {
     let list = ecs
         .list_tasks()
         .cluster(cluster)
         .service_name(name)
-        .desired_status(DesiredStatus::Stopped)
+        .desired_status(status.clone())
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk(format!("list the stopped tasks of {name}"), e))?;
+        .map_err(|e| {
+            let which = status.as_str().to_ascii_lowercase();
+            AwsError::from_sdk(format!("list the {which} tasks of {name}"), e)
+        })?;
     let arns = list.task_arns.unwrap_or_default();
     if arns.is_empty() {
         return Ok(Vec::new());
@@ -287,12 +291,27 @@ pub async fn stopped_tasks(
         .set_tasks(Some(arns.into_iter().take(100).collect()))
         .send()
         .await
-        .map_err(|e| AwsError::from_sdk(format!("describe the stopped tasks of {name}"), e))?;
+        .map_err(|e| AwsError::from_sdk(format!("describe the tasks of {name}"), e))?;
     let group = format!("service:{name}");
+    Ok(described
+        .tasks
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|t| t.group().is_none_or(|g| g == group))
+        .collect())
+}
+
+/// Tasks of `name` that stopped (ECS shows them for about an hour), with their reasons: the
+/// task's stop code and reason, and each container's reason or exit code.
+pub async fn stopped_tasks(
+    ecs: &Client,
+    cluster: &str,
+    name: &str,
+) -> Result<Vec<Stopped>, AwsError> {
+    let described = tasks(ecs, cluster, name, DesiredStatus::Stopped).await?;
     let mut out = Vec::new();
-    for t in described.tasks() {
-        // ListTasks may not filter by service everywhere: the task's group says whose it is.
-        if t.group().is_some_and(|g| g != group) || t.last_status() != Some("STOPPED") {
+    for t in &described {
+        if t.last_status() != Some("STOPPED") {
             continue;
         }
         let mut why: Vec<String> = Vec::new();

@@ -78,6 +78,7 @@ fn record(id: &str, started_ms: i64) -> Record {
         reason: None,
         approved: false,
         abort_requested: false,
+        drained: None,
         service_digest: None,
         marks: Vec::new(),
     }

@@ -4,6 +4,7 @@ mod aws;
 mod aws_deploy;
 mod aws_diagnose;
 mod aws_down;
+mod aws_drain;
 mod aws_env;
 mod aws_exec;
 mod aws_gc;
