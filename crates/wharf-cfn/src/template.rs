@@ -17,6 +17,9 @@ pub struct Template {
     pub parameters: BTreeMap<String, Parameter>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub conditions: BTreeMap<String, Value>,
+    /// Values every resource of a kind shares, written once (`Fn::FindInMap`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub mappings: BTreeMap<String, Value>,
     pub resources: BTreeMap<String, Resource>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, Output>,
@@ -184,6 +187,14 @@ impl Template {
                 export,
             },
         );
+    }
+
+    /// Puts `value` in mapping `map` at `key`.`name` and returns the expression reading it.
+    pub fn mapping(&mut self, map: &str, key: &str, name: &str, value: Value) -> Value {
+        self.mappings
+            .entry(map.to_owned())
+            .or_insert_with(|| json!({}))[key][name] = value;
+        json!({ "Fn::FindInMap": [map, key, name] })
     }
 
     pub fn parameter(&mut self, id: &str, p: Parameter) {

@@ -10,31 +10,25 @@ use crate::model::Environment;
 use crate::reader::Cx;
 
 pub(crate) fn check(cx: &mut Cx, env: &Environment) {
-    let key = |cx: &Cx, service: &str, rest: &str| {
+    // The key a problem is reported at: the environment's override if it sets it, else the
+    // service's own, else the service.
+    let push = |cx: &mut Cx, service: &str, rest: &str, message: String, help: String| {
         let over = format!("environments.{}.services.{service}{rest}", env.name);
-        if cx.span_of(&over).is_some() {
-            return over;
-        }
         let base = format!("services.{service}{rest}");
-        if cx.span_of(&base).is_some() {
-            return base;
-        }
-        format!("services.{service}")
+        let k = [over, base]
+            .into_iter()
+            .find(|k| cx.span_of(k).is_some())
+            .unwrap_or_else(|| format!("services.{service}"));
+        let sp = cx.span_of(&k).unwrap_or(0..0);
+        cx.push(Problem::error(Rule::Reach, sp, &k, message).help(help));
     };
     let mut ports: BTreeMap<u16, &str> = BTreeMap::new();
     for s in env.services.values() {
         for callee in &s.talks_to {
-            let k = key(cx, &s.name, ".talks_to");
-            let sp = cx.span_of(&k).unwrap_or(0..0);
-            let problem = match env.services.get(callee) {
-                _ if callee == &s.name => Some(
-                    Problem::error(
-                        Rule::Reach,
-                        sp,
-                        &k,
-                        format!("service `{}` names itself in `talks_to`", s.name),
-                    )
-                    .help("a service always reaches itself: remove it from `talks_to`"),
+            let (message, help) = match env.services.get(callee) {
+                _ if callee == &s.name => (
+                    format!("service `{}` names itself in `talks_to`", s.name),
+                    "a service always reaches itself: remove it from `talks_to`".to_owned(),
                 ),
                 None => {
                     let known = env
@@ -42,79 +36,62 @@ pub(crate) fn check(cx: &mut Cx, env: &Environment) {
                         .values()
                         .filter(|o| o.internal.is_some())
                         .map(|o| o.name.as_str());
-                    let p = Problem::error(
-                        Rule::Reach,
-                        sp,
-                        &k,
+                    (
                         format!(
                             "service `{}` talks to `{callee}`, which is not a service of environment `{}`",
                             s.name, env.name
                         ),
-                    );
-                    Some(match crate::reader::did_you_mean(callee, known) {
-                        Some(m) => p.help(format!("did you mean `{m}`?")),
-                        None => p.help("name internal services (internal = true) of the manifest"),
-                    })
-                }
-                Some(c) if c.internal.is_none() => Some(
-                    Problem::error(
-                        Rule::Reach,
-                        sp,
-                        &k,
-                        format!(
-                            "service `{}` talks to `{callee}`, which is not internal",
-                            s.name
-                        ),
+                        match crate::reader::did_you_mean(callee, known) {
+                            Some(m) => format!("did you mean `{m}`?"),
+                            None => "name internal services (internal = true) of the manifest".to_owned(),
+                        },
                     )
-                    .help(if c.public {
+                }
+                Some(c) if c.internal.is_none() => (
+                    format!(
+                        "service `{}` talks to `{callee}`, which is not internal",
+                        s.name
+                    ),
+                    if c.public {
                         format!("call `{callee}` at the environment's public address, or set internal = true on it (and public traffic no longer reaches it)")
                     } else {
                         format!("set internal = true on `{callee}`: a service without a load balancer has no name to be called by")
-                    }),
+                    },
                 ),
-                Some(_) => None,
+                Some(_) => continue,
             };
-            if let Some(p) = problem {
-                cx.push(p);
-            }
+            push(cx, &s.name, ".talks_to", message, help);
         }
         let Some(internal) = &s.internal else {
             continue;
         };
         if let Some(other) = ports.insert(internal.port, &s.name) {
-            let k = key(cx, &s.name, ".internal_port");
-            let sp = cx.span_of(&k).unwrap_or(0..0);
-            cx.push(
-                Problem::error(
-                    Rule::Reach,
-                    sp,
-                    &k,
-                    format!(
-                        "internal services `{other}` and `{}` both listen on port {} of the internal load balancer",
-                        s.name, internal.port
-                    ),
-                )
-                .help(format!(
+            push(
+                cx,
+                &s.name,
+                ".internal_port",
+                format!(
+                    "internal services `{other}` and `{}` both listen on port {} of the internal load balancer",
+                    s.name, internal.port
+                ),
+                format!(
                     "each internal service has its own listener, so that a caller is admitted to exactly the services it names: set internal_port = {} (or another free port) on `{}`",
                     free_port(&ports, internal.port),
                     s.name
-                )),
+                ),
             );
         }
         if !s.deploy.smoke.is_empty() {
-            let k = key(cx, &s.name, ".deploy.smoke");
-            let sp = cx.span_of(&k).unwrap_or(0..0);
-            cx.push(
-                Problem::error(
-                    Rule::Reach,
-                    sp,
-                    &k,
-                    format!(
-                        "internal service `{}` has smoke checks, but only its callers reach it",
-                        s.name
-                    ),
-                )
-                .help("check it from a caller's smoke checks, or run a job as a post_traffic hook"),
+            push(
+                cx,
+                &s.name,
+                ".deploy.smoke",
+                format!(
+                    "internal service `{}` has smoke checks, but only its callers reach it",
+                    s.name
+                ),
+                "check it from a caller's smoke checks, or run a job as a post_traffic hook"
+                    .to_owned(),
             );
         }
     }

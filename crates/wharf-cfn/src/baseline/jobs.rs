@@ -90,10 +90,8 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
         let tags = |name: &str| cx.job_tags(name, &j.name);
         if built(j) {
             let repo = cx.names.repository(&j.name);
-            t.add(
-                repository_id(&j.name),
-                repository(&repo, tags(&repo), cx.aws.keep_images),
-            );
+            let r = repository(cx, t, &repo, tags(&repo));
+            t.add(repository_id(&j.name), r);
         }
         let group = cx.names.log_group(&j.name);
         t.add(
@@ -151,27 +149,27 @@ pub(crate) fn outputs(cx: &Ctx<'_>, t: &mut Template, ex: Option<&str>) {
                 &id("RepositoryUri"),
                 &format!("Image repository of job {}", j.name),
                 get_att(&repository_id(&j.name), "RepositoryUri"),
-                ex,
+                None,
             );
         }
         t.output(
             &id("LogGroup"),
             &format!("Log group of job {}", j.name),
             r(&log_group_id(&j.name)),
-            ex,
+            None,
         );
         t.output(
             &id("TaskRoleArn"),
             &format!("Task role of job {}", j.name),
             get_att(&task_role_id(&j.name), "Arn"),
-            ex,
+            None,
         );
         if j.schedule.is_some() {
             t.output(
                 &id("ScheduleRoleArn"),
                 &format!("Role EventBridge Scheduler runs job {} with", j.name),
                 get_att(&schedule_role_id(&j.name), "Arn"),
-                ex,
+                None,
             );
         }
         t.output(

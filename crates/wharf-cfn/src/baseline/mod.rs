@@ -172,38 +172,40 @@ fn outputs(cx: &Ctx<'_>, t: &mut Template) {
             ex,
         );
     }
+    // Per service and job, only the security group is exported: the data stack admits it.
+    // The rest is read by wharf from the outputs, never imported by another stack.
     for s in cx.services() {
         let id = |suffix: &str| crate::template::logical_id(&["service", &s.name, suffix]);
         t.output(
             &id("RepositoryUri"),
             &format!("Image repository of {}", s.name),
             get_att(&observability::repository_id(&s.name), "RepositoryUri"),
-            ex,
+            None,
         );
         t.output(
             &id("LogGroup"),
             &format!("Log group of {}", s.name),
             r(&observability::log_group_id(&s.name)),
-            ex,
+            None,
         );
         t.output(
             &id("TaskRoleArn"),
             &format!("Task role of {}", s.name),
             get_att(&task_role_id(&s.name), "Arn"),
-            ex,
+            None,
         );
         t.output(
             &id("TaskRoleName"),
             &format!("Task role name of {}", s.name),
             r(&task_role_id(&s.name)),
-            ex,
+            None,
         );
         if s.internal.is_some() {
             t.output(
                 &internal::listener_id(&s.name),
                 &format!("Internal listener of {}", s.name),
                 r(&internal::listener_id(&s.name)),
-                ex,
+                None,
             );
         }
         t.output(

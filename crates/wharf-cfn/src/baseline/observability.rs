@@ -81,10 +81,12 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
     alarms(cx, t, &p);
 }
 
-/// An image repository: immutable tags, scanned on push, the newest `keep` images kept —
-/// and every image tagged `keep-…` (wharf tags the image of each deployment still present),
-/// which the first rule claims so the second cannot expire it.
-pub(crate) fn repository(name: &str, tags: Value, keep: u32) -> Resource {
+/// An image repository: immutable tags, scanned on push, the newest `keep_images` images
+/// kept — and every image tagged `keep-…` (wharf tags the image of each deployment still
+/// present), which the first rule claims so the second cannot expire it. The lifecycle
+/// policy, the same for every repository, is written once in the template's mappings.
+pub(crate) fn repository(cx: &Ctx<'_>, t: &mut Template, name: &str, tags: Value) -> Resource {
+    let keep = cx.aws.keep_images;
     let policy = json!({
         "rules": [{
             "rulePriority": 1,
@@ -105,7 +107,7 @@ pub(crate) fn repository(name: &str, tags: Value, keep: u32) -> Resource {
             "ImageTagMutability": "IMMUTABLE",
             "ImageScanningConfiguration": { "ScanOnPush": true },
             "EncryptionConfiguration": { "EncryptionType": "AES256" },
-            "LifecyclePolicy": { "LifecyclePolicyText": policy.to_string() },
+            "LifecyclePolicy": { "LifecyclePolicyText": t.mapping("Ecr", "Lifecycle", "Text", Value::String(policy.to_string())) },
             "Tags": tags,
         }),
     )
@@ -114,10 +116,8 @@ pub(crate) fn repository(name: &str, tags: Value, keep: u32) -> Resource {
 
 fn service_resources(cx: &Ctx<'_>, t: &mut Template, s: &Service) {
     let repo = cx.names.repository(&s.name);
-    t.add(
-        repository_id(&s.name),
-        repository(&repo, cx.service_tags(&repo, &s.name), cx.aws.keep_images),
-    );
+    let r = repository(cx, t, &repo, cx.service_tags(&repo, &s.name));
+    t.add(repository_id(&s.name), r);
     let group = cx.names.log_group(&s.name);
     let lg = super::log_group(cx, &group, cx.service_tags(&group, &s.name));
     t.add(log_group_id(&s.name), lg);

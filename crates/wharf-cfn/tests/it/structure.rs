@@ -227,9 +227,6 @@ fn the_engine_finds_what_it_needs_in_the_outputs() {
         "ClusterName",
         "ExecutionRoleArn",
         "StateTableName",
-        "ServiceWebRepositoryUri",
-        "ServiceWebLogGroup",
-        "ServiceWebTaskRoleArn",
         "ServiceWebSecurityGroup",
         "LoadBalancerSecurityGroup",
     ] {
@@ -242,6 +239,40 @@ fn the_engine_finds_what_it_needs_in_the_outputs() {
             Some(Value::String(format!("pulse-test-baseline-{o}")))
         );
     }
+    // What only wharf reads is an output without an export (an export per service would
+    // grow the template and pin the value for every other stack).
+    for o in [
+        "ServiceWebRepositoryUri",
+        "ServiceWebLogGroup",
+        "ServiceWebTaskRoleArn",
+    ] {
+        let out = t
+            .outputs
+            .get(o)
+            .unwrap_or_else(|| panic!("output {o} missing"));
+        assert!(out.export.is_none(), "{o} is exported");
+    }
+}
+
+#[test]
+fn every_repository_shares_one_lifecycle_policy_written_once() {
+    let t = stack("nat-2az-plain-http-test-baseline").template;
+    let repos: Vec<_> = t.of_type("AWS::ECR::Repository").collect();
+    assert!(repos.len() >= 3, "{}", repos.len());
+    for (id, r) in repos {
+        assert_eq!(
+            r.properties["LifecyclePolicy"]["LifecyclePolicyText"],
+            serde_json::json!({ "Fn::FindInMap": ["Ecr", "Lifecycle", "Text"] }),
+            "{id}"
+        );
+    }
+    let text = t.mappings["Ecr"]["Lifecycle"]["Text"]
+        .as_str()
+        .expect("the policy's text");
+    assert!(
+        text.contains("keep-") && text.contains("\"countNumber\":50"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -281,9 +312,11 @@ fn repositories_keep_the_newest_images_and_every_image_a_present_deployment_runs
         let repos: Vec<_> = t.of_type("AWS::ECR::Repository").collect();
         assert!(!repos.is_empty(), "{name}");
         for (id, r) in repos {
-            let text = r.properties["LifecyclePolicy"]["LifecyclePolicyText"]
-                .as_str()
-                .expect("policy text");
+            let at = &r.properties["LifecyclePolicy"]["LifecyclePolicyText"]["Fn::FindInMap"];
+            let text = t.mappings[at[0].as_str().unwrap_or_default()]
+                [at[1].as_str().unwrap_or_default()][at[2].as_str().unwrap_or_default()]
+            .as_str()
+            .expect("policy text");
             let p: Value = serde_json::from_str(text).expect("JSON");
             let rules = p["rules"].as_array().expect("rules");
             assert_eq!(rules.len(), 2, "{name} {id}: {p}");

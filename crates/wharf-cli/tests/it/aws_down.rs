@@ -9,16 +9,8 @@ use crate::aws::{aws_wharf, stack};
 use crate::aws_deploy::{config, rt};
 use crate::no_panic;
 
-const MANIFEST: &str = r#"
-[app]
-name = "pulse"
-
-[environments.test]
-target = "aws"
-region = "us-east-1"
-account = "123456789012"
-azs = 2
-egress = "endpoints"
+const MANIFEST: &str = crate::aws_env::moto_manifest!(
+    r#"
 
 [services.web]
 image = "registry.example/pulse/web:1"
@@ -30,7 +22,8 @@ versioning = true
 
 [jobs.backfill]
 build = { context = "." }
-"#;
+"#
+);
 
 /// An image manifest as a registry stores it (schema 2, one layer).
 const IMAGE_MANIFEST: &str = r#"{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{"mediaType":"application/vnd.docker.container.image.v1+json","size":7023,"digest":"sha256:b5b2b2c507a0944348e0303114d8d93aaaa081732b86451d9bce1f432a537bc7"},"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip","size":32654,"digest":"sha256:e692418e4cbaf90ca69d05a66403747baa33ee08806650b51fab815ad7fc331f"}]}"#;

@@ -6,6 +6,18 @@ use wharf_testkit::{moto, Replay, TestDir};
 
 use crate::aws::aws_wharf;
 
+/// A manifest of app `pulse` with an AWS environment `test` on the moto server (us-east-1,
+/// two AZs, VPC endpoints), `$rest` after it: the header the AWS tests share.
+macro_rules! moto_manifest {
+    ($rest:literal) => {
+        concat!(
+            "\n[app]\nname = \"pulse\"\n\n[environments.test]\ntarget = \"aws\"\nregion = \"us-east-1\"\naccount = \"123456789012\"\nazs = 2\negress = \"endpoints\"\n",
+            $rest
+        )
+    };
+}
+pub(crate) use moto_manifest;
+
 pub fn rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

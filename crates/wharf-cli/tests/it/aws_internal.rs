@@ -8,16 +8,8 @@ use serde_json::Value;
 use crate::aws_deploy::UpEnv;
 use crate::no_panic;
 
-const MANIFEST: &str = r#"
-[app]
-name = "pulse"
-
-[environments.test]
-target = "aws"
-region = "us-east-1"
-account = "123456789012"
-azs = 2
-egress = "endpoints"
+const MANIFEST: &str = crate::aws_env::moto_manifest!(
+    r#"
 
 [services.web]
 image = "registry.example/pulse/web:1"
@@ -40,7 +32,8 @@ port = 8080
 count = 2
 internal = true
 deploy = { strategy = "canary", canary = { percent = 20, bake = "1s" } }
-"#;
+"#
+);
 
 /// What EC2, Route 53 and ELBv2 say: ingress rules per security group (port and source
 /// groups), the private zone's records, the rules of the internal and public listeners.

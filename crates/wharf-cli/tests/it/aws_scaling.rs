@@ -10,16 +10,8 @@ use serde_json::Value;
 use crate::aws_deploy::UpEnv;
 use crate::no_panic;
 
-const MANIFEST: &str = r#"
-[app]
-name = "pulse"
-
-[environments.test]
-target = "aws"
-region = "us-east-1"
-account = "123456789012"
-azs = 2
-egress = "endpoints"
+const MANIFEST: &str = crate::aws_env::moto_manifest!(
+    r#"
 
 [services.web]
 image = "registry.example/pulse/web:1"
@@ -28,7 +20,8 @@ count = 1
 autoscaling = { min = 1, max = 4, cpu = 60 }
 routing = { paths = ["/*"], priority = 1 }
 deploy = { strategy = "canary", canary = { percent = 20, bake = "1s" } }
-"#;
+"#
+);
 
 /// The desired count of each ECS service of the cluster, by name.
 fn desired(env: &UpEnv) -> Value {
@@ -70,16 +63,8 @@ fn a_new_deployment_of_an_autoscaled_service_starts_at_the_serving_count() {
     assert!(now.get(&v1).is_none(), "version 1 retired: {now}");
 }
 
-const KINDS: &str = r#"
-[app]
-name = "pulse"
-
-[environments.test]
-target = "aws"
-region = "us-east-1"
-account = "123456789012"
-azs = 2
-egress = "endpoints"
+const KINDS: &str = crate::aws_env::moto_manifest!(
+    r#"
 
 [services.web]
 image = "registry.example/pulse/web:1"
@@ -95,7 +80,8 @@ port = 8000
 count = 1
 autoscaling = { min = 1, max = 3, step = { out = 70, in = 30 } }
 routing = { paths = ["/steps/*"], priority = 2 }
-"#;
+"#
+);
 
 /// Application Auto Scaling's targets and policies, and the step alarms, as read back.
 fn scaling(env: &UpEnv) -> Value {
