@@ -183,15 +183,17 @@ impl AwsTarget {
         }
     }
 
-    /// Takes the target group out of every rule: rules forwarding only to it go; the base
-    /// rule keeps the service's stickiness.
+    /// Takes the target group out of every rule of every listener the service's rules may be
+    /// on (a service made internal, or public, since the deployment began): rules forwarding
+    /// only to it go; the base rule keeps the service's stickiness.
     pub(crate) async fn detach(&self, service: &Service, tg: &str) -> Result<(), TargetError> {
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
-        for r in lb::rules(elb, self.out.listener_of(service))
-            .await
-            .map_err(terr)?
-        {
+        let mut rules = Vec::new();
+        for listener in self.out.listeners_for(service) {
+            rules.extend(lb::rules(elb, listener).await.map_err(terr)?);
+        }
+        for r in rules {
             if !r.forward.iter().any(|(a, _)| a == tg) {
                 continue;
             }

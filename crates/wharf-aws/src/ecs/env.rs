@@ -180,6 +180,26 @@ impl EnvOutputs {
         }
     }
 
+    /// Every listener a service's rules may be on: its own first, then the other one it had
+    /// before it became internal (or public), so that a deployment from before the switch
+    /// leaves that listener too when it retires.
+    pub fn listeners_for(&self, service: &wharf_manifest::Service) -> Vec<&str> {
+        let mut v = vec![self.listener_of(service)];
+        let internal = self
+            .services
+            .get(&service.name)
+            .and_then(|s| s.internal_listener.as_deref());
+        for other in [Some(self.listener_arn.as_str()), internal]
+            .into_iter()
+            .flatten()
+        {
+            if !v.contains(&other) {
+                v.push(other);
+            }
+        }
+        v
+    }
+
     /// An internal service needs its listener on the internal load balancer (never the
     /// public one): a service made internal since the last `wharf up` has none yet.
     pub fn reachable(&self, service: &wharf_manifest::Service) -> Result<(), AwsError> {

@@ -154,3 +154,63 @@ fn an_internal_service_is_reached_only_from_its_callers_by_name_and_rolls_out_a_
     let vars: Value = serde_json::from_str(web.trim()).expect("JSON");
     assert_eq!(vars["API_URL"], "http://api.pulse.internal:8080", "{vars}");
 }
+
+const SWITCH: &str = crate::aws_env::moto_manifest!(
+    r#"
+[services.web]
+image = "registry.example/pulse/web:1"
+port = 8000
+routing = { paths = ["/*"], priority = 2 }
+
+[services.api]
+image = "registry.example/pulse/api:1"
+port = 8080
+routing = { paths = ["/api/*"], priority = 1 }
+deploy = { strategy = "canary", canary = { percent = 20, bake = "1s" } }
+"#
+);
+
+/// The target groups each listener's rules forward to, by listener: public, then api's.
+fn forwards(env: &UpEnv) -> Value {
+    let out = env.moto.boto3(
+        "import json\n\
+         cfn, elb = client('cloudformation'), client('elbv2')\n\
+         outs = {o['OutputKey']: o['OutputValue'] for o in cfn.describe_stacks(StackName='pulse-test-baseline')['Stacks'][0]['Outputs']}\n\
+         def groups(listener):\n    \
+             return sorted({g['TargetGroupArn'].split('/')[1] for r in elb.describe_rules(ListenerArn=listener)['Rules'] for a in r['Actions'] if a['Type'] == 'forward' for g in a.get('ForwardConfig', {}).get('TargetGroups', [])})\n\
+         print(json.dumps({'public': groups(outs['HttpListenerArn']), 'internal': groups(outs['ServiceApiListener']) if 'ServiceApiListener' in outs else None}))\n",
+    );
+    serde_json::from_str(out.trim()).expect("JSON")
+}
+
+#[test]
+fn a_public_service_made_internal_leaves_the_public_listener_when_its_old_deployment_retires() {
+    let env = UpEnv::new(SWITCH);
+    let out = env.wharf().args(["deploy", "api"]).run().success();
+    no_panic(&out);
+    let v1 = format!("api-{}", env.deployments("api")[0]);
+    assert!(forwards(&env)["public"]
+        .as_array()
+        .is_some_and(|g| g.iter().any(|n| n == v1.as_str())));
+
+    // api becomes internal (web calls it): up makes its listener, the next deploy moves it.
+    let internal = SWITCH
+        .replace(
+            "routing = { paths = [\"/api/*\"], priority = 1 }\n",
+            "internal = true\n",
+        )
+        .replace("priority = 2 }\n", "priority = 2 }\ntalks_to = [\"api\"]\n")
+        .replace("api:1\"", "api:2\"");
+    env.dir.write("wharf.toml", &internal);
+    env.wharf().args(["-q", "up"]).run().success();
+    crate::aws_env::moto_evaluates_outputs(&env.moto.endpoint());
+    let out = env.wharf().args(["deploy", "api"]).run().success();
+    no_panic(&out);
+    let v2 = format!("api-{}", env.deployments("api")[1]);
+    let now = forwards(&env);
+    assert_eq!(now["internal"], serde_json::json!([v2]), "{now}");
+    assert!(
+        !now["public"].to_string().contains("api-"),
+        "no rule of the public listener forwards to api any more: {now}"
+    );
+}
