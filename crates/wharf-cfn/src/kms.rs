@@ -97,14 +97,7 @@ fn use_through_services(key: &Value) -> Value {
 /// The baseline's share: its state table on the key.
 pub(crate) fn encrypt_baseline(cx: &Ctx<'_>, t: &mut Template) {
     if cx.aws.kms {
-        let key = baseline_key();
-        for (_, r) in t.resources.iter_mut() {
-            if r.ty == "AWS::DynamoDB::Table" {
-                r.properties["SSESpecification"] =
-                    json!({ "SSEEnabled": true, "SSEType": "KMS", "KMSMasterKeyId": key });
-                r.unskip("CKV_AWS_119");
-            }
-        }
+        encrypt(t, &baseline_key());
     }
 }
 

@@ -166,8 +166,9 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             .await
             .map_err(target_err(format!("drain {id}")))?;
         if let Ok(Some(mut old)) = self.target.load(&service.name, id).await {
-            if old.outcome == Some(Outcome::Succeeded) || drained.is_some() {
-                if old.outcome == Some(Outcome::Succeeded) {
+            let served = old.outcome == Some(Outcome::Succeeded);
+            if served || drained.is_some() {
+                if served {
                     old.outcome = Some(Outcome::Retired);
                 }
                 old.drained = drained;

@@ -103,14 +103,23 @@ fn alive(pid: u32) -> bool {
 }
 
 fn nonce() -> String {
+    random_hex::<8>()
+}
+
+/// `N` random bytes as hex, from the system's random source (the time and pid if it cannot
+/// be read): a lock holder's nonce, a drain request's routing value.
+pub fn random_hex<const N: usize>() -> String {
     use std::io::Read;
-    let mut bytes = [0u8; 8];
+    let mut bytes = [0u8; N];
     let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
     if random.is_err() {
         let t = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
-        bytes = (t ^ u64::from(std::process::id()).rotate_left(32)).to_le_bytes();
+            .map_or(0, |d| d.as_nanos());
+        let seed = (t ^ u128::from(std::process::id()).rotate_left(64)).to_le_bytes();
+        for (i, b) in bytes.iter_mut().enumerate() {
+            *b = seed[i % seed.len()];
+        }
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -77,9 +77,11 @@ impl Response {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// A header's value, when it is there and is text.
+    /// A header's value (the name in any case), when it is there and is text.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        self.headers
+            .get(name.to_ascii_lowercase().as_str())
+            .and_then(|v| v.to_str().ok())
     }
 }
 

@@ -1,7 +1,7 @@
 //! A deployment's containers: started with the service's settings (env, secrets from the
 //! secrets file, size, its own health check, the URLs and names of the internal services it
-//! talks to) until `count` run, stopped beyond it, and
-//! registered in or drained out of the deployment's target group in the proxy.
+//! talks to) until `count` run, stopped beyond it, and registered in or drained out of the
+//! deployment's target group in the proxy.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -1,6 +1,6 @@
 //! `wharf local serve`: wharf's proxy as a long-lived process. It listens on the environment's
-//! address (and, per internal service, on the host's address on the environment's network), restores its routes from `{state_dir}/proxy.json` ([`crate::saved`]: a restart
-//! drops nothing, a corrupt file is refused), and takes commands on `{state_dir}/proxy.sock`
+//! address (and, per internal service, on the host's address on the environment's network),
+//! restores its routes from `{state_dir}/proxy.json` ([`crate::saved`]: a restart drops nothing, a corrupt file is refused), and takes commands on `{state_dir}/proxy.sock`
 //! (0600 from the start, in a 0700 dir; never TCP) in the [`crate::control`] protocol. Route
 //! changes are applied one at a time: check the version, save, apply. It also runs the
 //! environment's scheduled jobs when they are due ([`crate::schedules`]).

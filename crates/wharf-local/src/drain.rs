@@ -9,10 +9,9 @@ use wharf_docker::Docker;
 use wharf_engine::{Drained, TargetError};
 use wharf_manifest::Service;
 
-use crate::target::{LocalTarget, DRAIN_SECRET_HEADER};
+use wharf_manifest::rules::{DRAIN_SECRET_HEADER, DRAIN_TASK_HEADER};
 
-/// The header a task names itself by in its answer to the drain POST.
-pub const TASK_HEADER: &str = "x-wharf-task";
+use crate::target::LocalTarget;
 
 impl LocalTarget {
     pub(crate) async fn local_drain(
@@ -34,26 +33,26 @@ impl LocalTarget {
             tasks: containers.len() as u32,
             acknowledged: Vec::new(),
         };
+        let headers = [(DRAIN_SECRET_HEADER, secret.as_str())];
+        let limits = wharf_http::Limits {
+            timeout: Duration::from_secs(5),
+            ..wharf_http::Limits::default()
+        };
         for c in &containers {
             let Some(addr) = Docker::address(c) else {
                 continue;
             };
             let endpoint = wharf_http::Endpoint::plain(addr.ip().to_string(), addr.port());
             let host = addr.to_string();
-            let headers = [(DRAIN_SECRET_HEADER, secret.as_str())];
             let Ok(request) =
                 wharf_http::request("POST", &service.deploy.drain.path, &host, &headers)
             else {
                 continue;
             };
-            let limits = wharf_http::Limits {
-                timeout: Duration::from_secs(5),
-                ..wharf_http::Limits::default()
-            };
             if let Ok(answer) = wharf_http::send(&endpoint, request, limits).await {
                 if (200..300).contains(&answer.status) {
                     let name = answer
-                        .header(TASK_HEADER)
+                        .header(DRAIN_TASK_HEADER)
                         .map(str::to_owned)
                         .unwrap_or_else(|| c.name.clone());
                     drained.acknowledged.push(name);

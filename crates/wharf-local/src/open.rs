@@ -1,6 +1,7 @@
 //! Opening a local environment: its state dir, its proxy daemon (started detached as
 //! `wharf local serve` when it does not answer, with a listener per internal service on the
-//! host's address on the environment's Docker network), the secrets file, Docker, the state database.
+//! host's address on the environment's Docker network), the secrets file, Docker, the state
+//! database.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -231,10 +232,15 @@ pub async fn ensure_proxy(
     internal: &[(String, SocketAddr)],
 ) -> Result<SocketAddr, LocalError> {
     let client = ProxyClient::new(state_dir);
+    let sorted = |v: &[(String, SocketAddr)]| {
+        let mut v = v.to_vec();
+        v.sort();
+        v
+    };
     if let Ok(Answer::Pong {
         listen: now,
         limits: theirs,
-        internal: mut served,
+        internal: served,
         ..
     }) = client.send(&Command::Ping).await
     {
@@ -253,13 +259,7 @@ pub async fn ensure_proxy(
             }
             // The limits or the internal services changed: the proxy starts again with
             // them, on the same address.
-            _ if theirs.as_ref() != Some(limits) || {
-                served.sort();
-                let mut want = internal.to_vec();
-                want.sort();
-                served != want
-            } =>
-            {
+            _ if theirs.as_ref() != Some(limits) || sorted(&served) != sorted(internal) => {
                 let _ = client.send(&Command::Shutdown).await;
                 wait_proxy_gone(state_dir).await;
             }

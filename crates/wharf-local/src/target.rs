@@ -23,7 +23,7 @@ use crate::store::LocalStore;
 const EDIT_ATTEMPTS: usize = 50;
 
 /// Header the drain request carries the secret in.
-pub const DRAIN_SECRET_HEADER: &str = "X-Drain-Secret";
+pub use wharf_manifest::rules::DRAIN_SECRET_HEADER;
 
 pub struct LocalTarget {
     pub store: LocalStore,

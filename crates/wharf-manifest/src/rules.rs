@@ -17,6 +17,11 @@ use std::ops::RangeInclusive;
 use crate::model::Service;
 use crate::names::RULE_BLOCK;
 
+/// The header the drain POST carries the drain secret in.
+pub const DRAIN_SECRET_HEADER: &str = "X-Drain-Secret";
+/// The header a task names itself by in its answer to the drain POST.
+pub const DRAIN_TASK_HEADER: &str = "X-Wharf-Task";
+
 /// The priorities of one service's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuleLayout {

@@ -16,15 +16,14 @@ use std::time::Duration;
 
 use aws_sdk_ecs::types::DesiredStatus;
 use wharf_engine::{Drained, TargetError};
+use wharf_manifest::rules::{DRAIN_SECRET_HEADER, DRAIN_TASK_HEADER};
 use wharf_manifest::Service;
 
-use super::{lb, rolling, routed, terr, AwsTarget};
+use super::{lb, rolling, terr, AwsTarget};
 use crate::error::AwsError;
 
 /// The header a drain request is routed by.
 pub const ROUTE_HEADER: &str = "X-Wharf-Drain";
-/// The header a task names itself by in its answer.
-pub const TASK_HEADER: &str = "x-wharf-task";
 /// Where a drain rule may go: below every service's block (those start at 100).
 const FREE_PRIORITIES: std::ops::RangeInclusive<u32> = 1..=99;
 
@@ -44,7 +43,7 @@ impl AwsTarget {
         let Some(secret) = &service.deploy.drain.secret else {
             return Ok(None);
         };
-        if !routed(service) || rolling(service) || service.internal.is_some() {
+        if !service.routed() || rolling(service) || service.internal.is_some() {
             return Ok(None);
         }
         let ecs_name = self.ecs_name(service, deployment);
@@ -64,7 +63,8 @@ impl AwsTarget {
         let secret = crate::ecs::taskdef::read_secret(&self.clients, secret)
             .await
             .map_err(terr)?;
-        let nonce = nonce();
+        // A random value the drain rule matches, so that no one else's request takes it.
+        let nonce = wharf_engine::holder::random_hex::<16>();
         let rule = self.drain_rule(service, &tg, &nonce).await?;
         let acked = self.post_drains(service, &secret, &nonce, &tasks).await;
         let elb = &self.clients.elb;
@@ -97,7 +97,7 @@ impl AwsTarget {
             .map(|r| r.hosts.clone())
             .unwrap_or_default();
         let mut conditions = lb::host_and_path(&hosts, vec![service.deploy.drain.path.clone()]);
-        conditions.extend(lb::header_condition(ROUTE_HEADER, vec![nonce.to_owned()]));
+        conditions.push(lb::header_condition(ROUTE_HEADER, vec![nonce.to_owned()]));
         let mut tags = self.rule_tags(service).to_vec();
         tags.push(("wharf.drain", "true"));
         let arn = lb::put_rule(
@@ -136,23 +136,20 @@ impl AwsTarget {
         let attempts = (tasks.len() * 4).clamp(8, 64);
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(service.deploy.drain.timeout.as_millis().max(10_000));
+        let headers = [(DRAIN_SECRET_HEADER, secret), (ROUTE_HEADER, nonce)];
+        let limits = wharf_http::Limits {
+            timeout: Duration::from_secs(5),
+            ..wharf_http::Limits::default()
+        };
         let mut acked: Vec<String> = Vec::new();
         for _ in 0..attempts {
             if acked.len() == tasks.len() || tokio::time::Instant::now() >= deadline {
                 break;
             }
-            let headers = [
-                (crate::ecs::DRAIN_SECRET_HEADER, secret),
-                (ROUTE_HEADER, nonce),
-            ];
             let Ok(request) =
                 wharf_http::request("POST", &service.deploy.drain.path, &host, &headers)
             else {
                 break;
-            };
-            let limits = wharf_http::Limits {
-                timeout: Duration::from_secs(5),
-                ..wharf_http::Limits::default()
             };
             let Ok(answer) = wharf_http::send(&endpoint, request, limits).await else {
                 continue;
@@ -160,7 +157,7 @@ impl AwsTarget {
             if !(200..300).contains(&answer.status) {
                 continue;
             }
-            let Some(named) = answer.header(TASK_HEADER) else {
+            let Some(named) = answer.header(DRAIN_TASK_HEADER) else {
                 continue;
             };
             if let Some(t) = tasks.iter().find(|t| {
@@ -219,18 +216,4 @@ async fn running_tasks(
             })
             .collect(),
     )
-}
-
-/// A random value the drain rule matches, so that no one else's request takes it.
-fn nonce() -> String {
-    use std::io::Read;
-    let mut bytes = [0u8; 16];
-    let random = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
-    if random.is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        bytes = (t ^ u128::from(std::process::id())).to_le_bytes();
-    }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -165,17 +165,16 @@ impl EnvOutputs {
         })
     }
 
+    /// The service's listener on the internal load balancer, when the baseline has one.
+    fn internal_listener(&self, service: &str) -> Option<&str> {
+        self.services.get(service)?.internal_listener.as_deref()
+    }
+
     /// The listener a service's rules are on: its own on the internal load balancer for an
     /// internal service, else the public one.
     pub fn listener_of(&self, service: &wharf_manifest::Service) -> &str {
-        match (&service.internal, self.services.get(&service.name)) {
-            (
-                Some(_),
-                Some(ServiceOutputs {
-                    internal_listener: Some(l),
-                    ..
-                }),
-            ) => l,
+        match (&service.internal, self.internal_listener(&service.name)) {
+            (Some(_), Some(l)) => l,
             _ => &self.listener_arn,
         }
     }
@@ -185,10 +184,7 @@ impl EnvOutputs {
     /// leaves that listener too when it retires.
     pub fn listeners_for(&self, service: &wharf_manifest::Service) -> Vec<&str> {
         let mut v = vec![self.listener_of(service)];
-        let internal = self
-            .services
-            .get(&service.name)
-            .and_then(|s| s.internal_listener.as_deref());
+        let internal = self.internal_listener(&service.name);
         for other in [Some(self.listener_arn.as_str()), internal]
             .into_iter()
             .flatten()
@@ -203,11 +199,7 @@ impl EnvOutputs {
     /// An internal service needs its listener on the internal load balancer (never the
     /// public one): a service made internal since the last `wharf up` has none yet.
     pub fn reachable(&self, service: &wharf_manifest::Service) -> Result<(), AwsError> {
-        let listener = self
-            .services
-            .get(&service.name)
-            .and_then(|s| s.internal_listener.as_ref());
-        match (&service.internal, listener) {
+        match (&service.internal, self.internal_listener(&service.name)) {
             (Some(_), None) => Err(AwsError::new(
                 format!("find the internal listener of {}", service.name),
                 ErrorKind::NotFound,

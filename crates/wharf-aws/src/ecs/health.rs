@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use wharf_engine::{Health, TargetError};
 use wharf_manifest::Service;
 
-use super::{alarms, rolling, routed, service, taskdef, terr, AwsTarget};
+use super::{alarms, rolling, service, taskdef, terr, AwsTarget};
 use crate::error::AwsError;
 
 impl AwsTarget {
@@ -65,7 +65,7 @@ impl AwsTarget {
             }
         }
         let mut healthy = 0;
-        if routed(service) && !rolling(service) {
+        if service.routed() && !rolling(service) {
             if let Some(tg) = self.tg_arn(service, deployment).await? {
                 let th = self
                     .clients
@@ -116,7 +116,7 @@ impl AwsTarget {
                 None => why,
             }
         });
-        let firing = if routed(service) {
+        let firing = if service.routed() {
             alarms::firing(&self.clients.cw, &self.alarm_names(service, deployment))
                 .await
                 .map_err(terr)?

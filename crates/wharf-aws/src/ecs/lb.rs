@@ -209,24 +209,22 @@ pub fn conditions(service: &Service, header: Option<(&str, Vec<String>)>) -> Vec
         c = host_and_path(&r.hosts, paths);
     }
     if let Some((name, values)) = header {
-        c.extend(header_condition(name, values));
+        c.push(header_condition(name, values));
     }
     c
 }
 
 /// An http-header condition: the header must carry one of `values`.
-pub fn header_condition(name: &str, values: Vec<String>) -> Option<RuleCondition> {
-    Some(
-        RuleCondition::builder()
-            .field("http-header")
-            .http_header_config(
-                HttpHeaderConditionConfig::builder()
-                    .http_header_name(name)
-                    .set_values(Some(values))
-                    .build(),
-            )
-            .build(),
-    )
+pub fn header_condition(name: &str, values: Vec<String>) -> RuleCondition {
+    RuleCondition::builder()
+        .field("http-header")
+        .http_header_config(
+            HttpHeaderConditionConfig::builder()
+                .http_header_name(name)
+                .set_values(Some(values))
+                .build(),
+        )
+        .build()
 }
 
 /// A host-header condition (when `hosts` has any) and a path-pattern one (when `paths` has any).

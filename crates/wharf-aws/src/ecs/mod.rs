@@ -82,16 +82,8 @@ pub struct AwsTarget {
     edit: tokio::sync::Mutex<()>,
 }
 
-/// Header the drain request carries the secret in (as the local target sends it).
-pub const DRAIN_SECRET_HEADER: &str = "X-Drain-Secret";
-
 pub(crate) fn terr(e: AwsError) -> TargetError {
     e.into()
-}
-
-/// Internal services have no route: nothing to weigh.
-pub(super) fn routed(service: &Service) -> bool {
-    service.routing.is_some()
 }
 
 pub(super) fn rolling(service: &Service) -> bool {
@@ -267,7 +259,7 @@ impl Target for AwsTarget {
         deployment: &str,
         window_ms: u64,
     ) -> Result<Requests, TargetError> {
-        if !routed(service) || rolling(service) {
+        if !service.routed() || rolling(service) {
             return Ok(Requests::default());
         }
         let Some(tg) = self.tg_arn(service, deployment).await? else {
@@ -290,7 +282,7 @@ impl Target for AwsTarget {
         service: &Service,
         weights: &[(String, u32)],
     ) -> Result<(), TargetError> {
-        if !routed(service) {
+        if !service.routed() {
             return Ok(());
         }
         let _g = self.edit.lock().await;
@@ -317,7 +309,7 @@ impl Target for AwsTarget {
         service: &Service,
         deployment: Option<&str>,
     ) -> Result<(), TargetError> {
-        if !routed(service) {
+        if !service.routed() {
             return Ok(());
         }
         let _g = self.edit.lock().await;
@@ -353,7 +345,7 @@ impl Target for AwsTarget {
     }
 
     async fn make_default(&self, service: &Service, deployment: &str) -> Result<(), TargetError> {
-        if !routed(service) {
+        if !service.routed() {
             return Ok(());
         }
         let _g = self.edit.lock().await;

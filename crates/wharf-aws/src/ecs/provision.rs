@@ -6,7 +6,7 @@
 use wharf_engine::{Record, TargetError};
 use wharf_manifest::Service;
 
-use super::{alarms, lb, rolling, routed, service, taskdef, terr, AwsTarget};
+use super::{alarms, lb, rolling, service, taskdef, terr, AwsTarget};
 
 impl AwsTarget {
     /// Everything a deployment runs on, each step idempotent.
@@ -35,7 +35,7 @@ impl AwsTarget {
         self.keep_image(service, record).await.map_err(terr)?;
         let tg_name = self.tg_name(service, &record.id);
         let mut alarm_names = Vec::new();
-        let tg = if routed(service) {
+        let tg = if service.routed() {
             let tg = lb::ensure_tg(&self.clients.elb, &self.out, &tg_name, service, &record.id)
                 .await
                 .map_err(terr)?;

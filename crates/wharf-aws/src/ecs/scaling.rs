@@ -302,7 +302,7 @@ pub async fn remove(
             Err(e) => return Err(AwsError::from_sdk(format!("delete policy {name}"), e)),
         }
     }
-    if present.iter().any(|p| p.ends_with("-cpu-out")) {
+    if present.contains(&policy_name(ecs_service, "cpu-out")) {
         cw.delete_alarms()
             .set_alarm_names(Some(step_alarms(ecs_service).to_vec()))
             .send()
@@ -354,7 +354,7 @@ impl super::AwsTarget {
                 super::alarms::tg_dimension(tg)
             )
         });
-        let floor = if super::routed(service) && !super::rolling(service) {
+        let floor = if service.routed() && !super::rolling(service) {
             count
         } else {
             a.min

@@ -3,7 +3,8 @@
 //! private DNS zone `{app}.internal` with a record per internal service. The load balancer's
 //! security group admits each listener's port from the security groups of the services that
 //! name it in `talks_to`, and nothing else; it reaches each internal service on its
-//! container port only.
+//! container port only (that rule, like the public load balancer's, is made beside the
+//! service's security group in `lb.rs`).
 //!
 //! Why a load balancer and not ECS Service Connect: wharf gives each deployment of a
 //! traffic-shifting service its own ECS service, and Service Connect routes a name to one ECS
@@ -113,7 +114,6 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
     );
     for s in services {
         let port = s.internal.as_ref().expect("internal").port;
-        let sg = service_sg(&s.name);
         t.add(
             listener_id(&s.name),
             Resource::new(
@@ -144,18 +144,6 @@ pub(crate) fn build(cx: &Ctx<'_>, t: &mut Template) {
                         "HostedZoneId": get_att(ILB, "CanonicalHostedZoneID"),
                         "EvaluateTargetHealth": false,
                     },
-                }),
-            ),
-        );
-        t.add(
-            logical_id(&["InternalLoadBalancerTo", &s.name]),
-            Resource::new(
-                "AWS::EC2::SecurityGroupEgress",
-                json!({
-                    "GroupId": get_att(ILB_SG, "GroupId"),
-                    "IpProtocol": "tcp", "FromPort": s.port, "ToPort": s.port,
-                    "DestinationSecurityGroupId": get_att(&sg, "GroupId"),
-                    "Description": format!("to service {} on port {} (traffic and health checks)", s.name, s.port),
                 }),
             ),
         );

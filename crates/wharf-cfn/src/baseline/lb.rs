@@ -283,14 +283,13 @@ fn security_groups(cx: &Ctx<'_>, t: &mut Template) {
                     }),
                 ),
             );
-        }
-        if s.public {
+            // The load balancer's group is closed outbound except for these rules.
             t.add(
-                logical_id(&["LoadBalancerTo", &s.name]),
+                logical_id(&[&format!("{short}To"), &s.name]),
                 Resource::new(
                     "AWS::EC2::SecurityGroupEgress",
                     json!({
-                        "GroupId": get_att(ALB_SG, "GroupId"),
+                        "GroupId": get_att(src, "GroupId"),
                         "IpProtocol": "tcp", "FromPort": s.port, "ToPort": s.port,
                         "DestinationSecurityGroupId": get_att(&sg, "GroupId"),
                         "Description": format!("to service {} on port {} (traffic and health checks)", s.name, s.port),

@@ -62,6 +62,20 @@ fn empty(op: &str) -> String {
     )
 }
 
+/// CreateChangeSet's answer for change set `wharf-1` of the baseline.
+fn change_set_created() -> String {
+    format!(
+        r#"<CreateChangeSetResponse xmlns="{CFN}"><CreateChangeSetResult><Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/wharf-1/1a2b</Id><StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId></CreateChangeSetResult><ResponseMetadata><RequestId>c1</RequestId></ResponseMetadata></CreateChangeSetResponse>"#
+    )
+}
+
+/// DescribeChangeSet's answer: change set `wharf-1` ready, with `changes` (its members).
+fn change_set(changes: &str) -> String {
+    format!(
+        r#"<DescribeChangeSetResponse xmlns="{CFN}"><DescribeChangeSetResult><ChangeSetName>wharf-1</ChangeSetName><StackName>pulse-test-baseline</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes>{changes}</Changes></DescribeChangeSetResult><ResponseMetadata><RequestId>d1</RequestId></ResponseMetadata></DescribeChangeSetResponse>"#
+    )
+}
+
 fn no_events() -> String {
     format!(
         r#"<DescribeStackEventsResponse xmlns="{CFN}"><DescribeStackEventsResult><StackEvents/></DescribeStackEventsResult><ResponseMetadata><RequestId>e1</RequestId></ResponseMetadata></DescribeStackEventsResponse>"#
@@ -221,19 +235,11 @@ fn a_stack_left_in_review_by_an_interrupted_preview_is_created_not_waited_on() {
         200,
         stack_in("CREATE_COMPLETE", "created"),
     );
-    r.xml(
-        "CreateChangeSet",
-        200,
-        format!(
-            r#"<CreateChangeSetResponse xmlns="{CFN}"><CreateChangeSetResult><Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/wharf-1/1a2b</Id><StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId></CreateChangeSetResult><ResponseMetadata><RequestId>c1</RequestId></ResponseMetadata></CreateChangeSetResponse>"#
-        ),
-    );
+    r.xml("CreateChangeSet", 200, change_set_created());
     r.xml(
         "DescribeChangeSet",
         200,
-        format!(
-            r#"<DescribeChangeSetResponse xmlns="{CFN}"><DescribeChangeSetResult><ChangeSetName>wharf-1</ChangeSetName><StackName>pulse-test-baseline</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>Add</Action><LogicalResourceId>Vpc</LogicalResourceId><ResourceType>AWS::EC2::VPC</ResourceType></ResourceChange></member></Changes></DescribeChangeSetResult><ResponseMetadata><RequestId>d1</RequestId></ResponseMetadata></DescribeChangeSetResponse>"#
-        ),
+        change_set(r#"<member><Type>Resource</Type><ResourceChange><Action>Add</Action><LogicalResourceId>Vpc</LogicalResourceId><ResourceType>AWS::EC2::VPC</ResourceType></ResourceChange></member>"#),
     );
     r.xml("ExecuteChangeSet", 200, empty("ExecuteChangeSet"));
     r.xml("DescribeStackEvents", 200, no_events());
@@ -442,19 +448,11 @@ fn up_refuses_a_change_that_would_replace_a_database_unless_allowed() {
         200,
         stack_in("UPDATE_COMPLETE", "updated"),
     );
-    r.xml(
-        "CreateChangeSet",
-        200,
-        format!(
-            r#"<CreateChangeSetResponse xmlns="{CFN}"><CreateChangeSetResult><Id>arn:aws:cloudformation:us-east-1:123456789012:changeSet/wharf-1/1a2b</Id><StackId>arn:aws:cloudformation:us-east-1:123456789012:stack/pulse-test-baseline/5b3c2a10</StackId></CreateChangeSetResult><ResponseMetadata><RequestId>c1</RequestId></ResponseMetadata></CreateChangeSetResponse>"#
-        ),
-    );
+    r.xml("CreateChangeSet", 200, change_set_created());
     r.xml(
         "DescribeChangeSet",
         200,
-        format!(
-            r#"<DescribeChangeSetResponse xmlns="{CFN}"><DescribeChangeSetResult><ChangeSetName>wharf-1</ChangeSetName><StackName>pulse-test-baseline</StackName><Status>CREATE_COMPLETE</Status><ExecutionStatus>AVAILABLE</ExecutionStatus><Changes><member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>DbInstance</LogicalResourceId><PhysicalResourceId>pulse-test-db</PhysicalResourceId><ResourceType>AWS::RDS::DBInstance</ResourceType><Replacement>True</Replacement></ResourceChange></member><member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>DbSecurityGroup</LogicalResourceId><ResourceType>AWS::EC2::SecurityGroup</ResourceType><Replacement>False</Replacement></ResourceChange></member></Changes></DescribeChangeSetResult><ResponseMetadata><RequestId>d1</RequestId></ResponseMetadata></DescribeChangeSetResponse>"#
-        ),
+        change_set(r#"<member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>DbInstance</LogicalResourceId><PhysicalResourceId>pulse-test-db</PhysicalResourceId><ResourceType>AWS::RDS::DBInstance</ResourceType><Replacement>True</Replacement></ResourceChange></member><member><Type>Resource</Type><ResourceChange><Action>Modify</Action><LogicalResourceId>DbSecurityGroup</LogicalResourceId><ResourceType>AWS::EC2::SecurityGroup</ResourceType><Replacement>False</Replacement></ResourceChange></member>"#),
     );
     r.xml("DeleteChangeSet", 200, empty("DeleteChangeSet"));
     r.xml("ExecuteChangeSet", 200, empty("ExecuteChangeSet"));

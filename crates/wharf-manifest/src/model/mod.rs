@@ -329,17 +329,11 @@ impl Service {
     pub fn routed(&self) -> bool {
         self.routing.is_some()
     }
-
-    /// The stable name an internal service is called by (on AWS a private DNS zone's record
-    /// for the internal load balancer; locally a name on the environment's Docker network).
-    pub fn internal_host(&self, app: &str) -> Option<String> {
-        self.internal
-            .as_ref()
-            .map(|_| internal_host(&self.name, app))
-    }
 }
 
-/// The stable name of internal service `service`: `{service}.{app}.internal`.
+/// The stable name internal service `service` is called by, `{service}.{app}.internal`: on
+/// AWS a private DNS zone's record for the internal load balancer, locally a name on the
+/// environment's Docker network.
 pub fn internal_host(service: &str, app: &str) -> String {
     format!("{service}.{}", internal_zone(app))
 }
@@ -475,7 +469,7 @@ pub struct CpuSteps {
 }
 
 impl Autoscaling {
-    /// The policies as short names, for plans and progress (`cpu 60%`, `step 70/30`).
+    /// The policies as short names, for plans (`cpu 60%`, `cpu steps out >70% in <30%`).
     pub fn policies(&self) -> Vec<String> {
         let mut v = Vec::new();
         if let Some(c) = self.cpu {

@@ -30,8 +30,8 @@ fn an_internal_service_is_not_public_and_takes_every_request_on_its_own_listener
     assert_eq!(r.paths, ["/*"]);
     assert!(r.priority > 0, "a priority is assigned");
     assert_eq!(
-        api.internal_host("pulse").as_deref(),
-        Some("api.pulse.internal")
+        wharf_manifest::internal_host(&api.name, "pulse"),
+        "api.pulse.internal"
     );
     let web = &m.environments["local"].services["web"];
     assert!(web.public && web.internal.is_none());
