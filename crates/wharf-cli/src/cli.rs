@@ -133,6 +133,10 @@ pub enum Command {
     Exec(ExecArgs),
     /// Run a job once, inside the environment: stream its logs and exit with its exit code
     Run(RunArgs),
+    /// Write wharf.toml from a Copilot workspace or an ecspresso config, with a report of what
+    /// became of every key (on standard error)
+    #[command(subcommand)]
+    Import(ImportCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// The local target's own processes
@@ -157,6 +161,64 @@ pub struct InitArgs {
     /// The port the service listens on
     #[arg(long, default_value_t = 8000)]
     pub port: u16,
+
+    /// Overwrite an existing wharf.toml
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// From a Copilot workspace: copilot/.workspace, each service's and job's manifest.yml and
+    /// addons/, copilot/environments/*/manifest.yml
+    Copilot(ImportCopilotArgs),
+    /// From an ecspresso config (ecspresso.yml) and its task and service definitions (JSON or
+    /// YAML; Jsonnet rendered first with `ecspresso render`)
+    Ecspresso(ImportEcspressoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportCopilotArgs {
+    /// The directory holding `copilot/` (the repository's root)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    #[command(flatten)]
+    pub common: ImportCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportEcspressoArgs {
+    /// The ecspresso config
+    #[arg(default_value = "ecspresso.yml")]
+    pub config: PathBuf,
+
+    /// The name of the environment it deploys to [default: the cluster's name]
+    #[arg(long = "as-env", value_name = "ENV")]
+    pub as_env: Option<String>,
+
+    #[command(flatten)]
+    pub common: ImportCommon,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportCommon {
+    /// The AWS account of every environment (`123456789012`), or of one (`prod=123456789012`);
+    /// repeat for several. Copilot keeps accounts outside the workspace
+    #[arg(long, value_name = "[ENV=]ACCOUNT")]
+    pub account: Vec<String>,
+
+    /// One environment's region (`prod=us-east-1`); --region sets every environment's
+    #[arg(long, value_name = "ENV=REGION")]
+    pub env_region: Vec<String>,
+
+    /// Where to write the manifest [default: wharf.toml beside the source]
+    #[arg(long, value_name = "PATH", conflicts_with = "stdout")]
+    pub out: Option<PathBuf>,
+
+    /// Print the manifest on standard output instead of writing it
+    #[arg(long)]
+    pub stdout: bool,
 
     /// Overwrite an existing wharf.toml
     #[arg(long)]

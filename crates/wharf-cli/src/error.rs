@@ -53,6 +53,10 @@ pub enum CliError {
 
     #[error(transparent)]
     #[diagnostic(transparent)]
+    Import(#[from] wharf_import::ImportError),
+
+    #[error(transparent)]
+    #[diagnostic(transparent)]
     Daemon(#[from] wharf_local::daemon::DaemonError),
 
     #[error("no job `{name}` in environment {env}")]
@@ -160,7 +164,14 @@ impl CliError {
             CliError::Build(wharf_docker::BuildError::Docker(
                 wharf_docker::DockerError::Unreachable { .. },
             )) => ExitStatus::Unreachable,
+            CliError::Import(
+                wharf_import::ImportError::NotCopilot { .. }
+                | wharf_import::ImportError::NoAccount { .. }
+                | wharf_import::ImportError::NoRegion { .. }
+                | wharf_import::ImportError::BadFlag { .. },
+            ) => ExitStatus::Usage,
             CliError::AlreadyExists { .. }
+            | CliError::Import(_)
             | CliError::ExecClient { .. }
             | CliError::ExecStart { .. }
             | CliError::Write { .. }

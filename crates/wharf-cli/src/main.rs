@@ -62,6 +62,7 @@ fn main() -> ExitCode {
         Command::Diagnose(a) => run(&cli, &printer, commands::diagnose::Diagnose(a)),
         Command::Exec(a) => run(&cli, &printer, commands::exec::Exec(a)),
         Command::Run(a) => run(&cli, &printer, commands::run::Run(a)),
+        Command::Import(c) => commands::import::run(&cli.global, &printer, c),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),
     };

@@ -10,6 +10,7 @@ pub mod down;
 pub mod exec;
 pub mod gc;
 pub mod history;
+pub mod import;
 pub mod init;
 pub mod local;
 pub mod logs;

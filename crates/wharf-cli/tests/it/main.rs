@@ -24,6 +24,7 @@ mod aws_schedules;
 mod aws_throttle;
 mod bad_input;
 mod crash;
+mod import;
 mod init;
 mod local;
 mod local_faults;
