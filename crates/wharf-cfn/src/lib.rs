@@ -23,6 +23,7 @@ use serde::Serialize;
 use wharf_manifest::{Environment, Manifest};
 
 pub use baseline::dashboard::url as dashboard_url;
+pub use baseline::deploy_role;
 pub use baseline::observability::KEEP_TAG_PREFIX;
 pub use template::{Output, Parameter, Resource, Template};
 

@@ -2,6 +2,7 @@
 //! and the outputs (and exports) the engine and the other stacks read.
 
 pub mod dashboard;
+pub mod deploy_role;
 mod internal;
 mod jobs;
 mod lb;
@@ -43,6 +44,7 @@ pub(crate) fn template(cx: &Ctx<'_>) -> Template {
     internal::build(cx, &mut t);
     observability::build(cx, &mut t);
     jobs::build(cx, &mut t);
+    deploy_role::build(cx, &mut t);
     dashboard::build(cx, &mut t);
     crate::kms::encrypt_baseline(cx, &mut t);
     outputs(cx, &mut t);
@@ -54,6 +56,14 @@ fn outputs(cx: &Ctx<'_>, t: &mut Template) {
     let ex = Some(stack.as_str());
     let list = |ids: Vec<String>| join(",", ids.iter().map(|i| r(i)).collect::<Vec<Value>>());
     t.output("VpcId", "The environment's VPC", r(network::VPC), ex);
+    if t.resources.contains_key(deploy_role::DEPLOY_ROLE) {
+        t.output(
+            "DeployRoleArn",
+            "The role GitHub Actions assumes to deploy (wharf ci github)",
+            get_att(deploy_role::DEPLOY_ROLE, "Arn"),
+            None,
+        );
+    }
     t.output(
         "VpcCidr",
         "The VPC's address block",

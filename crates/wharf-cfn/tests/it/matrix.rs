@@ -99,7 +99,8 @@ pub fn cases() -> Vec<Case> {
             manifest: env(
                 "region = \"eu-west-1\"\negress = \"nat-per-az\"\nazs = 3\ndomain = \"pulse.example.com\"\ncertificate = \"arn:aws:acm:eu-west-1:123456789012:certificate/11111111-2222-3333-4444-555555555555\"\nwaf = true\nflow_logs = true\naccess_logs = true\nlog_kms = true\nalarm_email = \"ops@example.com\"\nprod = true\nlog_retention = 90\nkeep_images = 10",
             ) + &bind_all(SERVICES)
-                + ALL_DATA,
+                + ALL_DATA
+                + "[notify]\nwebhook = \"secretsmanager:pulse/hook\"\nsns = \"deploys\"\n[ci.github]\nrepository = \"acme/pulse\"\n",
         },
         Case {
             name: "endpoints-2az-hosted-zone-by-name",

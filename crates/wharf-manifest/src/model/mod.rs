@@ -27,12 +27,36 @@ pub struct Manifest {
     /// Where deployment events are sent (`[notify]`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notify: Option<Notify>,
+    /// Deploying from GitHub Actions (`[ci.github]`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ci: Option<GitHubCi>,
     /// Directory the manifest lives in; relative paths (build context, state dir) start here.
     #[serde(skip)]
     pub root: PathBuf,
     /// The manifest's file (`{root}/wharf.toml` unless it was loaded from another).
     #[serde(skip)]
     pub file: PathBuf,
+}
+
+/// `[ci.github]`: the repository whose workflow `wharf ci github` writes, and which alone the
+/// environments' deploy roles trust (through GitHub's OIDC provider).
+#[derive(Debug, Clone, Serialize)]
+pub struct GitHubCi {
+    /// `owner/name`.
+    pub repository: String,
+    /// Pushes to it deploy (default `main`).
+    pub branch: String,
+    /// AWS environments in deployment order: the first deploys on every push to `branch`, each
+    /// later one after the previous, in a GitHub environment of its name (required reviewers
+    /// there hold it for approval).
+    pub environments: Vec<String>,
+}
+
+impl GitHubCi {
+    /// The environment's deploy role (`{app}-{env}-deploy`).
+    pub fn role_name(app: &str, env: &str) -> String {
+        format!("{app}-{env}-deploy")
+    }
 }
 
 /// `[notify]`: deployment events to a Slack-compatible webhook, an SNS topic, or both (at

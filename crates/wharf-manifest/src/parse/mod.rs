@@ -1,6 +1,7 @@
 //! From TOML text to a [`Manifest`]: syntax, then each section, then the per-environment view of
 //! services, data and jobs with overrides merged, then the cross-section checks.
 
+mod ci;
 mod data;
 mod deploy;
 mod env;
@@ -76,6 +77,7 @@ fn read_manifest(
     let data_node = top.get(cx, "data");
     let job_node = top.get(cx, "jobs");
     let notify = top.get(cx, "notify").and_then(|n| notify::read(cx, &n));
+    let ci_node = top.get(cx, "ci");
     top.finish(cx);
 
     let services_raw = section(cx, svc_node.as_ref());
@@ -147,6 +149,7 @@ fn read_manifest(
         );
     }
 
+    let ci = ci_node.and_then(|n| ci::read(cx, &n, &environments));
     let mut manifest = Manifest {
         app: app?,
         environments,
@@ -154,6 +157,7 @@ fn read_manifest(
         data,
         jobs,
         notify,
+        ci,
         root: root.to_path_buf(),
         file: root.join(crate::MANIFEST_FILE),
     };
