@@ -14,6 +14,7 @@ pub mod ec2;
 pub mod ecs;
 pub mod error;
 pub mod image;
+pub mod oidc;
 pub mod open;
 pub mod platform;
 pub mod preflight;

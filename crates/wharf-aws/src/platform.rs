@@ -195,6 +195,16 @@ impl Platform for AwsPlatform<'_> {
 
     async fn up(&self, allow_replace: bool) -> Result<UpAws, EnvError> {
         let identity = self.guarded("up").await?;
+        let github_oidc = match &self.manifest.ci {
+            Some(ci) if ci.environments.contains(&self.env.name) => {
+                let iam = aws_sdk_iam::Client::new(&self.access.config);
+                Some(
+                    crate::oidc::ensure_github(&iam, &self.manifest.app.name, &self.env.name)
+                        .await?,
+                )
+            }
+            _ => None,
+        };
         let mut done = Vec::new();
         for (mut spec, cfn) in self.staged(&identity).await? {
             spec.allow_replace = allow_replace;
@@ -209,6 +219,7 @@ impl Platform for AwsPlatform<'_> {
             environment: self.env.name.clone(),
             identity,
             stacks: done,
+            github_oidc,
         })
     }
 

@@ -15,6 +15,9 @@ pub struct UpAws {
     pub environment: String,
     pub identity: Identity,
     pub stacks: Vec<StackDone>,
+    /// GitHub's OIDC provider, when `[ci.github]` lists the environment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub github_oidc: Option<crate::oidc::Provider>,
 }
 
 #[derive(Debug, Serialize)]
@@ -34,6 +37,14 @@ impl fmt::Display for UpAws {
                 Applied::Unchanged => "unchanged".to_owned(),
             };
             writeln!(f, "  {}: {what}", s.stack)?;
+        }
+        if let Some(p) = &self.github_oidc {
+            let how = if p.created {
+                "created"
+            } else {
+                "already there"
+            };
+            writeln!(f, "  GitHub OIDC provider: {how} ({})", p.arn)?;
         }
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! The `wharf` binary as users run it: exit codes, bad input, output formats, the example.
 
 mod aws;
+mod aws_ci;
 mod aws_deploy;
 mod aws_diagnose;
 mod aws_down;
