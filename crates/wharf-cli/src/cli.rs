@@ -137,6 +137,10 @@ pub enum Command {
     /// became of every key (on standard error)
     #[command(subcommand)]
     Import(ImportCommand),
+    /// Write a CI workflow that validates and plans pull requests and deploys the branch,
+    /// environment after environment, with the deploy roles `wharf up` makes
+    #[command(subcommand)]
+    Ci(CiCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// The local target's own processes
@@ -163,6 +167,25 @@ pub struct InitArgs {
     pub port: u16,
 
     /// Overwrite an existing wharf.toml
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CiCommand {
+    /// .github/workflows/wharf.yml from [ci.github]: validate and plan on pull requests; on the
+    /// branch, deploy the first environment, then each later one in its GitHub environment
+    /// (required reviewers approve), through OIDC and the environment's deploy role
+    Github(CiGithubArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CiGithubArgs {
+    /// Print the workflow instead of writing it
+    #[arg(long)]
+    pub stdout: bool,
+
+    /// Overwrite an existing workflow
     #[arg(long)]
     pub force: bool,
 }

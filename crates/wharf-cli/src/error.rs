@@ -43,6 +43,13 @@ pub enum CliError {
         source: std::io::Error,
     },
 
+    #[error("the manifest has no [ci.github]: which repository deploys?")]
+    #[diagnostic(
+        code(wharf::cli::no_ci),
+        help("add to wharf.toml:\n[ci.github]\nrepository = \"owner/name\"   # the only repository the deploy roles trust\nenvironments = [\"test\", \"prod\"]  # in order; default: the AWS environments, prod last")
+    )]
+    NoCi,
+
     #[error("`{name}` cannot be an app name")]
     #[diagnostic(code(wharf::cli::bad_name), help("use lowercase letters, digits and hyphens, starting with a letter (at most 16), e.g. --name my-app"))]
     BadName { name: String },
@@ -156,6 +163,7 @@ impl CliError {
             CliError::UnknownEnv { .. }
             | CliError::EnvRequired { .. }
             | CliError::BadName { .. }
+            | CliError::NoCi
             | CliError::Synth(_)
             | CliError::UnknownService { .. }
             | CliError::UnknownJob { .. }

@@ -63,6 +63,7 @@ fn main() -> ExitCode {
         Command::Exec(a) => run(&cli, &printer, commands::exec::Exec(a)),
         Command::Run(a) => run(&cli, &printer, commands::run::Run(a)),
         Command::Import(c) => commands::import::run(&cli.global, &printer, c),
+        Command::Ci(cli::CiCommand::Github(a)) => commands::ci::github(&cli.global, &printer, a),
         Command::Completions(args) => commands::completions::run(args),
         Command::Local(cli::LocalCommand::Serve(args)) => commands::local::serve(args),
     };

@@ -21,6 +21,23 @@ pub(crate) fn plan(p: &mut Plan, names: &Names<'_>, manifest: &Manifest, env: &E
             resources,
         });
     }
+    if manifest
+        .ci
+        .as_ref()
+        .is_some_and(|ci| ci.environments.contains(&env.name))
+    {
+        p.groups.push(Group {
+            name: "account".into(),
+            kind: "iam".into(),
+            resources: vec![Resource::new(
+                "AWS::IAM::OIDCProvider",
+                "token.actions.githubusercontent.com",
+            )
+            .with(
+                "GitHub's, shared by the account: made by `wharf up` when missing, never deleted",
+            )],
+        });
+    }
     for s in env.services_by_priority() {
         let id = names.deployment_id_pattern();
         let mut shared = Vec::new();

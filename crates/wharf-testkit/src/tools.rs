@@ -10,8 +10,9 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root exists")
 }
 
-/// The path of a tool `scripts/tools install` provides: `moto_server`, `cfn-lint` or `checkov`.
-/// `WHARF_MOTO_SERVER`, `WHARF_CFN_LINT`, `WHARF_CHECKOV` override it. Panics with the fix when
+/// The path of a tool `scripts/tools install` provides: `moto_server`, `cfn-lint`, `checkov` or
+/// `actionlint`. `WHARF_MOTO_SERVER`, `WHARF_CFN_LINT`, `WHARF_CHECKOV`, `WHARF_ACTIONLINT`
+/// override it. Panics with the fix when
 /// it is missing.
 pub fn tool(name: &str) -> PathBuf {
     let var = format!("WHARF_{}", name.to_ascii_uppercase().replace('-', "_"));
@@ -28,10 +29,10 @@ pub fn tool(name: &str) -> PathBuf {
                 });
             cache.join("wharf-tools")
         });
-    let venv = if name == "checkov" {
-        "venv-checkov"
-    } else {
-        "venv-aws"
+    let venv = match name {
+        "checkov" => "venv-checkov",
+        "actionlint" => "venv-actionlint",
+        _ => "venv-aws",
     };
     let p = base.join(venv).join("bin").join(name);
     if !p.exists() {

@@ -3,6 +3,7 @@
 //! [`crate::env::Verb`]s, written once for every target.
 
 pub mod act;
+pub mod ci;
 pub mod completions;
 pub mod deploy;
 pub mod diagnose;

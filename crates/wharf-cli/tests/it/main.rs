@@ -24,6 +24,7 @@ mod aws_scaling;
 mod aws_schedules;
 mod aws_throttle;
 mod bad_input;
+mod ci;
 mod crash;
 mod import;
 mod init;

@@ -60,7 +60,11 @@ fn plan_of_the_reference_covers_data_jobs_and_every_egress_resource() {
         .iter()
         .map(|g| g["name"].as_str().unwrap_or_default())
         .collect();
-    assert_eq!(groups, ["pulse-test-baseline", "pulse-test-data"]);
+    assert_eq!(
+        groups,
+        ["pulse-test-baseline", "pulse-test-data", "account"],
+        "[ci.github] lists test: GitHub's OIDC provider is the account's"
+    );
     let text = out.stdout;
     for want in [
         "AWS::RDS::DBInstance",

@@ -7,10 +7,13 @@ use crate::diag::{Problem, Rule};
 use crate::model::{Environment, GitHubCi, TargetSettings};
 use crate::reader::{Cx, Node};
 
+/// `order` is the environments' order in the manifest, the default deployment order (prod
+/// ones last).
 pub(crate) fn read(
     cx: &mut Cx,
     node: &Node<'_, '_>,
     envs: &BTreeMap<String, Environment>,
+    order: &[String],
 ) -> Option<GitHubCi> {
     let mut ci = cx.table(node)?;
     let gh = ci.req(cx, "github", "a [ci.github] table with the repository");
@@ -81,7 +84,11 @@ pub(crate) fn read(
         }
         None => {
             let prod = |e: &Environment| matches!(&e.target, TargetSettings::Aws(a) if a.prod);
-            let mut v: Vec<&Environment> = envs.values().filter(|e| is_aws(e)).collect();
+            let mut v: Vec<&Environment> = order
+                .iter()
+                .filter_map(|n| envs.get(n))
+                .filter(|e| is_aws(e))
+                .collect();
             v.sort_by_key(|e| prod(e));
             v.into_iter().map(|e| e.name.clone()).collect()
         }

@@ -101,7 +101,9 @@ fn read_manifest(
             .help("add one, e.g. [environments.local] with target = \"local\""),
         );
     }
-    for (name, key_span, node) in section(cx, env_node.as_ref()) {
+    let env_sections = section(cx, env_node.as_ref());
+    let env_order: Vec<String> = env_sections.iter().map(|(n, _, _)| n.clone()).collect();
+    for (name, key_span, node) in env_sections {
         check_name(cx, &name, key_span.clone(), &node.path, "environment", 12);
         let Some(mut t) = cx.table(&node) else {
             continue;
@@ -149,7 +151,7 @@ fn read_manifest(
         );
     }
 
-    let ci = ci_node.and_then(|n| ci::read(cx, &n, &environments));
+    let ci = ci_node.and_then(|n| ci::read(cx, &n, &environments, &env_order));
     let mut manifest = Manifest {
         app: app?,
         environments,

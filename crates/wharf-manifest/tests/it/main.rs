@@ -1,6 +1,7 @@
 //! Integration tests of the manifest crate: each rule with a failing and a passing manifest,
 //! how problems are reported, the examples, and the never-panics property test.
 
+mod ci;
 mod examples;
 mod properties;
 mod reach;
