@@ -129,6 +129,12 @@ fn statements(cx: &Ctx<'_>) -> Vec<Value> {
             ],
             vec![arn("ecs", &format!("service/{p}/*")), cluster.clone()],
         ),
+        // Task definitions are registered with tags, which takes TagResource on them.
+        iam::allow(
+            "TagOwnTaskDefinitions",
+            &["ecs:TagResource"],
+            vec![arn("ecs", &format!("task-definition/{p}-*:*"))],
+        ),
         with(
             iam::allow(
                 "RunOwnTasks",

@@ -26,12 +26,14 @@ pub fn map(src: &mut Src<'_>, env: &str, t: &mut Tbl) {
     network(src, &to, t);
     http(src, &to, t);
 
-    if let Some(ci) = src.get("observability.container_insights") {
-        let _ = ci;
-        src.mapped(
+    match src.bool("observability.container_insights") {
+        Some(true) => src.mapped("observability.container_insights", &format!("{to} (Container Insights is always on)")),
+        Some(false) => src.changed(
             "observability.container_insights",
-            &format!("{to} (Container Insights is always on)"),
-        );
+            &to,
+            "wharf turns Container Insights on in every environment (its dashboard and diagnosis read it)",
+        ),
+        None => {}
     }
 }
 
@@ -196,6 +198,7 @@ fn http(src: &mut Src<'_>, to: &str, t: &mut Tbl) {
 /// environment answers is taken. Without one, the certificate cannot be used.
 pub fn domain_for_certificate(
     env: &str,
+    copilot_env: &str,
     t: &mut Tbl,
     hosts: &[String],
     report: &mut crate::report::Report,
@@ -204,7 +207,7 @@ pub fn domain_for_certificate(
     if t.get("certificate").is_none() || t.get("domain").is_some() {
         return;
     }
-    let file = format!("copilot/environments/{env}/manifest.yml");
+    let file = format!("copilot/environments/{copilot_env}/manifest.yml");
     let key = "http.public.certificates (domain)".to_owned();
     match hosts.first() {
         Some(h) => {

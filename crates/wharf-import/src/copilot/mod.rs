@@ -81,7 +81,10 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
     }
     let env_names: Vec<String> = env_names.into_iter().collect();
 
+    // Each environment by its wharf name (at most 12 characters), with its Copilot name, which
+    // its overrides and `${COPILOT_ENVIRONMENT_NAME}` (in SSM paths, say) keep.
     let mut envs = Vec::new();
+    let mut origs: Vec<String> = Vec::new();
     for e in &env_names {
         let region = o.regions.get(e).ok_or_else(|| ImportError::NoRegion {
             env: e.clone(),
@@ -103,10 +106,21 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
             &mut Vec::new(),
         );
         let file = format!("copilot/environments/{e}/manifest.yml");
+        let w = crate::name(e, 12);
         let mut src = Src::new(&file, &doc, &mut report);
-        env::map(&mut src, e, &mut t);
+        env::map(&mut src, &w, &mut t);
         src.finish();
-        envs.push((e.clone(), t));
+        if w != *e {
+            report.push(Entry {
+                file,
+                key: "(environment name)".into(),
+                outcome: Outcome::Changed,
+                to: Some(format!("environments.{w}")),
+                reason: format!("wharf environment names are at most 12 lowercase letters, digits and hyphens: `{w}`"),
+            });
+        }
+        envs.push((w, t));
+        origs.push(e.clone());
     }
 
     let mut mapped: Vec<Mapped> = Vec::new();
@@ -128,12 +142,26 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
             }
         };
         let raw_name = doc.get("name").and_then(Value::as_str).unwrap_or(dir);
-        let name = crate::name(raw_name, 32);
-        let section = if kind == Kind::Job {
-            "jobs"
+        // A service's target group is `{app}-{env}-{service}` (rolling): at most 32 characters.
+        let longest_env = envs.iter().map(|(e, _)| e.len()).max().unwrap_or(0);
+        let svc_max = 16
+            .min(30usize.saturating_sub(app.len() + longest_env))
+            .max(3);
+        let (section, max) = if kind == Kind::Job {
+            ("jobs", 24)
         } else {
-            "services"
+            ("services", svc_max)
         };
+        let name = crate::name(raw_name, max);
+        if name != raw_name {
+            report.push(Entry {
+                file: file.clone(),
+                key: "name".into(),
+                outcome: Outcome::Changed,
+                to: Some(format!("{section}.{name}")),
+                reason: format!("wharf {section} names are lowercase letters, digits and hyphens, here at most {max} (a service's target groups, `{app}-ENV-{name}`, take 32 characters at most): `{name}`"),
+            });
+        }
         let to = format!("{section}.{name}");
         let mut base_doc = doc.clone();
         let overrides = base_doc
@@ -155,14 +183,19 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
         src.finish();
 
         let mut per_env = Vec::new();
-        for (e, t) in &envs {
-            let over = overrides.get(e).cloned().unwrap_or(Value::Null);
+        for ((e, t), orig) in envs.iter().zip(&origs) {
+            let over = overrides.get(orig).cloned().unwrap_or(Value::Null);
             let region = t.get("region").and_then(leaf_str).unwrap_or_default();
             let account = t.get("account").and_then(leaf_str).unwrap_or_default();
-            let vs = vars(app_raw, Some(e), Some(raw_name), Some((&region, &account)));
+            let vs = vars(
+                app_raw,
+                Some(orig),
+                Some(raw_name),
+                Some((&region, &account)),
+            );
             let merged = substitute(&merge(&base_doc, &over), &vs, "", &mut Vec::new());
             let over = substitute(&over, &vs, "", &mut Vec::new());
-            let mut src = Src::new(&file, &merged, &mut report).for_env(e, &over);
+            let mut src = Src::new(&file, &merged, &mut report).for_env(orig, &over);
             let t = service::map(&mut src, kind, &to);
             src.finish();
             per_env.push((e.clone(), t));
@@ -230,7 +263,7 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
     }
 
     wire_internal(&mut mapped, &mut report);
-    for (e, t) in &mut envs {
+    for ((e, t), orig) in envs.iter_mut().zip(&origs) {
         let hosts: Vec<String> = mapped
             .iter()
             .filter_map(|m| m.per_env.iter().find(|(n, _)| n == e))
@@ -245,7 +278,7 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
                 _ => None,
             })
             .collect();
-        env::domain_for_certificate(e, t, &hosts, &mut report);
+        env::domain_for_certificate(e, orig, t, &hosts, &mut report);
     }
 
     let header = vec![
@@ -268,7 +301,7 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
     let manifest = assemble::render(&header, &app, &envs, &workloads, &data);
     Ok(Imported {
         app,
-        environments: env_names,
+        environments: envs.iter().map(|(e, _)| e.clone()).collect(),
         services: mapped
             .iter()
             .filter(|m| m.kind != Kind::Job)

@@ -77,16 +77,27 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
         what: "a container definition".into(),
         help: "a task definition lists its containers under containerDefinitions".into(),
     })?;
+    let env = match &o.env {
+        Some(e) => crate::name(e, 12),
+        None => crate::name(cluster, 12),
+    };
+    // The app is named after the service; its target groups take 32 characters at most:
+    // `{app}-{env}-{service}` rolling, `{service}-{env}-YYYYMMDD-HHMMSSZ` blue-green.
+    let blue_green = sd
+        .pointer("/deploymentController/type")
+        .and_then(Value::as_str)
+        == Some("CODE_DEPLOY");
+    let max = if blue_green {
+        14usize.saturating_sub(env.len())
+    } else {
+        30usize.saturating_sub(env.len()) / 2
+    };
     let service = crate::name(
         service_raw
             .or_else(|| containers[main].get("name").and_then(Value::as_str))
             .unwrap_or("web"),
-        32,
+        max.clamp(3, 16),
     );
-    let env = match &o.env {
-        Some(e) => crate::name(e, 32),
-        None => crate::name(cluster, 32),
-    };
     let image = containers[main]
         .get("image")
         .and_then(Value::as_str)
@@ -130,7 +141,11 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
             "wharf's cluster is named after the app and environment; the environment is `{env}`"
         );
         src.changed("cluster", &format!("environments.{env}"), &why);
-        src.mapped("service", &to);
+        if service_raw == Some(service.as_str()) {
+            src.mapped("service", &to);
+        } else {
+            src.changed("service", &to, &format!("wharf names are lowercase letters, digits and hyphens, here at most {} (the target groups take 32 characters at most): `{service}`", service.len()));
+        }
         src.mapped("task_definition", &to);
         if sd_rel.is_some() {
             src.mapped("service_definition", &to);

@@ -473,3 +473,36 @@ fn the_report_serializes_with_each_outcome() {
         ["changed", "mapped", "not-mapped"]
     );
 }
+
+/// Copilot allows longer names than wharf: they are shortened, reported, and the overrides and
+/// `${COPILOT_ENVIRONMENT_NAME}` keep the Copilot name (SSM paths use it).
+#[test]
+fn long_names_are_shortened_and_reported() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let w = |rel: &str, text: &str| {
+        let p = d.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w("copilot/.workspace", "application: payments\n");
+    w(
+        "copilot/payments-gateway-service/manifest.yml",
+        "name: payments-gateway-service\ntype: Load Balanced Web Service\nimage:\n  location: public.ecr.aws/acme/gw:1\n  port: 80\nsecrets:\n  KEY: /payments/${COPILOT_ENVIRONMENT_NAME}/key\nenvironments:\n  production-eu-west:\n    count: 3\n",
+    );
+    let o = Options {
+        dir: d.path().to_path_buf(),
+        ..options(&["123456789012"], &["eu-west-1"])
+    };
+    let i = import(&o).unwrap();
+    let m = valid(&i, d.path());
+    let env = &m.environments["production-e"];
+    let s = &env.services["payments-g"];
+    assert_eq!(s.count, 3, "the override of the Copilot name");
+    assert_eq!(s.secrets["KEY"], ssm("/payments/production-eu-west/key"));
+    let file = "copilot/payments-gateway-service/manifest.yml";
+    assert_eq!(outcome(&i, file, "name"), Outcome::Changed);
+    assert_eq!(
+        outcome(&i, file, "environments.production-eu-west.count"),
+        Outcome::Mapped
+    );
+}
