@@ -92,6 +92,29 @@ impl<'a> Src<'a> {
         self.record(path, Outcome::NotMapped, None, reason);
     }
 
+    /// Maps a secret at `path` (see [`crate::refs::secret`]) into `out` as `name`, reported.
+    pub fn secret(
+        &mut self,
+        path: &str,
+        name: &str,
+        v: &Value,
+        to: &str,
+        out: &mut crate::doc::Tbl,
+    ) {
+        let to = format!("{to}.secrets.{name}");
+        match crate::refs::secret(v) {
+            Ok((r, None)) => {
+                out.set(name, r);
+                self.mapped(path, &to);
+            }
+            Ok((r, Some(why))) => {
+                out.set(name, r);
+                self.changed(path, &to, &why);
+            }
+            Err(why) => self.not_mapped(path, why),
+        }
+    }
+
     /// Marks a key read without an entry of its own (its parts have theirs).
     pub fn read(&mut self, path: &str) {
         self.touched.push(path.to_owned());

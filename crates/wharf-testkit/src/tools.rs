@@ -12,8 +12,7 @@ pub fn workspace_root() -> PathBuf {
 
 /// The path of a tool `scripts/tools install` provides: `moto_server`, `cfn-lint`, `checkov` or
 /// `actionlint`. `WHARF_MOTO_SERVER`, `WHARF_CFN_LINT`, `WHARF_CHECKOV`, `WHARF_ACTIONLINT`
-/// override it. Panics with the fix when
-/// it is missing.
+/// override it. Panics with the fix when it is missing.
 pub fn tool(name: &str) -> PathBuf {
     let var = format!("WHARF_{}", name.to_ascii_uppercase().replace('-', "_"));
     if let Some(p) = std::env::var_os(&var) {

@@ -7,9 +7,9 @@
 //! region only. `wharf up` stays with an administrator: creating stacks takes far more.
 
 use serde_json::{json, Value};
-use wharf_manifest::{GitHubCi, SecretRef};
+use wharf_manifest::GitHubCi;
 
-use super::observability::ssm_parameter_arns;
+use super::observability::{secret_arns, ssm_parameter_arns};
 use crate::ctx::Ctx;
 use crate::fns::{arn, sub};
 use crate::iam;
@@ -321,27 +321,15 @@ fn statements(cx: &Ctx<'_>) -> Vec<Value> {
             ssm,
         ));
     }
-    let mut secrets: Vec<String> = refs
-        .iter()
-        .filter_map(|r| match r {
-            SecretRef::SecretsManager { name, .. } => Some(name.clone()),
-            SecretRef::Ssm { .. } => None,
-        })
-        .collect();
-    secrets.sort();
-    secrets.dedup();
+    let secrets = secret_arns(refs.iter().copied());
     if !secrets.is_empty() {
-        let arns = secrets
-            .iter()
-            .map(|n| arn("secretsmanager", &format!("secret:{n}-??????")))
-            .collect();
         out.push(iam::allow(
             "ReadReferencedSecrets",
             &[
                 "secretsmanager:DescribeSecret",
                 "secretsmanager:GetSecretValue",
             ],
-            arns,
+            secrets,
         ));
     }
     if let Some(topic) = cx.manifest.notify.as_ref().and_then(|n| n.sns.as_ref()) {

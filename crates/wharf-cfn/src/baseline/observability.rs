@@ -197,6 +197,22 @@ pub(crate) fn ssm_parameter_arns<'a>(refs: impl Iterator<Item = &'a SecretRef>) 
         .collect()
 }
 
+/// The ARNs of the Secrets Manager secrets among `refs` (the six random characters Secrets
+/// Manager appends to a secret's ARN matched by `??????`).
+pub(crate) fn secret_arns<'a>(refs: impl Iterator<Item = &'a SecretRef>) -> Vec<Value> {
+    let mut v: Vec<String> = refs
+        .filter_map(|r| match r {
+            SecretRef::SecretsManager { name, .. } => Some(name.clone()),
+            SecretRef::Ssm { .. } => None,
+        })
+        .collect();
+    v.sort();
+    v.dedup();
+    v.into_iter()
+        .map(|n| arn("secretsmanager", &format!("secret:{n}-??????")))
+        .collect()
+}
+
 /// The environment's task execution role: pull from its repositories, write its log groups,
 /// read only the secrets the services reference.
 fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
@@ -251,24 +267,12 @@ fn execution_role(cx: &Ctx<'_>, t: &mut Template) {
             ssm,
         ));
     }
-    let mut secrets: Vec<String> = refs
-        .iter()
-        .filter_map(|r| match r {
-            SecretRef::SecretsManager { name, .. } => Some(name.clone()),
-            SecretRef::Ssm { .. } => None,
-        })
-        .collect();
-    secrets.dedup();
+    let secrets = secret_arns(refs.iter().copied());
     if !secrets.is_empty() {
-        // Secrets Manager appends six random characters to a secret's ARN.
-        let arns = secrets
-            .iter()
-            .map(|n| arn("secretsmanager", &format!("secret:{n}-??????")))
-            .collect();
         statements.push(iam::allow(
             "ReadReferencedSecrets",
             &["secretsmanager:GetSecretValue"],
-            arns,
+            secrets,
         ));
     }
     if crate::kms::has_key(cx) {

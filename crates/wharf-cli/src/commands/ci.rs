@@ -197,7 +197,7 @@ pub fn workflow(m: &Manifest, ci: &GitHubCi, manifest: &str) -> String {
     line("    runs-on: ubuntu-latest");
     line("    timeout-minutes: 30");
     line("    steps:");
-    line("      - uses: actions/checkout@v4");
+    line("      - uses: actions/checkout@v5");
     install(&mut line, repo_url);
     line("      - name: Validate");
     line("        run: wharf validate");
@@ -233,9 +233,9 @@ pub fn workflow(m: &Manifest, ci: &GitHubCi, manifest: &str) -> String {
         line(&format!("      group: wharf-{app}-{e}"));
         line("      cancel-in-progress: false");
         line("    steps:");
-        line("      - uses: actions/checkout@v4");
+        line("      - uses: actions/checkout@v5");
         install(&mut line, repo_url);
-        line("      - uses: aws-actions/configure-aws-credentials@v4");
+        line("      - uses: aws-actions/configure-aws-credentials@v6");
         line("        with:");
         line(&format!("          role-to-assume: {}", role_arn(m, e)));
         line(&format!("          aws-region: {}", aws.region));
@@ -254,7 +254,7 @@ pub fn workflow(m: &Manifest, ci: &GitHubCi, manifest: &str) -> String {
 fn install(line: &mut impl FnMut(&str), repo_url: &str) {
     line("      - name: Cache wharf");
     line("        id: wharf-cache");
-    line("        uses: actions/cache@v4");
+    line("        uses: actions/cache@v5");
     line("        with:");
     line("          path: ~/.cargo/bin/wharf");
     line("          key: wharf-${{ runner.os }}-${{ env.WHARF_VERSION }}");

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use wharf_import::{Imported, PerEnv};
 
+use super::validate::list;
 use crate::cli::{Global, ImportCommand, ImportCommon};
 use crate::error::CliError;
 use crate::exit::ExitStatus;
@@ -55,14 +56,6 @@ impl fmt::Display for ImportResult {
             )?;
         }
         Ok(())
-    }
-}
-
-fn list(v: &[String]) -> String {
-    if v.is_empty() {
-        "(none)".into()
-    } else {
-        v.join(", ")
     }
 }
 

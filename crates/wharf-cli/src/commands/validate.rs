@@ -52,7 +52,8 @@ impl fmt::Display for Validation {
     }
 }
 
-fn list(v: &[String]) -> String {
+/// Names joined with commas, or "(none)".
+pub fn list(v: &[String]) -> String {
     if v.is_empty() {
         "(none)".into()
     } else {

@@ -42,6 +42,18 @@ fn read_back(env: &UpEnv) -> Value {
     serde_json::from_str(out.trim()).expect("JSON")
 }
 
+/// A policy field that is one string or a list of them.
+fn strs(v: &Value) -> Vec<String> {
+    match v {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_owned))
+            .collect(),
+        Value::String(x) => vec![x.clone()],
+        _ => vec![],
+    }
+}
+
 #[test]
 fn up_makes_the_github_provider_once_and_a_scoped_deploy_role() {
     let env = UpEnv::new(MANIFEST);
@@ -85,26 +97,12 @@ fn up_makes_the_github_provider_once_and_a_scoped_deploy_role() {
     assert!(statements.len() >= 15, "{seen}");
     for s in statements {
         let sid = s["Sid"].as_str().unwrap_or_default();
-        let actions: Vec<String> = match &s["Action"] {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            Value::String(x) => vec![x.clone()],
-            _ => vec![],
-        };
+        let actions = strs(&s["Action"]);
         assert!(!actions.is_empty(), "{sid}");
         for a in &actions {
             assert!(!a.contains('*'), "{sid}: {a}");
         }
-        let resources: Vec<String> = match &s["Resource"] {
-            Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(str::to_owned))
-                .collect(),
-            Value::String(x) => vec![x.clone()],
-            _ => vec![],
-        };
+        let resources = strs(&s["Resource"]);
         for r in &resources {
             if r == "*" {
                 assert!(s["Condition"].is_object(), "{sid}: * without a condition");

@@ -221,18 +221,7 @@ fn ecspresso_configs_import_and_jsonnet_asks_to_be_rendered() {
 
 /// The code block after `<!-- MARKER -->` in the README, one command per line.
 fn walkthrough(marker: &str) -> Vec<Vec<String>> {
-    let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
-    let after = readme
-        .split(&format!("<!-- {marker} -->"))
-        .nth(1)
-        .unwrap_or_else(|| panic!("README has no {marker}"));
-    let block = after
-        .split("```sh\n")
-        .nth(1)
-        .expect("a sh block")
-        .split("```")
-        .next()
-        .expect("closed");
+    let block = crate::readme::block_after(marker);
     block
         .lines()
         .map(|l| l.split('#').next().unwrap_or_default().trim())

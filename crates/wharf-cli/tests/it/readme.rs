@@ -7,6 +7,11 @@ use crate::wharf;
 
 /// The command in the code block after `<!-- marker -->`.
 fn command_after(marker: &str) -> String {
+    block_after(marker).trim().to_owned()
+}
+
+/// The text of the `sh` code block after `<!-- marker -->` in the README.
+pub fn block_after(marker: &str) -> String {
     let readme = std::fs::read_to_string(workspace_root().join("README.md")).expect("README.md");
     let after = readme
         .split(&format!("<!-- {marker} -->"))
@@ -19,7 +24,7 @@ fn command_after(marker: &str) -> String {
         .split("```")
         .next()
         .expect("closed");
-    block.trim().to_owned()
+    block.to_owned()
 }
 
 #[test]

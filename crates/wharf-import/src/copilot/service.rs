@@ -305,18 +305,7 @@ fn vars(src: &mut Src<'_>, to: &str, t: &mut Tbl) {
     if let Some(Value::Object(secrets)) = src.get("secrets") {
         let mut out = Tbl::default();
         for (k, v) in secrets {
-            let path = format!("secrets.{k}");
-            match crate::refs::secret(v) {
-                Ok((r, None)) => {
-                    out.set(k, r);
-                    src.mapped(&path, &format!("{to}.secrets.{k}"));
-                }
-                Ok((r, Some(why))) => {
-                    out.set(k, r);
-                    src.changed(&path, &format!("{to}.secrets.{k}"), &why);
-                }
-                Err(why) => src.not_mapped(&path, why),
-            }
+            src.secret(&format!("secrets.{k}"), k, v, to, &mut out);
         }
         if !out.is_empty() {
             t.set("secrets", out);

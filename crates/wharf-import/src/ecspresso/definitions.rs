@@ -117,17 +117,7 @@ pub fn task(
             else {
                 continue;
             };
-            match crate::refs::secret(from) {
-                Ok((r, None)) => {
-                    s.set(n, r);
-                    src.mapped(&path, &format!("{to}.secrets.{n}"));
-                }
-                Ok((r, Some(why))) => {
-                    s.set(n, r);
-                    src.changed(&path, &format!("{to}.secrets.{n}"), &why);
-                }
-                Err(why) => src.not_mapped(&path, why),
-            }
+            src.secret(&path, n, from, to, &mut s);
         }
         src.read(&format!("{c}.secrets"));
         if !s.is_empty() {
