@@ -43,7 +43,14 @@ pub fn render(
     doc.sections.push(("app".into(), a));
     let mut local = Tbl::default();
     local.set("target", "local");
-    doc.sections.push(("environments.local".into(), local));
+    // A source environment may be called `local` already: the rehearsal one then gets another name.
+    let local_name = if envs.iter().any(|(e, _)| e == "local") {
+        "rehearsal"
+    } else {
+        "local"
+    };
+    doc.sections
+        .push((format!("environments.{local_name}"), local));
 
     let mut bases = Vec::new();
     let mut overrides: Vec<(String, String, Tbl)> = Vec::new();

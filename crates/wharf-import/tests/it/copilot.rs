@@ -506,3 +506,34 @@ fn long_names_are_shortened_and_reported() {
         Outcome::Mapped
     );
 }
+
+/// A Copilot environment called `local` keeps its name; the rehearsal environment wharf adds
+/// takes another.
+#[test]
+fn an_environment_named_local_keeps_its_name() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let w = |rel: &str, text: &str| {
+        let p = d.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    w("copilot/.workspace", "application: shop\n");
+    w(
+        "copilot/environments/local/manifest.yml",
+        "name: local\ntype: Environment\n",
+    );
+    w("copilot/web/manifest.yml", "name: web\ntype: Load Balanced Web Service\nimage:\n  location: public.ecr.aws/acme/web:1\n  port: 80\n");
+    let o = Options {
+        dir: d.path().to_path_buf(),
+        ..options(&["123456789012"], &["eu-west-1"])
+    };
+    let m = valid(&import(&o).unwrap(), d.path());
+    assert!(matches!(
+        m.environments["local"].target,
+        TargetSettings::Aws(_)
+    ));
+    assert!(matches!(
+        m.environments["rehearsal"].target,
+        TargetSettings::Local(_)
+    ));
+}
