@@ -17,7 +17,8 @@ use crate::target::{Clock, Target, TargetError};
 pub struct Options {
     /// How often gates and waits look again.
     pub poll_ms: u64,
-    /// Lease of the deployment lock; renewed on every poll.
+    /// Lease of the deployment lock; renewed every third of it (and by a heartbeat during a
+    /// long step), not on every poll: each renewal is a call to the store.
     pub lease_ms: i64,
     /// Extra time a task gets to start before its health checks count.
     pub start_allowance_ms: u64,
@@ -259,21 +260,21 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
     /// Executes steps until the record is finished (or waits at approval when detached).
     async fn run(&self, service: &Service, mut r: Record) -> Result<Record, EngineError> {
         let mut transitions = 0usize;
+        let mut renewed_at: Option<i64> = None;
         loop {
-            if !self
-                .target
-                .renew(
-                    &service.name,
-                    &self.holder,
-                    self.clock.now_ms(),
-                    self.options.lease_ms,
-                )
-                .await
-                .map_err(target_err("renew the lock"))?
-            {
-                return Err(EngineError::LockLost {
-                    service: service.name.clone(),
-                });
+            let now = self.clock.now_ms();
+            if renewed_at.is_none_or(|t| now - t >= self.options.lease_ms / 3) {
+                if !self
+                    .target
+                    .renew(&service.name, &self.holder, now, self.options.lease_ms)
+                    .await
+                    .map_err(target_err("renew the lock"))?
+                {
+                    return Err(EngineError::LockLost {
+                        service: service.name.clone(),
+                    });
+                }
+                renewed_at = Some(now);
             }
             // promote and abort from another process arrive through the store.
             if let Ok(Some(stored)) = self.target.load(&service.name, &r.id).await {

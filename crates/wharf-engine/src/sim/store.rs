@@ -6,6 +6,13 @@ use crate::record::Record;
 use crate::runs::RunRecord;
 use crate::target::{Lock, Store, TargetError};
 
+impl SimTarget {
+    /// Lock renewals the store has had.
+    pub fn renewals(&self) -> usize {
+        self.st().renewals
+    }
+}
+
 impl Store for SimTarget {
     async fn save(&self, record: &Record) -> Result<(), TargetError> {
         let mut st = self.st();
@@ -88,6 +95,7 @@ impl Store for SimTarget {
         lease_ms: i64,
     ) -> Result<bool, TargetError> {
         let mut st = self.st();
+        st.renewals += 1;
         match st.locks.get_mut(service) {
             Some(l) if l.holder == *holder => {
                 l.expires_ms = now_ms + lease_ms;

@@ -433,3 +433,25 @@ async fn drain_removes_an_old_deployment_but_never_the_serving_one() {
         Some(Outcome::Retired)
     );
 }
+
+/// Waiting out a 10-minute bake polls every second, but renews the lock only every third of its
+/// lease (each renewal is a call to the store: DynamoDB on AWS), and it never lapses.
+#[tokio::test]
+async fn the_lock_is_renewed_on_its_lease_schedule_not_every_poll() {
+    let svc = service("canary", "canary = { percent = 20, bake = \"10m\" }");
+    let w = World::with_v1(&svc).await;
+    w.sim.set_drain_ms(60_000);
+    let before = w.sim.renewals();
+    let r = w
+        .deploy(&svc, "v2", "img-2", Options::default())
+        .await
+        .expect("deploys");
+    assert_eq!(r.outcome, Some(Outcome::Succeeded));
+    let renewals = w.sim.renewals() - before;
+    // 11 minutes of bake and drain at one renewal per 40 s, plus the heartbeat's.
+    assert!(
+        (10..=30).contains(&renewals),
+        "{renewals} renewals (every poll would be ~660)"
+    );
+    assert_eq!(w.sim.lapses(), Vec::<i64>::new());
+}
