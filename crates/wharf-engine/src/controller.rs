@@ -261,6 +261,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
     async fn run(&self, service: &Service, mut r: Record) -> Result<Record, EngineError> {
         let mut transitions = 0usize;
         let mut renewed_at: Option<i64> = None;
+        let mut asked_at: Option<i64> = None;
         loop {
             let now = self.clock.now_ms();
             if renewed_at.is_none_or(|t| now - t >= self.options.lease_ms / 3) {
@@ -276,10 +277,15 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                 }
                 renewed_at = Some(now);
             }
-            // promote and abort from another process arrive through the store.
-            if let Ok(Some(stored)) = self.target.load(&service.name, &r.id).await {
-                r.approved |= stored.approved;
-                r.abort_requested |= stored.abort_requested;
+            // promote and abort from another process arrive through the store: looked for every
+            // fifth poll while a gate waits, not on every one (each look is a call to the store).
+            let ask_every = 5 * self.options.poll_ms as i64;
+            if asked_at.is_none_or(|t| now - t >= ask_every) {
+                if let Ok(Some(stored)) = self.target.load(&service.name, &r.id).await {
+                    r.approved |= stored.approved;
+                    r.abort_requested |= stored.abort_requested;
+                }
+                asked_at = Some(now);
             }
             if r.abort_requested
                 && matches!(r.status, Status::InProgress | Status::AwaitingApproval)

@@ -100,8 +100,9 @@ struct State {
     drain_ms: u64,
     /// Times (ms) at which a step was still working while its service's lock had lapsed.
     lapses: Vec<i64>,
-    /// Lock renewals sent to the store.
+    /// Lock renewals and record loads sent to the store.
     renewals: usize,
+    loads: usize,
     /// Calls that changed or looked at the runtime so far, and the ones that fail (once each:
     /// by index, transient or not).
     calls: usize,

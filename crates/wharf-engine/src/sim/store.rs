@@ -11,6 +11,11 @@ impl SimTarget {
     pub fn renewals(&self) -> usize {
         self.st().renewals
     }
+
+    /// Records the store has been asked for.
+    pub fn loads(&self) -> usize {
+        self.st().loads
+    }
 }
 
 impl Store for SimTarget {
@@ -25,7 +30,8 @@ impl Store for SimTarget {
     }
 
     async fn load(&self, service: &str, id: &str) -> Result<Option<Record>, TargetError> {
-        let st = self.st();
+        let mut st = self.st();
+        st.loads += 1;
         Ok(st
             .records
             .get(service)

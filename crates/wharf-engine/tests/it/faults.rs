@@ -435,13 +435,14 @@ async fn drain_removes_an_old_deployment_but_never_the_serving_one() {
 }
 
 /// Waiting out a 10-minute bake polls every second, but renews the lock only every third of its
-/// lease (each renewal is a call to the store: DynamoDB on AWS), and it never lapses.
+/// lease and looks for promote/abort every fifth poll (each is a call to the store: DynamoDB on
+/// AWS); the lock never lapses.
 #[tokio::test]
 async fn the_lock_is_renewed_on_its_lease_schedule_not_every_poll() {
     let svc = service("canary", "canary = { percent = 20, bake = \"10m\" }");
     let w = World::with_v1(&svc).await;
     w.sim.set_drain_ms(60_000);
-    let before = w.sim.renewals();
+    let (before, loads) = (w.sim.renewals(), w.sim.loads());
     let r = w
         .deploy(&svc, "v2", "img-2", Options::default())
         .await
@@ -454,4 +455,9 @@ async fn the_lock_is_renewed_on_its_lease_schedule_not_every_poll() {
         "{renewals} renewals (every poll would be ~660)"
     );
     assert_eq!(w.sim.lapses(), Vec::<i64>::new());
+    let loads = w.sim.loads() - loads;
+    assert!(
+        (100..=160).contains(&loads),
+        "{loads} loads (every poll would be ~660)"
+    );
 }
