@@ -479,11 +479,7 @@ fn the_report_serializes_with_each_outcome() {
 #[test]
 fn long_names_are_shortened_and_reported() {
     let d = tempfile::tempdir().expect("tempdir");
-    let w = |rel: &str, text: &str| {
-        let p = d.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let w = |rel: &str, text: &str| write(d.path(), rel, text);
     w("copilot/.workspace", "application: payments\n");
     w(
         "copilot/payments-gateway-service/manifest.yml",
@@ -512,11 +508,7 @@ fn long_names_are_shortened_and_reported() {
 #[test]
 fn an_environment_named_local_keeps_its_name() {
     let d = tempfile::tempdir().expect("tempdir");
-    let w = |rel: &str, text: &str| {
-        let p = d.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let w = |rel: &str, text: &str| write(d.path(), rel, text);
     w("copilot/.workspace", "application: shop\n");
     w(
         "copilot/environments/local/manifest.yml",
@@ -536,4 +528,11 @@ fn an_environment_named_local_keeps_its_name() {
         m.environments["rehearsal"].target,
         TargetSettings::Local(_)
     ));
+}
+
+/// Writes a file of a workspace made in a test, with its directories.
+fn write(root: &std::path::Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+    std::fs::write(p, text).expect("write");
 }
