@@ -15,7 +15,8 @@ pub struct Workload {
 }
 
 /// Keys a workload's own section must hold to be valid without any override (the local
-/// environment sees it so): taken from the first environment when environments differ.
+/// environment sees it so): taken from the first environment when every environment sets one
+/// but they differ (an environment without the key would inherit it, so then it stays out).
 const REQUIRED: &[&str] = &[
     "port",
     "build",
@@ -59,7 +60,7 @@ pub fn render(
         let mut base = common(&tables);
         if let Some(first) = tables.first() {
             for k in REQUIRED {
-                if base.get(k).is_none() {
+                if base.get(k).is_none() && tables.iter().all(|t| t.get(k).is_some()) {
                     if let Some(v) = first.get(k) {
                         base.set(k, v.clone());
                     }

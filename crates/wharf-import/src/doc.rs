@@ -185,7 +185,7 @@ impl Doc {
     pub fn render(&self) -> String {
         let mut out = String::new();
         for line in &self.header {
-            let _ = writeln!(out, "# {line}").map(|_| ());
+            let _ = writeln!(out, "# {line}");
         }
         for (path, t) in &self.sections {
             section(&mut out, path, t);

@@ -141,6 +141,58 @@ impl<'a> Src<'a> {
     }
 }
 
+/// Every string of `v` with each `open … close` expression replaced by what `f` returns for it
+/// (given the string's dotted path and the text between the delimiters), or kept as written
+/// where it returns `None`; an unclosed expression stays as written.
+pub fn expand(
+    v: &Value,
+    (open, close): (&str, &str),
+    path: &str,
+    f: &mut impl FnMut(&str, &str) -> Option<String>,
+) -> Value {
+    let join = |k: &str| {
+        if path.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{path}.{k}")
+        }
+    };
+    match v {
+        Value::String(s) if s.contains(open) => {
+            let mut out = String::new();
+            let mut rest = s.as_str();
+            while let Some(i) = rest.find(open) {
+                out.push_str(&rest[..i]);
+                let after = &rest[i + open.len()..];
+                let Some(end) = after.find(close) else {
+                    out.push_str(&rest[i..]);
+                    rest = "";
+                    break;
+                };
+                match f(path, &after[..end]) {
+                    Some(value) => out.push_str(&value),
+                    None => out.push_str(&rest[i..i + open.len() + end + close.len()]),
+                }
+                rest = &after[end + close.len()..];
+            }
+            out.push_str(rest);
+            Value::String(out)
+        }
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), expand(v, (open, close), &join(k), f)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .enumerate()
+                .map(|(i, v)| expand(v, (open, close), &join(&i.to_string()), f))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
 /// The value at a dotted path.
 pub fn lookup<'v>(v: &'v Value, path: &str) -> Option<&'v Value> {
     if path.is_empty() {
@@ -198,5 +250,25 @@ pub fn merge(base: &Value, over: &Value) -> Value {
         }
         (_, Value::Null) => base.clone(),
         _ => over.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expressions_are_replaced_or_kept_with_their_paths() {
+        let v = serde_json::json!({ "a": ["x ${A} ${B} y", "${open"], "b": { "c": "${A}${A}" } });
+        let mut seen = Vec::new();
+        let out = expand(&v, ("${", "}"), "", &mut |path, name| {
+            seen.push(format!("{path}:{name}"));
+            (name == "A").then(|| "1".to_owned())
+        });
+        assert_eq!(
+            out,
+            serde_json::json!({ "a": ["x 1 ${B} y", "${open"], "b": { "c": "11" } })
+        );
+        assert_eq!(seen, ["a.0:A", "a.0:B", "b.c:A", "b.c:A"]);
     }
 }

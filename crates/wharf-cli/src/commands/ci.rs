@@ -52,6 +52,7 @@ impl fmt::Display for Written {
             envs.join(", ")
         )?;
         let gated: Vec<&Deploys> = self.environments.iter().filter(|d| d.gated).collect();
+        let last = if gated.is_empty() { 2 } else { 3 };
         if !gated.is_empty() {
             writeln!(f, "  2. in {}'s settings, create the GitHub environment{} {} with required reviewers and deployment branch {}:", self.repository, if gated.len() == 1 { "" } else { "s" }, gated.iter().map(|d| d.environment.as_str()).collect::<Vec<_>>().join(", "), self.branch)?;
             for d in gated {
@@ -62,11 +63,7 @@ impl fmt::Display for Written {
         writeln!(
             f,
             "  {}. commit {} and push to {}",
-            if self.environments.iter().any(|d| d.gated) {
-                3
-            } else {
-                2
-            },
+            last,
             self.workflow.display(),
             self.branch
         )

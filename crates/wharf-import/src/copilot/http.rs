@@ -85,7 +85,7 @@ pub fn count(src: &mut Src<'_>, kind: Kind, to: &str, t: &mut Tbl) {
         t.set("autoscaling", scaling);
     }
 }
-pub fn health(src: &mut Src<'_>, kind: Kind, to: &str, t: &mut Tbl) {
+pub fn health(src: &mut Src<'_>, to: &str, t: &mut Tbl) {
     match src.get("http.healthcheck") {
         Some(Value::String(p)) => {
             t.table("health").set("path", p.as_str());
@@ -135,7 +135,6 @@ pub fn health(src: &mut Src<'_>, kind: Kind, to: &str, t: &mut Tbl) {
         }
         _ => {}
     }
-    let _ = kind;
 }
 pub fn http(src: &mut Src<'_>, kind: Kind, to: &str, t: &mut Tbl) {
     if src.get("http") == Some(&Value::Bool(false)) {

@@ -102,7 +102,6 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
         let doc = substitute(
             &doc,
             &vars(app_raw, Some(e), None, Some((region, account))),
-            "",
             &mut Vec::new(),
         );
         let file = format!("copilot/environments/{e}/manifest.yml");
@@ -174,7 +173,6 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
         let base = substitute(
             &base_doc,
             &vars(app_raw, None, Some(raw_name), None),
-            "",
             &mut subs,
         );
         report_substitutions(&mut report, &file, &subs, !env_names.is_empty());
@@ -193,8 +191,8 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
                 Some(raw_name),
                 Some((&region, &account)),
             );
-            let merged = substitute(&merge(&base_doc, &over), &vs, "", &mut Vec::new());
-            let over = substitute(&over, &vs, "", &mut Vec::new());
+            let merged = substitute(&merge(&base_doc, &over), &vs, &mut Vec::new());
+            let over = substitute(&over, &vs, &mut Vec::new());
             let mut src = Src::new(&file, &merged, &mut report).for_env(orig, &over);
             let t = service::map(&mut src, kind, &to);
             src.finish();
@@ -203,18 +201,6 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
         if per_env.is_empty() {
             per_env.push((String::new(), base_t));
         }
-        if let Some(Value::Object(m)) = overrides.as_object().map(|_| &overrides) {
-            for k in m.keys().filter(|k| !env_names.contains(k)) {
-                report.push(Entry {
-                    file: file.clone(),
-                    key: format!("environments.{k}"),
-                    outcome: Outcome::NotMapped,
-                    to: None,
-                    reason: "no such environment".into(),
-                });
-            }
-        }
-
         // Addons: stores bound to this workload.
         let addon_dir = cop.join(dir).join("addons");
         let mut bound = Vec::new();
@@ -484,68 +470,19 @@ struct Sub {
 }
 
 /// Fills `${NAME}` in every string from `vars`; others are left as written and recorded.
-fn substitute(
-    v: &Value,
-    vars: &[(&'static str, String)],
-    path: &str,
-    found: &mut Vec<Sub>,
-) -> Value {
-    let join = |k: &str| {
-        if path.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
-    match v {
-        Value::String(s) if s.contains("${") => {
-            let mut out = String::new();
-            let mut rest = s.as_str();
-            while let Some(i) = rest.find("${") {
-                out.push_str(&rest[..i]);
-                let after = &rest[i + 2..];
-                let Some(end) = after.find('}') else {
-                    out.push_str(&rest[i..]);
-                    rest = "";
-                    break;
-                };
-                let name = &after[..end];
-                match vars.iter().find(|(k, _)| *k == name) {
-                    Some((_, val)) => {
-                        out.push_str(val);
-                        found.push(Sub {
-                            path: path.to_owned(),
-                            var: name.to_owned(),
-                            filled: true,
-                        });
-                    }
-                    None => {
-                        out.push_str(&rest[i..i + 3 + end]);
-                        found.push(Sub {
-                            path: path.to_owned(),
-                            var: name.to_owned(),
-                            filled: false,
-                        });
-                    }
-                }
-                rest = &after[end + 1..];
-            }
-            out.push_str(rest);
-            Value::String(out)
-        }
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), substitute(v, vars, &join(k), found)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .enumerate()
-                .map(|(i, v)| substitute(v, vars, &join(&i.to_string()), found))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
+fn substitute(v: &Value, vars: &[(&'static str, String)], found: &mut Vec<Sub>) -> Value {
+    crate::source::expand(v, ("${", "}"), "", &mut |path, name| {
+        let value = vars
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.clone());
+        found.push(Sub {
+            path: path.to_owned(),
+            var: name.to_owned(),
+            filled: value.is_some(),
+        });
+        value
+    })
 }
 
 fn report_substitutions(report: &mut Report, file: &str, subs: &[Sub], have_envs: bool) {

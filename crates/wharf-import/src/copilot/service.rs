@@ -47,13 +47,13 @@ pub fn map(src: &mut Src<'_>, kind: Kind, to: &str) -> Tbl {
         job(src, to, &mut t);
     } else {
         super::http::count(src, kind, to, &mut t);
-        super::http::health(src, kind, to, &mut t);
+        super::http::health(src, to, &mut t);
         super::http::http(src, kind, to, &mut t);
         deployment(src, to, &mut t);
     }
     commands(src, to, &mut t);
     vars(src, to, &mut t);
-    others(src, kind);
+    others(src);
     t
 }
 
@@ -101,7 +101,7 @@ fn image(src: &mut Src<'_>, kind: Kind, to: &str, t: &mut Tbl) {
             if let Some(Value::Object(args)) = src.get("image.build.args") {
                 let mut a = Tbl::default();
                 for (k, v) in args {
-                    a.set(k, scalar(v));
+                    a.set(k, scalar_text(v));
                 }
                 build.set("args", a);
                 src.mapped("image.build.args", &format!("{to}.build.args"));
@@ -129,10 +129,8 @@ fn image(src: &mut Src<'_>, kind: Kind, to: &str, t: &mut Tbl) {
     if kind == Kind::Job {
         return;
     }
-    if let Some(check) = src.get("image.healthcheck") {
-        let _ = check;
-        let cmd = container_check(src);
-        if let Some(cmd) = cmd {
+    if src.get("image.healthcheck").is_some() {
+        if let Some(cmd) = container_check(src) {
             t.table("health").set("command", cmd);
             src.mapped("image.healthcheck.command", &format!("{to}.health.command"));
         }
@@ -337,7 +335,7 @@ fn job(src: &mut Src<'_>, to: &str, t: &mut Tbl) {
 }
 
 /// Keys every workload may have that wharf does not take.
-fn others(src: &mut Src<'_>, kind: Kind) {
+fn others(src: &mut Src<'_>) {
     let exec = src.bool("exec");
     if exec == Some(true) {
         src.mapped("exec", "wharf exec");
@@ -377,11 +375,6 @@ fn others(src: &mut Src<'_>, kind: Kind) {
             src.not_mapped(k, why);
         }
     }
-    let _ = kind;
-}
-
-fn scalar(v: &Value) -> crate::doc::V {
-    scalar_text(v).into()
 }
 
 /// `dir/Dockerfile` → (`dir`, `Dockerfile`).

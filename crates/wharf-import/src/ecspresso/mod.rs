@@ -34,7 +34,7 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
     let mut report = Report::default();
     let cfg_file = file_name(&o.config);
     let mut templated = Vec::new();
-    let cfg = untemplate(&load(&o.config)?, "", &mut templated);
+    let cfg = untemplate(&load(&o.config)?, &mut templated);
     note_templates(&mut report, &cfg_file, &templated);
 
     let missing = |what: &str, help: &str| ImportError::Missing {
@@ -52,14 +52,14 @@ pub fn import(o: &Options) -> Result<Imported, ImportError> {
 
     let td_path = dir.join(td_rel);
     let mut templated = Vec::new();
-    let td = untemplate(&load(&td_path)?, "", &mut templated);
+    let td = untemplate(&load(&td_path)?, &mut templated);
     let td_file = file_name(&td_path);
     note_templates(&mut report, &td_file, &templated);
     let (sd, sd_file) = match sd_rel {
         Some(rel) => {
             let p = dir.join(rel);
             let mut templated = Vec::new();
-            let v = untemplate(&load(&p)?, "", &mut templated);
+            let v = untemplate(&load(&p)?, &mut templated);
             let f = file_name(&p);
             note_templates(&mut report, &f, &templated);
             (v, f)

@@ -14,58 +14,20 @@ pub struct Templated {
 }
 
 /// Replaces `{{ env "X" "default" }}` by its default; other expressions are kept as written.
-pub fn untemplate(v: &Value, path: &str, found: &mut Vec<Templated>) -> Value {
-    let join = |k: &str| {
-        if path.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
-    match v {
-        Value::String(s) if s.contains("{{") => {
-            let mut out = String::new();
-            let mut rest = s.as_str();
-            while let Some(i) = rest.find("{{") {
-                out.push_str(&rest[..i]);
-                let Some(end) = rest[i..].find("}}") else {
-                    out.push_str(&rest[i..]);
-                    rest = "";
-                    break;
-                };
-                let expr = rest[i + 2..i + end].trim().to_owned();
-                let words = split_words(&expr.replace('`', "\""));
-                let default = match words.as_slice() {
-                    [f, _, d] if f == "env" => Some(d.clone()),
-                    _ => None,
-                };
-                match &default {
-                    Some(d) => out.push_str(d),
-                    None => out.push_str(&rest[i..i + end + 2]),
-                }
-                found.push(Templated {
-                    path: path.to_owned(),
-                    expr,
-                    default,
-                });
-                rest = &rest[i + end + 2..];
-            }
-            out.push_str(rest);
-            Value::String(out)
-        }
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| (k.clone(), untemplate(v, &join(k), found)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .enumerate()
-                .map(|(i, v)| untemplate(v, &join(&i.to_string()), found))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
+pub fn untemplate(v: &Value, found: &mut Vec<Templated>) -> Value {
+    crate::source::expand(v, ("{{", "}}"), "", &mut |path, inner| {
+        let expr = inner.trim().to_owned();
+        let default = match split_words(&expr.replace('`', "\"")).as_slice() {
+            [f, _, d] if f == "env" => Some(d.clone()),
+            _ => None,
+        };
+        found.push(Templated {
+            path: path.to_owned(),
+            expr,
+            default: default.clone(),
+        });
+        default
+    })
 }
 
 pub fn note_templates(report: &mut Report, file: &str, found: &[Templated]) {
