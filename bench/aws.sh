@@ -106,7 +106,10 @@ try:
            "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
            "AWS_ENDPOINT_URL": endpoint, "AWS_EC2_METADATA_DISABLED": "true",
            "AWS_CONFIG_FILE": os.path.join(work, "none"),
-           "AWS_SHARED_CREDENTIALS_FILE": os.path.join(work, "none")}
+           "AWS_SHARED_CREDENTIALS_FILE": os.path.join(work, "none"),
+           # The deployment's own calls: the preflight (its reads, once per deploy) is left out,
+           # and its egress check would refuse moto's VPC with images outside ECR anyway.
+           "WHARF_SKIP_PREFLIGHT": "1"}
     env.pop("AWS_PROFILE", None)
 
     services = {
@@ -149,11 +152,11 @@ try:
 
     manifest(2)
     print("AWS API calls of `wharf deploy SERVICE` for v1 -> v2 of a two-task service, moto server, bakes 1 s")
-    print(f"{'strategy':<11} {'API calls':>9} {'wall':>8}   most frequent")
+    print(f"{'strategy':<11} {'API calls':>9} {'wall':>8}   calls, most frequent first")
     for svc, (strategy, _) in services.items():
         wall, n, ops = run([wharf, "-q", "--env", "test", "deploy", svc])
-        top = ", ".join(f"{op} {c}" for op, c in ops.most_common(4))
-        print(f"{strategy:<11} {n:>9} {wall:>7.2f}s   {top}")
+        every = ", ".join(f"{op} {c}" for op, c in ops.most_common())
+        print(f"{strategy:<11} {n:>9} {wall:>7.2f}s   {every}")
 
     print()
     print("`ecs deploy` (ecs-deploy) vs `wharf deploy` (rolling), same moto server, one run each")

@@ -20,11 +20,13 @@ pub mod platform;
 pub mod preflight;
 pub mod purge;
 pub mod recover;
+pub mod refs;
 pub mod reports;
 pub mod ship;
 pub mod stacks;
 pub mod state;
 pub mod templates;
+pub mod wire;
 
 pub use access::{check_guard, connect, identity, Access, AccessOptions, GuardError, Identity};
 /// The CloudFormation client every stack operation takes.

@@ -49,7 +49,7 @@ impl AwsTarget {
                 jobs: &jobs,
             },
         )?;
-        let rds = aws_sdk_rds::Client::new(&access.config);
+        let rds = crate::wire::rds::Rds::new(&access.config);
         let mut bindings = BTreeMap::new();
         for s in env.services.keys() {
             let b = wharf_cfn::bindings::for_service(manifest, env, s);

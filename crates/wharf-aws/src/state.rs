@@ -17,12 +17,14 @@
 //! Reads are strongly consistent: a deploy must see the record a crashed one left.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use wharf_engine::{Ask, Holder, Lock, Record, RunRecord, Store, TargetError, Unreadable};
 
 use crate::error::AwsError;
+use crate::refs::Refs;
 
 /// Lock items disappear through the table's TTL a day after their lease ends.
 const LOCK_TTL_S: i64 = 86_400;
@@ -32,6 +34,9 @@ const LOCK_TTL_S: i64 = 86_400;
 pub struct DynamoStore {
     pub client: Client,
     pub table: String,
+    /// The deployments' references ([`Refs`]): written into each record saved, learned from
+    /// each record read.
+    pub refs: Arc<Refs>,
 }
 
 fn pk(service: &str) -> AttributeValue {
@@ -93,6 +98,7 @@ impl DynamoStore {
         DynamoStore {
             client,
             table: table.into(),
+            refs: Arc::default(),
         }
     }
 
@@ -154,6 +160,8 @@ impl Store for DynamoStore {
     }
 
     async fn save(&self, record: &Record) -> Result<(), TargetError> {
+        let filled = self.refs.fill(record);
+        let record = filled.as_ref().unwrap_or(record);
         let body = serde_json::to_string(record).map_err(|e| TargetError::new(e.to_string()))?;
         // An update, not a put: the item's other attributes (what was asked of it) stay.
         self.client
@@ -183,9 +191,14 @@ impl Store for DynamoStore {
             .send()
             .await
             .map_err(|e| AwsError::from_sdk(format!("read the record {id}"), e))?;
-        out.item
+        let r = out
+            .item
             .map(|i| record_of(&i).map_err(|e| corrupt(service, id, e)))
-            .transpose()
+            .transpose()?;
+        if let Some(r) = &r {
+            self.refs.learn(r);
+        }
+        Ok(r)
     }
 
     async fn list_readable(
@@ -210,7 +223,10 @@ impl Store for DynamoStore {
             for item in out.items.unwrap_or_default() {
                 let id = text(&item, "sk").trim_start_matches("dep#").to_owned();
                 match record_of(&item) {
-                    Ok(r) => records.push(r),
+                    Ok(r) => {
+                        self.refs.learn(&r);
+                        records.push(r);
+                    }
                     Err(e) => unreadable.push(Unreadable {
                         service: service.to_owned(),
                         id,

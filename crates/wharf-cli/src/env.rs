@@ -60,6 +60,7 @@ pub fn run_on<V: Verb>(
                 let platform = wharf_local::LocalPlatform { manifest, env };
                 verb.run(&ctx, &platform).await
             }
+            #[cfg(feature = "aws")]
             TargetSettings::Aws(aws) => {
                 let access = wharf_aws::connect(&wharf_aws::AccessOptions {
                     profile: global.profile.clone().or_else(|| aws.profile.clone()),
@@ -77,6 +78,10 @@ pub fn run_on<V: Verb>(
                 };
                 verb.run(&ctx, &platform).await
             }
+            #[cfg(not(feature = "aws"))]
+            TargetSettings::Aws(_) => Err(CliError::NoAwsTarget {
+                env: env.name.clone(),
+            }),
         }
     })
 }
@@ -135,6 +140,7 @@ pub fn one_service<'m>(env: &'m Environment, name: Option<&str>) -> Result<&'m S
     }
 }
 
+#[cfg(feature = "aws")]
 /// Prints stack events on stderr: text lines, or JSON lines with `--output json`.
 fn stack_events(printer: &Printer) -> impl Fn(wharf_aws::StackEvent) + Send + Sync {
     let quiet = printer.quiet;

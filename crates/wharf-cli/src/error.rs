@@ -123,13 +123,25 @@ pub enum CliError {
     #[diagnostic(transparent)]
     Build(#[from] wharf_docker::BuildError),
 
+    #[cfg(feature = "aws")]
     #[error(transparent)]
     #[diagnostic(transparent)]
     AwsEnv(#[from] wharf_aws::EnvError),
 
+    #[cfg(feature = "aws")]
     #[error(transparent)]
     #[diagnostic(transparent)]
     AwsImage(#[from] wharf_aws::ImageError),
+
+    #[cfg(not(feature = "aws"))]
+    #[error("environment `{env}` runs on AWS, and this wharf was built without the AWS target")]
+    #[diagnostic(
+        code(wharf::cli::no_aws),
+        help(
+            "build it with the AWS target (a default feature): `cargo install --locked --path crates/wharf-cli`, or `cargo run -p wharf-cli -- …` without `--no-default-features`"
+        )
+    )]
+    NoAwsTarget { env: String },
 
     #[error("failed to start the async runtime")]
     #[diagnostic(code(wharf::cli::runtime))]
@@ -200,11 +212,18 @@ impl CliError {
                 wharf_local::LocalError::NotLocal { .. } | wharf_local::LocalError::NotAws { .. },
             ) => ExitStatus::Usage,
             CliError::Local(_) => ExitStatus::Failure,
+            #[cfg(feature = "aws")]
             CliError::AwsEnv(wharf_aws::EnvError::NotAws { .. }) => ExitStatus::Usage,
+            #[cfg(feature = "aws")]
             CliError::AwsEnv(e) if e.is_aws() => ExitStatus::Aws,
+            #[cfg(feature = "aws")]
             CliError::AwsEnv(_) => ExitStatus::Failure,
+            #[cfg(feature = "aws")]
             CliError::AwsImage(e) if e.is_aws() => ExitStatus::Aws,
+            #[cfg(feature = "aws")]
             CliError::AwsImage(_) => ExitStatus::Failure,
+            #[cfg(not(feature = "aws"))]
+            CliError::NoAwsTarget { .. } => ExitStatus::Usage,
         }
     }
 }

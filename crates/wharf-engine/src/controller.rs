@@ -174,6 +174,7 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
             drained: None,
             service_digest: Some(crate::record::service_digest(req.service)),
             marks: Vec::new(),
+            refs: Default::default(),
         };
         self.save(&mut record).await?;
         self.events.emit(started(&record));
@@ -260,11 +261,14 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
     /// Executes steps until the record is finished (or waits at approval when detached).
     async fn run(&self, service: &Service, mut r: Record) -> Result<Record, EngineError> {
         let mut transitions = 0usize;
-        let mut renewed_at: Option<i64> = None;
-        let mut asked_at: Option<i64> = None;
+        // The lock was just taken, and the record just written or read (with what was asked
+        // of it): the first renewal and the first look are due a period from now.
+        let start = self.clock.now_ms();
+        let mut renewed_at = start;
+        let mut asked_at = start;
         loop {
             let now = self.clock.now_ms();
-            if renewed_at.is_none_or(|t| now - t >= self.options.lease_ms / 3) {
+            if now - renewed_at >= self.options.lease_ms / 3 {
                 if !self
                     .target
                     .renew(&service.name, &self.holder, now, self.options.lease_ms)
@@ -275,17 +279,17 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                         service: service.name.clone(),
                     });
                 }
-                renewed_at = Some(now);
+                renewed_at = now;
             }
             // promote and abort from another process arrive through the store: looked for every
             // fifth poll while a gate waits, not on every one (each look is a call to the store).
             let ask_every = 5 * self.options.poll_ms as i64;
-            if asked_at.is_none_or(|t| now - t >= ask_every) {
+            if now - asked_at >= ask_every {
                 if let Ok(Some(stored)) = self.target.load(&service.name, &r.id).await {
                     r.approved |= stored.approved;
                     r.abort_requested |= stored.abort_requested;
                 }
-                asked_at = Some(now);
+                asked_at = now;
             }
             if r.abort_requested
                 && matches!(r.status, Status::InProgress | Status::AwaitingApproval)
@@ -347,7 +351,11 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     r.step += 1;
                     r.step_started_ms = self.clock.now_ms();
                     r.status = Status::InProgress;
-                    self.save(&mut r).await?;
+                    // After the last step the finish is saved next, at once; a kill between
+                    // them redoes that step, idempotent unless it is a hook (a command).
+                    if r.current_step().is_some() || matches!(step, Step::Hook { .. }) {
+                        self.save(&mut r).await?;
+                    }
                     if let Some(next) = r.current_step() {
                         self.events.emit(Event::Step {
                             id: r.id.clone(),

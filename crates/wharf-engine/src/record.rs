@@ -1,6 +1,7 @@
 //! The deployment record: everything needed to resume or undo a deployment, persisted by the
 //! target's state store after every transition.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -141,6 +142,11 @@ pub struct Record {
     /// The deployment's timeline: when it reached each step and status (`wharf diagnose`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub marks: Vec<Mark>,
+    /// What the runtime made for this deployment and that does not change while it lives, by
+    /// kind (`task-definition`, `target-group`: ARNs on AWS). The target's store fills it in on
+    /// save and reads it back on load, so a resumed deployment does not look them up again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub refs: BTreeMap<String, String>,
 }
 
 /// One moment of a deployment's timeline: the phase it reached, and when.

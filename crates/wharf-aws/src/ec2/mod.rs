@@ -1,25 +1,24 @@
 //! The four EC2 reads the preflight makes (route tables, NAT gateways, VPC endpoints, security
 //! groups) as SigV4-signed Query API requests over the SDK configuration's credentials, region
-//! and endpoint. `aws-sdk-ec2` is not a dependency: its build alone takes minutes on two cores,
-//! for four read-only calls. Throttling and transient failures are retried with exponential
-//! backoff and jitter, like the SDK's standard mode; errors carry EC2's code, classified.
+//! and endpoint ([`crate::wire`]). `aws-sdk-ec2` is not a dependency: its build alone takes
+//! minutes on two cores, for four read-only calls.
 
-mod transport;
 mod xml;
 
 use aws_config::SdkConfig;
 use serde::Serialize;
 
-use crate::error::AwsError;
-use transport::Endpoint;
+use crate::error::{AwsError, ErrorKind};
+use crate::wire::{Wire, EC2};
+use xml::Page;
+
+/// The Query API version every call names.
+const VERSION: &str = "2016-11-15";
 
 /// An EC2 client for the reads below.
 #[derive(Debug, Clone)]
 pub struct Ec2 {
-    pub(crate) config: SdkConfig,
-    pub(crate) endpoint: Endpoint,
-    pub(crate) region: String,
-    pub(crate) max_attempts: u32,
+    wire: Wire,
 }
 
 /// A route table and what it routes.
@@ -98,30 +97,46 @@ impl Ec2 {
     /// A client for `config`'s region, credentials and endpoint (`AWS_ENDPOINT_URL_EC2`, then
     /// the configuration's endpoint override, then EC2's regional endpoint).
     pub fn new(config: &SdkConfig) -> Ec2 {
-        let region = config
-            .region()
-            .map_or_else(|| "us-east-1".to_owned(), |r| r.to_string());
-        let endpoint = std::env::var("AWS_ENDPOINT_URL_EC2")
-            .ok()
-            .and_then(|u| Endpoint::parse(&u))
-            .or_else(|| config.endpoint_url().and_then(Endpoint::parse))
-            .unwrap_or_else(|| Endpoint {
-                https: true,
-                host: if region.starts_with("cn-") {
-                    format!("ec2.{region}.amazonaws.com.cn")
-                } else {
-                    format!("ec2.{region}.amazonaws.com")
-                },
-                port: 443,
-                path: "/".into(),
-            });
-        let max_attempts = config.retry_config().map_or(3, |r| r.max_attempts()).max(1);
         Ec2 {
-            config: config.clone(),
-            endpoint,
-            region,
-            max_attempts,
+            wire: Wire::new(config, EC2),
         }
+    }
+
+    /// Every `item` of `set` across the pages of `action`.
+    async fn paged<P: Page>(
+        &self,
+        action: &str,
+        what: &str,
+        params: &[(String, String)],
+    ) -> Result<Vec<P::Item>, AwsError> {
+        let mut items = Vec::new();
+        let mut token: Option<String> = None;
+        // A bound on pages, so a service answering the same token forever cannot hold us.
+        for _ in 0..100 {
+            let mut p = params.to_vec();
+            if let Some(t) = &token {
+                p.push(("NextToken".into(), t.clone()));
+            }
+            let text = self.wire.query(action, VERSION, what, &p).await?;
+            let page: P = xml::read(&text).map_err(|e| {
+                AwsError::new(
+                    what,
+                    ErrorKind::Other,
+                    format!("an answer wharf cannot read ({e})"),
+                )
+            })?;
+            let (more, next) = page.into_parts();
+            items.extend(more);
+            token = next;
+            if token.is_none() {
+                return Ok(items);
+            }
+        }
+        Err(AwsError::new(
+            what,
+            ErrorKind::Other,
+            format!("{action} kept answering another page after 100 pages"),
+        ))
     }
 
     /// Every route table of `vpc`.

@@ -1,14 +1,11 @@
 //! EC2's answers as typed documents, read with quick-xml's serde support: the four Describe*
 //! answers page by page, and the error document. An element EC2 leaves out or sends empty is
-//! `None` or an empty set.
+//! `None` or an empty set. The error document is read by [`crate::wire`].
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-/// Reads a document into `T`.
-pub(crate) fn read<T: DeserializeOwned>(xml: &str) -> Result<T, String> {
-    quick_xml::de::from_str(xml).map_err(|e| e.to_string())
-}
+pub(crate) use crate::wire::read;
 
 /// `<fooSet><item>…</item>…</fooSet>`.
 #[derive(Debug, Deserialize)]
@@ -155,39 +152,6 @@ pub(crate) struct IpRange {
     pub cidr_ip: String,
 }
 
-/// `<Response><Errors><Error><Code/><Message/></Error></Errors>…</Response>` (or the `Error`
-/// directly under the root).
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ErrorDocument {
-    #[serde(rename = "Errors")]
-    errors: Option<Errors>,
-    #[serde(rename = "Error")]
-    error: Option<ErrorBody>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Errors {
-    #[serde(rename = "Error")]
-    error: Option<ErrorBody>,
-}
-
-#[derive(Debug, Default, Clone, Deserialize)]
-pub(crate) struct ErrorBody {
-    #[serde(rename = "Code", default)]
-    pub code: String,
-    #[serde(rename = "Message", default)]
-    pub message: String,
-}
-
-impl ErrorDocument {
-    pub(crate) fn error(self) -> ErrorBody {
-        self.errors
-            .and_then(|e| e.error)
-            .or(self.error)
-            .unwrap_or_default()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,12 +211,5 @@ mod tests {
         let e = &groups[0].ip_permissions_egress.items[0];
         assert_eq!((e.ip_protocol.as_str(), e.from_port), ("-1", None));
         assert_eq!(e.ip_ranges.items[0].cidr_ip, "0.0.0.0/0");
-        let err = read::<ErrorDocument>(
-            "<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>r</RequestID></Response>",
-        )
-        .expect("reads")
-        .error();
-        assert_eq!(err.code, "RequestLimitExceeded");
-        assert_eq!(err.message, "Request limit exceeded.");
     }
 }

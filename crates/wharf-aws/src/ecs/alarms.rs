@@ -43,10 +43,19 @@ pub fn names(tg_name: &str) -> [String; 2] {
     [format!("{tg_name}-5xx"), format!("{tg_name}-unhealthy")]
 }
 
-fn query(id: &str, lb_arn: &str, tg_arn: &str, metric: &str, period: i32) -> MetricDataQuery {
+/// A sum over `period` of the target group's `metric`; `data`: returned, not only used in
+/// an expression.
+fn query(
+    id: &str,
+    lb_arn: &str,
+    tg_arn: &str,
+    metric: &str,
+    period: i32,
+    data: bool,
+) -> MetricDataQuery {
     MetricDataQuery::builder()
         .id(id)
-        .return_data(false)
+        .return_data(data)
         .metric_stat(
             MetricStat::builder()
                 .metric(
@@ -89,13 +98,14 @@ pub async fn ensure(
             "{}: more than {}% of {deployment}'s requests answered 5xx",
             service.name, policy.max_5xx_percent
         ))
-        .metrics(query("requests", lb, tg_arn, "RequestCount", period))
+        .metrics(query("requests", lb, tg_arn, "RequestCount", period, false))
         .metrics(query(
             "errors",
             lb,
             tg_arn,
             "HTTPCode_Target_5XX_Count",
             period,
+            false,
         ))
         .metrics(
             MetricDataQuery::builder()
@@ -179,7 +189,7 @@ pub async fn delete(cw: &Client, names: &[String]) -> Result<(), AwsError> {
 }
 
 /// Requests and 5xx answers of a target group of load balancer `lb_arn` over the last
-/// `window_ms` (whole minutes).
+/// `window_ms` (whole minutes): both sums in one GetMetricData call.
 pub async fn requests(
     cw: &Client,
     lb_arn: &str,
@@ -190,29 +200,32 @@ pub async fn requests(
     let period = (window_ms.div_ceil(60_000).max(1) * 60) as i32;
     let start = DateTime::from_millis(now_ms - i64::from(period) * 1000);
     let end = DateTime::from_millis(now_ms);
-    let mut sums = [0u64; 2];
-    for (i, metric) in ["RequestCount", "HTTPCode_Target_5XX_Count"]
+    let ids = ["requests", "errors"];
+    let mut call = cw.get_metric_data().start_time(start).end_time(end);
+    for (id, metric) in ids
         .into_iter()
-        .enumerate()
+        .zip(["RequestCount", "HTTPCode_Target_5XX_Count"])
     {
-        let got = cw
-            .get_metric_statistics()
-            .namespace(NAMESPACE)
-            .metric_name(metric)
-            .set_dimensions(Some(dims(lb_arn, tg_arn)))
-            .start_time(start)
-            .end_time(end)
-            .period(period)
-            .statistics(Statistic::Sum)
+        call = call.metric_data_queries(query(id, lb_arn, tg_arn, metric, period, true));
+    }
+    let mut sums = [0u64; 2];
+    let mut token = None;
+    loop {
+        let got = call
+            .clone()
+            .set_next_token(token)
             .send()
             .await
-            .map_err(|e| AwsError::from_sdk(format!("read metric {metric}"), e))?;
-        sums[i] = got
-            .datapoints()
-            .iter()
-            .filter_map(|d| d.sum())
-            .sum::<f64>()
-            .max(0.0) as u64;
+            .map_err(|e| AwsError::from_sdk("read the request metrics", e))?;
+        for r in got.metric_data_results() {
+            if let Some(i) = ids.iter().position(|id| r.id() == Some(*id)) {
+                sums[i] += r.values().iter().sum::<f64>().max(0.0) as u64;
+            }
+        }
+        match got.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => break,
+        }
     }
     Ok((sums[0], sums[1]))
 }

@@ -11,7 +11,8 @@ pub struct Clients {
     pub scaling: aws_sdk_applicationautoscaling::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
     pub scheduler: aws_sdk_scheduler::Client,
-    pub ssm: aws_sdk_ssm::Client,
+    /// SSM, by hand ([`crate::wire`]).
+    pub ssm: crate::wire::ssm::Ssm,
     pub secrets: aws_sdk_secretsmanager::Client,
     /// Deployment notices to an SNS topic.
     pub sns: aws_sdk_sns::Client,
@@ -31,7 +32,7 @@ impl Clients {
             scaling: aws_sdk_applicationautoscaling::Client::new(config),
             logs: aws_sdk_cloudwatchlogs::Client::new(config),
             scheduler: aws_sdk_scheduler::Client::new(config),
-            ssm: aws_sdk_ssm::Client::new(config),
+            ssm: crate::wire::ssm::Ssm::new(config),
             secrets: aws_sdk_secretsmanager::Client::new(config),
             sns: aws_sdk_sns::Client::new(config),
             cfn: aws_sdk_cloudformation::Client::new(config),

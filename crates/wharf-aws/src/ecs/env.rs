@@ -302,7 +302,7 @@ pub fn ssm_arn(region: &str, account: &str, path: &str) -> String {
 /// values, and the ARN of the master secret RDS keeps for an instance (with ECS's JSON-key
 /// suffix), read through DescribeDBInstances.
 pub async fn resolve_bindings(
-    rds: &aws_sdk_rds::Client,
+    rds: &crate::wire::rds::Rds,
     out: &EnvOutputs,
     bindings: &[wharf_cfn::bindings::Binding],
 ) -> Result<Vec<(String, crate::ecs::EnvValue)>, AwsError> {
@@ -335,24 +335,13 @@ pub async fn resolve_bindings(
                 key,
             } => {
                 let instance = output(stack, instance_output)?;
-                let described = rds
-                    .describe_db_instances()
-                    .db_instance_identifier(&instance)
-                    .send()
-                    .await
-                    .map_err(|e| AwsError::from_sdk(format!("describe database {instance}"), e))?;
-                let arn = described
-                    .db_instances()
-                    .first()
-                    .and_then(|i| i.master_user_secret())
-                    .and_then(|s| s.secret_arn())
-                    .ok_or_else(|| {
-                        AwsError::new(
-                            format!("find the master secret of database {instance}"),
-                            ErrorKind::NotFound,
-                            "the instance has no RDS-managed master secret (ManageMasterUserPassword)",
-                        )
-                    })?;
+                let arn = rds.master_secret_arn(&instance).await?.ok_or_else(|| {
+                    AwsError::new(
+                        format!("find the master secret of database {instance}"),
+                        ErrorKind::NotFound,
+                        "the instance has no RDS-managed master secret (ManageMasterUserPassword)",
+                    )
+                })?;
                 format!("{arn}:{key}::")
             }
         };

@@ -6,7 +6,7 @@ use aws_sdk_elasticloadbalancingv2::types::TargetHealthStateEnum;
 use wharf_engine::{Health, TargetError};
 use wharf_manifest::Service;
 
-use super::{alarms, rolling, service, taskdef, terr, AwsTarget};
+use super::{alarms, rolling, service, terr, AwsTarget};
 use crate::error::AwsError;
 
 impl AwsTarget {
@@ -27,10 +27,7 @@ impl AwsTarget {
             });
         };
         let td = if rolling(service) {
-            taskdef::find(ecs, &self.family(service), deployment)
-                .await
-                .map_err(terr)?
-                .unwrap_or_default()
+            self.td_arn(service, deployment).await?.unwrap_or_default()
         } else {
             view.task_definition.clone()
         };
@@ -117,9 +114,18 @@ impl AwsTarget {
             }
         });
         let firing = if service.routed() {
-            alarms::firing(&self.clients.cw, &self.alarm_names(service, deployment))
-                .await
-                .map_err(terr)?
+            let names = self.alarm_names(service, deployment);
+            let key = names.join(" ");
+            match self.alarms_read.get(&key) {
+                Some(firing) => firing,
+                None => {
+                    let firing = alarms::firing(&self.clients.cw, &names)
+                        .await
+                        .map_err(terr)?;
+                    self.alarms_read.put(&key, firing.clone());
+                    firing
+                }
+            }
         } else {
             Vec::new()
         };

@@ -120,8 +120,19 @@ pub async fn ensure_tg(
                 .ok_or_else(|| AwsError::new(&action, ErrorKind::Other, "no ARN returned"))?
         }
     };
+    set_drain_delay(elb, &arn, name, service).await?;
+    Ok(arn)
+}
+
+/// Sets the target group's deregistration delay to the service's drain timeout.
+pub async fn set_drain_delay(
+    elb: &Client,
+    arn: &str,
+    name: &str,
+    service: &Service,
+) -> Result<(), AwsError> {
     elb.modify_target_group_attributes()
-        .target_group_arn(&arn)
+        .target_group_arn(arn)
         .attributes(
             TargetGroupAttribute::builder()
                 .key("deregistration_delay.timeout_seconds")
@@ -131,7 +142,7 @@ pub async fn ensure_tg(
         .send()
         .await
         .map_err(|e| AwsError::from_sdk(format!("set the deregistration delay of {name}"), e))?;
-    Ok(arn)
+    Ok(())
 }
 
 /// Deletes a target group; gone already is fine.

@@ -36,6 +36,7 @@ mod attach;
 mod drain;
 mod evidence;
 pub mod exec;
+mod fresh;
 mod health;
 mod keep;
 mod provision;
@@ -56,6 +57,7 @@ use wharf_manifest::rules::RuleLayout;
 use wharf_manifest::{Build, Job, Names, Service, SmokeCheck, StrategyKind};
 
 use crate::error::AwsError;
+use crate::refs::Kind;
 use crate::state::DynamoStore;
 pub use clients::Clients;
 pub use env::{EnvOutputs, ServiceOutputs};
@@ -80,6 +82,10 @@ pub struct AwsTarget {
     seen: Mutex<HashMap<String, Vec<(String, String)>>>,
     /// Rule edits of this process one at a time.
     edit: tokio::sync::Mutex<()>,
+    /// Alarms in ALARM by the deployment's alarm names, while fresh ([`fresh`]).
+    alarms_read: fresh::Fresh<Vec<String>>,
+    /// Requests and 5xx answers by target group and window, while fresh.
+    requests_read: fresh::Fresh<(u64, u64)>,
 }
 
 pub(crate) fn terr(e: AwsError) -> TargetError {
@@ -109,6 +115,8 @@ impl AwsTarget {
             poll: Duration::from_secs(2),
             seen: Mutex::new(HashMap::new()),
             edit: tokio::sync::Mutex::new(()),
+            alarms_read: fresh::Fresh::new(fresh::CLOUDWATCH_MS),
+            requests_read: fresh::Fresh::new(fresh::CLOUDWATCH_MS),
         }
     }
 
@@ -149,14 +157,42 @@ impl AwsTarget {
         (l.base, l.test, l.sticky)
     }
 
+    /// The deployment's target group, if it exists: as remembered ([`crate::refs`]), else
+    /// found by its name.
     pub(crate) async fn tg_arn(
         &self,
         service: &Service,
         deployment: &str,
     ) -> Result<Option<String>, TargetError> {
-        lb::find_tg(&self.clients.elb, &self.tg_name(service, deployment))
+        if let Some(arn) = self.store.refs.get(deployment, Kind::TargetGroup) {
+            return Ok(Some(arn));
+        }
+        let arn = lb::find_tg(&self.clients.elb, &self.tg_name(service, deployment))
             .await
-            .map_err(terr)
+            .map_err(terr)?;
+        if let Some(a) = &arn {
+            self.store.refs.put(deployment, Kind::TargetGroup, a);
+        }
+        Ok(arn)
+    }
+
+    /// The deployment's task definition, if registered: as remembered, else found by its
+    /// `DEPLOYMENT_ID`.
+    pub(crate) async fn td_arn(
+        &self,
+        service: &Service,
+        deployment: &str,
+    ) -> Result<Option<String>, TargetError> {
+        if let Some(arn) = self.store.refs.get(deployment, Kind::TaskDefinition) {
+            return Ok(Some(arn));
+        }
+        let arn = taskdef::find(&self.clients.ecs, &self.family(service), deployment)
+            .await
+            .map_err(terr)?;
+        if let Some(a) = &arn {
+            self.store.refs.put(deployment, Kind::TaskDefinition, a);
+        }
+        Ok(arn)
     }
 
     async fn record_of(&self, service: &Service, deployment: &str) -> Result<Record, TargetError> {
@@ -265,15 +301,23 @@ impl Target for AwsTarget {
         let Some(tg) = self.tg_arn(service, deployment).await? else {
             return Ok(Requests::default());
         };
-        let (total, errors_5xx) = alarms::requests(
-            &self.clients.cw,
-            self.out.load_balancer_of(service),
-            &tg,
-            SystemClock.now_ms(),
-            window_ms,
-        )
-        .await
-        .map_err(terr)?;
+        let key = format!("{tg} {window_ms}");
+        let (total, errors_5xx) = match self.requests_read.get(&key) {
+            Some(read) => read,
+            None => {
+                let read = alarms::requests(
+                    &self.clients.cw,
+                    self.out.load_balancer_of(service),
+                    &tg,
+                    SystemClock.now_ms(),
+                    window_ms,
+                )
+                .await
+                .map_err(terr)?;
+                self.requests_read.put(&key, read);
+                read
+            }
+        };
         Ok(Requests { total, errors_5xx })
     }
 
@@ -408,9 +452,7 @@ impl Target for AwsTarget {
         let whole = if rolling(service) {
             // The shared service goes only when it still runs this deployment (the last one
             // drained, or a first deployment rolled back); otherwise ECS already replaced it.
-            let td = taskdef::find(&self.clients.ecs, &self.family(service), deployment)
-                .await
-                .map_err(terr)?;
+            let td = self.td_arn(service, deployment).await?;
             match service::describe(&self.clients.ecs, &self.out.cluster, &ecs_name)
                 .await
                 .map_err(terr)?

@@ -7,6 +7,7 @@ use wharf_engine::{Record, TargetError};
 use wharf_manifest::Service;
 
 use super::{alarms, lb, rolling, service, taskdef, terr, AwsTarget};
+use crate::refs::Kind;
 
 impl AwsTarget {
     /// Everything a deployment runs on, each step idempotent.
@@ -22,23 +23,46 @@ impl AwsTarget {
             .get(&service.name)
             .cloned()
             .unwrap_or_default();
-        let td = taskdef::ensure(
-            &self.clients.ecs,
-            &self.out,
-            &self.family(service),
-            service,
-            record,
-            &bindings,
-        )
-        .await
-        .map_err(terr)?;
+        let refs = &self.store.refs;
+        let td = match refs.get(&record.id, Kind::TaskDefinition) {
+            Some(td) => td,
+            None => taskdef::ensure(
+                &self.clients.ecs,
+                &self.out,
+                &self.family(service),
+                service,
+                record,
+                &bindings,
+            )
+            .await
+            .map_err(terr)?,
+        };
+        refs.put(&record.id, Kind::TaskDefinition, &td);
         self.keep_image(service, record).await.map_err(terr)?;
         let tg_name = self.tg_name(service, &record.id);
         let mut alarm_names = Vec::new();
         let tg = if service.routed() {
-            let tg = lb::ensure_tg(&self.clients.elb, &self.out, &tg_name, service, &record.id)
-                .await
-                .map_err(terr)?;
+            // Made (or found and checked) once per deployment; then remembered. Rolling
+            // deployments share one, which the previous one's record names.
+            let shared = rolling(service)
+                .then(|| record.previous.as_deref())
+                .flatten()
+                .and_then(|p| refs.get(p, Kind::TargetGroup));
+            let tg = match (refs.get(&record.id, Kind::TargetGroup), shared) {
+                (Some(tg), _) => tg,
+                (None, Some(tg)) => {
+                    lb::set_drain_delay(&self.clients.elb, &tg, &tg_name, service)
+                        .await
+                        .map_err(terr)?;
+                    tg
+                }
+                (None, None) => {
+                    lb::ensure_tg(&self.clients.elb, &self.out, &tg_name, service, &record.id)
+                        .await
+                        .map_err(terr)?
+                }
+            };
+            refs.put(&record.id, Kind::TargetGroup, &tg);
             // ECS refuses a service whose target group is on no listener rule: attach it
             // first, then create the service.
             self.attach(service, &record.id, &tg).await?;

@@ -62,7 +62,10 @@ impl AwsTarget {
         let started = clock.now_ms();
         loop {
             match lb::delete_tg(&self.clients.elb, tg).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.store.refs.forget_arn(tg);
+                    return Ok(());
+                }
                 Err(e)
                     if e.kind == ErrorKind::Conflict
                         && clock.now_ms() - started < limit.as_millis() as i64 =>
@@ -84,15 +87,12 @@ impl AwsTarget {
         for r in self.store.list(&service.name).await? {
             let live = !r.is_finished() || r.outcome == Some(wharf_engine::Outcome::Succeeded);
             if live {
-                if let Some(arn) = taskdef::find(&self.clients.ecs, &self.family(service), &r.id)
-                    .await
-                    .map_err(terr)?
-                {
+                if let Some(arn) = self.td_arn(service, &r.id).await? {
                     protect.push(arn);
                 }
             }
         }
-        taskdef::deregister_beyond(
+        let gone = taskdef::deregister_beyond(
             &self.clients.ecs,
             &self.family(service),
             service.deploy.drain.keep + 1,
@@ -100,6 +100,9 @@ impl AwsTarget {
         )
         .await
         .map_err(terr)?;
+        for arn in gone {
+            self.store.refs.forget_arn(&arn);
+        }
         Ok(())
     }
 }

@@ -117,7 +117,10 @@ pub fn container_env(
     (plain, secrets)
 }
 
-/// Registers the deployment's task definition, or finds the one registered before.
+/// Registers the deployment's task definition, or finds the one registered before. A
+/// deployment registers its task definition first, holding the service's lock, and nothing
+/// registers one of the family after it but a later deployment: one registered by a killed
+/// attempt is the family's newest, so one call tells.
 pub async fn ensure(
     ecs: &Client,
     out: &EnvOutputs,
@@ -126,8 +129,10 @@ pub async fn ensure(
     record: &Record,
     bindings: &[(String, EnvValue)],
 ) -> Result<String, AwsError> {
-    if let Some(arn) = find(ecs, family, &record.id).await? {
-        return Ok(arn);
+    if let Some((arn, id)) = newest(ecs, family).await? {
+        if id == record.id {
+            return Ok(arn);
+        }
     }
     let action = format!("register task definition {family} for {}", record.id);
     let so = out.service(&service.name)?;
@@ -245,28 +250,63 @@ fn family_of(arn: &str) -> Option<&str> {
     arn.rsplit_once('/')?.1.rsplit_once(':').map(|(f, _)| f)
 }
 
-/// The task definition registered for `deployment`, if any (looked up by its `DEPLOYMENT_ID`).
+/// The family's newest active revision and the deployment it was registered for (its
+/// `DEPLOYMENT_ID`), if the family has one.
+async fn newest(ecs: &Client, family: &str) -> Result<Option<(String, String)>, AwsError> {
+    match describe(ecs, family).await {
+        Ok(found) => Ok(found),
+        // A family with no active revision.
+        Err(e) if e.kind == ErrorKind::NotFound || e.code.as_deref() == Some("ClientException") => {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A task definition (`family`, `family:revision` or an ARN) and its `DEPLOYMENT_ID`.
+async fn describe(ecs: &Client, which: &str) -> Result<Option<(String, String)>, AwsError> {
+    let td = ecs
+        .describe_task_definition()
+        .task_definition(which)
+        .send()
+        .await
+        .map_err(|e| AwsError::from_sdk(format!("describe task definition {which}"), e))?
+        .task_definition;
+    Ok(td.and_then(|t| {
+        let id = t
+            .container_definitions()
+            .iter()
+            .flat_map(|c| c.environment())
+            .find(|kv| kv.name() == Some("DEPLOYMENT_ID"))
+            .and_then(|kv| kv.value())
+            .unwrap_or_default()
+            .to_owned();
+        Some((t.task_definition_arn?, id))
+    }))
+}
+
+/// The task definition registered for `deployment`, if any (looked up by its `DEPLOYMENT_ID`):
+/// the family's newest first (a deployment in progress), then back through its revisions.
 pub async fn find(
     ecs: &Client,
     family: &str,
     deployment: &str,
 ) -> Result<Option<String>, AwsError> {
+    let newest = newest(ecs, family).await?;
+    if let Some((arn, id)) = &newest {
+        if id == deployment {
+            return Ok(Some(arn.clone()));
+        }
+    }
+    let seen = newest.map(|(arn, _)| arn);
     for arn in revisions(ecs, family, SEARCH_REVISIONS).await? {
-        let td = ecs
-            .describe_task_definition()
-            .task_definition(&arn)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(format!("describe task definition {arn}"), e))?;
-        let ours = td.task_definition.is_some_and(|t| {
-            t.container_definitions().iter().any(|c| {
-                c.environment()
-                    .iter()
-                    .any(|kv| kv.name() == Some("DEPLOYMENT_ID") && kv.value() == Some(deployment))
-            })
-        });
-        if ours {
-            return Ok(Some(arn));
+        if seen.as_ref() == Some(&arn) {
+            continue;
+        }
+        if let Some((arn, id)) = describe(ecs, &arn).await? {
+            if id == deployment {
+                return Ok(Some(arn));
+            }
         }
     }
     Ok(None)
@@ -283,14 +323,8 @@ pub async fn read_secret(
     match secret {
         SecretRef::Ssm { path } => clients
             .ssm
-            .get_parameter()
-            .name(path)
-            .with_decryption(true)
-            .send()
-            .await
-            .map_err(|e| AwsError::from_sdk(&action, e))?
-            .parameter
-            .and_then(|p| p.value)
+            .get_parameter(path, true, &action)
+            .await?
             .ok_or_else(|| {
                 AwsError::new(&action, ErrorKind::NotFound, "the parameter has no value")
             }),

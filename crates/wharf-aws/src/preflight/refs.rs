@@ -276,7 +276,7 @@ pub(super) async fn secrets(cx: &Context<'_>) -> Vec<Finding> {
             "no service references a secret or parameter",
         )];
     }
-    let ssm = aws_sdk_ssm::Client::new(&cx.access.config);
+    let ssm = crate::wire::ssm::Ssm::new(&cx.access.config);
     let sm = aws_sdk_secretsmanager::Client::new(&cx.access.config);
     let iam = aws_sdk_iam::Client::new(&cx.access.config);
     let role = cx.baseline("ExecutionRoleArn");
@@ -362,20 +362,14 @@ async fn role_reads(
 
 async fn parameter(
     cx: &Context<'_>,
-    ssm: &aws_sdk_ssm::Client,
+    ssm: &crate::wire::ssm::Ssm,
     subject: &str,
     name: &str,
 ) -> Finding {
-    match ssm
-        .get_parameter()
-        .name(name)
-        .with_decryption(false)
-        .send()
-        .await
-    {
+    let what = format!("read parameter {name} (ssm:GetParameter)");
+    match ssm.get_parameter(name, false, &what).await {
         Ok(_) => Finding::ok(Check::Secret, subject, "the parameter exists"),
         Err(e) => {
-            let e = AwsError::from_sdk(format!("read parameter {name} (ssm:GetParameter)"), e);
             if e.code.as_deref() == Some("ParameterNotFound") || e.kind == ErrorKind::NotFound {
                 Finding::error(
                     Check::Secret,

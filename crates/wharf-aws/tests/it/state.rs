@@ -81,6 +81,7 @@ fn record(id: &str, started_ms: i64) -> Record {
         drained: None,
         service_digest: None,
         marks: Vec::new(),
+        refs: Default::default(),
     }
 }
 
@@ -233,4 +234,44 @@ async fn one_unreadable_record_is_skipped_by_history_and_named() {
     // A deploy does not pass over a record it cannot read.
     let err = s.list("web").await.expect_err("strict");
     assert!(err.message.contains("test-20261129-153000Z"), "{err:?}");
+}
+
+#[tokio::test]
+async fn references_found_once_are_kept_in_the_record_for_the_next_process() {
+    use wharf_aws::refs::Kind;
+    let m = moto();
+    let client = table(&m.endpoint()).await;
+    let first = DynamoStore::new(client.clone(), "pulse-test-wharf");
+    let r = record("test-20261203-130000Z", 1);
+    first.refs.put(
+        &r.id,
+        Kind::TaskDefinition,
+        "arn:aws:ecs:td/pulse-test-web:7",
+    );
+    first.refs.put(&r.id, Kind::TargetGroup, "arn:aws:elb:tg/x");
+    // The engine's copy knows nothing of them; the store writes them in.
+    first.save(&r).await.expect("save");
+
+    // A resumed deployment (another process) reads them back with the record.
+    let second = DynamoStore::new(client.clone(), "pulse-test-wharf");
+    let loaded = second
+        .load("web", &r.id)
+        .await
+        .expect("load")
+        .expect("there");
+    assert_eq!(loaded.refs.len(), 2, "{loaded:?}");
+    assert_eq!(
+        second.refs.get(&r.id, Kind::TaskDefinition).as_deref(),
+        Some("arn:aws:ecs:td/pulse-test-web:7")
+    );
+    // What is deleted is forgotten, in the process and at the record's next save.
+    second.refs.forget_arn("arn:aws:elb:tg/x");
+    second.save(&loaded).await.expect("save");
+    let third = DynamoStore::new(client, "pulse-test-wharf");
+    let listed = third.list("web").await.expect("list");
+    assert_eq!(
+        listed[0].refs.keys().collect::<Vec<_>>(),
+        ["task-definition"]
+    );
+    assert_eq!(third.refs.get(&r.id, Kind::TargetGroup), None);
 }

@@ -38,7 +38,7 @@ pub const UNSCOPED_ACTIONS: &[&str] = &[
     "ec2:DescribeRouteTables",
     "ec2:DescribeSecurityGroups",
     "ec2:DescribeVpcEndpoints",
-    "cloudwatch:GetMetricStatistics",
+    "cloudwatch:GetMetricData",
     "application-autoscaling:DescribeScalableTargets",
     "application-autoscaling:DescribeScalingPolicies",
     "scheduler:ListSchedules",

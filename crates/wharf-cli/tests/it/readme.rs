@@ -31,7 +31,7 @@ pub fn block_after(marker: &str) -> String {
 fn the_main_command_runs_as_written() {
     let cmd = command_after("main-command");
     let args = cmd
-        .strip_prefix("cargo run -q -p wharf-cli -- ")
+        .strip_prefix("cargo run -q -p wharf-cli --no-default-features -- ")
         .unwrap_or_else(|| panic!("unexpected main command: {cmd}"));
     let args: Vec<&str> = args.split_whitespace().collect();
     assert_eq!(

@@ -1,0 +1,143 @@
+//! What does not change while a deployment lives — its task definition's and its target
+//! group's ARNs — found once and kept: in this process, and in the deployment's record
+//! ([`wharf_engine::Record::refs`]), which the state store fills in on save and reads back on
+//! load. Without it every health poll looked the task definition up again by its
+//! `DEPLOYMENT_ID` (ListTaskDefinitions and DescribeTaskDefinition) and the target group by its
+//! name (DescribeTargetGroups).
+//!
+//! An entry goes when what it names goes: a deleted target group, a deregistered task
+//! definition ([`Refs::forget_arn`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use wharf_engine::Record;
+
+/// The kinds of reference kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    TaskDefinition,
+    TargetGroup,
+}
+
+impl Kind {
+    /// The key in the record's `refs`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Kind::TaskDefinition => "task-definition",
+            Kind::TargetGroup => "target-group",
+        }
+    }
+}
+
+/// Per deployment id, its references by kind.
+#[derive(Debug, Default)]
+pub struct Refs(Mutex<HashMap<String, BTreeMap<String, String>>>);
+
+impl Refs {
+    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, BTreeMap<String, String>>) -> R) -> R {
+        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    pub fn get(&self, deployment: &str, kind: Kind) -> Option<String> {
+        self.with(|m| m.get(deployment)?.get(kind.key()).cloned())
+    }
+
+    pub fn put(&self, deployment: &str, kind: Kind, arn: &str) {
+        self.with(|m| {
+            m.entry(deployment.to_owned())
+                .or_default()
+                .insert(kind.key().to_owned(), arn.to_owned());
+        });
+    }
+
+    /// Forgets every reference to `arn` (it was deleted or deregistered).
+    pub fn forget_arn(&self, arn: &str) {
+        self.with(|m| {
+            for refs in m.values_mut() {
+                refs.retain(|_, v| v != arn);
+            }
+        });
+    }
+
+    /// Learns the references a record carries (one read from the store).
+    pub fn learn(&self, r: &Record) {
+        if r.refs.is_empty() {
+            return;
+        }
+        self.with(|m| {
+            let known = m.entry(r.id.clone()).or_default();
+            for (k, v) in &r.refs {
+                known.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        });
+    }
+
+    /// The record with the references known for it, as it is to be stored (None: store it as
+    /// it is). What this process forgot leaves the record too.
+    pub fn fill(&self, r: &Record) -> Option<Record> {
+        let known = self.with(|m| m.get(&r.id).cloned())?;
+        if known == r.refs {
+            return None;
+        }
+        let mut out = r.clone();
+        out.refs = known;
+        Some(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str) -> Record {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "app": "pulse", "env": "test", "service": "api", "image": "i",
+            "strategy": "rolling", "steps": [], "step": 0, "step_started_ms": 0,
+            "status": "in-progress", "weight": 0, "started_ms": 0, "updated_ms": 0
+        }))
+        .expect("a record")
+    }
+
+    #[test]
+    fn references_go_into_the_record_and_come_back_from_it() {
+        let a = Refs::default();
+        a.put("d1", Kind::TaskDefinition, "arn:td:1");
+        a.put("d1", Kind::TargetGroup, "arn:tg:1");
+        let stored = a.fill(&record("d1")).expect("filled");
+        assert_eq!(stored.refs.len(), 2);
+        assert!(a.fill(&stored).is_none(), "nothing new to add");
+        assert!(a.fill(&record("d2")).is_none(), "nothing known of d2");
+
+        // Another process reads the record and knows them without a lookup.
+        let b = Refs::default();
+        b.learn(&stored);
+        assert_eq!(
+            b.get("d1", Kind::TaskDefinition).as_deref(),
+            Some("arn:td:1")
+        );
+        assert_eq!(b.get("d1", Kind::TargetGroup).as_deref(), Some("arn:tg:1"));
+    }
+
+    #[test]
+    fn a_deleted_resource_is_forgotten_everywhere() {
+        let r = Refs::default();
+        // Rolling deployments share one target group.
+        r.put("d1", Kind::TargetGroup, "arn:tg");
+        r.put("d2", Kind::TargetGroup, "arn:tg");
+        r.put("d2", Kind::TaskDefinition, "arn:td:2");
+        let mut stored = record("d1");
+        stored.refs = [("target-group".to_owned(), "arn:tg".to_owned())].into();
+        r.forget_arn("arn:tg");
+        assert!(
+            r.fill(&stored).expect("rewritten").refs.is_empty(),
+            "a record read before the deletion loses it on its next save"
+        );
+        assert_eq!(r.get("d1", Kind::TargetGroup), None);
+        assert_eq!(r.get("d2", Kind::TargetGroup), None);
+        assert_eq!(
+            r.get("d2", Kind::TaskDefinition).as_deref(),
+            Some("arn:td:2")
+        );
+    }
+}
