@@ -26,7 +26,9 @@ impl AwsTarget {
         let quiet = |_| {};
         let stacks = Stacks::new(&cfn, &quiet);
         let mut outputs = BTreeMap::new();
-        for stack in [names.baseline_stack(), names.data_stack()] {
+        // The data stack's outputs are what data bindings read: none without data.
+        let data = (!env.data.is_empty()).then(|| names.data_stack());
+        for stack in std::iter::once(names.baseline_stack()).chain(data) {
             if let Some(info) = stacks.describe(&stack).await? {
                 outputs.insert(stack, info.outputs.into_iter().collect());
             }

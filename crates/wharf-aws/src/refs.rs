@@ -30,13 +30,23 @@ impl Kind {
     }
 }
 
-/// Per deployment id, its references by kind.
+/// Per deployment id, its references by kind; and the image of each record read (a record's
+/// image never changes: retiring a deployment needs it without reading its record again).
 #[derive(Debug, Default)]
-pub struct Refs(Mutex<HashMap<String, BTreeMap<String, String>>>);
+pub struct Refs {
+    by_id: Mutex<HashMap<String, BTreeMap<String, String>>>,
+    images: Mutex<HashMap<String, String>>,
+}
 
 impl Refs {
     fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, BTreeMap<String, String>>) -> R) -> R {
-        f(&mut self.0.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut self.by_id.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The image of deployment `id`, as its record read in this process says.
+    pub fn image(&self, id: &str) -> Option<String> {
+        let images = self.images.lock().unwrap_or_else(|p| p.into_inner());
+        images.get(id).cloned()
     }
 
     pub fn get(&self, deployment: &str, kind: Kind) -> Option<String> {
@@ -60,8 +70,12 @@ impl Refs {
         });
     }
 
-    /// Learns the references a record carries (one read from the store).
+    /// Learns the references a record carries, and its image (one read from the store).
     pub fn learn(&self, r: &Record) {
+        self.images
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(r.id.clone(), r.image.clone());
         if r.refs.is_empty() {
             return;
         }
@@ -117,6 +131,8 @@ mod tests {
             Some("arn:td:1")
         );
         assert_eq!(b.get("d1", Kind::TargetGroup).as_deref(), Some("arn:tg:1"));
+        assert_eq!(b.image("d1").as_deref(), Some("i"));
+        assert_eq!(b.image("d2"), None);
     }
 
     #[test]

@@ -351,9 +351,16 @@ impl<T: Target, C: Clock> Engine<'_, T, C> {
                     r.step += 1;
                     r.step_started_ms = self.clock.now_ms();
                     r.status = Status::InProgress;
-                    // After the last step the finish is saved next, at once; a kill between
-                    // them redoes that step, idempotent unless it is a hook (a command).
-                    if r.current_step().is_some() || matches!(step, Step::Hook { .. }) {
+                    // Saved after each step but two: provisioning (the health wait after it
+                    // starts over on resume, and provisioning again is idempotent) and the
+                    // last step (the finish is saved next, at once; a kill between them redoes
+                    // that step, idempotent unless it is a hook, a command).
+                    let redo_is_safe = match step {
+                        Step::Provision { .. } => true,
+                        Step::Hook { .. } => false,
+                        _ => r.current_step().is_none(),
+                    };
+                    if !redo_is_safe {
                         self.save(&mut r).await?;
                     }
                     if let Some(next) = r.current_step() {

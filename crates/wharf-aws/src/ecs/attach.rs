@@ -19,7 +19,7 @@ impl AwsTarget {
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
         let listener = self.out.listener_of(service);
-        let rules = lb::rules(elb, listener).await.map_err(terr)?;
+        let rules = self.kept.rules(elb, listener).await.map_err(terr)?;
         let (base, _, sticky) = Self::priorities(service);
         let tags = self.rule_tags(service);
         match rules.iter().find(|r| r.priority == base) {
@@ -27,22 +27,24 @@ impl AwsTarget {
             Some(r) => {
                 let mut fwd = r.forward.clone();
                 fwd.push((tg.to_owned(), 0));
-                lb::set_forward(elb, r, lb::forward(&fwd, self.sticky_s(service)))
+                self.kept
+                    .set_forward(elb, r, lb::forward(&fwd, self.sticky_s(service)))
                     .await
                     .map_err(terr)?;
             }
             None => {
-                lb::put_rule(
-                    elb,
-                    listener,
-                    &rules,
-                    base,
-                    lb::conditions(service, None),
-                    lb::forward(&[(tg.to_owned(), 0)], self.sticky_s(service)),
-                    &tags,
-                )
-                .await
-                .map_err(terr)?;
+                self.kept
+                    .put_rule(
+                        elb,
+                        listener,
+                        &rules,
+                        base,
+                        lb::conditions(service, None),
+                        lb::forward(&[(tg.to_owned(), 0)], self.sticky_s(service)),
+                        &tags,
+                    )
+                    .await
+                    .map_err(terr)?;
             }
         }
         self.guard_drain(service, &rules).await?;
@@ -71,34 +73,36 @@ impl AwsTarget {
             })?;
         let a = &service.deploy.affinity;
         let to_tg = lb::forward(&[(tg.to_owned(), 1)], None);
-        lb::put_rule(
-            elb,
-            listener,
-            &rules,
-            first,
-            lb::conditions(
-                service,
-                Some(("Cookie", vec![format!("*{}={deployment}*", a.cookie)])),
-            ),
-            to_tg.clone(),
-            &tags,
-        )
-        .await
-        .map_err(terr)?;
-        lb::put_rule(
-            elb,
-            listener,
-            &rules,
-            first + 1,
-            lb::conditions(
-                service,
-                Some((a.header.as_str(), vec![deployment.to_owned()])),
-            ),
-            to_tg,
-            &tags,
-        )
-        .await
-        .map_err(terr)?;
+        self.kept
+            .put_rule(
+                elb,
+                listener,
+                &rules,
+                first,
+                lb::conditions(
+                    service,
+                    Some(("Cookie", vec![format!("*{}={deployment}*", a.cookie)])),
+                ),
+                to_tg.clone(),
+                &tags,
+            )
+            .await
+            .map_err(terr)?;
+        self.kept
+            .put_rule(
+                elb,
+                listener,
+                &rules,
+                first + 1,
+                lb::conditions(
+                    service,
+                    Some((a.header.as_str(), vec![deployment.to_owned()])),
+                ),
+                to_tg,
+                &tags,
+            )
+            .await
+            .map_err(terr)?;
         Ok(())
     }
 
@@ -113,19 +117,23 @@ impl AwsTarget {
         let at = RuleLayout::service(service).drain;
         let existing = rules.iter().find(|r| r.priority == at);
         match (drain_guard(service), existing) {
-            (Some(g), _) => lb::put_rule(
-                elb,
-                self.out.listener_of(service),
-                rules,
-                g.priority,
-                lb::host_and_path(&g.hosts, vec![g.path]),
-                lb::fixed_response(DRAIN_GUARD_STATUS),
-                &self.rule_tags(service),
-            )
-            .await
-            .map(|_| ())
-            .map_err(terr),
-            (None, Some(r)) if r.fixed.is_some() => lb::delete_rule(elb, r).await.map_err(terr),
+            (Some(g), _) => self
+                .kept
+                .put_rule(
+                    elb,
+                    self.out.listener_of(service),
+                    rules,
+                    g.priority,
+                    lb::host_and_path(&g.hosts, vec![g.path]),
+                    lb::fixed_response(DRAIN_GUARD_STATUS),
+                    &self.rule_tags(service),
+                )
+                .await
+                .map(|_| ())
+                .map_err(terr),
+            (None, Some(r)) if r.fixed.is_some() => {
+                self.kept.delete_rule(elb, r).await.map_err(terr)
+            }
             (None, _) => Ok(()),
         }
     }
@@ -151,7 +159,9 @@ impl AwsTarget {
         forward: Vec<(String, u32)>,
     ) -> Result<(), TargetError> {
         let elb = &self.clients.elb;
-        let rules = lb::rules(elb, self.out.listener_of(service))
+        let rules = self
+            .kept
+            .rules(elb, self.out.listener_of(service))
             .await
             .map_err(terr)?;
         let (base, _, _) = Self::priorities(service);
@@ -163,23 +173,25 @@ impl AwsTarget {
                     .iter()
                     .find(|x| x.priority == guard && x.fixed.is_some())
                 {
-                    lb::delete_rule(elb, g).await.map_err(terr)?;
+                    self.kept.delete_rule(elb, g).await.map_err(terr)?;
                 }
-                lb::delete_rule(elb, r).await.map_err(terr)
+                self.kept.delete_rule(elb, r).await.map_err(terr)
             }
             (None, true) => Ok(()),
-            (_, false) => lb::put_rule(
-                elb,
-                self.out.listener_of(service),
-                &rules,
-                base,
-                lb::conditions(service, None),
-                lb::forward(&forward, self.sticky_s(service)),
-                &self.rule_tags(service),
-            )
-            .await
-            .map(|_| ())
-            .map_err(terr),
+            (_, false) => self
+                .kept
+                .put_rule(
+                    elb,
+                    self.out.listener_of(service),
+                    &rules,
+                    base,
+                    lb::conditions(service, None),
+                    lb::forward(&forward, self.sticky_s(service)),
+                    &self.rule_tags(service),
+                )
+                .await
+                .map(|_| ())
+                .map_err(terr),
         }
     }
 
@@ -191,7 +203,7 @@ impl AwsTarget {
         let elb = &self.clients.elb;
         let mut rules = Vec::new();
         for listener in self.out.listeners_for(service) {
-            rules.extend(lb::rules(elb, listener).await.map_err(terr)?);
+            rules.extend(self.kept.rules(elb, listener).await.map_err(terr)?);
         }
         for r in rules {
             if !r.forward.iter().any(|(a, _)| a == tg) {
@@ -200,9 +212,10 @@ impl AwsTarget {
             let rest: Vec<(String, u32)> =
                 r.forward.iter().filter(|(a, _)| a != tg).cloned().collect();
             if rest.is_empty() {
-                lb::delete_rule(elb, &r).await.map_err(terr)?;
+                self.kept.delete_rule(elb, &r).await.map_err(terr)?;
             } else {
-                lb::set_forward(elb, &r, lb::forward(&rest, self.sticky_s(service)))
+                self.kept
+                    .set_forward(elb, &r, lb::forward(&rest, self.sticky_s(service)))
                     .await
                     .map_err(terr)?;
             }

@@ -69,7 +69,7 @@ impl AwsTarget {
         let acked = self.post_drains(service, &secret, &nonce, &tasks).await;
         let elb = &self.clients.elb;
         let _guard = self.edit.lock().await;
-        lb::delete_rule(elb, &rule).await.map_err(terr)?;
+        self.kept.delete_rule(elb, &rule).await.map_err(terr)?;
         drained.acknowledged = acked;
         Ok(Some(drained))
     }
@@ -84,7 +84,7 @@ impl AwsTarget {
         let _guard = self.edit.lock().await;
         let elb = &self.clients.elb;
         let listener = self.out.listener_of(service);
-        let rules = lb::rules(elb, listener).await.map_err(terr)?;
+        let rules = self.kept.rules(elb, listener).await.map_err(terr)?;
         let priority = FREE_PRIORITIES
             .clone()
             .find(|p| !rules.iter().any(|r| r.priority == *p))
@@ -100,17 +100,19 @@ impl AwsTarget {
         conditions.push(lb::header_condition(ROUTE_HEADER, vec![nonce.to_owned()]));
         let mut tags = self.rule_tags(service).to_vec();
         tags.push(("wharf.drain", "true"));
-        let arn = lb::put_rule(
-            elb,
-            listener,
-            &rules,
-            priority,
-            conditions,
-            lb::forward(&[(tg.to_owned(), 1)], None),
-            &tags,
-        )
-        .await
-        .map_err(terr)?;
+        let arn = self
+            .kept
+            .put_rule(
+                elb,
+                listener,
+                &rules,
+                priority,
+                conditions,
+                lb::forward(&[(tg.to_owned(), 1)], None),
+                &tags,
+            )
+            .await
+            .map_err(terr)?;
         Ok(lb::RuleView {
             arn,
             priority,

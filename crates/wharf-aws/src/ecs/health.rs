@@ -53,14 +53,6 @@ impl AwsTarget {
                 ..Health::default()
             });
         };
-        for t in service::stopped_tasks(ecs, &self.out.cluster, &name)
-            .await
-            .map_err(terr)?
-        {
-            if t.task_definition == td || t.task_definition.is_empty() {
-                self.remember(deployment, t.task, t.reason);
-            }
-        }
         let mut healthy = 0;
         if service.routed() && !rolling(service) {
             if let Some(tg) = self.tg_arn(service, deployment).await? {
@@ -101,6 +93,19 @@ impl AwsTarget {
         if complete {
             // ECS completes a rollout only once its tasks pass the load balancer's checks.
             healthy = healthy.max(rollout.running);
+        }
+        // Why tasks stopped matters while the deployment is short of what it wants (a gate
+        // fails on a stop only then): listed then, not on every poll of a complete, healthy
+        // deployment (ListTasks and DescribeTasks each time).
+        if !complete || rollout.running < view.desired || healthy < view.desired {
+            for t in service::stopped_tasks(ecs, &self.out.cluster, &name)
+                .await
+                .map_err(terr)?
+            {
+                if t.task_definition == td || t.task_definition.is_empty() {
+                    self.remember(deployment, t.task, t.reason);
+                }
+            }
         }
         let failed = (rollout.rollout_state == Some(DeploymentRolloutState::Failed)).then(|| {
             let why = if rollout.reason.is_empty() {

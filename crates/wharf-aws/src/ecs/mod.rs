@@ -39,6 +39,7 @@ pub mod exec;
 mod fresh;
 mod health;
 mod keep;
+mod kept;
 mod provision;
 mod retire;
 pub(crate) mod sns;
@@ -82,6 +83,8 @@ pub struct AwsTarget {
     seen: Mutex<HashMap<String, Vec<(String, String)>>>,
     /// Rule edits of this process one at a time.
     edit: tokio::sync::Mutex<()>,
+    /// The listeners' rules as last read or changed ([`kept`]).
+    kept: kept::KeptRules,
     /// Alarms in ALARM by the deployment's alarm names, while fresh ([`fresh`]).
     alarms_read: fresh::Fresh<Vec<String>>,
     /// Requests and 5xx answers by target group and window, while fresh.
@@ -115,6 +118,7 @@ impl AwsTarget {
             poll: Duration::from_secs(2),
             seen: Mutex::new(HashMap::new()),
             edit: tokio::sync::Mutex::new(()),
+            kept: kept::KeptRules::default(),
             alarms_read: fresh::Fresh::new(fresh::CLOUDWATCH_MS),
             requests_read: fresh::Fresh::new(fresh::CLOUDWATCH_MS),
         }
@@ -358,13 +362,15 @@ impl Target for AwsTarget {
         }
         let _g = self.edit.lock().await;
         let elb = &self.clients.elb;
-        let rules = lb::rules(elb, self.out.listener_of(service))
+        let rules = self
+            .kept
+            .rules(elb, self.out.listener_of(service))
             .await
             .map_err(terr)?;
         let (_, test, _) = Self::priorities(service);
         match deployment {
             None => match rules.iter().find(|r| r.priority == test) {
-                Some(r) => lb::delete_rule(elb, r).await.map_err(terr),
+                Some(r) => self.kept.delete_rule(elb, r).await.map_err(terr),
                 None => Ok(()),
             },
             Some(d) => {
@@ -372,18 +378,19 @@ impl Target for AwsTarget {
                     TargetError::new(format!("target group of {d} does not exist"))
                 })?;
                 let header = service.deploy.blue_green.test_header.as_str();
-                lb::put_rule(
-                    elb,
-                    self.out.listener_of(service),
-                    &rules,
-                    test,
-                    lb::conditions(service, Some((header, vec!["*".into()]))),
-                    lb::forward(&[(tg, 1)], None),
-                    &self.rule_tags(service),
-                )
-                .await
-                .map(|_| ())
-                .map_err(terr)
+                self.kept
+                    .put_rule(
+                        elb,
+                        self.out.listener_of(service),
+                        &rules,
+                        test,
+                        lb::conditions(service, Some((header, vec!["*".into()]))),
+                        lb::forward(&[(tg, 1)], None),
+                        &self.rule_tags(service),
+                    )
+                    .await
+                    .map(|_| ())
+                    .map_err(terr)
             }
         }
     }
@@ -396,7 +403,9 @@ impl Target for AwsTarget {
         let tg = self.tg_arn(service, deployment).await?.ok_or_else(|| {
             TargetError::new(format!("target group of {deployment} does not exist"))
         })?;
-        let rules = lb::rules(&self.clients.elb, self.out.listener_of(service))
+        let rules = self
+            .kept
+            .rules(&self.clients.elb, self.out.listener_of(service))
             .await
             .map_err(terr)?;
         let (base, _, _) = Self::priorities(service);
@@ -473,8 +482,16 @@ impl Target for AwsTarget {
         alarms::delete(&self.clients.cw, &self.alarm_names(service, deployment))
             .await
             .map_err(terr)?;
-        if let Some(r) = self.store.load(&service.name, deployment).await? {
-            self.release_image(service, &r.image, deployment)
+        let image = match self.store.refs.image(deployment) {
+            Some(image) => Some(image),
+            None => self
+                .store
+                .load(&service.name, deployment)
+                .await?
+                .map(|r| r.image),
+        };
+        if let Some(image) = image {
+            self.release_image(service, &image, deployment)
                 .await
                 .map_err(terr)?;
         }

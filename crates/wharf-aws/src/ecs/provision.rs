@@ -44,9 +44,10 @@ impl AwsTarget {
         let tg = if service.routed() {
             // Made (or found and checked) once per deployment; then remembered. Rolling
             // deployments share one, which the previous one's record names.
-            let shared = rolling(service)
-                .then(|| record.previous.as_deref())
-                .flatten()
+            let shared = record
+                .previous
+                .as_deref()
+                .filter(|_| rolling(service))
                 .and_then(|p| refs.get(p, Kind::TargetGroup));
             let tg = match (refs.get(&record.id, Kind::TargetGroup), shared) {
                 (Some(tg), _) => tg,

@@ -20,20 +20,16 @@ impl AwsTarget {
     ) -> Result<(), TargetError> {
         let ecs = &self.clients.ecs;
         let cluster = &self.out.cluster;
-        if service::describe(ecs, cluster, ecs_name)
+        scaling::remove(&self.clients.scaling, &self.clients.cw, cluster, ecs_name)
             .await
-            .map_err(terr)?
-            .is_some()
-        {
-            scaling::remove(&self.clients.scaling, &self.clients.cw, cluster, ecs_name)
+            .map_err(terr)?;
+        // Scaled to zero, then deleted; a service already gone (or going) answers not found.
+        match service::scale(ecs, cluster, ecs_name, 0).await {
+            Ok(()) => service::delete(ecs, cluster, ecs_name)
                 .await
-                .map_err(terr)?;
-            service::scale(ecs, cluster, ecs_name, 0)
-                .await
-                .map_err(terr)?;
-            service::delete(ecs, cluster, ecs_name)
-                .await
-                .map_err(terr)?;
+                .map_err(terr)?,
+            Err(e) if e.kind == ErrorKind::NotFound => {}
+            Err(e) => return Err(terr(e)),
         }
         let limit = Duration::from_secs(
             service.deploy.drain.timeout.as_secs_ceil() + service.stop_timeout.as_secs_ceil() + 120,
@@ -83,6 +79,14 @@ impl AwsTarget {
         &self,
         service: &Service,
     ) -> Result<(), TargetError> {
+        let keep = service.deploy.drain.keep + 1;
+        let all = taskdef::active(&self.clients.ecs, &self.family(service))
+            .await
+            .map_err(terr)?;
+        // Nothing beyond what is kept: no need to read which records still run.
+        if all.len() <= keep as usize {
+            return Ok(());
+        }
         let mut protect = Vec::new();
         for r in self.store.list(&service.name).await? {
             let live = !r.is_finished() || r.outcome == Some(wharf_engine::Outcome::Succeeded);
@@ -92,14 +96,9 @@ impl AwsTarget {
                 }
             }
         }
-        let gone = taskdef::deregister_beyond(
-            &self.clients.ecs,
-            &self.family(service),
-            service.deploy.drain.keep + 1,
-            &protect,
-        )
-        .await
-        .map_err(terr)?;
+        let gone = taskdef::deregister(&self.clients.ecs, all, keep, &protect)
+            .await
+            .map_err(terr)?;
         for arn in gone {
             self.store.refs.forget_arn(&arn);
         }

@@ -361,6 +361,11 @@ pub async fn read_secret(
     }
 }
 
+/// The active revisions of `family`, newest first (the newest 100).
+pub async fn active(ecs: &Client, family: &str) -> Result<Vec<String>, AwsError> {
+    revisions(ecs, family, 100).await
+}
+
 /// Deregisters the revisions of `family` beyond the newest `keep`, except `protect`ed ones
 /// (task definitions of deployments still running). Returns the ARNs deregistered.
 pub async fn deregister_beyond(
@@ -369,7 +374,16 @@ pub async fn deregister_beyond(
     keep: u32,
     protect: &[String],
 ) -> Result<Vec<String>, AwsError> {
-    let all = revisions(ecs, family, 100).await?;
+    deregister(ecs, active(ecs, family).await?, keep, protect).await
+}
+
+/// Of `all` (newest first), deregisters those beyond the first `keep` but the `protect`ed.
+pub async fn deregister(
+    ecs: &Client,
+    all: Vec<String>,
+    keep: u32,
+    protect: &[String],
+) -> Result<Vec<String>, AwsError> {
     let mut gone = Vec::new();
     for arn in all.into_iter().skip(keep as usize) {
         if protect.contains(&arn) {

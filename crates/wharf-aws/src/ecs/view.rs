@@ -4,7 +4,7 @@
 use wharf_engine::{Routes, Store, TargetError};
 use wharf_manifest::Service;
 
-use super::{lb, terr, AwsTarget};
+use super::{terr, AwsTarget};
 
 impl AwsTarget {
     /// The deployments of the service in its base rule's forward (and the test route's), by
@@ -14,7 +14,9 @@ impl AwsTarget {
         if service.routing.is_none() {
             return Ok(Routes::default());
         }
-        let rules = lb::rules(&self.clients.elb, self.out.listener_of(service))
+        let rules = self
+            .kept
+            .rules(&self.clients.elb, self.out.listener_of(service))
             .await
             .map_err(terr)?;
         let (base, test, _) = Self::priorities(service);
