@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Proxy benchmark: requests per second and p50/p99 latency with wrk, against the hello backend
 # directly, through wharf's proxy, and through nginx as a reverse proxy to the same backend,
-# side by side in one run. Loopback only; every process it starts is stopped by its PID.
+# side by side in one run, in three shapes: keepalive connections and a small answer (the
+# hello JSON), a new connection per request (`Connection: close`), and a 1 MiB answer.
+# Loopback only; every process it starts is stopped by its PID.
 #
 #   bench/proxy.sh [DURATION_SECONDS] [CONNECTIONS]
 #   WHARF_BEFORE=/path/to/older/wharf bench/proxy.sh   (adds the older proxy, same run)
@@ -14,7 +16,8 @@ WHARF_DEBS="wrk nginx-light" scripts/tools install
 command -v wrk >/dev/null && command -v nginx >/dev/null
 
 echo "building release binaries..." >&2
-cargo build -q --release -p wharf-cli -p hello
+# The proxy needs no AWS target: the release build leaves the SDK crates out.
+cargo build -q --release -p wharf-cli -p hello --no-default-features
 work=$(mktemp -d)
 pids=()
 cleanup() {
@@ -81,20 +84,28 @@ nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/ngin
 pids+=($!)
 wait_port "$nginx_port"
 
-run() { # name port
+run() { # name port [path [wrk args...]]
+  local name=$1 port=$2 path=${3:-/}
+  shift 2; shift $(( $# > 0 ? 1 : 0 ))
   local out
-  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency "http://127.0.0.1:$2/" 2>&1)
+  out=$(wrk -t2 -c"$connections" -d"${duration}s" --latency "$@" "http://127.0.0.1:$port$path" 2>&1)
   local rps p50 p99 errors
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(awk '$1=="50%" {print $2}' <<<"$out")
   p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   errors=$(awk '/Non-2xx|Socket errors/ {print}' <<<"$out" | tr '\n' ' ')
-  printf '%-8s %12s %10s %10s  %s\n' "$1" "$rps" "$p50" "$p99" "${errors:-no errors}"
+  printf '%-8s %12s %10s %10s  %s\n' "$name" "$rps" "$p50" "$p99" "${errors:-no errors}"
 }
-echo
-echo "wrk -t2 -c$connections -d${duration}s, hello backend, $(nproc) cores"
-printf '%-8s %12s %10s %10s\n' "path" "requests/s" "p50" "p99"
-run direct "$backend"
-run wharf "$proxy"
-[ -z "${WHARF_BEFORE:-}" ] || run before "$before"
-run nginx "$nginx_port"
+shape() { # title path [wrk args...]
+  echo
+  echo "$1: wrk -t2 -c$connections -d${duration}s, hello backend, $(nproc) cores"
+  printf '%-8s %12s %10s %10s\n' "path" "requests/s" "p50" "p99"
+  run direct "$backend" "${@:2}"
+  # The older proxy first: a later run on a warmer machine is not the faster for it.
+  [ -z "${WHARF_BEFORE:-}" ] || run before "$before" "${@:2}"
+  run wharf "$proxy" "${@:2}"
+  run nginx "$nginx_port" "${@:2}"
+}
+shape "keepalive, small answer" /
+shape "a new connection per request" / -H "Connection: close"
+shape "1 MiB answer" "/bytes?n=1048576"

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -38,7 +38,11 @@ impl fmt::Display for TargetState {
 #[derive(Debug)]
 pub struct Backend {
     pub addr: SocketAddr,
+    /// `http://addr` as a URI authority, made once (not formatted and parsed per request).
+    pub authority: hyper::http::uri::Authority,
     state: Mutex<(TargetState, u32, u32, Option<Instant>)>, // state, successes, failures, draining since
+    /// The state as the request path reads it, without the lock: updated under it.
+    current: AtomicU8,
     pub inflight: AtomicUsize,
     /// When its next health check is due: at once when registered, then every interval.
     next_check: Mutex<Instant>,
@@ -48,7 +52,10 @@ impl Backend {
     fn new(addr: SocketAddr) -> Self {
         Backend {
             addr,
+            authority: hyper::http::uri::Authority::try_from(addr.to_string().as_str())
+                .expect("a socket address is an authority"),
             state: Mutex::new((TargetState::Initial, 0, 0, None)),
+            current: AtomicU8::new(TargetState::Initial as u8),
             inflight: AtomicUsize::new(0),
             next_check: Mutex::new(Instant::now()),
         }
@@ -74,7 +81,17 @@ impl Backend {
     }
 
     pub fn state(&self) -> TargetState {
-        self.lock().0
+        match self.current.load(Ordering::Acquire) {
+            0 => TargetState::Initial,
+            1 => TargetState::Healthy,
+            2 => TargetState::Unhealthy,
+            _ => TargetState::Draining,
+        }
+    }
+
+    /// Publishes the state just set under the lock to the request path.
+    fn publish(&self, s: &(TargetState, u32, u32, Option<Instant>)) {
+        self.current.store(s.0 as u8, Ordering::Release);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, (TargetState, u32, u32, Option<Instant>)> {
@@ -100,12 +117,14 @@ impl Backend {
                 s.0 = TargetState::Unhealthy;
             }
         }
+        self.publish(&s);
     }
 
     fn drain(&self) {
         let mut s = self.lock();
         if s.0 != TargetState::Draining {
             *s = (TargetState::Draining, 0, 0, Some(Instant::now()));
+            self.publish(&s);
         }
     }
 
@@ -232,27 +251,28 @@ impl Group {
     /// every non-draining one (ALB fails open); None when the group has no target.
     pub fn pick(&self, skip: Option<SocketAddr>) -> Option<Arc<Backend>> {
         let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
-        let usable = |want_healthy: bool| -> Vec<Arc<Backend>> {
-            targets
-                .iter()
-                .filter(|t| Some(t.addr) != skip)
-                .filter(|t| match t.state() {
+        let usable = |t: &&Arc<Backend>, want_healthy: bool| {
+            Some(t.addr) != skip
+                && match t.state() {
                     TargetState::Healthy => true,
                     TargetState::Draining => false,
                     _ => !want_healthy,
-                })
-                .cloned()
-                .collect()
+                }
         };
-        let mut pool = usable(true);
-        if pool.is_empty() {
-            pool = usable(false);
+        // Healthy targets, else any not draining; counted, then the next in turn taken (no
+        // list made per request).
+        for want_healthy in [true, false] {
+            let n = targets.iter().filter(|t| usable(t, want_healthy)).count();
+            if n > 0 {
+                let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
+                return targets
+                    .iter()
+                    .filter(|t| usable(t, want_healthy))
+                    .nth(i)
+                    .cloned();
+            }
         }
-        if pool.is_empty() {
-            return None;
-        }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % pool.len();
-        Some(pool[i].clone())
+        None
     }
 
     /// `(addr, state, in flight)` of every target.

@@ -88,8 +88,9 @@ impl Snapshot {
 /// Forwards requests for one worker thread, with that thread's pool of backend connections.
 pub struct Forwarder {
     pub client: Client<HttpConnector, ProxyBody>,
-    /// The worker's index, part of the request ids it makes.
-    worker: usize,
+    /// What the request ids this worker makes start with: when it started, in microseconds,
+    /// and its index (`{micros:x}-{worker:x}-`), so ids never repeat across workers or runs.
+    id_prefix: String,
     seq: AtomicU64,
     pub access_log: Option<Arc<AccessLog>>,
     pub upstream_timeout: Duration,
@@ -109,31 +110,31 @@ const HOP_BY_HOP: [&str; 8] = [
 /// What a client may not pass to a backend, as ALB and nginx treat it: hop-by-hop headers and
 /// the ones `Connection` names, `Proxy-Connection`, header names with underscores (nginx's
 /// default: they alias dashes in CGI-style backends), and the drain secret, which only wharf
-/// sends, straight to a container.
+/// sends, straight to a container. One pass over the names; a request carrying none of them
+/// (nearly all) removes nothing (a removal of an absent name still hashes it).
 pub fn strip_client_headers(headers: &mut hyper::HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all("connection")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for h in named {
-        headers.remove(h);
+    let mut drop: Vec<HeaderName> = Vec::new();
+    for name in headers.keys() {
+        let n = name.as_str();
+        if n == "connection" {
+            drop.extend(
+                headers
+                    .get_all(name)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .flat_map(|v| v.split(','))
+                    .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+            );
+        }
+        if HOP_BY_HOP.contains(&n)
+            || n == "proxy-connection"
+            || n == "x-drain-secret"
+            || n.contains('_')
+        {
+            drop.push(name.clone());
+        }
     }
-    for h in HOP_BY_HOP
-        .iter()
-        .copied()
-        .chain(["proxy-connection", "x-drain-secret"])
-    {
-        headers.remove(h);
-    }
-    let underscored: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().contains('_'))
-        .cloned()
-        .collect();
-    for h in underscored {
+    for h in drop {
         headers.remove(h);
     }
 }
@@ -162,21 +163,36 @@ impl Forwarder {
             .pool_idle_timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(256)
             .build_http::<ProxyBody>();
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros());
         Forwarder {
             client,
-            worker,
+            id_prefix: format!("{started:x}-{worker:x}-"),
             seq: AtomicU64::new(0),
             access_log,
             upstream_timeout,
         }
     }
 
+    /// The worker's prefix and its next sequence number in hex: no clock read or formatter
+    /// per request.
     fn request_id(&self) -> String {
-        let n = self.seq.fetch_add(1, Ordering::Relaxed);
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros());
-        format!("{t:x}-{:x}-{n:x}", self.worker)
+        let mut n = self.seq.fetch_add(1, Ordering::Relaxed);
+        let mut digits = [0u8; 16];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        let mut id = String::with_capacity(self.id_prefix.len() + digits.len() - i);
+        id.push_str(&self.id_prefix);
+        id.extend(digits[i..].iter().map(|&b| b as char));
+        id
     }
 
     /// Serves one request that came in on `listener` (None: the main one) at `local`.
@@ -282,8 +298,7 @@ impl Forwarder {
                 Some(b) if !bodiless => b.boxed(),
                 _ => Empty::new().map_err(|n: Infallible| match n {}).boxed(),
             };
-            let Ok(out) =
-                self.backend_request(&parts, b, target.addr, client, local, host, request_id)
+            let Ok(out) = self.backend_request(&parts, b, &target, client, local, host, request_id)
             else {
                 return (
                     fixed(StatusCode::BAD_REQUEST, "bad request\n"),
@@ -356,14 +371,24 @@ impl Forwarder {
         &self,
         parts: &hyper::http::request::Parts,
         body: ProxyBody,
-        addr: SocketAddr,
+        target: &Backend,
         client: SocketAddr,
         local: SocketAddr,
         host: &str,
         request_id: &str,
     ) -> Result<Request<ProxyBody>, hyper::http::Error> {
-        let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        let uri = format!("http://{addr}{pq}").parse::<hyper::Uri>()?;
+        // The target's authority (made once) and the request's path and query, shared.
+        let mut uri = hyper::http::uri::Parts::default();
+        uri.scheme = Some(hyper::http::uri::Scheme::HTTP);
+        uri.authority = Some(target.authority.clone());
+        uri.path_and_query = Some(
+            parts
+                .uri
+                .path_and_query()
+                .cloned()
+                .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
+        );
+        let uri = hyper::Uri::from_parts(uri).map_err(hyper::http::Error::from)?;
         // The client's headers are cloned once and edited in place: cheaper than rebuilding.
         let mut headers = parts.headers.clone();
         strip_client_headers(&mut headers);

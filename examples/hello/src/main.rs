@@ -39,6 +39,8 @@ use tokio::signal::unix::{signal, SignalKind};
 
 /// Longest `?delay_ms` honoured, so a test cannot park a request for ever.
 const MAX_DELAY_MS: u64 = 30_000;
+/// The largest body `/bytes` sends.
+const MAX_BYTES: usize = 8 << 20;
 /// How long in-flight requests get after SIGTERM before the process exits anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
 
@@ -146,6 +148,16 @@ async fn handle(
                 json(StatusCode::OK, &state)
             }
         }
+        // A body of `n` bytes (at most 8 MiB), for benchmarks of large responses.
+        (&Method::GET, "/bytes") => {
+            static BIG: std::sync::OnceLock<Bytes> = std::sync::OnceLock::new();
+            let big = BIG.get_or_init(|| Bytes::from(vec![b'x'; MAX_BYTES]));
+            let n = query_u64(req.uri().query(), "n").map_or(0, |n| n.min(MAX_BYTES as u64));
+            Response::builder()
+                .header("content-type", "application/octet-stream")
+                .body(Full::new(big.slice(..n as usize)))
+                .expect("response parts")
+        }
         (&Method::GET, "/call") => match call_upstream().await {
             Ok((status, body)) => {
                 let body = format!(
@@ -193,7 +205,7 @@ async fn handle(
                 resp
             }
         }
-        (_, "/" | "/_health" | "/drain" | "/_health/fail" | "/_health/ok") => {
+        (_, "/" | "/bytes" | "/_health" | "/drain" | "/_health/fail" | "/_health/ok") => {
             text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n")
         }
         _ => text(StatusCode::NOT_FOUND, "not found\n"),

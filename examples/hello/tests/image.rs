@@ -107,6 +107,12 @@ fn answers_its_deployment_id_and_health() {
         r.body
     );
     assert_eq!(get(port, "/nope").expect("GET /nope").status, 404);
+    // The benchmarks' large response: exactly the bytes asked for, capped at 8 MiB.
+    let big = get(port, "/bytes?n=1048576").expect("GET /bytes");
+    assert_eq!((big.status, big.body.len()), (200, 1 << 20));
+    assert!(big.body.bytes().all(|b| b == b'x'));
+    let capped = get(port, "/bytes?n=99999999").expect("GET /bytes");
+    assert_eq!(capped.body.len(), 8 << 20);
 }
 
 #[test]
