@@ -30,8 +30,9 @@ impl Kind {
     }
 }
 
-/// Per deployment id, its references by kind; and the image of each record read (a record's
-/// image never changes: retiring a deployment needs it without reading its record again).
+/// Per deployment (service and id: the services deployed by one command share an id), its
+/// references by kind; and the image of each record read (a record's image never changes:
+/// retiring a deployment needs it without reading its record again).
 #[derive(Debug, Default)]
 pub struct Refs {
     by_id: Mutex<HashMap<String, BTreeMap<String, String>>>,
@@ -43,19 +44,19 @@ impl Refs {
         f(&mut self.by_id.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
-    /// The image of deployment `id`, as its record read in this process says.
-    pub fn image(&self, id: &str) -> Option<String> {
+    /// The image of `service`'s deployment `id`, as its record read in this process says.
+    pub fn image(&self, service: &str, id: &str) -> Option<String> {
         let images = self.images.lock().unwrap_or_else(|p| p.into_inner());
-        images.get(id).cloned()
+        images.get(&key(service, id)).cloned()
     }
 
-    pub fn get(&self, deployment: &str, kind: Kind) -> Option<String> {
-        self.with(|m| m.get(deployment)?.get(kind.key()).cloned())
+    pub fn get(&self, service: &str, deployment: &str, kind: Kind) -> Option<String> {
+        self.with(|m| m.get(&key(service, deployment))?.get(kind.key()).cloned())
     }
 
-    pub fn put(&self, deployment: &str, kind: Kind, arn: &str) {
+    pub fn put(&self, service: &str, deployment: &str, kind: Kind, arn: &str) {
         self.with(|m| {
-            m.entry(deployment.to_owned())
+            m.entry(key(service, deployment))
                 .or_default()
                 .insert(kind.key().to_owned(), arn.to_owned());
         });
@@ -75,12 +76,12 @@ impl Refs {
         self.images
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(r.id.clone(), r.image.clone());
+            .insert(key(&r.service, &r.id), r.image.clone());
         if r.refs.is_empty() {
             return;
         }
         self.with(|m| {
-            let known = m.entry(r.id.clone()).or_default();
+            let known = m.entry(key(&r.service, &r.id)).or_default();
             for (k, v) in &r.refs {
                 known.entry(k.clone()).or_insert_with(|| v.clone());
             }
@@ -90,7 +91,7 @@ impl Refs {
     /// The record with the references known for it, as it is to be stored (None: store it as
     /// it is). What this process forgot leaves the record too.
     pub fn fill(&self, r: &Record) -> Option<Record> {
-        let known = self.with(|m| m.get(&r.id).cloned())?;
+        let known = self.with(|m| m.get(&key(&r.service, &r.id)).cloned())?;
         if known == r.refs {
             return None;
         }
@@ -98,6 +99,10 @@ impl Refs {
         out.refs = known;
         Some(out)
     }
+}
+
+fn key(service: &str, deployment: &str) -> String {
+    format!("{service}/{deployment}")
 }
 
 #[cfg(test)]
@@ -116,8 +121,8 @@ mod tests {
     #[test]
     fn references_go_into_the_record_and_come_back_from_it() {
         let a = Refs::default();
-        a.put("d1", Kind::TaskDefinition, "arn:td:1");
-        a.put("d1", Kind::TargetGroup, "arn:tg:1");
+        a.put("api", "d1", Kind::TaskDefinition, "arn:td:1");
+        a.put("api", "d1", Kind::TargetGroup, "arn:tg:1");
         let stored = a.fill(&record("d1")).expect("filled");
         assert_eq!(stored.refs.len(), 2);
         assert!(a.fill(&stored).is_none(), "nothing new to add");
@@ -127,21 +132,27 @@ mod tests {
         let b = Refs::default();
         b.learn(&stored);
         assert_eq!(
-            b.get("d1", Kind::TaskDefinition).as_deref(),
+            b.get("api", "d1", Kind::TaskDefinition).as_deref(),
             Some("arn:td:1")
         );
-        assert_eq!(b.get("d1", Kind::TargetGroup).as_deref(), Some("arn:tg:1"));
-        assert_eq!(b.image("d1").as_deref(), Some("i"));
-        assert_eq!(b.image("d2"), None);
+        assert_eq!(
+            b.get("api", "d1", Kind::TargetGroup).as_deref(),
+            Some("arn:tg:1")
+        );
+        assert_eq!(b.image("api", "d1").as_deref(), Some("i"));
+        assert_eq!(b.image("api", "d2"), None);
+        // Another service's deployment of the same id (one command deploys several) is its own.
+        assert_eq!(b.get("web", "d1", Kind::TargetGroup), None);
+        assert_eq!(b.image("web", "d1"), None);
     }
 
     #[test]
     fn a_deleted_resource_is_forgotten_everywhere() {
         let r = Refs::default();
         // Rolling deployments share one target group.
-        r.put("d1", Kind::TargetGroup, "arn:tg");
-        r.put("d2", Kind::TargetGroup, "arn:tg");
-        r.put("d2", Kind::TaskDefinition, "arn:td:2");
+        r.put("api", "d1", Kind::TargetGroup, "arn:tg");
+        r.put("api", "d2", Kind::TargetGroup, "arn:tg");
+        r.put("api", "d2", Kind::TaskDefinition, "arn:td:2");
         let mut stored = record("d1");
         stored.refs = [("target-group".to_owned(), "arn:tg".to_owned())].into();
         r.forget_arn("arn:tg");
@@ -149,10 +160,10 @@ mod tests {
             r.fill(&stored).expect("rewritten").refs.is_empty(),
             "a record read before the deletion loses it on its next save"
         );
-        assert_eq!(r.get("d1", Kind::TargetGroup), None);
-        assert_eq!(r.get("d2", Kind::TargetGroup), None);
+        assert_eq!(r.get("api", "d1", Kind::TargetGroup), None);
+        assert_eq!(r.get("api", "d2", Kind::TargetGroup), None);
         assert_eq!(
-            r.get("d2", Kind::TaskDefinition).as_deref(),
+            r.get("api", "d2", Kind::TaskDefinition).as_deref(),
             Some("arn:td:2")
         );
     }

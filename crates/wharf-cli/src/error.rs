@@ -150,6 +150,13 @@ pub enum CliError {
         source: std::io::Error,
     },
 
+    #[error("failed to listen for Ctrl-C")]
+    #[diagnostic(code(wharf::cli::signal))]
+    Signal {
+        #[source]
+        source: std::io::Error,
+    },
+
     #[error("failed to write to standard output")]
     #[diagnostic(code(wharf::cli::stdout))]
     Stdout {
@@ -197,6 +204,7 @@ impl CliError {
             | CliError::Write { .. }
             | CliError::Stdout { .. }
             | CliError::Runtime { .. }
+            | CliError::Signal { .. }
             | CliError::Build(_) => ExitStatus::Failure,
             CliError::Engine(EngineError::RolledBack { .. }) => ExitStatus::RolledBack,
             CliError::Engine(

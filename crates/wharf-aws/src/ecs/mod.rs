@@ -168,16 +168,10 @@ impl AwsTarget {
         service: &Service,
         deployment: &str,
     ) -> Result<Option<String>, TargetError> {
-        if let Some(arn) = self.store.refs.get(deployment, Kind::TargetGroup) {
-            return Ok(Some(arn));
-        }
-        let arn = lb::find_tg(&self.clients.elb, &self.tg_name(service, deployment))
+        let name = self.tg_name(service, deployment);
+        let find = lb::find_tg(&self.clients.elb, &name);
+        self.remembered(service, deployment, Kind::TargetGroup, find)
             .await
-            .map_err(terr)?;
-        if let Some(a) = &arn {
-            self.store.refs.put(deployment, Kind::TargetGroup, a);
-        }
-        Ok(arn)
     }
 
     /// The deployment's task definition, if registered: as remembered, else found by its
@@ -187,14 +181,26 @@ impl AwsTarget {
         service: &Service,
         deployment: &str,
     ) -> Result<Option<String>, TargetError> {
-        if let Some(arn) = self.store.refs.get(deployment, Kind::TaskDefinition) {
+        let family = self.family(service);
+        let find = taskdef::find(&self.clients.ecs, &family, deployment);
+        self.remembered(service, deployment, Kind::TaskDefinition, find)
+            .await
+    }
+
+    /// The deployment's `kind` as remembered, else what `find` answers (then remembered).
+    async fn remembered(
+        &self,
+        service: &Service,
+        deployment: &str,
+        kind: Kind,
+        find: impl std::future::Future<Output = Result<Option<String>, AwsError>>,
+    ) -> Result<Option<String>, TargetError> {
+        if let Some(arn) = self.store.refs.get(&service.name, deployment, kind) {
             return Ok(Some(arn));
         }
-        let arn = taskdef::find(&self.clients.ecs, &self.family(service), deployment)
-            .await
-            .map_err(terr)?;
+        let arn = find.await.map_err(terr)?;
         if let Some(a) = &arn {
-            self.store.refs.put(deployment, Kind::TaskDefinition, a);
+            self.store.refs.put(&service.name, deployment, kind, a);
         }
         Ok(arn)
     }
@@ -482,7 +488,7 @@ impl Target for AwsTarget {
         alarms::delete(&self.clients.cw, &self.alarm_names(service, deployment))
             .await
             .map_err(terr)?;
-        let image = match self.store.refs.image(deployment) {
+        let image = match self.store.refs.image(&service.name, deployment) {
             Some(image) => Some(image),
             None => self
                 .store

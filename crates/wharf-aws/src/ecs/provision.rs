@@ -24,7 +24,7 @@ impl AwsTarget {
             .cloned()
             .unwrap_or_default();
         let refs = &self.store.refs;
-        let td = match refs.get(&record.id, Kind::TaskDefinition) {
+        let td = match refs.get(&service.name, &record.id, Kind::TaskDefinition) {
             Some(td) => td,
             None => taskdef::ensure(
                 &self.clients.ecs,
@@ -37,7 +37,7 @@ impl AwsTarget {
             .await
             .map_err(terr)?,
         };
-        refs.put(&record.id, Kind::TaskDefinition, &td);
+        refs.put(&service.name, &record.id, Kind::TaskDefinition, &td);
         self.keep_image(service, record).await.map_err(terr)?;
         let tg_name = self.tg_name(service, &record.id);
         let mut alarm_names = Vec::new();
@@ -48,8 +48,11 @@ impl AwsTarget {
                 .previous
                 .as_deref()
                 .filter(|_| rolling(service))
-                .and_then(|p| refs.get(p, Kind::TargetGroup));
-            let tg = match (refs.get(&record.id, Kind::TargetGroup), shared) {
+                .and_then(|p| refs.get(&service.name, p, Kind::TargetGroup));
+            let tg = match (
+                refs.get(&service.name, &record.id, Kind::TargetGroup),
+                shared,
+            ) {
                 (Some(tg), _) => tg,
                 (None, Some(tg)) => {
                     lb::set_drain_delay(&self.clients.elb, &tg, &tg_name, service)
@@ -63,7 +66,7 @@ impl AwsTarget {
                         .map_err(terr)?
                 }
             };
-            refs.put(&record.id, Kind::TargetGroup, &tg);
+            refs.put(&service.name, &record.id, Kind::TargetGroup, &tg);
             // ECS refuses a service whose target group is on no listener rule: attach it
             // first, then create the service.
             self.attach(service, &record.id, &tg).await?;

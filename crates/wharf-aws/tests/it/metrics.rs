@@ -28,15 +28,7 @@ fn datum(metric: &str, tg: &str, sum: f64, at_ms: i64) -> MetricDatum {
 #[tokio::test]
 async fn requests_and_5xx_of_one_target_group_come_from_one_call() {
     let m = moto();
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(m.endpoint())
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let cw = aws_sdk_cloudwatch::Client::new(&config);
+    let cw = aws_sdk_cloudwatch::Client::new(&crate::common::moto_config(&m.endpoint()).await);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")

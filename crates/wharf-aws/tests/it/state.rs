@@ -15,15 +15,7 @@ async fn store(endpoint: &str) -> DynamoStore {
 
 /// A client of the moto server with the state table made.
 async fn table(endpoint: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = aws_sdk_dynamodb::Client::new(&crate::common::moto_config(endpoint).await);
     let mut create = client
         .create_table()
         .table_name("pulse-test-wharf")
@@ -244,11 +236,14 @@ async fn references_found_once_are_kept_in_the_record_for_the_next_process() {
     let first = DynamoStore::new(client.clone(), "pulse-test-wharf");
     let r = record("test-20261203-130000Z", 1);
     first.refs.put(
+        "web",
         &r.id,
         Kind::TaskDefinition,
         "arn:aws:ecs:td/pulse-test-web:7",
     );
-    first.refs.put(&r.id, Kind::TargetGroup, "arn:aws:elb:tg/x");
+    first
+        .refs
+        .put("web", &r.id, Kind::TargetGroup, "arn:aws:elb:tg/x");
     // The engine's copy knows nothing of them; the store writes them in.
     first.save(&r).await.expect("save");
 
@@ -261,7 +256,10 @@ async fn references_found_once_are_kept_in_the_record_for_the_next_process() {
         .expect("there");
     assert_eq!(loaded.refs.len(), 2, "{loaded:?}");
     assert_eq!(
-        second.refs.get(&r.id, Kind::TaskDefinition).as_deref(),
+        second
+            .refs
+            .get("web", &r.id, Kind::TaskDefinition)
+            .as_deref(),
         Some("arn:aws:ecs:td/pulse-test-web:7")
     );
     // What is deleted is forgotten, in the process and at the record's next save.
@@ -273,5 +271,5 @@ async fn references_found_once_are_kept_in_the_record_for_the_next_process() {
         listed[0].refs.keys().collect::<Vec<_>>(),
         ["task-definition"]
     );
-    assert_eq!(third.refs.get(&r.id, Kind::TargetGroup), None);
+    assert_eq!(third.refs.get("web", &r.id, Kind::TargetGroup), None);
 }

@@ -8,16 +8,7 @@ use wharf_aws::wire::rds::Rds;
 use wharf_aws::wire::ssm::Ssm;
 use wharf_testkit::moto;
 
-async fn config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_sts::config::Credentials::new(
-            "testing", "testing", None, None, "test",
-        ))
-        .load()
-        .await
-}
+use crate::common::moto_config as config;
 
 #[tokio::test]
 async fn parameters_are_read_decrypted_and_a_missing_one_is_not_found() {

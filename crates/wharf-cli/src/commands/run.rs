@@ -128,6 +128,11 @@ impl Verb for Run<'_> {
             clock: &SystemClock,
             events: &render,
         };
+        // Ctrl-C is caught from before the task starts: one arriving while it is being made
+        // is answered once it runs (stopped, or left running), never by an exit that orphans it.
+        let mut interrupt =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+                .map_err(|source| CliError::Signal { source })?;
         let started = runner.start(&spec).await?;
         let mut ran = Ran {
             job: job.name.clone(),
@@ -138,7 +143,7 @@ impl Verb for Run<'_> {
             seconds: 0.0,
         };
         if !a.detach {
-            ran.end = follow(ctx, &runner, job, &started).await?;
+            ran.end = follow(ctx, &runner, job, &started, &mut interrupt).await?;
         }
         ran.seconds = (SystemClock.now_ms() - started.record.started_ms) as f64 / 1000.0;
         drop(render);
@@ -158,6 +163,7 @@ async fn follow<T: Target>(
     runner: &Runner<'_, T, SystemClock>,
     job: &Job,
     started: &Started,
+    interrupt: &mut tokio::signal::unix::Signal,
 ) -> Result<Option<RunEnd>, CliError> {
     let task = &started.task;
     let json = ctx.printer.json();
@@ -171,9 +177,9 @@ async fn follow<T: Target>(
     };
     tokio::select! {
         end = runner.finish(job, started, &print) => return Ok(Some(end?)),
-        _ = tokio::signal::ctrl_c() => {}
+        _ = interrupt.recv() => {}
     }
-    if leave_running(ctx, task).await {
+    if leave_running(ctx, task, interrupt).await {
         return Ok(None);
     }
     ctx.printer.diag(&format!(
@@ -182,13 +188,17 @@ async fn follow<T: Target>(
     ));
     tokio::select! {
         end = runner.stop(job, started) => Ok(end?),
-        _ = tokio::signal::ctrl_c() => Ok(None),
+        _ = interrupt.recv() => Ok(None),
     }
 }
 
 /// Asks on the terminal whether to leave the task running; without one (or with `--yes`), it
 /// is stopped.
-async fn leave_running(ctx: &Ctx<'_>, task: &JobTask) -> bool {
+async fn leave_running(
+    ctx: &Ctx<'_>,
+    task: &JobTask,
+    interrupt: &mut tokio::signal::unix::Signal,
+) -> bool {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() || ctx.global.yes {
         return false;
@@ -207,6 +217,6 @@ async fn leave_running(ctx: &Ctx<'_>, task: &JobTask) -> bool {
     });
     tokio::select! {
         answer = rx => matches!(answer, Ok(Ok(l)) if matches!(l.trim(), "l" | "L" | "leave")),
-        _ = tokio::signal::ctrl_c() => true,
+        _ = interrupt.recv() => true,
     }
 }
