@@ -33,6 +33,20 @@ impl<T: Clone> Fresh<T> {
             .map(|(_, v)| v.clone())
     }
 
+    /// The answer for `key` while fresh, else what `read` answers (then kept).
+    pub async fn get_or_read<E>(
+        &self,
+        key: &str,
+        read: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        if let Some(kept) = self.get(key) {
+            return Ok(kept);
+        }
+        let value = read.await?;
+        self.put(key, value.clone());
+        Ok(value)
+    }
+
     pub fn put(&self, key: &str, value: T) {
         let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         kept.retain(|_, (at, _)| at.elapsed() < self.ttl);

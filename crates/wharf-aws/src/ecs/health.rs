@@ -120,17 +120,10 @@ impl AwsTarget {
         });
         let firing = if service.routed() {
             let names = self.alarm_names(service, deployment);
-            let key = names.join(" ");
-            match self.alarms_read.get(&key) {
-                Some(firing) => firing,
-                None => {
-                    let firing = alarms::firing(&self.clients.cw, &names)
-                        .await
-                        .map_err(terr)?;
-                    self.alarms_read.put(&key, firing.clone());
-                    firing
-                }
-            }
+            self.alarms_read
+                .get_or_read(&names.join(" "), alarms::firing(&self.clients.cw, &names))
+                .await
+                .map_err(terr)?
         } else {
             Vec::new()
         };

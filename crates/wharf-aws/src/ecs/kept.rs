@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use aws_sdk_elasticloadbalancingv2::types::{Action, RuleCondition};
 use aws_sdk_elasticloadbalancingv2::Client;
 
-use super::lb::{self, RuleView};
+use super::lb::{self, view_of, RuleView};
 use crate::error::AwsError;
 
 /// Per listener ARN, its rules (default rule excluded), by priority.
@@ -112,25 +112,6 @@ impl KeptRules {
         }
         r
     }
-}
-
-/// What an action forwards to (target groups and weights), or its fixed response's status.
-fn view_of(action: &Action) -> (Vec<(String, u32)>, Option<u16>) {
-    let mut forward = Vec::new();
-    if let Some(fc) = action.forward_config() {
-        for t in fc.target_groups() {
-            if let Some(arn) = t.target_group_arn() {
-                forward.push((arn.to_owned(), t.weight().unwrap_or(1).max(0) as u32));
-            }
-        }
-    } else if let Some(arn) = action.target_group_arn() {
-        forward.push((arn.to_owned(), 1));
-    }
-    let fixed = action
-        .fixed_response_config()
-        .and_then(|f| f.status_code())
-        .and_then(|s| s.parse::<u16>().ok());
-    (forward, fixed)
 }
 
 #[cfg(test)]

@@ -160,6 +160,25 @@ pub async fn delete_tg(elb: &Client, arn: &str) -> Result<(), AwsError> {
     }
 }
 
+/// What an action forwards to (target groups and weights), or its fixed response's status.
+pub fn view_of(action: &Action) -> (Vec<(String, u32)>, Option<u16>) {
+    let mut forward = Vec::new();
+    if let Some(fc) = action.forward_config() {
+        for t in fc.target_groups() {
+            if let Some(arn) = t.target_group_arn() {
+                forward.push((arn.to_owned(), t.weight().unwrap_or(1).max(0) as u32));
+            }
+        }
+    } else if let Some(arn) = action.target_group_arn() {
+        forward.push((arn.to_owned(), 1));
+    }
+    let fixed = action
+        .fixed_response_config()
+        .and_then(|f| f.status_code())
+        .and_then(|s| s.parse::<u16>().ok());
+    (forward, fixed)
+}
+
 /// The listener's rules (default rule excluded).
 pub async fn rules(elb: &Client, listener: &str) -> Result<Vec<RuleView>, AwsError> {
     let mut views = Vec::new();
@@ -179,18 +198,9 @@ pub async fn rules(elb: &Client, listener: &str) -> Result<Vec<RuleView>, AwsErr
             let mut forward = Vec::new();
             let mut fixed = None;
             for a in r.actions() {
-                if let Some(f) = a.fixed_response_config() {
-                    fixed = f.status_code().and_then(|s| s.parse::<u16>().ok());
-                }
-                if let Some(fc) = a.forward_config() {
-                    for t in fc.target_groups() {
-                        if let Some(arn) = t.target_group_arn() {
-                            forward.push((arn.to_owned(), t.weight().unwrap_or(1).max(0) as u32));
-                        }
-                    }
-                } else if let Some(arn) = a.target_group_arn() {
-                    forward.push((arn.to_owned(), 1));
-                }
+                let (to, status) = view_of(a);
+                forward.extend(to);
+                fixed = status.or(fixed);
             }
             views.push(RuleView {
                 arn: r.rule_arn().unwrap_or_default().to_owned(),

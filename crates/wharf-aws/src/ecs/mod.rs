@@ -311,23 +311,18 @@ impl Target for AwsTarget {
         let Some(tg) = self.tg_arn(service, deployment).await? else {
             return Ok(Requests::default());
         };
-        let key = format!("{tg} {window_ms}");
-        let (total, errors_5xx) = match self.requests_read.get(&key) {
-            Some(read) => read,
-            None => {
-                let read = alarms::requests(
-                    &self.clients.cw,
-                    self.out.load_balancer_of(service),
-                    &tg,
-                    SystemClock.now_ms(),
-                    window_ms,
-                )
-                .await
-                .map_err(terr)?;
-                self.requests_read.put(&key, read);
-                read
-            }
-        };
+        let read = alarms::requests(
+            &self.clients.cw,
+            self.out.load_balancer_of(service),
+            &tg,
+            SystemClock.now_ms(),
+            window_ms,
+        );
+        let (total, errors_5xx) = self
+            .requests_read
+            .get_or_read(&format!("{tg} {window_ms}"), read)
+            .await
+            .map_err(terr)?;
         Ok(Requests { total, errors_5xx })
     }
 
