@@ -20,6 +20,9 @@ use crate::error::{CliError, JsonError};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,

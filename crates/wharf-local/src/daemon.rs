@@ -5,7 +5,6 @@
 //! changes are applied one at a time: check the version, save, apply. It also runs the
 //! environment's scheduled jobs when they are due ([`crate::schedules`]).
 
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -153,38 +152,9 @@ pub async fn serve_with(
         }
     })?;
 
-    let log_path = state_dir.join("access.log");
-    // Buffered: one write per request would cost a syscall each; a task flushes every second.
-    let log = Arc::new(std::sync::Mutex::new(
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .ok()
-            .map(|f| std::io::BufWriter::with_capacity(64 * 1024, f)),
-    ));
-    let flusher = {
-        let log = log.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                    let _ = f.flush();
-                }
-            }
-        })
-    };
-    let access = log.clone();
-    let proxy = Proxy::with_limits(
-        Some(Box::new(move |e| {
-            if let Some(f) = access.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-                if serde_json::to_writer(&mut *f, e).is_ok() {
-                    let _ = f.write_all(b"\n");
-                }
-            }
-        })),
-        limits,
-    );
+    // A JSON line per request; each proxy worker buffers its own and appends whole lines.
+    let access_log = wharf_proxy::AccessLog::open(&state_dir.join("access.log")).ok();
+    let proxy = Proxy::with_limits(access_log, limits);
     proxy.apply(&config);
     // A restarted proxy's versions never repeat its predecessor's.
     let version = std::time::SystemTime::now()
@@ -251,10 +221,6 @@ pub async fn serve_with(
     }
     let served = server.await;
     let _ = scheduler.await;
-    flusher.abort();
-    if let Some(f) = log.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-        let _ = f.flush();
-    }
     let _ = std::fs::remove_file(&sock);
     match served {
         Ok(Err(source)) => Err(DaemonError::Listen {

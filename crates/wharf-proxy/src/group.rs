@@ -136,16 +136,34 @@ impl Backend {
     }
 }
 
-/// Requests and 5xx answers per second, for the last ten minutes.
+/// Requests and 5xx answers per second, for the last ten minutes. Each worker counts in its
+/// own shard (a lock and cache line of its own); a reading sums them.
+#[derive(Debug)]
+pub struct Counters(Box<[Shard]>);
+
+/// One worker's seconds, aligned to a cache line pair so two shards never share one.
 #[derive(Debug, Default)]
-pub struct Counters(Mutex<VecDeque<(u64, u64, u64)>>);
+#[repr(align(128))]
+struct Shard(Mutex<VecDeque<(u64, u64, u64)>>);
 
 const KEEP_SECONDS: u64 = 600;
 
+impl Default for Counters {
+    fn default() -> Self {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Counters((0..n).map(|_| Shard::default()).collect())
+    }
+}
+
 impl Counters {
-    pub fn record(&self, status: u16) {
-        let now = now_secs();
-        let mut q = self.0.lock().unwrap_or_else(|p| p.into_inner());
+    /// Counts an answer with `status` to a request that started at `at`, in the shard of
+    /// `worker`.
+    pub fn record(&self, worker: usize, at: Instant, status: u16) {
+        let now = secs(at);
+        let mut q = self.0[worker % self.0.len()]
+            .0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         match q.back_mut() {
             Some(b) if b.0 == now => {
                 b.1 += 1;
@@ -160,18 +178,24 @@ impl Counters {
 
     /// `(requests, 5xx)` over the last `window`.
     pub fn window(&self, window: Duration) -> (u64, u64) {
-        let since = now_secs().saturating_sub(window.as_secs().max(1));
-        let q = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        q.iter()
-            .filter(|b| b.0 > since)
-            .fold((0, 0), |(t, e), b| (t + b.1, e + b.2))
+        // Within the window's first seconds of the process, every second counted is in it.
+        let since = secs(Instant::now()).checked_sub(window.as_secs().max(1));
+        self.0.iter().fold((0, 0), |(t, e), shard| {
+            let q = shard.0.lock().unwrap_or_else(|p| p.into_inner());
+            q.iter()
+                .filter(|b| since.is_none_or(|s| b.0 > s))
+                .fold((t, e), |(t, e), b| (t + b.1, e + b.2))
+        })
     }
 }
 
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+/// Seconds of the monotonic clock since the process's first count: the request's start, read
+/// once, serves for its second (no wall clock read per request, no jump when the wall clock is
+/// set).
+fn secs(at: Instant) -> u64 {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    at.saturating_duration_since(*BASE.get_or_init(Instant::now))
+        .as_secs()
 }
 
 /// One target group.
@@ -182,7 +206,6 @@ pub struct Group {
     pub health: Mutex<HealthConfig>,
     pub delay: Mutex<Duration>,
     pub targets: Mutex<Vec<Arc<Backend>>>,
-    next: AtomicUsize,
     pub counters: Counters,
     /// Cleared when the group leaves the configuration: its health task stops.
     pub active: AtomicBool,
@@ -196,7 +219,6 @@ impl Group {
             health: Mutex::new(cfg.health.clone()),
             delay: Mutex::new(Duration::ZERO),
             targets: Mutex::new(Vec::new()),
-            next: AtomicUsize::new(0),
             counters: Counters::default(),
             active: AtomicBool::new(true),
         });
@@ -247,32 +269,14 @@ impl Group {
         targets.is_empty()
     }
 
-    /// A target for a new request: round robin over healthy ones; when none is healthy, over
-    /// every non-draining one (ALB fails open); None when the group has no target.
-    pub fn pick(&self, skip: Option<SocketAddr>) -> Option<Arc<Backend>> {
-        let targets = self.targets.lock().unwrap_or_else(|p| p.into_inner());
-        let usable = |t: &&Arc<Backend>, want_healthy: bool| {
-            Some(t.addr) != skip
-                && match t.state() {
-                    TargetState::Healthy => true,
-                    TargetState::Draining => false,
-                    _ => !want_healthy,
-                }
-        };
-        // Healthy targets, else any not draining; counted, then the next in turn taken (no
-        // list made per request).
-        for want_healthy in [true, false] {
-            let n = targets.iter().filter(|t| usable(t, want_healthy)).count();
-            if n > 0 {
-                let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
-                return targets
-                    .iter()
-                    .filter(|t| usable(t, want_healthy))
-                    .nth(i)
-                    .cloned();
-            }
-        }
-        None
+    /// The targets as they are now, for a snapshot.
+    pub fn targets_now(&self) -> Arc<[Arc<Backend>]> {
+        self.targets
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     /// `(addr, state, in flight)` of every target.
@@ -284,6 +288,34 @@ impl Group {
             .map(|t| (t.addr, t.state(), t.inflight.load(Ordering::SeqCst)))
             .collect()
     }
+}
+
+/// A target for a new request, the `turn`-th in round robin over the healthy ones; when none
+/// is healthy, over every one not draining (ALB fails open); None when there is none. Counted,
+/// then taken: no list is made per request.
+pub fn pick(
+    targets: &[Arc<Backend>],
+    turn: usize,
+    skip: Option<SocketAddr>,
+) -> Option<&Arc<Backend>> {
+    let usable = |t: &&Arc<Backend>, want_healthy: bool| {
+        Some(t.addr) != skip
+            && match t.state() {
+                TargetState::Healthy => true,
+                TargetState::Draining => false,
+                _ => !want_healthy,
+            }
+    };
+    for want_healthy in [true, false] {
+        let n = targets.iter().filter(|t| usable(t, want_healthy)).count();
+        if n > 0 {
+            return targets
+                .iter()
+                .filter(|t| usable(t, want_healthy))
+                .nth(turn % n);
+        }
+    }
+    None
 }
 
 #[cfg(test)]

@@ -5,16 +5,19 @@
 //! request id and an access log. The engine drives it by applying whole configurations.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 
+mod access;
 pub mod config;
 pub mod group;
 mod health;
+mod pool;
 pub mod router;
 pub mod server;
+mod snapshot;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -24,14 +27,15 @@ use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+pub use access::{AccessEntry, AccessLog};
 pub use config::{Config, HealthConfig, RuleConfig, TargetGroupConfig};
 use group::{Group, TargetState};
-pub use server::{AccessEntry, AccessLog};
-use server::{Forwarder, Snapshot};
+use server::Forwarder;
+use snapshot::{Published, Snapshot};
 
 /// The proxy: configuration, target groups and the access log.
 pub struct Proxy {
-    snapshot: RwLock<Arc<Snapshot>>,
+    published: Published,
     groups: Mutex<HashMap<String, Arc<Group>>>,
     access_log: Option<Arc<AccessLog>>,
     limits: Limits,
@@ -93,13 +97,13 @@ pub struct GroupStatus {
 }
 
 impl Proxy {
-    pub fn new(access_log: Option<server::AccessLog>) -> Arc<Self> {
+    pub fn new(access_log: Option<AccessLog>) -> Arc<Self> {
         Proxy::with_limits(access_log, Limits::default())
     }
 
-    pub fn with_limits(access_log: Option<server::AccessLog>, limits: Limits) -> Arc<Self> {
+    pub fn with_limits(access_log: Option<AccessLog>, limits: Limits) -> Arc<Self> {
         Arc::new(Proxy {
-            snapshot: RwLock::new(Arc::new(Snapshot::new(Vec::new(), HashMap::new()))),
+            published: Published::new(Snapshot::new(Vec::new(), &HashMap::new())),
             groups: Mutex::new(HashMap::new()),
             access_log: access_log.map(Arc::new),
             limits,
@@ -135,8 +139,7 @@ impl Proxy {
             .filter(|(n, _)| cfg.target_groups.iter().any(|t| &t.name == *n))
             .map(|(n, g)| (n.clone(), g.clone()))
             .collect();
-        *self.snapshot.write().unwrap_or_else(|p| p.into_inner()) =
-            Arc::new(Snapshot::new(cfg.rules.clone(), live));
+        self.published.set(Snapshot::new(cfg.rules.clone(), &live));
     }
 
     /// Requests and 5xx answers of a target group over the last `window`.
@@ -280,9 +283,13 @@ impl Proxy {
             index,
             self.limits.header_read,
         ));
+        let seen = Arc::new(Mutex::new(self.published.seen()));
         let graceful = GracefulShutdown::new();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
+                _ = tick.tick() => forwarder.tick(),
                 (which, accepted) = accept_any(&listeners) => {
                     let Ok((stream, client)) = accepted else {
                         // Out of descriptors, say: back off instead of spinning on accept.
@@ -298,25 +305,32 @@ impl Proxy {
                     let (name, local) = (listeners[which].0.clone(), listeners[which].1);
                     let me = self.clone();
                     let forwarder = forwarder.clone();
+                    let seen = seen.clone();
+                    let peer = Arc::new(server::Peer::new(client));
                     let svc = service_fn(move |req| {
-                        let snap = me.snapshot.read().unwrap_or_else(|p| p.into_inner()).clone();
+                        let view = me.published.view(&seen);
                         let forwarder = forwarder.clone();
                         let name = name.clone();
-                        async move {
-                            Ok::<_, std::convert::Infallible>(forwarder.handle(snap, req, client, name.as_deref(), local).await)
-                        }
+                        let peer = peer.clone();
+                        // Boxed: the connection future holds a pointer, not a request's whole
+                        // state, and moving it (spawning, each request) copies little.
+                        Box::pin(async move {
+                            Ok::<_, std::convert::Infallible>(forwarder.handle(view, req, &peer, name.as_deref(), local).await)
+                        })
                     });
                     let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
-                    tokio::spawn(async move {
+                    // Boxed once here rather than copied whole into the task at each step.
+                    tokio::spawn(Box::pin(async move {
                         let _ = conn.await;
                         drop(permit);
-                    });
+                    }));
                 }
                 _ = stop.changed() => break,
             }
         }
         drop(listeners);
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
+        forwarder.tick();
         Ok(())
     }
 }

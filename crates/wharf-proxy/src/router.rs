@@ -13,17 +13,25 @@ pub fn route<'a>(
     path: &str,
     headers: &HeaderMap,
 ) -> Option<&'a RuleConfig> {
+    route_at(rules, listener, host, path, headers).map(|i| &rules[i])
+}
+
+/// [`route`]'s rule as its index in `rules`.
+pub fn route_at(
+    rules: &[RuleConfig],
+    listener: Option<&str>,
+    host: Option<&str>,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<usize> {
     rules
         .iter()
-        .find(|r| r.listener.as_deref() == listener && matches(r, host, path, headers))
+        .position(|r| r.listener.as_deref() == listener && matches(r, host, path, headers))
 }
 
 fn matches(r: &RuleConfig, host: Option<&str>, path: &str, headers: &HeaderMap) -> bool {
-    let host = host.map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
-    (r.hosts.is_empty()
-        || host
-            .as_deref()
-            .is_some_and(|h| r.hosts.iter().any(|p| glob(&p.to_ascii_lowercase(), h))))
+    let host = host.map(|h| h.split(':').next().unwrap_or(h));
+    (r.hosts.is_empty() || host.is_some_and(|h| r.hosts.iter().any(|p| glob_host(p, h))))
         && (r.paths.is_empty() || r.paths.iter().any(|p| glob(p, path)))
         && r.headers.iter().all(|(name, values)| {
             headers
@@ -59,14 +67,36 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 /// ALB wildcard matching: `*` any run of characters, `?` one character; case-sensitive.
+/// ASCII (nearly every path and pattern) is matched on bytes without allocating.
 pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    if pattern.is_ascii() && text.is_ascii() {
+        wild(pattern.as_bytes(), text.as_bytes(), |a, b| a == b)
+    } else {
+        let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+        wild(&p, &t, |a, b| a == b)
+    }
+}
+
+/// [`glob`] ignoring case, for host names.
+fn glob_host(pattern: &str, host: &str) -> bool {
+    if pattern.is_ascii() && host.is_ascii() {
+        wild(pattern.as_bytes(), host.as_bytes(), |a, b| {
+            a.eq_ignore_ascii_case(&b)
+        })
+    } else {
+        glob(&pattern.to_lowercase(), &host.to_lowercase())
+    }
+}
+
+/// Wildcard matching over characters (bytes or chars) with the given equality.
+fn wild<T: Copy + PartialEq + From<u8>>(p: &[T], t: &[T], eq: impl Fn(T, T) -> bool) -> bool {
+    let (star_c, any_c) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == any_c || eq(p[pi], t[ti])) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == star_c {
             star = Some(pi);
             mark = ti;
             pi += 1;
@@ -78,7 +108,7 @@ pub fn glob(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    while pi < p.len() && p[pi] == '*' {
+    while pi < p.len() && p[pi] == star_c {
         pi += 1;
     }
     pi == p.len()
@@ -109,6 +139,10 @@ mod tests {
         assert!(glob("*.example.com", "a.example.com"));
         assert!(!glob("/api/*", "/apix"));
         assert!(glob("/a?c", "/abc") && !glob("/a?c", "/ac"));
+        // `?` is one character, not one byte; case counts outside host names.
+        assert!(glob("/caf?", "/café") && !glob("/caf?", "/café!"));
+        assert!(glob("/é*", "/été") && !glob("/API/*", "/api/x"));
+        assert!(glob_host("*.EXAMPLE.com", "a.example.COM") && glob_host("é.com", "É.com"));
     }
 
     #[test]

@@ -2,99 +2,78 @@
 //! so splits are exact), pick a healthy target, and proxy with X-Forwarded-For/-Proto/-Port and
 //! X-Request-Id. A connection failure on a bodiless request is retried once on another target.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Bytes, Frame, Incoming};
-use hyper::header::{HeaderName, HeaderValue, SET_COOKIE};
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, SET_COOKIE, TRANSFER_ENCODING};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
 
-use crate::config::RuleConfig;
-use crate::group::{Backend, Group};
+use crate::access::{AccessEntry, AccessLog, LogBuffer};
+use crate::group::{self, Backend, Group};
+use crate::pool::{Pool, UpstreamError};
 use crate::router;
+use crate::snapshot::View;
 
 pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
 
-/// Receives one entry per request (the access log).
-pub type AccessLog = Box<dyn Fn(&AccessEntry) + Send + Sync>;
-
-/// What one request did, for the access log.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct AccessEntry {
-    pub request_id: String,
-    pub client: SocketAddr,
-    pub method: String,
-    pub host: String,
-    pub path: String,
-    pub status: u16,
-    pub target_group: Option<String>,
-    pub target: Option<SocketAddr>,
-    pub duration_ms: u64,
-}
-
-/// The configuration requests are served with.
-pub struct Snapshot {
-    pub rules: Vec<RuleConfig>,
-    pub groups: HashMap<String, Arc<Group>>,
-    /// Smooth weighted round-robin state per rule priority.
-    wrr: Mutex<HashMap<u32, Vec<i64>>>,
-}
-
-impl Snapshot {
-    pub fn new(mut rules: Vec<RuleConfig>, groups: HashMap<String, Arc<Group>>) -> Self {
-        rules.sort_by_key(|r| r.priority);
-        Snapshot {
-            rules,
-            groups,
-            wrr: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// nginx's smooth weighted round robin: exact proportions, interleaved.
-    fn pick_group<'r>(&self, rule: &'r RuleConfig) -> Option<&'r str> {
-        let total: i64 = rule.forward.iter().map(|(_, w)| i64::from(*w)).sum();
-        if total == 0 {
-            return None;
-        }
-        let mut wrr = self.wrr.lock().unwrap_or_else(|p| p.into_inner());
-        let current = wrr.entry(rule.priority).or_default();
-        // A configuration is validated (priorities are unique), but a state of another length
-        // is started over rather than indexed out of bounds.
-        if current.len() != rule.forward.len() {
-            *current = vec![0; rule.forward.len()];
-        }
-        let mut best = 0;
-        for (i, (_, w)) in rule.forward.iter().enumerate() {
-            current[i] += i64::from(*w);
-            if current[i] > current[best] {
-                best = i;
-            }
-        }
-        current[best] -= total;
-        Some(rule.forward[best].0.as_str())
-    }
-}
-
-/// Forwards requests for one worker thread, with that thread's pool of backend connections.
+/// Forwards requests for one worker thread, with that thread's pool of backend connections
+/// and its access-log buffer.
 pub struct Forwarder {
-    pub client: Client<HttpConnector, ProxyBody>,
+    pool: Arc<Pool>,
+    /// The worker's index: its shard of the groups' counters.
+    worker: usize,
     /// What the request ids this worker makes start with: when it started, in microseconds,
     /// and its index (`{micros:x}-{worker:x}-`), so ids never repeat across workers or runs.
     id_prefix: String,
     seq: AtomicU64,
-    pub access_log: Option<Arc<AccessLog>>,
-    pub upstream_timeout: Duration,
+    log: Option<LogBuffer>,
+    upstream_timeout: Duration,
 }
+
+/// A client connection: its address, and its IP as a header value, made once per connection
+/// for the X-Forwarded-For of each of its requests.
+pub struct Peer {
+    pub addr: SocketAddr,
+    ip: HeaderValue,
+}
+
+impl Peer {
+    pub fn new(addr: SocketAddr) -> Self {
+        let ip = match addr {
+            // Digit by digit: the formatter was a fifteenth of a short connection's work.
+            SocketAddr::V4(v4) => {
+                let mut text = Vec::with_capacity(15);
+                let mut digits = itoa::Buffer::new();
+                for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text.push(b'.');
+                    }
+                    text.extend_from_slice(digits.format(octet).as_bytes());
+                }
+                HeaderValue::from_bytes(&text)
+            }
+            SocketAddr::V6(v6) => HeaderValue::from_str(&v6.ip().to_string()),
+        };
+        Peer {
+            addr,
+            ip: ip.unwrap_or_else(|_| HeaderValue::from_static("unknown")),
+        }
+    }
+}
+
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 const HOP_BY_HOP: [&str; 8] = [
     "connection",
@@ -123,7 +102,12 @@ pub fn strip_client_headers(headers: &mut hyper::HeaderMap) {
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .flat_map(|v| v.split(','))
-                    .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok()),
+                    .map(str::trim)
+                    // The usual tokens are not header names (or are dropped already).
+                    .filter(|n| {
+                        !n.eq_ignore_ascii_case("close") && !n.eq_ignore_ascii_case("keep-alive")
+                    })
+                    .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()),
             );
         }
         if HOP_BY_HOP.contains(&n)
@@ -136,6 +120,16 @@ pub fn strip_client_headers(headers: &mut hyper::HeaderMap) {
     }
     for h in drop {
         headers.remove(h);
+    }
+}
+
+/// A target's answer loses its hop-by-hop headers: one pass over its names, and nothing
+/// hashed when there are none (nearly always).
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    if headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
+        for h in HOP_BY_HOP {
+            headers.remove(h);
+        }
     }
 }
 
@@ -159,20 +153,26 @@ impl Forwarder {
         worker: usize,
         upstream_timeout: Duration,
     ) -> Self {
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .pool_max_idle_per_host(256)
-            .build_http::<ProxyBody>();
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
         Forwarder {
-            client,
+            pool: Arc::new(Pool::default()),
+            worker,
             id_prefix: format!("{started:x}-{worker:x}-"),
             seq: AtomicU64::new(0),
-            access_log,
+            log: access_log.map(LogBuffer::new),
             upstream_timeout,
         }
+    }
+
+    /// The worker's once-a-second chores: buffered access lines written out, idle backend
+    /// connections past their timeout closed.
+    pub fn tick(&self) {
+        if let Some(log) = &self.log {
+            log.flush();
+        }
+        self.pool.purge();
     }
 
     /// The worker's prefix and its next sequence number in hex: no clock read or formatter
@@ -198,38 +198,39 @@ impl Forwarder {
     /// Serves one request that came in on `listener` (None: the main one) at `local`.
     pub async fn handle(
         &self,
-        snapshot: Arc<Snapshot>,
+        view: Arc<View>,
         req: Request<Incoming>,
-        client: SocketAddr,
+        client: &Peer,
         listener: Option<&str>,
         local: SocketAddr,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let host = router::host(req.headers(), req.uri()).unwrap_or_default();
-        let path = req.uri().path().to_owned();
+        let path = self.log.as_ref().map(|_| req.uri().path().to_owned());
         let method = req.method().clone();
         // The proxy's own id: a client's X-Request-Id is not trusted (it could forge or
         // collide with another request's in the logs); the backend gets this one.
         let request_id = self.request_id();
         let (resp, group, target) = self
-            .forward(&snapshot, req, &host, client, listener, local, &request_id)
+            .forward(&view, req, &host, client, listener, local, &request_id)
             .await;
         let mut resp = resp;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
-            resp.headers_mut().insert("x-request-id", v);
+            resp.headers_mut().insert(X_REQUEST_ID, v);
         }
-        if let Some(g) = &group {
-            g.counters.record(resp.status().as_u16());
+        if let Some(g) = group {
+            g.counters
+                .record(self.worker, started, resp.status().as_u16());
         }
-        if let Some(log) = &self.access_log {
-            log(&AccessEntry {
-                request_id,
-                client,
-                method: method.to_string(),
-                host,
+        if let (Some(log), Some(path)) = (&self.log, &path) {
+            log.record(&AccessEntry {
+                request_id: &request_id,
+                client: client.addr,
+                method: method.as_str(),
+                host: &host,
                 path,
                 status: resp.status().as_u16(),
-                target_group: group.map(|g| g.name.clone()),
+                target_group: group.map(|g| g.name.as_str()),
                 target,
                 duration_ms: started.elapsed().as_millis() as u64,
             });
@@ -238,109 +239,85 @@ impl Forwarder {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn forward(
+    async fn forward<'v>(
         &self,
-        snapshot: &Snapshot,
+        view: &'v View,
         req: Request<Incoming>,
         host: &str,
-        client: SocketAddr,
+        client: &Peer,
         listener: Option<&str>,
         local: SocketAddr,
         request_id: &str,
-    ) -> (Response<ProxyBody>, Option<Arc<Group>>, Option<SocketAddr>) {
-        let Some(rule) = router::route(
-            &snapshot.rules,
-            listener,
-            Some(host),
-            req.uri().path(),
-            req.headers(),
-        ) else {
+    ) -> (Response<ProxyBody>, Option<&'v Group>, Option<SocketAddr>) {
+        let snapshot = &*view.snapshot;
+        let Some(at) = snapshot.route(listener, host, req.uri().path(), req.headers()) else {
             return (
                 fixed(StatusCode::SERVICE_UNAVAILABLE, "no deployment yet\n"),
                 None,
                 None,
             );
         };
+        let rule = &snapshot.rules[at];
         if let Some(status) = rule.fixed {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::NOT_FOUND);
             let body = status.canonical_reason().unwrap_or("fixed response");
             return (fixed(status, format!("{body}\n")), None, None);
         }
-        let Some(group) = snapshot
-            .pick_group(rule)
-            .and_then(|n| snapshot.groups.get(n))
-            .cloned()
-        else {
+        let Some((forward, turn)) = snapshot.pick(at).map(|i| view.group(i)) else {
             return (
                 fixed(StatusCode::SERVICE_UNAVAILABLE, "no deployment yet\n"),
                 None,
                 None,
             );
         };
+        let group = &*forward.group;
         let had_cookie = rule
             .affinity_cookie
             .as_ref()
             .is_some_and(|c| router::cookie(req.headers(), c).is_some());
         let (parts, body) = req.into_parts();
-        let bodiless = parts.headers.get("content-length").is_none_or(|v| v == "0")
-            && !parts.headers.contains_key("transfer-encoding");
-        let mut body = Some(body);
-        let mut tried = None;
-        for attempt in 0..2 {
-            let Some(target) = group.pick(tried) else {
-                return (
-                    fixed(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n"),
-                    Some(group),
-                    None,
-                );
-            };
-            let b: ProxyBody = match body.take() {
-                Some(b) if !bodiless => b.boxed(),
-                _ => Empty::new().map_err(|n: Infallible| match n {}).boxed(),
-            };
-            let Ok(out) = self.backend_request(&parts, b, &target, client, local, host, request_id)
-            else {
-                return (
-                    fixed(StatusCode::BAD_REQUEST, "bad request\n"),
-                    Some(group),
-                    None,
-                );
-            };
+        let bodiless = parts.headers.get(CONTENT_LENGTH).is_none_or(|v| v == "0")
+            && !parts.headers.contains_key(TRANSFER_ENCODING);
+        let no_target = || fixed(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n");
+        let Some(mut target) = group::pick(&forward.targets, turn, None) else {
+            return (no_target(), Some(group), None);
+        };
+        let body: ProxyBody = if bodiless {
+            Empty::new().map_err(|n: Infallible| match n {}).boxed()
+        } else {
+            body.boxed()
+        };
+        let Ok(mut out) =
+            self.backend_request(parts, body, target, client, local, host, request_id)
+        else {
+            return (
+                fixed(StatusCode::BAD_REQUEST, "bad request\n"),
+                Some(group),
+                None,
+            );
+        };
+        let mut retried = false;
+        loop {
             target.inflight.fetch_add(1, Ordering::SeqCst);
             let guard = Inflight(target.clone());
-            match tokio::time::timeout(self.upstream_timeout, self.client.request(out)).await {
-                Ok(Ok(resp)) => {
-                    let (mut rparts, rbody) = resp.into_parts();
-                    for h in HOP_BY_HOP {
-                        rparts.headers.remove(h);
-                    }
-                    if let (Some(cookie), false) = (&rule.affinity_cookie, had_cookie) {
-                        if let Some(dep) = group
-                            .deployment
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .clone()
-                        {
-                            if let Ok(v) = HeaderValue::from_str(&format!(
-                                "{cookie}={dep}; Path=/; HttpOnly; SameSite=Lax"
-                            )) {
-                                rparts.headers.append(SET_COOKIE, v);
-                            }
+            let sent = self.pool.send(target.addr, out);
+            let (resp, conn) = match tokio::time::timeout(self.upstream_timeout, sent).await {
+                Ok(Ok(answered)) => answered,
+                // Nothing reached the target: a bodiless request goes to another, once.
+                Ok(Err(UpstreamError::Connect(back))) if bodiless && !retried => {
+                    drop(guard);
+                    retried = true;
+                    let Some(next) = group::pick(&forward.targets, turn + 1, Some(target.addr))
+                    else {
+                        return (no_target(), Some(group), None);
+                    };
+                    out = *back;
+                    if host.is_empty() {
+                        if let Ok(v) = HeaderValue::from_str(next.authority.as_str()) {
+                            out.headers_mut().insert(HOST, v);
                         }
                     }
-                    let body = Tracked {
-                        inner: rbody,
-                        _guard: guard,
-                    }
-                    .boxed();
-                    return (
-                        Response::from_parts(rparts, body),
-                        Some(group),
-                        Some(target.addr),
-                    );
-                }
-                Ok(Err(e)) if e.is_connect() && bodiless && attempt == 0 => {
-                    tried = Some(target.addr);
+                    target = next;
                     continue;
                 }
                 Ok(Err(_)) => {
@@ -357,70 +334,86 @@ impl Forwarder {
                         Some(target.addr),
                     )
                 }
+            };
+            let (mut rparts, rbody) = resp.into_parts();
+            strip_hop_by_hop(&mut rparts.headers);
+            if let (Some(cookie), false) = (&rule.affinity_cookie, had_cookie) {
+                if let Some(dep) = group
+                    .deployment
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone()
+                {
+                    if let Ok(v) = HeaderValue::from_str(&format!(
+                        "{cookie}={dep}; Path=/; HttpOnly; SameSite=Lax"
+                    )) {
+                        rparts.headers.append(SET_COOKIE, v);
+                    }
+                }
             }
+            let body = Tracked {
+                inner: rbody,
+                done: false,
+                conn: Some((self.pool.clone(), target.addr, conn)),
+                _guard: guard,
+            }
+            .boxed();
+            return (
+                Response::from_parts(rparts, body),
+                Some(group),
+                Some(target.addr),
+            );
         }
-        (
-            fixed(StatusCode::BAD_GATEWAY, "bad gateway\n"),
-            Some(group),
-            None,
-        )
     }
 
     #[allow(clippy::too_many_arguments)]
     fn backend_request(
         &self,
-        parts: &hyper::http::request::Parts,
+        parts: hyper::http::request::Parts,
         body: ProxyBody,
         target: &Backend,
-        client: SocketAddr,
+        client: &Peer,
         local: SocketAddr,
         host: &str,
         request_id: &str,
     ) -> Result<Request<ProxyBody>, hyper::http::Error> {
-        // The target's authority (made once) and the request's path and query, shared.
-        let mut uri = hyper::http::uri::Parts::default();
-        uri.scheme = Some(hyper::http::uri::Scheme::HTTP);
-        uri.authority = Some(target.authority.clone());
-        uri.path_and_query = Some(
-            parts
-                .uri
-                .path_and_query()
-                .cloned()
-                .unwrap_or_else(|| hyper::http::uri::PathAndQuery::from_static("/")),
-        );
-        let uri = hyper::Uri::from_parts(uri).map_err(hyper::http::Error::from)?;
-        // The client's headers are cloned once and edited in place: cheaper than rebuilding.
-        let mut headers = parts.headers.clone();
+        // Origin form (the path and query, shared): the connection is the target's already.
+        let uri = match parts.uri.path_and_query() {
+            Some(pq) => hyper::Uri::from(pq.clone()),
+            None => hyper::Uri::from_static("/"),
+        };
+        // The client's headers, edited in place: cheaper than rebuilding; room made at once
+        // for the five added (growing a step at a time rehashed the map each step).
+        let mut headers = parts.headers;
+        headers.reserve(5);
         strip_client_headers(&mut headers);
-        let xff = match headers
-            .remove("x-forwarded-for")
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-        {
-            Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", client.ip())),
-            None => HeaderValue::from_str(&client.ip().to_string()),
+        // The client's address appended to what it sent (the connection's, made once).
+        let xff = match headers.get(X_FORWARDED_FOR).map(|v| v.to_str()) {
+            None => Ok(client.ip.clone()),
+            Some(Ok(prev)) => HeaderValue::from_str(&format!("{prev}, {}", client.addr.ip())),
+            Some(Err(_)) => HeaderValue::from_str(&client.addr.ip().to_string()),
         };
         if let Ok(v) = xff {
-            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+            headers.insert(X_FORWARDED_FOR, v);
         }
-        headers.insert(
-            HeaderName::from_static("x-forwarded-proto"),
-            HeaderValue::from_static("http"),
-        );
-        headers.insert(
-            HeaderName::from_static("x-forwarded-port"),
-            HeaderValue::from(local.port()),
-        );
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+        headers.insert(X_FORWARDED_PORT, HeaderValue::from(local.port()));
         if let Ok(v) = HeaderValue::from_str(request_id) {
-            headers.insert(HeaderName::from_static("x-request-id"), v);
+            headers.insert(X_REQUEST_ID, v);
         }
-        if !headers.contains_key("host") && !host.is_empty() {
-            if let Ok(v) = HeaderValue::from_str(host) {
-                headers.insert("host", v);
+        // HTTP/1.1 requires a Host: the client's, else the target's address.
+        if !headers.contains_key(HOST) {
+            let v = if host.is_empty() {
+                HeaderValue::from_str(target.authority.as_str())
+            } else {
+                HeaderValue::from_str(host)
+            };
+            if let Ok(v) = v {
+                headers.insert(HOST, v);
             }
         }
         let mut out = Request::new(body);
-        *out.method_mut() = parts.method.clone();
+        *out.method_mut() = parts.method;
         *out.uri_mut() = uri;
         *out.version_mut() = hyper::Version::HTTP_11;
         *out.headers_mut() = headers;
@@ -437,9 +430,23 @@ impl Drop for Inflight {
     }
 }
 
+/// A target's answer on its way to the client: counted in flight until finished, and its
+/// connection back in the worker's pool once read to the end (one dropped early is closed).
 struct Tracked {
     inner: Incoming,
+    done: bool,
+    conn: Option<(Arc<Pool>, SocketAddr, SendRequest<ProxyBody>)>,
     _guard: Inflight,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        if self.done || self.inner.is_end_stream() {
+            if let Some((pool, addr, tx)) = self.conn.take() {
+                pool.put(addr, tx);
+            }
+        }
+    }
 }
 
 impl Body for Tracked {
@@ -450,7 +457,11 @@ impl Body for Tracked {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(None) = frame {
+            self.done = true;
+        }
+        frame
     }
 
     fn is_end_stream(&self) -> bool {

@@ -1,5 +1,6 @@
 //! The proxy with real backends on loopback port 0: routing, exact weighted splits, health
-//! checks, draining without failed requests, the affinity cookie, forwarded headers, counters.
+//! checks, draining without failed requests, the affinity cookie, forwarded headers, counters;
+//! `upstream`: connections to targets and the access log.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,6 +16,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use wharf_proxy::{Config, HealthConfig, Proxy, RuleConfig, TargetGroupConfig};
 use wharf_testkit::http::{request, Response as HttpResponse};
+
+mod upstream;
 
 /// A backend answering its name (and the headers it saw) on `/`, `/slow` after 1.5 s, and a
 /// health check that follows `healthy`.
