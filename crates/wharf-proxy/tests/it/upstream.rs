@@ -204,13 +204,7 @@ async fn a_bodiless_request_refused_by_one_target_is_sent_to_another() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         l.local_addr().expect("addr")
     };
-    let p = Proxy::new(None);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(p.clone().serve(listener, async move {
-        let _ = rx.await;
-    }));
+    let (p, port, _stop) = super::proxy().await;
     p.apply(&Config {
         target_groups: vec![group("a", "v1", &[good.addr, dead])],
         rules: vec![rule(199, &[("a", 100)])],
