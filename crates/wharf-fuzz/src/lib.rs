@@ -54,7 +54,7 @@ pub fn control(data: &[u8]) {
 }
 
 /// The proxy's request path: a request line and headers as a client sends them; headers are
-/// stripped as for a backend and the request routed against a fixed set of rules.
+/// routed against a fixed set of rules, and the head a target would get encoded and parsed back.
 pub fn request(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let mut lines = text.split("\r\n");
@@ -82,12 +82,51 @@ pub fn request(data: &[u8]) {
     let rules = rules();
     let _ = wharf_proxy::router::route(&rules, None, host.as_deref(), &path, &headers);
     let _ = wharf_proxy::router::cookie(&headers, "X-Wharf-Affinity-web");
-    wharf_proxy::server::strip_client_headers(&mut headers);
-    for k in headers.keys() {
-        assert!(
-            !k.as_str().contains('_') && k != "x-drain-secret",
-            "{k} passed"
-        );
+    // The head a target would get: always one well-formed HTTP/1.1 request head, with
+    // nothing a client may not pass on, one Host and one X-Forwarded-For.
+    let mut req = hyper::Request::new(());
+    if let Ok(uri) = path.parse::<hyper::Uri>() {
+        *req.uri_mut() = uri;
+    }
+    *req.headers_mut() = headers;
+    let (parts, ()) = req.into_parts();
+    let fwd = wharf_proxy::server::Forwarded {
+        client_ip: b"192.0.2.1",
+        port: 80,
+        request_id: "fuzz-1",
+        authority: "127.0.0.1:8080",
+    };
+    for chunked in [false, true] {
+        let mut head = Vec::new();
+        wharf_proxy::server::encode_head(&mut head, &parts, &fwd, chunked);
+        let mut fields = [httparse::EMPTY_HEADER; 256];
+        let mut parsed = httparse::Request::new(&mut fields);
+        match parsed.parse(&head) {
+            Ok(httparse::Status::Complete(n)) => {
+                assert_eq!(n, head.len(), "one head, nothing after")
+            }
+            other => panic!(
+                "not a request head ({other:?}): {:?}",
+                String::from_utf8_lossy(&head)
+            ),
+        }
+        let count = |name: &str| {
+            parsed
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case(name))
+                .count()
+        };
+        assert_eq!(count("host"), 1);
+        assert_eq!(count("x-forwarded-for"), 1);
+        assert_eq!(count("x-request-id"), 1);
+        for h in parsed.headers.iter() {
+            let n = h.name.to_ascii_lowercase();
+            assert!(
+                !n.contains('_') && n != "x-drain-secret" && n != "connection",
+                "{n} passed"
+            );
+        }
     }
 }
 

@@ -318,6 +318,22 @@ pub fn pick(
     None
 }
 
+/// Counts a request in flight on its target until its answer is read to the end or dropped.
+pub struct Inflight(Arc<Backend>);
+
+impl Inflight {
+    pub fn new(target: &Arc<Backend>) -> Self {
+        target.inflight.fetch_add(1, Ordering::SeqCst);
+        Inflight(target.clone())
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,6 +13,7 @@ mod pool;
 pub mod router;
 pub mod server;
 mod snapshot;
+mod upstream;
 
 use std::collections::HashMap;
 use std::future::Future;

@@ -1,20 +1,15 @@
-//! One worker's connections to its targets, kept alive between requests: hyper's HTTP/1
-//! client connections without hyper-util's pool, which hashed its key with SipHash, spawned a
-//! task per request to return a connection and took a lock shared by every worker (13% of the
-//! proxy's instructions a request, README "Speed"). A worker's pool is its own, so its lock is
-//! never contended; a connection goes back when its answer's body has been read to the end,
-//! and is taken again, newest first, once hyper says it is ready for another request.
+//! One worker's connections to its targets, kept alive between requests. A worker's pool is
+//! its own, so its lock is never contended; a connection goes back the moment its answer's
+//! end is read ([`crate::upstream::Answer`]), and is taken again newest first, once tokio's
+//! readiness says nothing arrived on it while idle (no system call for that unless the target
+//! closed it or sent stray bytes).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-
 use crate::server::ProxyBody;
+use crate::upstream::{Conn, Failure, Head};
 
 /// The most idle connections kept per target and worker.
 const MAX_IDLE: usize = 256;
@@ -24,15 +19,14 @@ const IDLE_TICKS: u64 = 30;
 /// Why a request could not be forwarded.
 #[derive(Debug)]
 pub enum UpstreamError {
-    /// No connection to the target could be made: nothing was sent, and the request is
-    /// given back for another target.
-    Connect(Box<Request<ProxyBody>>),
+    /// No connection to the target could be made: nothing was sent.
+    Connect,
     /// The connection failed while the request was sent or answered.
     Http,
 }
 
 struct Idle {
-    tx: SendRequest<ProxyBody>,
+    conn: Conn,
     /// The tick it was put back at.
     since: u64,
 }
@@ -45,60 +39,62 @@ pub struct Pool {
     tick: AtomicU64,
 }
 
+/// A request as the pool sends it: the head encoded, and the body, if any (with whether it
+/// goes chunked).
+pub struct Outgoing<'a> {
+    pub head: &'a [u8],
+    pub body: Option<(ProxyBody, bool)>,
+    /// A HEAD request: its answer has no body.
+    pub head_request: bool,
+    /// Safe to send again when a kept connection closed under it (bodiless, idempotent).
+    pub repeatable: bool,
+}
+
 impl Pool {
-    /// Sends `req` to `addr` on an idle connection, or a new one. A pooled connection that
-    /// closed before the request was written to it gives the request back, and the next one
-    /// (or a new one) is tried: only a request hyper never wrote is sent again.
+    /// Sends the request to `addr` on an idle connection, or a new one, and reads the answer's
+    /// head. A kept connection the target closed as the request went out is not an error for
+    /// a repeatable request: it goes out again on the next connection.
     pub async fn send(
         &self,
         addr: SocketAddr,
-        mut req: Request<ProxyBody>,
-    ) -> Result<(Response<Incoming>, SendRequest<ProxyBody>), UpstreamError> {
+        mut req: Outgoing<'_>,
+    ) -> Result<(Head, Conn), UpstreamError> {
         loop {
-            let (mut tx, reused) = match self.take(addr) {
-                Some(tx) => (tx, true),
-                // Boxed: a request that finds a kept connection (nearly all) carries no
-                // connecting state in its future.
-                None => match Box::pin(connect(addr)).await {
-                    Ok(tx) => (tx, false),
-                    Err(Refused::Tcp) => return Err(UpstreamError::Connect(Box::new(req))),
-                    Err(Refused::Http) => return Err(UpstreamError::Http),
-                },
+            let (mut conn, reused) = match self.take(addr) {
+                Some(conn) => (conn, true),
+                None => (
+                    Conn::connect(addr)
+                        .await
+                        .map_err(|_| UpstreamError::Connect)?,
+                    false,
+                ),
             };
-            match tx.try_send_request(req).await {
-                Ok(resp) => return Ok((resp, tx)),
-                Err(mut e) => match e.take_message() {
-                    Some(back) if reused => req = back,
-                    _ => return Err(UpstreamError::Http),
-                },
+            match conn
+                .exchange(req.head, req.body.take(), req.head_request)
+                .await
+            {
+                Ok(head) => return Ok((head, conn)),
+                Err(Failure::Unanswered) if reused && req.repeatable => continue,
+                Err(_) => return Err(UpstreamError::Http),
             }
         }
     }
 
-    /// The newest idle connection to `addr` ready for a request; closed or expired ones are
-    /// dropped, one still finishing its last exchange is left for later.
-    fn take(&self, addr: SocketAddr) -> Option<SendRequest<ProxyBody>> {
+    /// The newest idle connection to `addr` still usable; closed or expired ones are dropped.
+    fn take(&self, addr: SocketAddr) -> Option<Conn> {
         let now = self.tick.load(Ordering::Relaxed);
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = &mut idle.iter_mut().find(|(a, _)| *a == addr)?.1;
-        let mut i = list.len();
-        while i > 0 {
-            i -= 1;
-            let c = &list[i];
-            if c.tx.is_closed() || now - c.since >= IDLE_TICKS {
-                list.swap_remove(i);
-            } else if c.tx.is_ready() {
-                return Some(list.swap_remove(i).tx);
+        while let Some(c) = list.pop() {
+            if now - c.since < IDLE_TICKS && c.conn.idle_usable() {
+                return Some(c.conn);
             }
         }
         None
     }
 
     /// Keeps a connection whose answer was read to the end, for the next request.
-    pub fn put(&self, addr: SocketAddr, tx: SendRequest<ProxyBody>) {
-        if tx.is_closed() {
-            return;
-        }
+    pub fn put(&self, addr: SocketAddr, conn: Conn) {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let at = match idle.iter().position(|(a, _)| *a == addr) {
             Some(at) => at,
@@ -110,7 +106,7 @@ impl Pool {
         let list = &mut idle[at].1;
         if list.len() < MAX_IDLE {
             list.push(Idle {
-                tx,
+                conn,
                 since: self.tick.load(Ordering::Relaxed),
             });
         }
@@ -122,30 +118,8 @@ impl Pool {
         let now = self.tick.fetch_add(1, Ordering::Relaxed) + 1;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         for (_, list) in idle.iter_mut() {
-            list.retain(|c| !c.tx.is_closed() && now - c.since < IDLE_TICKS);
+            list.retain(|c| now - c.since < IDLE_TICKS && c.conn.idle_usable());
         }
         idle.retain(|(_, list)| !list.is_empty());
     }
-}
-
-/// Why no new connection was made.
-enum Refused {
-    Tcp,
-    Http,
-}
-
-/// A new connection to `addr`, its HTTP/1 exchange driven by a task of the worker's runtime.
-async fn connect(addr: SocketAddr) -> Result<SendRequest<ProxyBody>, Refused> {
-    let stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .map_err(|_| Refused::Tcp)?;
-    let _ = stream.set_nodelay(true);
-    let (tx, conn) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
-        .await
-        .map_err(|_| Refused::Http)?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    Ok(tx)
 }

@@ -4,26 +4,28 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Body, Bytes, Frame, Incoming};
-use hyper::client::conn::http1::SendRequest;
-use hyper::header::{HeaderName, HeaderValue, CONTENT_LENGTH, HOST, SET_COOKIE, TRANSFER_ENCODING};
-use hyper::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{
+    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, SET_COOKIE, TRANSFER_ENCODING,
+};
+use hyper::{Method, Request, Response, StatusCode};
 
 use crate::access::{push_ipv4, AccessEntry, AccessLog, LogBuffer};
-use crate::group::{self, Backend, Group};
-use crate::pool::{Pool, UpstreamError};
+use crate::group::{self, Group, Inflight};
+use crate::pool::{Outgoing, Pool, UpstreamError};
 use crate::router;
 use crate::snapshot::View;
+use crate::upstream::Answer;
 
-pub type ProxyBody = BoxBody<Bytes, hyper::Error>;
+pub type ProxyBody = BoxBody<Bytes, BoxError>;
+/// What a body's error becomes on its way through the proxy.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Forwards requests for one worker thread, with that thread's pool of backend connections
 /// and its access-log buffer.
@@ -63,12 +65,9 @@ impl Peer {
     }
 }
 
-const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
-const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
-const X_FORWARDED_PORT: HeaderName = HeaderName::from_static("x-forwarded-port");
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-const HOP_BY_HOP: [&str; 8] = [
+pub(crate) const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -79,57 +78,21 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
-/// What a client may not pass to a backend, as ALB and nginx treat it: hop-by-hop headers and
-/// the ones `Connection` names, `Proxy-Connection`, header names with underscores (nginx's
-/// default: they alias dashes in CGI-style backends), and the drain secret, which only wharf
-/// sends, straight to a container. One pass over the names; a request carrying none of them
-/// (nearly all) removes nothing (a removal of an absent name still hashes it).
-pub fn strip_client_headers(headers: &mut hyper::HeaderMap) {
-    let mut drop: Vec<HeaderName> = Vec::new();
-    for name in headers.keys() {
-        let n = name.as_str();
-        if n == "connection" {
-            drop.extend(
-                headers
-                    .get_all(name)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .flat_map(|v| v.split(','))
-                    .map(str::trim)
-                    // The usual tokens are not header names (or are dropped already).
-                    .filter(|n| {
-                        !n.eq_ignore_ascii_case("close") && !n.eq_ignore_ascii_case("keep-alive")
-                    })
-                    .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()),
-            );
-        }
-        if HOP_BY_HOP.contains(&n)
-            || n == "proxy-connection"
-            || n == "x-drain-secret"
-            || n.contains('_')
-        {
-            drop.push(name.clone());
-        }
-    }
-    for h in drop {
-        headers.remove(h);
-    }
-}
-
-/// A target's answer loses its hop-by-hop headers: one pass over its names, and nothing
-/// hashed when there are none (nearly always).
-fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
-    if headers.keys().any(|n| HOP_BY_HOP.contains(&n.as_str())) {
-        for h in HOP_BY_HOP {
-            headers.remove(h);
-        }
-    }
+/// Whether a client's field may go on to a target, as ALB and nginx treat it: not a
+/// hop-by-hop field (nor one `Connection` names, checked apart), not `Proxy-Connection`, no
+/// underscore in the name (nginx's default: they alias dashes in CGI-style backends), and not
+/// the drain secret, which only wharf sends, straight to a container.
+pub fn forwardable(name: &str) -> bool {
+    !(HOP_BY_HOP.contains(&name)
+        || name == "proxy-connection"
+        || name == "x-drain-secret"
+        || name.contains('_'))
 }
 
 fn fixed(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
     let mut r = Response::new(
         Full::new(body.into())
-            .map_err(|n: Infallible| match n {})
+            .map_err(|n: Infallible| -> BoxError { match n {} })
             .boxed(),
     );
     *r.status_mut() = status;
@@ -269,47 +232,48 @@ impl Forwarder {
             .as_ref()
             .is_some_and(|c| router::cookie(req.headers(), c).is_some());
         let (parts, body) = req.into_parts();
-        let bodiless = parts.headers.get(CONTENT_LENGTH).is_none_or(|v| v == "0")
-            && !parts.headers.contains_key(TRANSFER_ENCODING);
+        let coded = parts.headers.contains_key(TRANSFER_ENCODING);
+        let bodiless = parts.headers.get(CONTENT_LENGTH).is_none_or(|v| v == "0") && !coded;
+        // A body of unknown length (the client's chunked one) goes chunked.
+        let chunked = !bodiless && (coded || !parts.headers.contains_key(CONTENT_LENGTH));
         let no_target = || fixed(StatusCode::SERVICE_UNAVAILABLE, "no healthy target\n");
         let Some(mut target) = group::pick(&forward.targets, turn, None) else {
             return (no_target(), Some(group), None);
         };
-        let body: ProxyBody = if bodiless {
-            Empty::new().map_err(|n: Infallible| match n {}).boxed()
-        } else {
-            body.boxed()
-        };
-        let Ok(mut out) =
-            self.backend_request(parts, body, target, client, local, host, request_id)
-        else {
-            return (
-                fixed(StatusCode::BAD_REQUEST, "bad request\n"),
-                Some(group),
-                None,
-            );
-        };
+        let mut body = (!bodiless).then(|| (body.map_err(BoxError::from).boxed(), chunked));
+        let mut head = Vec::with_capacity(512);
         let mut retried = false;
         loop {
-            target.inflight.fetch_add(1, Ordering::SeqCst);
-            let guard = Inflight(target.clone());
+            let fwd = Forwarded {
+                client_ip: client.ip.as_bytes(),
+                port: local.port(),
+                request_id,
+                authority: if host.is_empty() {
+                    target.authority.as_str()
+                } else {
+                    host
+                },
+            };
+            head.clear();
+            encode_head(&mut head, &parts, &fwd, chunked);
+            let inflight = Inflight::new(target);
+            let out = Outgoing {
+                head: &head,
+                body: body.take(),
+                head_request: parts.method == Method::HEAD,
+                repeatable: bodiless && parts.method.is_idempotent(),
+            };
             let sent = self.pool.send(target.addr, out);
-            let (resp, conn) = match tokio::time::timeout(self.upstream_timeout, sent).await {
+            let (answer, conn) = match tokio::time::timeout(self.upstream_timeout, sent).await {
                 Ok(Ok(answered)) => answered,
                 // Nothing reached the target: a bodiless request goes to another, once.
-                Ok(Err(UpstreamError::Connect(back))) if bodiless && !retried => {
-                    drop(guard);
+                Ok(Err(UpstreamError::Connect)) if bodiless && !retried => {
+                    drop(inflight);
                     retried = true;
                     let Some(next) = group::pick(&forward.targets, turn + 1, Some(target.addr))
                     else {
                         return (no_target(), Some(group), None);
                     };
-                    out = *back;
-                    if host.is_empty() {
-                        if let Ok(v) = HeaderValue::from_str(next.authority.as_str()) {
-                            out.headers_mut().insert(HOST, v);
-                        }
-                    }
                     target = next;
                     continue;
                 }
@@ -328,8 +292,10 @@ impl Forwarder {
                     )
                 }
             };
-            let (mut rparts, rbody) = resp.into_parts();
-            strip_hop_by_hop(&mut rparts.headers);
+            let body = Answer::new(&answer, conn, self.pool.clone(), target.addr, inflight);
+            let mut resp = Response::new(body.map_err(BoxError::from).boxed());
+            *resp.status_mut() = answer.status;
+            *resp.headers_mut() = answer.headers;
             if let (Some(cookie), false) = (&rule.affinity_cookie, had_cookie) {
                 if let Some(dep) = group
                     .deployment
@@ -340,127 +306,105 @@ impl Forwarder {
                     if let Ok(v) = HeaderValue::from_str(&format!(
                         "{cookie}={dep}; Path=/; HttpOnly; SameSite=Lax"
                     )) {
-                        rparts.headers.append(SET_COOKIE, v);
+                        resp.headers_mut().append(SET_COOKIE, v);
                     }
                 }
             }
-            let body = Tracked {
-                inner: rbody,
-                done: false,
-                conn: Some((self.pool.clone(), target.addr, conn)),
-                _guard: guard,
+            return (resp, Some(group), Some(target.addr));
+        }
+    }
+}
+
+/// What the proxy adds to a request it forwards.
+pub struct Forwarded<'a> {
+    /// The client's IP address, as text.
+    pub client_ip: &'a [u8],
+    /// The port the client connected to.
+    pub port: u16,
+    pub request_id: &'a str,
+    /// The Host sent when the client sent none: the request's host, else the target's address.
+    pub authority: &'a str,
+}
+
+/// The head a target gets, written straight from the client's: origin-form target, HTTP/1.1,
+/// the client's fields but those it may not pass on ([`forwardable`]), then X-Forwarded-For
+/// (the client's list and its address), -Proto, -Port, X-Request-Id, a Host if the client
+/// sent none, and `Transfer-Encoding: chunked` for a body of unknown length. Every name and
+/// value comes from a parsed `HeaderMap`, so the head is well-formed HTTP whatever the client
+/// sent (the fuzz target checks it).
+pub fn encode_head(
+    out: &mut Vec<u8>,
+    parts: &hyper::http::request::Parts,
+    fwd: &Forwarded<'_>,
+    chunked: bool,
+) {
+    let headers = &parts.headers;
+    out.extend_from_slice(parts.method.as_str().as_bytes());
+    out.push(b' ');
+    let target = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    out.extend_from_slice(if target.is_empty() { "/" } else { target }.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\n");
+    let named = connection_named(headers);
+    let mut host = false;
+    let mut xff = Vec::new();
+    for (name, value) in headers {
+        let n = name.as_str();
+        if !forwardable(n) || named.iter().any(|c| c == name) {
+            continue;
+        }
+        match n {
+            "x-forwarded-for" => {
+                xff.extend_from_slice(value.as_bytes());
+                xff.extend_from_slice(b", ");
+                continue;
             }
-            .boxed();
-            return (
-                Response::from_parts(rparts, body),
-                Some(group),
-                Some(target.addr),
-            );
+            "x-forwarded-proto" | "x-forwarded-port" | "x-request-id" => continue,
+            "content-length" if chunked => continue,
+            "host" => host = true,
+            _ => {}
         }
+        push_field(out, n, value.as_bytes());
     }
-
-    #[allow(clippy::too_many_arguments)]
-    fn backend_request(
-        &self,
-        parts: hyper::http::request::Parts,
-        body: ProxyBody,
-        target: &Backend,
-        client: &Peer,
-        local: SocketAddr,
-        host: &str,
-        request_id: &str,
-    ) -> Result<Request<ProxyBody>, hyper::http::Error> {
-        // Origin form (the path and query, shared): the connection is the target's already.
-        let uri = match parts.uri.path_and_query() {
-            Some(pq) => hyper::Uri::from(pq.clone()),
-            None => hyper::Uri::from_static("/"),
-        };
-        // The client's headers, edited in place: cheaper than rebuilding; room made at once
-        // for the five added (growing a step at a time rehashed the map each step).
-        let mut headers = parts.headers;
-        headers.reserve(5);
-        strip_client_headers(&mut headers);
-        // The client's address appended to what it sent (the connection's, made once).
-        let xff = match headers.get(X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
-            Some(prev) => HeaderValue::from_str(&format!("{prev}, {}", client.addr.ip())),
-            None => Ok(client.ip.clone()),
-        };
-        if let Ok(v) = xff {
-            headers.insert(X_FORWARDED_FOR, v);
-        }
-        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
-        headers.insert(X_FORWARDED_PORT, HeaderValue::from(local.port()));
-        if let Ok(v) = HeaderValue::from_str(request_id) {
-            headers.insert(X_REQUEST_ID, v);
-        }
-        // HTTP/1.1 requires a Host: the client's, else the target's address.
-        if !headers.contains_key(HOST) {
-            let v = if host.is_empty() {
-                HeaderValue::from_str(target.authority.as_str())
-            } else {
-                HeaderValue::from_str(host)
-            };
-            if let Ok(v) = v {
-                headers.insert(HOST, v);
-            }
-        }
-        let mut out = Request::new(body);
-        *out.method_mut() = parts.method;
-        *out.uri_mut() = uri;
-        *out.version_mut() = hyper::Version::HTTP_11;
-        *out.headers_mut() = headers;
-        Ok(out)
+    if !host {
+        push_field(out, "host", fwd.authority.as_bytes());
     }
+    xff.extend_from_slice(fwd.client_ip);
+    push_field(out, "x-forwarded-for", &xff);
+    push_field(out, "x-forwarded-proto", b"http");
+    push_field(
+        out,
+        "x-forwarded-port",
+        itoa::Buffer::new().format(fwd.port).as_bytes(),
+    );
+    push_field(out, "x-request-id", fwd.request_id.as_bytes());
+    if chunked {
+        push_field(out, "transfer-encoding", b"chunked");
+    }
+    out.extend_from_slice(b"\r\n");
 }
 
-/// Counts a request in flight on its target until the response body is finished or dropped.
-struct Inflight(Arc<Backend>);
-
-impl Drop for Inflight {
-    fn drop(&mut self) {
-        self.0.inflight.fetch_sub(1, Ordering::SeqCst);
-    }
+fn push_field(out: &mut Vec<u8>, name: &str, value: &[u8]) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
 }
 
-/// A target's answer on its way to the client: counted in flight until finished, and its
-/// connection back in the worker's pool once read to the end (one dropped early is closed).
-struct Tracked {
-    inner: Incoming,
-    done: bool,
-    conn: Option<(Arc<Pool>, SocketAddr, SendRequest<ProxyBody>)>,
-    _guard: Inflight,
-}
-
-impl Drop for Tracked {
-    fn drop(&mut self) {
-        if self.done || self.inner.is_end_stream() {
-            if let Some((pool, addr, tx)) = self.conn.take() {
-                pool.put(addr, tx);
-            }
-        }
+/// The fields a `Connection` header names (hop-by-hop by that naming): none for nearly every
+/// request, and then nothing is allocated.
+fn connection_named(headers: &hyper::HeaderMap) -> Vec<HeaderName> {
+    let mut named = Vec::new();
+    for v in headers.get_all(CONNECTION) {
+        let Ok(v) = v.to_str() else { continue };
+        named.extend(
+            v.split(',')
+                .map(str::trim)
+                // The usual tokens are not header names (or are dropped already).
+                .filter(|n| {
+                    !n.eq_ignore_ascii_case("close") && !n.eq_ignore_ascii_case("keep-alive")
+                })
+                .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok()),
+        );
     }
-}
-
-impl Body for Tracked {
-    type Data = Bytes;
-    type Error = hyper::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
-        let frame = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(None) = frame {
-            self.done = true;
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> hyper::body::SizeHint {
-        self.inner.size_hint()
-    }
+    named
 }

@@ -1,6 +1,7 @@
 //! The proxy with real backends on loopback port 0: routing, exact weighted splits, health
 //! checks, draining without failed requests, the affinity cookie, forwarded headers, counters;
-//! `upstream`: connections to targets and the access log.
+//! `upstream`: connections to targets and the access log; `framing`: the exchange with a target
+//! byte for byte.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,6 +18,7 @@ use tokio::net::TcpListener;
 use wharf_proxy::{Config, HealthConfig, Proxy, RuleConfig, TargetGroupConfig};
 use wharf_testkit::http::{request, Response as HttpResponse};
 
+mod framing;
 mod upstream;
 
 /// A backend answering its name (and the headers it saw) on `/`, `/slow` after 1.5 s, and a

@@ -71,7 +71,7 @@ async fn counted(keep_alive: bool, idle: Option<Duration>) -> Counted {
 
 /// A proxy for `target` alone, with `log` as its access log; stopped by the returned sender,
 /// its serving task returned to await the end (and the last lines written).
-async fn proxy_for(
+pub(super) async fn proxy_for(
     target: SocketAddr,
     log: Option<AccessLog>,
 ) -> (
