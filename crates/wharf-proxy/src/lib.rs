@@ -14,6 +14,7 @@ pub mod router;
 pub mod server;
 mod snapshot;
 mod upstream;
+mod watch;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -275,15 +276,13 @@ impl Proxy {
             listeners.push((name, local, TcpListener::from_std(socket)?));
         }
         let mut http = http1::Builder::new();
+        // The header read timeout is the workers' own (`watch`): no timer a request.
         http.keep_alive(true)
-            .timer(hyper_util::rt::TokioTimer::new())
-            .header_read_timeout(self.limits.header_read)
             .max_buf_size(self.limits.max_header_bytes.max(8192));
-        let forwarder = Arc::new(Forwarder::new(
-            self.access_log.clone(),
-            index,
-            self.limits.header_read,
-        ));
+        let watches = Arc::new(watch::Watches::new(self.limits.header_read));
+        let mut sweep = tokio::time::interval(watches.period());
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let forwarder = Arc::new(Forwarder::new(self.access_log.clone(), index));
         let seen = Arc::new(Mutex::new(self.published.seen()));
         let graceful = GracefulShutdown::new();
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -291,6 +290,7 @@ impl Proxy {
         loop {
             tokio::select! {
                 _ = tick.tick() => forwarder.tick(),
+                _ = sweep.tick() => watches.sweep(),
                 (which, accepted) = accept_any(&listeners) => {
                     let Ok((stream, client)) = accepted else {
                         // Out of descriptors, say: back off instead of spinning on accept.
@@ -308,18 +308,23 @@ impl Proxy {
                     let forwarder = forwarder.clone();
                     let seen = seen.clone();
                     let peer = Arc::new(server::Peer::new(client));
+                    let watch = watches.watch();
+                    let io = watch::Watched { io: TokioIo::new(stream), watch: watch.clone() };
                     let svc = service_fn(move |req| {
+                        watch.begin();
                         let view = me.published.view(&seen);
                         let forwarder = forwarder.clone();
                         let name = name.clone();
                         let peer = peer.clone();
+                        let watch = watch.clone();
                         // Boxed: the connection future holds a pointer, not a request's whole
                         // state, and moving it (spawning, each request) copies little.
                         Box::pin(async move {
-                            Ok::<_, std::convert::Infallible>(forwarder.handle(view, req, &peer, name.as_deref(), local).await)
+                            let resp = forwarder.handle(view, req, &peer, name.as_deref(), local, &watch).await;
+                            Ok::<_, std::convert::Infallible>(resp.map(|b| watch::Ends::new(b, watch)))
                         })
                     });
-                    let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
+                    let conn = graceful.watch(http.serve_connection(io, svc));
                     // Boxed once here rather than copied whole into the task at each step.
                     tokio::spawn(Box::pin(async move {
                         let _ = conn.await;

@@ -3,10 +3,12 @@
 //! X-Request-Id. A connection failure on a bodiless request is retried once on another target.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::task::Poll;
+use std::time::Instant;
 
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
@@ -17,11 +19,12 @@ use hyper::header::{
 use hyper::{Method, Request, Response, StatusCode};
 
 use crate::access::{push_ipv4, AccessEntry, AccessLog, LogBuffer};
-use crate::group::{self, Group, Inflight};
+use crate::group::{self, Backend, Group, Inflight};
 use crate::pool::{Outgoing, Pool, UpstreamError};
 use crate::router;
 use crate::snapshot::View;
 use crate::upstream::Answer;
+use crate::watch::Watch;
 
 pub type ProxyBody = BoxBody<Bytes, BoxError>;
 /// What a body's error becomes on its way through the proxy.
@@ -38,30 +41,29 @@ pub struct Forwarder {
     id_prefix: String,
     seq: AtomicU64,
     log: Option<LogBuffer>,
-    upstream_timeout: Duration,
 }
 
-/// A client connection: its address, and its IP as a header value, made once per connection
-/// for the X-Forwarded-For of each of its requests.
+/// A client connection: its address, its IP as text (for X-Forwarded-For) and its address as
+/// text (for the access log), made once per connection.
 pub struct Peer {
     pub addr: SocketAddr,
-    ip: HeaderValue,
+    ip: String,
+    text: String,
 }
 
 impl Peer {
     pub fn new(addr: SocketAddr) -> Self {
-        let ip = match addr {
+        let (ip, text) = match addr {
             SocketAddr::V4(v4) => {
-                let mut text = Vec::with_capacity(15);
-                push_ipv4(&mut text, *v4.ip());
-                HeaderValue::from_bytes(&text)
+                let mut ip = Vec::with_capacity(15);
+                push_ipv4(&mut ip, *v4.ip());
+                let ip = String::from_utf8(ip).unwrap_or_default();
+                let text = format!("{ip}:{}", v4.port());
+                (ip, text)
             }
-            SocketAddr::V6(v6) => HeaderValue::from_str(&v6.ip().to_string()),
+            SocketAddr::V6(v6) => (v6.ip().to_string(), addr.to_string()),
         };
-        Peer {
-            addr,
-            ip: ip.unwrap_or_else(|_| HeaderValue::from_static("unknown")),
-        }
+        Peer { addr, ip, text }
     }
 }
 
@@ -102,13 +104,7 @@ fn fixed(status: StatusCode, body: impl Into<Bytes>) -> Response<ProxyBody> {
 }
 
 impl Forwarder {
-    /// `upstream_timeout` bounds a forwarded request from its start to the target's answer,
-    /// the request's body included (ALB's idle timeout: 504 past it).
-    pub fn new(
-        access_log: Option<Arc<AccessLog>>,
-        worker: usize,
-        upstream_timeout: Duration,
-    ) -> Self {
+    pub fn new(access_log: Option<Arc<AccessLog>>, worker: usize) -> Self {
         let started = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_micros());
@@ -118,7 +114,6 @@ impl Forwarder {
             id_prefix: format!("{started:x}-{worker:x}-"),
             seq: AtomicU64::new(0),
             log: access_log.map(LogBuffer::new),
-            upstream_timeout,
         }
     }
 
@@ -159,6 +154,7 @@ impl Forwarder {
         client: &Peer,
         listener: Option<&str>,
         local: SocketAddr,
+        watch: &Watch,
     ) -> Response<ProxyBody> {
         let started = Instant::now();
         let host = router::host(req.headers(), req.uri()).unwrap_or_default();
@@ -168,7 +164,16 @@ impl Forwarder {
         // collide with another request's in the logs); the backend gets this one.
         let request_id = self.request_id();
         let (resp, group, target) = self
-            .forward(&view, req, &host, client, listener, local, &request_id)
+            .forward(
+                &view,
+                req,
+                &host,
+                client,
+                listener,
+                local,
+                &request_id,
+                watch,
+            )
             .await;
         let mut resp = resp;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
@@ -181,13 +186,13 @@ impl Forwarder {
         if let (Some(log), Some(path)) = (&self.log, &path) {
             log.record(&AccessEntry {
                 request_id: &request_id,
-                client: client.addr,
+                client: &client.text,
                 method: method.as_str(),
                 host: &host,
                 path,
                 status: resp.status().as_u16(),
                 target_group: group.map(|g| g.name.as_str()),
-                target,
+                target: target.map(|t| t.authority.as_str()),
                 duration_ms: started.elapsed().as_millis() as u64,
             });
         }
@@ -204,7 +209,8 @@ impl Forwarder {
         listener: Option<&str>,
         local: SocketAddr,
         request_id: &str,
-    ) -> (Response<ProxyBody>, Option<&'v Group>, Option<SocketAddr>) {
+        watch: &Watch,
+    ) -> (Response<ProxyBody>, Option<&'v Group>, Option<&'v Backend>) {
         let snapshot = &*view.snapshot;
         let Some(at) = snapshot.route(listener, host, req.uri().path(), req.headers()) else {
             return (
@@ -264,7 +270,15 @@ impl Forwarder {
                 repeatable: bodiless && parts.method.is_idempotent(),
             };
             let sent = self.pool.send(target.addr, out);
-            let (answer, conn) = match tokio::time::timeout(self.upstream_timeout, sent).await {
+            // The wait for the answer, its body included, is bounded by the connection's
+            // watch (ALB's idle timeout: 504 past it).
+            let mut sent = std::pin::pin!(sent);
+            let outcome = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
+                Poll::Ready(r) => Poll::Ready(Ok(r)),
+                Poll::Pending => watch.poll_late(cx).map(Err),
+            })
+            .await;
+            let (answer, conn) = match outcome {
                 Ok(Ok(answered)) => answered,
                 // Nothing reached the target: a bodiless request goes to another, once.
                 Ok(Err(UpstreamError::Connect)) if bodiless && !retried => {
@@ -281,14 +295,14 @@ impl Forwarder {
                     return (
                         fixed(StatusCode::BAD_GATEWAY, "bad gateway\n"),
                         Some(group),
-                        Some(target.addr),
+                        Some(&**target),
                     )
                 }
                 Err(_) => {
                     return (
                         fixed(StatusCode::GATEWAY_TIMEOUT, "gateway timeout\n"),
                         Some(group),
-                        Some(target.addr),
+                        Some(&**target),
                     )
                 }
             };
@@ -310,7 +324,7 @@ impl Forwarder {
                     }
                 }
             }
-            return (resp, Some(group), Some(target.addr));
+            return (resp, Some(group), Some(&**target));
         }
     }
 }
