@@ -75,8 +75,14 @@ pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;
 events { worker_connections 1024; }
 http {
-  # Both proxies write an access log, buffered (wharf: a JSON line per request).
-  access_log $work/nginx/logs/access.log combined buffer=64k flush=1s;
+  # nginx does the same job as wharf's proxy: the same access line (JSON, the same fields,
+  # buffered and flushed every second), the same fields added for the target (ALB's
+  # X-Forwarded-For/-Proto/-Port and a request id, also returned to the client), kept
+  # connections to the target.
+  log_format wharf escape=json '{"request_id":"\$request_id","client":"\$remote_addr:\$remote_port",'
+    '"method":"\$request_method","host":"\$host","path":"\$uri","status":\$status,'
+    '"target_group":"bench","target":"\$upstream_addr","duration_s":\$request_time}';
+  access_log $work/nginx/logs/access.log wharf buffer=64k flush=1s;
   upstream backend { server 127.0.0.1:$backend; keepalive 64; }
   server {
     listen 127.0.0.1:$nginx_port;
@@ -85,6 +91,10 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto \$scheme;
+      proxy_set_header X-Forwarded-Port \$server_port;
+      proxy_set_header X-Request-Id \$request_id;
+      add_header X-Request-Id \$request_id always;
     }
   }
 }
