@@ -83,6 +83,12 @@ fn accept_any(
     })
 }
 
+/// Sets TCP_NODELAY on a listening socket, for the connections it accepts: answers are
+/// written whole, so Nagle's algorithm would only hold back the last segment of a large one.
+fn nodelay_inherited(listener: &std::net::TcpListener) -> std::io::Result<()> {
+    socket2::SockRef::from(listener).set_tcp_nodelay(true)
+}
+
 /// A socket the proxy serves on: the main listener (no name) or a named one, whose requests
 /// are matched against the rules that name it.
 pub struct Listener {
@@ -209,7 +215,15 @@ impl Proxy {
                 .local_addr()
                 .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
             let name: Option<Arc<str>> = l.name.map(Arc::from);
-            sockets.push((name, local, l.socket.into_std()?));
+            let socket = l.socket.into_std()?;
+            // Set on the listener, TCP_NODELAY is every accepted connection's (Linux copies
+            // a listener's options to its connections): no system call a connection.
+            if nodelay_inherited(&socket).is_err() {
+                return Err(std::io::Error::other(
+                    "cannot set TCP_NODELAY on a listener",
+                ));
+            }
+            sockets.push((name, local, socket));
         }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -302,7 +316,6 @@ impl Proxy {
                         drop(stream);
                         continue;
                     };
-                    let _ = stream.set_nodelay(true);
                     let (name, local) = (listeners[which].0.clone(), listeners[which].1);
                     let me = self.clone();
                     let forwarder = forwarder.clone();
@@ -338,5 +351,18 @@ impl Proxy {
         let _ = tokio::time::timeout(Duration::from_secs(30), graceful.shutdown()).await;
         forwarder.tick();
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn connections_accepted_by_a_nodelay_listener_are_nodelay() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        super::nodelay_inherited(&listener).expect("set on the listener");
+        let addr = listener.local_addr().expect("addr");
+        let _client = std::net::TcpStream::connect(addr).expect("connect");
+        let (accepted, _) = listener.accept().expect("accept");
+        assert!(accepted.nodelay().expect("read TCP_NODELAY"));
     }
 }

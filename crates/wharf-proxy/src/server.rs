@@ -43,27 +43,36 @@ pub struct Forwarder {
     log: Option<LogBuffer>,
 }
 
-/// A client connection: its address, its IP as text (for X-Forwarded-For) and its address as
-/// text (for the access log), made once per connection.
+/// A client connection: its address, and its address as text (for the access log) whose
+/// first part is its IP (for X-Forwarded-For), made once per connection.
 pub struct Peer {
     pub addr: SocketAddr,
-    ip: String,
     text: String,
+    ip_len: usize,
 }
 
 impl Peer {
     pub fn new(addr: SocketAddr) -> Self {
-        let (ip, text) = match addr {
+        let (text, ip_len) = match addr {
             SocketAddr::V4(v4) => {
-                let mut ip = Vec::with_capacity(15);
-                push_ipv4(&mut ip, *v4.ip());
-                let ip = String::from_utf8(ip).unwrap_or_default();
-                let text = format!("{ip}:{}", v4.port());
-                (ip, text)
+                let mut text = Vec::with_capacity(21);
+                push_ipv4(&mut text, *v4.ip());
+                let ip_len = text.len();
+                text.push(b':');
+                text.extend_from_slice(itoa::Buffer::new().format(v4.port()).as_bytes());
+                (String::from_utf8(text).unwrap_or_default(), ip_len)
             }
-            SocketAddr::V6(v6) => (v6.ip().to_string(), addr.to_string()),
+            // `[ip]:port`: the IP within the brackets.
+            SocketAddr::V6(v6) => (addr.to_string(), v6.ip().to_string().len() + 1),
         };
-        Peer { addr, ip, text }
+        Peer { addr, text, ip_len }
+    }
+
+    fn ip(&self) -> &str {
+        match self.addr {
+            SocketAddr::V4(_) => &self.text[..self.ip_len],
+            SocketAddr::V6(_) => &self.text[1..self.ip_len],
+        }
     }
 }
 
@@ -251,7 +260,7 @@ impl Forwarder {
         let mut retried = false;
         loop {
             let fwd = Forwarded {
-                client_ip: client.ip.as_bytes(),
+                client_ip: client.ip().as_bytes(),
                 port: local.port(),
                 request_id,
                 authority: if host.is_empty() {
@@ -421,4 +430,22 @@ fn connection_named(headers: &hyper::HeaderMap) -> Vec<HeaderName> {
         );
     }
     named
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Peer;
+
+    #[test]
+    fn a_peer_is_its_address_as_displayed_and_its_ip() {
+        for (addr, ip) in [
+            ("127.0.0.1:50312", "127.0.0.1"),
+            ("[::1]:443", "::1"),
+            ("[2001:db8::7%3]:80", "2001:db8::7"),
+        ] {
+            let a: std::net::SocketAddr = addr.parse().expect("address");
+            let p = Peer::new(a);
+            assert_eq!((p.text.as_str(), p.ip()), (a.to_string().as_str(), ip));
+        }
+    }
 }
