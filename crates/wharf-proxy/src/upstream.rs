@@ -43,11 +43,11 @@ pub struct Conn {
 /// Why an exchange failed.
 #[derive(Debug)]
 pub enum Failure {
-    /// The connection closed before a byte of an answer came: on a kept connection, the target
-    /// closed it idle as the request went out (the request is safe to send again if it is
+    /// The connection closed or refused the request before a byte of an answer came: on a kept
+    /// connection, the target closed it idle as the request went out (the request is safe to send again if it is
     /// idempotent and bodiless, as nginx does).
     Unanswered,
-    /// Anything else: refused write, a reset, a malformed answer.
+    /// Anything else: a connection lost mid-answer, a malformed answer.
     Broken,
 }
 
@@ -143,7 +143,10 @@ impl Conn {
         head_request: bool,
     ) -> Result<Head, Failure> {
         self.buf.clear();
-        self.send(head, body).await.map_err(|_| Failure::Broken)?;
+        // A write refused (a reset kept connection) is as unanswered as a close.
+        self.send(head, body)
+            .await
+            .map_err(|_| Failure::Unanswered)?;
         let mut answered = false;
         loop {
             if !self.buf.is_empty() {
