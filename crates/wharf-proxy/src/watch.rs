@@ -192,8 +192,11 @@ impl<T: Write + Unpin> Write for Watched<T> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_shutdown(cx)
+    /// Nothing to do: hyper shuts a connection down (a FIN after its last answer, flushed)
+    /// right before it drops it, and the close that follows sends the same FIN; one system
+    /// call a connection fewer, as nginx closes.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 
     fn is_write_vectored(&self) -> bool {
