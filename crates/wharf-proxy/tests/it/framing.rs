@@ -1,8 +1,9 @@
 //! The proxy's own HTTP/1.1 exchange with targets, against a target that writes its answers
 //! byte for byte: every way an answer's body can end (a length, chunks with extensions and
 //! trailers, the connection's close, none for HEAD and 204), informational answers skipped,
-//! a malformed answer, request bodies of known and unknown length, and a kept connection the
-//! target closes as a request goes out (sent again for GET, not for POST).
+//! a malformed answer, request bodies of known and unknown length, a kept connection the
+//! target closes as a request goes out (sent again for GET, not for POST), and an answer that
+//! streams longer than the timeouts.
 
 use std::sync::{Arc, Mutex};
 
@@ -148,6 +149,19 @@ async fn scripted() -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>>>) {
                         }
                         "/race" if nth > 0 => return, // closed as the request came
                         "/race" => b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nrace".to_vec(),
+                        // An answer slower than the proxy's limit, a byte at a time.
+                        "/slow-body" => {
+                            if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n").await.is_err() {
+                                return;
+                            }
+                            for b in b"abcde" {
+                                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                                if s.write_all(&[*b]).await.is_err() {
+                                    return;
+                                }
+                            }
+                            continue;
+                        }
                         "/close" => {
                             let _ = s.write_all(b"HTTP/1.1 200 OK\r\n\r\nuntil the end").await;
                             return;
@@ -373,4 +387,35 @@ async fn a_kept_connection_closed_as_a_request_goes_out_is_retried_for_get_not_p
         4,
         "GET, GET (closed), GET again, POST (closed): {seen:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_streaming_past_the_timeout_is_not_cut() {
+    // The header read timeout bounds the wait for a head, and the answer timeout the wait for
+    // an answer's head: neither cuts an answer whose body takes longer (750 ms here, against
+    // 300 ms), and the connection then serves on.
+    let (target, _seen) = scripted().await;
+    let p = wharf_proxy::Proxy::with_limits(
+        None,
+        wharf_proxy::Limits {
+            header_read: std::time::Duration::from_millis(300),
+            ..Default::default()
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(p.clone().serve(listener, async move {
+        let _ = rx.await;
+    }));
+    p.apply(&wharf_proxy::Config {
+        target_groups: vec![super::group("a", "v1", &[target])],
+        rules: vec![super::rule(199, &[("a", 100)])],
+    });
+    super::until_healthy(&p).await;
+    let mut c = client(port).await;
+    let (status, _, body) = send(&mut c, "GET", "/slow-body", empty()).await;
+    assert_eq!((status, body.as_slice()), (200, &b"abcde"[..]));
+    let (status, _, body) = send(&mut c, "GET", "/continue", empty()).await;
+    assert_eq!((status, body.as_slice()), (200, &b"ok"[..]));
 }
