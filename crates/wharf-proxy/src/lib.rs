@@ -50,8 +50,8 @@ pub struct Limits {
     /// ALB's idle timeout (60 s): a request's headers must have arrived within this, counted
     /// from when the connection waits for them; a kept-alive connection may idle this long
     /// between requests; and a forwarded request, its body included, must be answered by the
-    /// target within it (504 past it). Each worker checks four times a limit (at most once a
-    /// second), so a connection or request goes that much past it at most.
+    /// target within it (504 past it). Each worker checks every quarter limit (10 ms to 1 s
+    /// apart), so a connection or request goes that much past it at most.
     pub header_read: Duration,
     /// The most bytes of request line and headers (64 KiB; hyper's floor, 8 KiB, at least);
     /// more is answered 431.
