@@ -192,11 +192,12 @@ impl<T: Write + Unpin> Write for Watched<T> {
         Pin::new(&mut self.io).poll_flush(cx)
     }
 
-    /// Nothing to do: hyper shuts a connection down (a FIN after its last answer, flushed)
-    /// right before it drops it, and the close that follows sends the same FIN; one system
-    /// call a connection fewer, as nginx closes.
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Poll::Ready(Ok(()))
+    /// Passed on: the FIN it sends lets a client read the last answer even when the close
+    /// that follows resets the connection (a client whose request was not read to its end,
+    /// answered 431, say: a close with unread bytes sends a reset, and without the FIN first
+    /// the client loses the answer; the CLI's proxy-limits test caught it).
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
     }
 
     fn is_write_vectored(&self) -> bool {
