@@ -395,24 +395,7 @@ async fn an_answer_streaming_past_the_timeout_is_not_cut() {
     // an answer's head: neither cuts an answer whose body takes longer (750 ms here, against
     // 300 ms), and the connection then serves on.
     let (target, _seen) = scripted().await;
-    let p = wharf_proxy::Proxy::with_limits(
-        None,
-        wharf_proxy::Limits {
-            header_read: std::time::Duration::from_millis(300),
-            ..Default::default()
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(p.clone().serve(listener, async move {
-        let _ = rx.await;
-    }));
-    p.apply(&wharf_proxy::Config {
-        target_groups: vec![super::group("a", "v1", &[target])],
-        rules: vec![super::rule(199, &[("a", 100)])],
-    });
-    super::until_healthy(&p).await;
+    let (_p, port, _stop) = super::timed(target, std::time::Duration::from_millis(300)).await;
     let mut c = client(port).await;
     let (status, _, body) = send(&mut c, "GET", "/slow-body", empty()).await;
     assert_eq!((status, body.as_slice()), (200, &b"abcde"[..]));

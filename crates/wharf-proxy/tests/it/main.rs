@@ -411,6 +411,33 @@ async fn limited(limits: wharf_proxy::Limits) -> (u16, tokio::sync::oneshot::Sen
     (port, tx)
 }
 
+/// A proxy for `target` alone whose header read and answer timeout is `limit`, its target
+/// healthy; it stops when the returned sender is dropped.
+async fn timed(
+    target: SocketAddr,
+    limit: Duration,
+) -> (Arc<Proxy>, u16, tokio::sync::oneshot::Sender<()>) {
+    let p = Proxy::with_limits(
+        None,
+        wharf_proxy::Limits {
+            header_read: limit,
+            ..Default::default()
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(p.clone().serve(listener, async move {
+        let _ = rx.await;
+    }));
+    p.apply(&Config {
+        target_groups: vec![group("a", "v1", &[target])],
+        rules: vec![rule(199, &[("a", 100)])],
+    });
+    until_healthy(&p).await;
+    (p, port, tx)
+}
+
 /// Writes `sent` and reads until the proxy closes the connection (bounded: 10 s).
 async fn exchange(port: u16, sent: Vec<u8>) -> String {
     tokio::task::spawn_blocking(move || {
@@ -550,24 +577,7 @@ async fn an_idle_kept_alive_connection_is_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_not_answered_within_the_idle_timeout_gets_504() {
     let b = backend("a").await;
-    let p = Proxy::with_limits(
-        None,
-        wharf_proxy::Limits {
-            header_read: Duration::from_millis(500),
-            ..Default::default()
-        },
-    );
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (_stop, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(p.clone().serve(listener, async move {
-        let _ = rx.await;
-    }));
-    p.apply(&Config {
-        target_groups: vec![group("a", "v1", &[b.addr])],
-        rules: vec![rule(199, &[("a", 100)])],
-    });
-    until_healthy(&p).await;
+    let (_p, port, _stop) = timed(b.addr, Duration::from_millis(500)).await;
     assert_eq!(
         get(port, "/", &[]).await.status,
         200,
