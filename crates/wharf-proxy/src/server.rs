@@ -172,7 +172,7 @@ impl Forwarder {
         // The proxy's own id: a client's X-Request-Id is not trusted (it could forge or
         // collide with another request's in the logs); the backend gets this one.
         let request_id = self.request_id();
-        let (resp, group, target) = self
+        let (mut resp, group, target) = self
             .forward(
                 &view,
                 req,
@@ -184,7 +184,6 @@ impl Forwarder {
                 watch,
             )
             .await;
-        let mut resp = resp;
         if let Ok(v) = HeaderValue::from_str(&request_id) {
             resp.headers_mut().insert(X_REQUEST_ID, v);
         }
@@ -279,8 +278,8 @@ impl Forwarder {
                 repeatable: bodiless && parts.method.is_idempotent(),
             };
             let sent = self.pool.send(target.addr, out);
-            // The wait for the answer, its body included, is bounded by the connection's
-            // watch (ALB's idle timeout: 504 past it).
+            // Sending the request (its body included) and waiting for the answer's head are
+            // bounded by the connection's watch (ALB's idle timeout: 504 past it).
             let mut sent = std::pin::pin!(sent);
             let outcome = std::future::poll_fn(|cx| match sent.as_mut().poll(cx) {
                 Poll::Ready(r) => Poll::Ready(Ok(r)),

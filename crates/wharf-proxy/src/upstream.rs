@@ -44,8 +44,8 @@ pub struct Conn {
 #[derive(Debug)]
 pub enum Failure {
     /// The connection closed or refused the request before a byte of an answer came: on a kept
-    /// connection, the target closed it idle as the request went out (the request is safe to send again if it is
-    /// idempotent and bodiless, as nginx does).
+    /// connection, the target closed it idle as the request went out (the request is safe to
+    /// send again if it is idempotent and bodiless, as nginx does).
     Unanswered,
     /// Anything else: a connection lost mid-answer, a malformed answer.
     Broken,
@@ -229,34 +229,32 @@ fn parse_head(buf: &mut bytes::BytesMut, head_request: bool) -> io::Result<Optio
             let (name, value) = (field.name, field.value);
             // Only names of these lengths need a closer look (content-length,
             // transfer-encoding, connection and keep-alive, and the other hop-by-hop ones).
-            if !matches!(name.len(), 2 | 7 | 10 | 14 | 17 | 18 | 19) {
-            } else if name.eq_ignore_ascii_case("content-length") {
-                let n = std::str::from_utf8(value)
-                    .ok()
-                    .and_then(|v| v.trim().parse::<u64>().ok())
-                    .ok_or_else(|| broken("a bad content-length"))?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(broken("two content-lengths"));
-                }
-                length = Some(n);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                // Chunked only when it is the last coding (RFC 9112 6.3).
-                let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
-                chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-                continue;
-            } else if name.eq_ignore_ascii_case("connection") {
-                if value
-                    .split(|&b| b == b',')
-                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"))
+            if matches!(name.len(), 2 | 7 | 10 | 14 | 17 | 18 | 19) {
+                if name.eq_ignore_ascii_case("content-length") {
+                    let n = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.trim().parse::<u64>().ok())
+                        .ok_or_else(|| broken("a bad content-length"))?;
+                    if length.is_some_and(|l| l != n) {
+                        return Err(broken("two content-lengths"));
+                    }
+                    length = Some(n);
+                } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                    // Chunked only when it is the last coding (RFC 9112 6.3).
+                    let last = value.rsplit(|&b| b == b',').next().unwrap_or_default();
+                    chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+                    continue;
+                } else if name.eq_ignore_ascii_case("connection") {
+                    keep_alive &= !value
+                        .split(|&b| b == b',')
+                        .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
+                    continue;
+                } else if crate::server::HOP_BY_HOP
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h))
                 {
-                    keep_alive = false;
+                    continue;
                 }
-                continue;
-            } else if crate::server::HOP_BY_HOP
-                .iter()
-                .any(|h| name.eq_ignore_ascii_case(h))
-            {
-                continue;
             }
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| broken("a bad name"))?;
             let at = if value.is_empty() {

@@ -34,12 +34,12 @@ pub struct Watch {
     busy: AtomicBool,
     expired: AtomicBool,
     /// The connection's task, to wake when it expires.
-    waker: Mutex<Option<Waker>>,
+    waker: Slot,
     /// When the request in the proxy's hands began, and whether it is past the limit.
     began: AtomicU64,
     late: AtomicBool,
     /// The request's task, waiting for a target's answer.
-    request: Mutex<Option<Waker>>,
+    request: Slot,
 }
 
 impl Watch {
@@ -56,11 +56,7 @@ impl Watch {
         if self.late.load(Ordering::Relaxed) {
             return Poll::Ready(());
         }
-        let mut waker = self.request.lock().unwrap_or_else(|p| p.into_inner());
-        match &*waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => *waker = Some(cx.waker().clone()),
-        }
+        self.request.register(cx);
         Poll::Pending
     }
 
@@ -69,6 +65,26 @@ impl Watch {
         self.since
             .store(self.clock.now_ms.load(Ordering::Relaxed), Ordering::Relaxed);
         self.busy.store(false, Ordering::Relaxed);
+    }
+}
+
+/// The task to wake when a watch expires: the one that waited last.
+#[derive(Default)]
+struct Slot(Mutex<Option<Waker>>);
+
+impl Slot {
+    fn register(&self, cx: &Context<'_>) {
+        let mut waker = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match &*waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => *waker = Some(cx.waker().clone()),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.0.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            waker.wake();
+        }
     }
 }
 
@@ -104,10 +120,10 @@ impl Watches {
             since: AtomicU64::new(self.clock.now_ms.load(Ordering::Relaxed)),
             busy: AtomicBool::new(false),
             expired: AtomicBool::new(false),
-            waker: Mutex::new(None),
+            waker: Slot::default(),
             began: AtomicU64::new(0),
             late: AtomicBool::new(false),
-            request: Mutex::new(None),
+            request: Slot::default(),
         });
         self.all
             .lock()
@@ -131,17 +147,12 @@ impl Watches {
                 if now.saturating_sub(w.began.load(Ordering::Relaxed)) >= self.limit_ms
                     && !w.late.swap(true, Ordering::Relaxed)
                 {
-                    if let Some(waker) = w.request.lock().unwrap_or_else(|p| p.into_inner()).take()
-                    {
-                        waker.wake();
-                    }
+                    w.request.wake();
                 }
             } else if now.saturating_sub(w.since.load(Ordering::Relaxed)) >= self.limit_ms
                 && !w.expired.swap(true, Ordering::Relaxed)
             {
-                if let Some(waker) = w.waker.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                    waker.wake();
-                }
+                w.waker.wake();
             }
             true
         });
@@ -169,11 +180,7 @@ impl<T: Read + Unpin> Read for Watched<T> {
         }
         let polled = Pin::new(&mut self.io).poll_read(cx, buf);
         if polled.is_pending() {
-            let mut waker = self.watch.waker.lock().unwrap_or_else(|p| p.into_inner());
-            match &*waker {
-                Some(w) if w.will_wake(cx.waker()) => {}
-                _ => *waker = Some(cx.waker().clone()),
-            }
+            self.watch.waker.register(cx);
         }
         polled
     }

@@ -200,9 +200,7 @@ async fn scripted() -> (std::net::SocketAddr, Arc<Mutex<Vec<Seen>>>) {
 }
 
 /// A client connection to the proxy: one connection, so one worker and its pool serve it.
-async fn client(
-    port: u16,
-) -> SendRequest<http_body_util::combinators::BoxBody<Bytes, std::io::Error>> {
+async fn client(port: u16) -> SendRequest<Body> {
     let s = TcpStream::connect(("127.0.0.1", port))
         .await
         .expect("connect");
@@ -211,6 +209,7 @@ async fn client(
     tx
 }
 
+/// What the test client sends.
 type Body = http_body_util::combinators::BoxBody<Bytes, std::io::Error>;
 
 fn empty() -> Body {
