@@ -6,18 +6,24 @@
 //! [`moto()`] then also holds a lock for the test's duration, so a reset never wipes another
 //! test's resources.
 //!
-//! The server is spawned from a thread that lives as long as the process, with
-//! `PR_SET_PDEATHSIG`, so the kernel stops it when the test process ends, even on a panic or a
-//! SIGKILL; an `atexit` handler also stops it by its PID on a normal exit.
+//! The servers come from a zygote (`moto_zygote.py`): one Python process per user that has
+//! imported moto, its backends and boto3 and forks a fresh server for each test process that
+//! asks, on an abstract Unix socket, so a test no longer pays the 3 s of CPU a server's
+//! imports and first calls cost (nor the 0.8 s of each [`Moto::boto3`] script). The first
+//! test to ask starts it; it exits after a minute without a request. A server lives as long as
+//! the connection its test process asked on: the process ending closes it, on a panic or a
+//! SIGKILL too, and the server exits.
 //!
 //! moto starts no ECS tasks: the server runs with `MOTO_ECS_SERVICE_RUNNING=2`, so every ECS
 //! service reports two running tasks and a COMPLETED rollout, as a healthy one on AWS would.
 
+use std::hash::{Hash, Hasher};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{mpsc, Mutex, MutexGuard, OnceLock};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixStream};
+use std::process::{Command, Stdio};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::tools::tool;
@@ -25,11 +31,19 @@ use crate::tools::tool;
 /// How long the server gets to answer after it starts (it usually takes ~3 s).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The zygote, run by moto's Python.
+const ZYGOTE: &str = include_str!("moto_zygote.py");
+
+/// How long the zygote waits for a request before it exits.
+const ZYGOTE_IDLE: Duration = Duration::from_secs(60);
+
 /// A running moto server.
 #[derive(Debug)]
 pub struct Moto {
     pub port: u16,
     pub pid: u32,
+    /// The connection the server was asked for on: the server ends when it closes.
+    _conn: UnixStream,
 }
 
 /// Exclusive use of the process's moto server for one test, its state freshly reset.
@@ -47,7 +61,6 @@ impl std::ops::Deref for MotoGuard {
 
 static SERVER: OnceLock<Moto> = OnceLock::new();
 static LOCK: Mutex<()> = Mutex::new(());
-static PID: AtomicI32 = AtomicI32::new(0);
 
 /// The moto server of this test process, started on first use, reset now.
 pub fn moto() -> MotoGuard {
@@ -78,22 +91,28 @@ impl Moto {
     /// test's setup that wharf has no client for (EC2: wharf depends on no EC2 SDK). The
     /// script gets `client(service)` for a client pointed here; its stdout is returned.
     pub fn boto3(&self, script: &str) -> String {
-        let python = tool("moto_server").with_file_name("python");
         let prelude = format!(
             "import boto3\ndef client(s):\n    return boto3.client(s, endpoint_url='{}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\n",
             self.endpoint()
         );
-        let out = Command::new(&python)
-            .arg("-c")
-            .arg(format!("{prelude}{script}"))
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", python.display()));
+        let source = format!("{prelude}{script}");
+        let mut request = format!("boto3 {}\n", source.len()).into_bytes();
+        request.extend_from_slice(source.as_bytes());
+        let (mut conn, line) = ask(&request);
+        let mut words = line.split(' ').map(|w| w.parse::<usize>().ok());
+        let (Some(Some(code)), Some(Some(out)), Some(Some(err))) =
+            (words.next(), words.next(), words.next())
+        else {
+            panic!("the moto zygote answered {line:?} to a boto3 script");
+        };
+        let stdout = read_n(&mut conn, out);
+        let stderr = read_n(&mut conn, err);
         assert!(
-            out.status.success(),
+            code == 0,
             "boto3 script failed: {}\n{script}",
-            String::from_utf8_lossy(&out.stderr)
+            String::from_utf8_lossy(&stderr)
         );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        String::from_utf8_lossy(&stdout).into_owned()
     }
 
     /// Wipes all state (`POST /moto-api/reset`).
@@ -105,48 +124,11 @@ impl Moto {
 }
 
 fn start() -> Moto {
-    let bin = tool("moto_server");
-    let (tx, rx) = mpsc::channel();
-    // The spawning thread must outlive every test: PDEATHSIG fires when it exits.
-    std::thread::Builder::new()
-        .name("moto-server".into())
-        .spawn(move || {
-            let child = spawn(&bin);
-            let _ = tx.send(child);
-            loop {
-                std::thread::park();
-            }
-        })
-        .expect("spawn the moto thread");
-    let mut child: Child = rx
-        .recv()
-        .expect("moto thread sends the child")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let pid = child.id();
-    PID.store(pid as i32, Ordering::SeqCst);
-    register_atexit();
-
-    // moto prints ` * Running on http://127.0.0.1:PORT` on stderr once it listens.
-    let stderr = child.stderr.take().expect("piped stderr");
-    let (ptx, prx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if !sent {
-                if let Some(port) = line
-                    .split("http://127.0.0.1:")
-                    .nth(1)
-                    .and_then(|p| p.trim().parse::<u16>().ok())
-                {
-                    let _ = ptx.send(port);
-                    sent = true;
-                }
-            }
-        }
-    });
-    let port = prx.recv_timeout(START_TIMEOUT).unwrap_or_else(|_| {
-        panic!("moto server (pid {pid}) did not report a port within {START_TIMEOUT:?}")
-    });
+    let (conn, line) = ask(b"server\n");
+    let (port, pid) = line
+        .split_once(' ')
+        .and_then(|(port, pid)| Some((port.parse::<u16>().ok()?, pid.trim().parse().ok()?)))
+        .unwrap_or_else(|| panic!("the moto zygote answered {line:?}, not a port and a PID"));
     let deadline = Instant::now() + START_TIMEOUT;
     loop {
         if let Ok(200) = http(port, "GET", "/moto-api/data.json") {
@@ -159,55 +141,119 @@ fn start() -> Moto {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    drop(child); // dropping does not stop it: PDEATHSIG and atexit do
-    Moto { port, pid }
+    // Closing this stops the server: it stays open as long as the process (the static).
+    Moto {
+        port,
+        pid,
+        _conn: conn,
+    }
 }
 
-#[allow(unsafe_code)]
-fn spawn(bin: &std::path::Path) -> Result<Child, String> {
+/// The abstract socket's name: this user's, this script's and this virtualenv's zygote (a
+/// changed script or tool gets a new one).
+fn zygote_name(python: &std::path::Path) -> String {
+    let mut h = std::hash::DefaultHasher::new();
+    ZYGOTE.hash(&mut h);
+    python.hash(&mut h);
+    #[allow(unsafe_code)]
+    // SAFETY: getuid cannot fail and touches no memory.
+    let uid = unsafe { libc::getuid() };
+    format!("wharf-moto-zygote-{uid}-{:016x}", h.finish())
+}
+
+/// Sends a request to the zygote, starting it if none serves, and returns the connection and
+/// the first line of the answer. A zygote leaving (idle) as the request arrives closes the
+/// connection unanswered: the request is made again, to a new one.
+fn ask(request: &[u8]) -> (UnixStream, String) {
+    let python = tool("moto_server").with_file_name("python");
+    let name = zygote_name(&python);
+    let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("an abstract socket name");
+    let deadline = Instant::now() + START_TIMEOUT;
+    let mut started = false;
+    loop {
+        match UnixStream::connect_addr(&addr) {
+            Ok(mut conn) => {
+                conn.set_read_timeout(Some(START_TIMEOUT))
+                    .expect("a read timeout");
+                if conn.write_all(request).is_ok() {
+                    let mut line = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while let Ok(1) = conn.read(&mut byte) {
+                        if byte[0] == b'\n' {
+                            let line = String::from_utf8_lossy(&line).into_owned();
+                            return (conn, line);
+                        }
+                        line.push(byte[0]);
+                    }
+                    if line.starts_with(b"error") {
+                        panic!("the moto zygote failed: {}", String::from_utf8_lossy(&line));
+                    }
+                }
+            }
+            Err(_) if !started => {
+                spawn_zygote(&python, &name);
+                started = true;
+                continue;
+            }
+            Err(_) => {}
+        }
+        if Instant::now() > deadline {
+            panic!("no moto zygote answered on @{name} within {START_TIMEOUT:?}");
+        }
+        started = false;
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Starts the zygote in a process group of its own (a test killed by nextest must not take
+/// every other test's server with it) and waits until it is ready or says another serves.
+fn spawn_zygote(python: &std::path::Path, name: &str) {
     use std::os::unix::process::CommandExt;
-    let mut cmd = Command::new(bin);
-    cmd.args(["-H", "127.0.0.1", "-p", "0"])
-        .env("PYTHONUNBUFFERED", "1")
+    let mut cmd = Command::new(python);
+    cmd.arg("-c")
+        .arg(ZYGOTE)
+        .arg(name)
+        .arg(ZYGOTE_IDLE.as_secs().to_string())
+        .env_clear()
         // ECS services report two running tasks and a COMPLETED rollout (moto starts no tasks).
         .env("MOTO_ECS_SERVICE_RUNNING", "2")
+        .process_group(0)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    // SAFETY: prctl is async-signal-safe and touches only the child's own state.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
-                return Err(std::io::Error::last_os_error());
+    for keep in ["PATH", "HOME", "TMPDIR"] {
+        if let Some(v) = std::env::var_os(keep) {
+            cmd.env(keep, v);
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("failed to start {}: {e}", python.display()));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut first = String::new();
+    let _ = BufReader::new(stdout).read_line(&mut first);
+    match first.trim() {
+        "ready" => {}
+        "taken" => {
+            let _ = child.wait();
+        }
+        _ => {
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut err);
             }
-            Ok(())
-        });
-    }
-    cmd.spawn()
-        .map_err(|e| format!("failed to start {}: {e}", bin.display()))
-}
-
-extern "C" fn stop_at_exit() {
-    let pid = PID.swap(0, Ordering::SeqCst);
-    if pid > 0 {
-        kill(pid);
+            let _ = child.wait();
+            panic!("the moto zygote did not start: {err}");
+        }
     }
 }
 
-#[allow(unsafe_code)]
-fn kill(pid: i32) {
-    // SAFETY: signalling a PID this process started and recorded.
-    unsafe {
-        libc::kill(pid, libc::SIGTERM);
-    }
-}
-
-#[allow(unsafe_code)]
-fn register_atexit() {
-    // SAFETY: the handler only reads an atomic and sends a signal.
-    unsafe {
-        libc::atexit(stop_at_exit);
-    }
+/// Reads exactly `n` bytes.
+fn read_n(conn: &mut UnixStream, n: usize) -> Vec<u8> {
+    let mut buf = vec![0u8; n];
+    conn.read_exact(&mut buf)
+        .unwrap_or_else(|e| panic!("the moto zygote's answer was cut short: {e}"));
+    buf
 }
 
 /// A minimal HTTP/1.1 request to the server's control API; returns the status code.
