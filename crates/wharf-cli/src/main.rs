@@ -1,6 +1,7 @@
 //! The `wharf` binary: parses arguments, installs tracing and the error reporter, runs the
 //! subcommand and maps its result to a documented exit code.
 
+mod alloc;
 mod cli;
 mod commands;
 mod env;
@@ -21,7 +22,7 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: alloc::Mimalloc = alloc::Mimalloc;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
