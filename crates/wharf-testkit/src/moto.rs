@@ -179,14 +179,18 @@ fn ask(request: &[u8]) -> (UnixStream, String) {
                     let mut line = Vec::new();
                     let mut byte = [0u8; 1];
                     while let Ok(1) = conn.read(&mut byte) {
-                        if byte[0] == b'\n' {
-                            let line = String::from_utf8_lossy(&line).into_owned();
-                            return (conn, line);
-                        }
                         line.push(byte[0]);
+                        if byte[0] == b'\n' {
+                            break;
+                        }
                     }
+                    // A failure is `error: ` and a traceback, to the connection's end.
                     if line.starts_with(b"error") {
+                        let _ = conn.read_to_end(&mut line);
                         panic!("the moto zygote failed: {}", String::from_utf8_lossy(&line));
+                    }
+                    if line.pop() == Some(b'\n') {
+                        return (conn, String::from_utf8_lossy(&line).into_owned());
                     }
                 }
             }
