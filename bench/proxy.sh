@@ -11,6 +11,7 @@
 #
 #   bench/proxy.sh [DURATION_SECONDS] [CONNECTIONS]      (ROUNDS=3 by default)
 #   WHARF_BEFORE=/path/to/older/wharf bench/proxy.sh   (adds the older proxy, same run)
+#   SHAPES=close,1mib bench/proxy.sh                   (some shapes: keepalive, close, 1mib)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5}
@@ -158,6 +159,8 @@ for name in sys.argv[2:]:
     print("%-8s %12.0f %7.2fms %7.2fms %16.1f" % (name, *med))
 PY
 }
-shape "keepalive, small answer" /
-shape "a new connection per request" / -H "Connection: close"
-shape "1 MiB answer" "/bytes?n=1048576"
+shapes=",${SHAPES:-keepalive,close,1mib},"
+[[ $shapes == *,keepalive,* ]] && shape "keepalive, small answer" /
+[[ $shapes == *,close,* ]] && shape "a new connection per request" / -H "Connection: close"
+[[ $shapes == *,1mib,* ]] && shape "1 MiB answer" "/bytes?n=1048576"
+true

@@ -90,6 +90,58 @@ fn nodelay_inherited(listener: &std::net::TcpListener) -> std::io::Result<()> {
     socket2::SockRef::from(listener).set_tcp_nodelay(true)
 }
 
+/// A listening socket for each of `workers`: the given one and, bound beside it with
+/// SO_REUSEPORT, one more a further worker, so the kernel hands each new connection to one
+/// worker. One socket shared by all (the fallback, when a socket cannot be added) wakes
+/// every worker for each connection and all but one find nothing to accept: with a new
+/// connection per request a tenth of the proxy's system calls were such failed accepts.
+fn worker_sockets(
+    socket: std::net::TcpListener,
+    workers: usize,
+) -> std::io::Result<Vec<std::net::TcpListener>> {
+    let shared = |socket: std::net::TcpListener| {
+        let mut v = Vec::with_capacity(workers);
+        for _ in 1..workers {
+            v.push(socket.try_clone()?);
+        }
+        v.push(socket);
+        Ok(v)
+    };
+    // Elsewhere than Linux, SO_REUSEPORT gives every connection to one socket.
+    if workers < 2 || !cfg!(target_os = "linux") {
+        return shared(socket);
+    }
+    let added = || -> std::io::Result<Vec<std::net::TcpListener>> {
+        let first = socket2::SockRef::from(&socket);
+        let local = first.local_addr()?;
+        first.set_reuse_port(true)?;
+        let mut v = Vec::with_capacity(workers - 1);
+        for _ in 1..workers {
+            let s = socket2::Socket::new(local.domain(), socket2::Type::STREAM, None)?;
+            if local.is_ipv6() {
+                s.set_only_v6(first.only_v6()?)?;
+            }
+            s.set_reuse_port(true)?;
+            s.set_tcp_nodelay(true)?;
+            s.set_nonblocking(true)?;
+            s.bind(&local)?;
+            s.listen(1024)?;
+            v.push(std::net::TcpListener::from(s));
+        }
+        Ok(v)
+    };
+    match added() {
+        Ok(mut v) => {
+            v.insert(0, socket);
+            Ok(v)
+        }
+        Err(_) => {
+            let _ = socket2::SockRef::from(&socket).set_reuse_port(false);
+            shared(socket)
+        }
+    }
+}
+
 /// A socket the proxy serves on: the main listener (no name) or a named one, whose requests
 /// are matched against the rules that name it.
 pub struct Listener {
@@ -229,12 +281,14 @@ impl Proxy {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let permits = Arc::new(tokio::sync::Semaphore::new(self.limits.max_connections));
-        let mut threads = Vec::new();
-        for w in 0..workers {
-            let mut mine = Vec::new();
-            for (name, local, socket) in &sockets {
-                mine.push((name.clone(), *local, socket.try_clone()?));
+        let mut per_worker: Vec<Vec<_>> = (0..workers).map(|_| Vec::new()).collect();
+        for (name, local, socket) in sockets {
+            for (mine, socket) in per_worker.iter_mut().zip(worker_sockets(socket, workers)?) {
+                mine.push((name.clone(), local, socket));
             }
+        }
+        let mut threads = Vec::new();
+        for (w, mine) in per_worker.into_iter().enumerate() {
             let me = self.clone();
             let stop = stop_rx.clone();
             let permits = permits.clone();
@@ -248,7 +302,6 @@ impl Proxy {
                 })?;
             threads.push(thread);
         }
-        drop(sockets);
         let sweeper = {
             let me = self.clone();
             tokio::spawn(async move {
@@ -365,5 +418,50 @@ mod tests {
         let _client = std::net::TcpStream::connect(addr).expect("connect");
         let (accepted, _) = listener.accept().expect("accept");
         assert!(accepted.nodelay().expect("read TCP_NODELAY"));
+    }
+
+    /// Each worker's socket gets a share of the new connections, with TCP_NODELAY: the kernel
+    /// spreads them by a hash of the client's port, so among 64 connections each of two
+    /// sockets has some (all 64 on one would be a chance of 2^-63), and none is lost.
+    #[test]
+    fn each_worker_has_a_socket_of_its_own_that_gets_connections() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        super::nodelay_inherited(&listener).expect("set on the listener");
+        let addr = listener.local_addr().expect("addr");
+        let sockets = super::worker_sockets(listener, 2).expect("a socket for each worker");
+        assert_eq!(sockets.len(), 2);
+        let clients: Vec<_> = (0..64)
+            .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+            .collect();
+        let mut counts = Vec::new();
+        for s in &sockets {
+            s.set_nonblocking(true).expect("nonblocking");
+            let mut n = 0;
+            // Connections are queued by the time connect returns (loopback).
+            while let Ok((accepted, _)) = s.accept() {
+                assert!(accepted.nodelay().expect("read TCP_NODELAY"));
+                n += 1;
+            }
+            counts.push(n);
+        }
+        assert_eq!(counts.iter().sum::<usize>(), clients.len(), "{counts:?}");
+        assert!(
+            counts.iter().all(|&n| n > 0),
+            "one socket took all: {counts:?}"
+        );
+    }
+
+    #[test]
+    fn one_worker_keeps_the_socket_it_was_given() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let sockets = super::worker_sockets(listener, 1).expect("the socket");
+        assert_eq!(sockets.len(), 1);
+        assert_eq!(sockets[0].local_addr().expect("addr"), addr);
+        let reuse = socket2::SockRef::from(&sockets[0]).reuse_port();
+        assert!(
+            !reuse.expect("read SO_REUSEPORT"),
+            "no port shared for one worker"
+        );
     }
 }
