@@ -13,6 +13,7 @@ mod pool;
 pub mod router;
 pub mod server;
 mod snapshot;
+mod socket;
 mod upstream;
 mod watch;
 
@@ -24,7 +25,6 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use serde::Serialize;
 use tokio::net::TcpListener;
@@ -56,7 +56,10 @@ pub struct Limits {
     /// The most bytes of request line and headers (64 KiB; hyper's floor, 8 KiB, at least);
     /// more is answered 431.
     pub max_header_bytes: usize,
-    /// Connections open at once; one more is closed at once.
+    /// Connections open at once; one more is closed at once. The kernel hands the proxy a
+    /// connection once its first bytes have come (TCP_DEFER_ACCEPT, on Linux), or a second
+    /// or so after it opened if none do: one that has said nothing yet costs the proxy
+    /// nothing and does not count.
     pub max_connections: usize,
 }
 
@@ -72,8 +75,8 @@ impl Default for Limits {
 
 /// Whichever listener has a connection first (no allocation per accept).
 fn accept_any(
-    listeners: &[(Option<Arc<str>>, SocketAddr, TcpListener)],
-) -> impl Future<Output = (usize, std::io::Result<(tokio::net::TcpStream, SocketAddr)>)> + '_ {
+    listeners: &[(Option<Arc<str>>, SocketAddr, socket::Listening)],
+) -> impl Future<Output = (usize, std::io::Result<(socket::Client, SocketAddr)>)> + '_ {
     std::future::poll_fn(move |cx| {
         for (i, (_, _, l)) in listeners.iter().enumerate() {
             if let std::task::Poll::Ready(r) = l.poll_accept(cx) {
@@ -126,7 +129,9 @@ fn worker_sockets(
             s.set_nonblocking(true)?;
             s.bind(&local)?;
             s.listen(1024)?;
-            v.push(std::net::TcpListener::from(s));
+            let s = std::net::TcpListener::from(s);
+            let _ = socket::defer_accept(&s);
+            v.push(s);
         }
         Ok(v)
     };
@@ -276,6 +281,9 @@ impl Proxy {
                     "cannot set TCP_NODELAY on a listener",
                 ));
             }
+            // Best effort: without it a connection can be accepted before its request has
+            // come, and its first read waits (registering it), which is only slower.
+            let _ = socket::defer_accept(&socket);
             sockets.push((name, local, socket));
         }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -341,7 +349,7 @@ impl Proxy {
     ) -> std::io::Result<()> {
         let mut listeners = Vec::new();
         for (name, local, socket) in sockets {
-            listeners.push((name, local, TcpListener::from_std(socket)?));
+            listeners.push((name, local, socket::Listening::new(socket)?));
         }
         let mut http = http1::Builder::new();
         // The header read timeout is the workers' own (`watch`): no timer a request.
@@ -376,9 +384,9 @@ impl Proxy {
                     let seen = seen.clone();
                     let peer = Arc::new(server::Peer::new(client));
                     let watch = watches.watch();
-                    let io = watch::Watched { io: TokioIo::new(stream), watch: watch.clone() };
-                    let svc = service_fn(move |req| {
-                        watch.begin();
+                    let io = watch::Watched { io: stream, watch: watch.clone() };
+                    let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                        watch.begin(hyper::body::Body::is_end_stream(req.body()));
                         let view = me.published.view(&seen);
                         let forwarder = forwarder.clone();
                         let name = name.clone();
@@ -430,14 +438,20 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let sockets = super::worker_sockets(listener, 2).expect("a socket for each worker");
         assert_eq!(sockets.len(), 2);
+        // Each sends a byte: the added sockets defer a connection until its first bytes.
         let clients: Vec<_> = (0..64)
-            .map(|_| std::net::TcpStream::connect(addr).expect("connect"))
+            .map(|_| {
+                use std::io::Write as _;
+                let mut c = std::net::TcpStream::connect(addr).expect("connect");
+                c.write_all(b"G").expect("send");
+                c
+            })
             .collect();
         let mut counts = Vec::new();
         for s in &sockets {
             s.set_nonblocking(true).expect("nonblocking");
             let mut n = 0;
-            // Connections are queued by the time connect returns (loopback).
+            // Connections are queued by the time the byte is sent (loopback).
             while let Ok((accepted, _)) = s.accept() {
                 assert!(accepted.nodelay().expect("read TCP_NODELAY"));
                 n += 1;

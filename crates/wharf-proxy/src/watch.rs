@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 use hyper::body::{Body, Frame, SizeHint};
 use hyper::rt::{Read, ReadBufCursor, Write};
 
+use crate::socket::Client;
+
 /// A worker's coarse clock, in milliseconds since it started, advanced by its sweeps: read
 /// per request without a system call.
 struct Clock {
@@ -40,11 +42,19 @@ pub struct Watch {
     late: AtomicBool,
     /// The request's task, waiting for a target's answer.
     request: Slot,
+    /// The request in the proxy's hands has no body: the connection's task is woken by its
+    /// answer, so a read that finds nothing need not register the socket (`socket.rs`).
+    bodiless: AtomicBool,
+    /// A read returned `Pending` without the socket: wake it when the answer ends.
+    idle: AtomicBool,
+    /// A sweep asks such a read to look again (for the client's close).
+    probe: AtomicBool,
 }
 
 impl Watch {
     /// A head was read: the request is the proxy's until its answer ends.
-    pub fn begin(&self) {
+    pub fn begin(&self, bodiless: bool) {
+        self.bodiless.store(bodiless, Ordering::Relaxed);
         self.began
             .store(self.clock.now_ms.load(Ordering::Relaxed), Ordering::Relaxed);
         self.late.store(false, Ordering::Relaxed);
@@ -65,6 +75,10 @@ impl Watch {
         self.since
             .store(self.clock.now_ms.load(Ordering::Relaxed), Ordering::Relaxed);
         self.busy.store(false, Ordering::Relaxed);
+        // A read that did not register waits for the next head through the socket now.
+        if self.idle.swap(false, Ordering::Relaxed) {
+            self.waker.wake();
+        }
     }
 }
 
@@ -124,6 +138,9 @@ impl Watches {
             began: AtomicU64::new(0),
             late: AtomicBool::new(false),
             request: Slot::default(),
+            bodiless: AtomicBool::new(false),
+            idle: AtomicBool::new(false),
+            probe: AtomicBool::new(false),
         });
         self.all
             .lock()
@@ -148,6 +165,10 @@ impl Watches {
                     && !w.late.swap(true, Ordering::Relaxed)
                 {
                     w.request.wake();
+                } else if w.idle.load(Ordering::Relaxed) {
+                    // The client's close is found by a read: one each sweep.
+                    w.probe.store(true, Ordering::Relaxed);
+                    w.waker.wake();
                 }
             } else if now.saturating_sub(w.since.load(Ordering::Relaxed)) >= self.limit_ms
                 && !w.expired.swap(true, Ordering::Relaxed)
@@ -161,12 +182,12 @@ impl Watches {
 
 /// A client connection's I/O under its watch: a read after the watch expired fails, and a
 /// read that waits leaves its waker for the sweep.
-pub struct Watched<T> {
-    pub io: T,
+pub struct Watched {
+    pub io: Client,
     pub watch: Arc<Watch>,
 }
 
-impl<T: Read + Unpin> Read for Watched<T> {
+impl Read for Watched {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -178,15 +199,20 @@ impl<T: Read + Unpin> Read for Watched<T> {
                 "no request head within the header read timeout",
             )));
         }
-        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        let w = &*self.watch;
+        let woken_anyway = w.busy.load(Ordering::Relaxed) && w.bodiless.load(Ordering::Relaxed);
+        let probe = w.probe.swap(false, Ordering::Relaxed);
+        let polled = self.io.poll_read_as(cx, buf, woken_anyway, probe);
         if polled.is_pending() {
+            let idle = woken_anyway && self.io.is_direct();
+            self.watch.idle.store(idle, Ordering::Relaxed);
             self.watch.waker.register(cx);
         }
         polled
     }
 }
 
-impl<T: Write + Unpin> Write for Watched<T> {
+impl Write for Watched {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

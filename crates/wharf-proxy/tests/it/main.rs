@@ -1,7 +1,7 @@
 //! The proxy with real backends on loopback port 0: routing, exact weighted splits, health
 //! checks, draining without failed requests, the affinity cookie, forwarded headers, counters;
 //! `upstream`: connections to targets and the access log; `framing`: the exchange with a target
-//! byte for byte.
+//! byte for byte; `clients`: client connections read directly, gone clients, deferred accept.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +18,7 @@ use tokio::net::TcpListener;
 use wharf_proxy::{Config, HealthConfig, Proxy, RuleConfig, TargetGroupConfig};
 use wharf_testkit::http::{request, Response as HttpResponse};
 
+mod clients;
 mod framing;
 mod upstream;
 
@@ -488,8 +489,15 @@ async fn connections_over_the_cap_are_closed_at_once() {
         ..Default::default()
     })
     .await;
+    // Each held connection has begun a request: the kernel hands the proxy a connection
+    // once its first bytes have come (TCP_DEFER_ACCEPT), a silent one only a second later.
     let held: Vec<std::net::TcpStream> = (0..2)
-        .map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect"))
+        .map(|_| {
+            use std::io::Write as _;
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+            s.write_all(b"GET / HTTP/1.1\r\n").expect("begin a request");
+            s
+        })
         .collect();
     // Let the proxy accept both before the third arrives.
     tokio::time::sleep(Duration::from_millis(200)).await;
