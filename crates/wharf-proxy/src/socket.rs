@@ -231,14 +231,7 @@ impl Write for Client {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        if let State::Direct(stream) = &this.state {
-            let written = direct(|| (&*stream).write(buf));
-            if !would_block(&written) {
-                return Poll::Ready(written);
-            }
-        }
-        Pin::new(this.register()?).poll_write(cx, buf)
+        self.poll_write_vectored(cx, &[io::IoSlice::new(buf)])
     }
 
     fn poll_write_vectored(
