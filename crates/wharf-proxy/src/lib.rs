@@ -125,6 +125,10 @@ fn worker_sockets(
                 s.set_only_v6(first.only_v6()?)?;
             }
             s.set_reuse_port(true)?;
+            // As the given one has it (std and tokio set it): the connections a socket
+            // accepts inherit it, and without it those left in TIME_WAIT would keep the
+            // next proxy from binding the address for a minute.
+            s.set_reuse_address(first.reuse_address()?)?;
             s.set_tcp_nodelay(true)?;
             s.set_nonblocking(true)?;
             s.bind(&local)?;
@@ -463,6 +467,38 @@ mod tests {
             counts.iter().all(|&n| n > 0),
             "one socket took all: {counts:?}"
         );
+    }
+
+    /// Connections closed by the proxy leave TIME_WAIT behind on whichever socket accepted
+    /// them; once the proxy's sockets are closed, a new proxy binds the address at once (a
+    /// restart with new limits does exactly this).
+    #[test]
+    fn the_address_is_free_again_once_the_worker_sockets_close() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let sockets = super::worker_sockets(listener, 2).expect("a socket for each worker");
+        let clients: Vec<_> = (0..16)
+            .map(|_| {
+                use std::io::Write as _;
+                let mut c = std::net::TcpStream::connect(addr).expect("connect");
+                c.write_all(b"G").expect("send");
+                c
+            })
+            .collect();
+        for s in &sockets {
+            s.set_nonblocking(true).expect("nonblocking");
+            // Read, then closed by the proxy first: TIME_WAIT on its side (a close with
+            // unread bytes would reset instead).
+            while let Ok((mut accepted, _)) = s.accept() {
+                use std::io::Read as _;
+                accepted.set_nonblocking(false).expect("blocking");
+                accepted.read_exact(&mut [0u8; 1]).expect("the byte");
+                drop(accepted);
+            }
+        }
+        drop(sockets);
+        drop(clients);
+        std::net::TcpListener::bind(addr).expect("the address is free for the next proxy");
     }
 
     #[test]
