@@ -291,11 +291,19 @@ mod tests {
         buf.filled().to_vec()
     }
 
-    async fn accept(listening: &Listening) -> Client {
-        std::future::poll_fn(|cx| listening.poll_accept(cx))
+    /// A connection accepted after the peer sent `sent`, which the first read returns.
+    async fn connected(sent: &[u8]) -> (std::net::TcpStream, Client) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let listening = Listening::new(listener).expect("listening");
+        let mut peer = std::net::TcpStream::connect(addr).expect("connect");
+        peer.write_all(sent).expect("send");
+        let mut client = std::future::poll_fn(|cx| listening.poll_accept(cx))
             .await
             .expect("accept")
-            .0
+            .0;
+        assert_eq!(read_some(&mut client).await, sent);
+        (peer, client)
     }
 
     /// A request already sent is read, and its answer written, without the socket joining
@@ -303,13 +311,7 @@ mod tests {
     /// peer writes.
     #[tokio::test]
     async fn a_connection_joins_the_event_loop_only_when_it_waits() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let listening = Listening::new(listener).expect("listening");
-        let mut peer = std::net::TcpStream::connect(addr).expect("connect");
-        peer.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("send");
-        let mut client = accept(&listening).await;
-        assert_eq!(read_some(&mut client).await, b"GET / HTTP/1.1\r\n\r\n");
+        let (mut peer, mut client) = connected(b"GET / HTTP/1.1\r\n\r\n").await;
         let wrote = std::future::poll_fn(|cx| Pin::new(&mut client).poll_write(cx, b"answer"));
         assert_eq!(wrote.await.expect("write"), 6);
         assert!(!client.is_registered(), "nothing had to wait");
@@ -346,13 +348,7 @@ mod tests {
     /// back reaches the client.
     #[tokio::test]
     async fn a_read_woken_anyway_does_not_register_and_a_probe_sees_the_close() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let listening = Listening::new(listener).expect("listening");
-        let mut peer = std::net::TcpStream::connect(addr).expect("connect");
-        peer.write_all(b"GET").expect("send");
-        let mut client = accept(&listening).await;
-        assert_eq!(read_some(&mut client).await, b"GET");
+        let (mut peer, mut client) = connected(b"GET").await;
 
         let mut storage = [0u8; 64];
         let mut buf = hyper::rt::ReadBuf::new(&mut storage);
