@@ -95,9 +95,10 @@ fn nodelay_inherited(listener: &std::net::TcpListener) -> std::io::Result<()> {
 
 /// A listening socket for each of `workers`: the given one and, bound beside it with
 /// SO_REUSEPORT, one more a further worker, so the kernel hands each new connection to one
-/// worker. One socket shared by all (the fallback, when a socket cannot be added) wakes
-/// every worker for each connection and all but one find nothing to accept: with a new
-/// connection per request a tenth of the proxy's system calls were such failed accepts.
+/// worker. One socket shared by all (the fallback, when a socket cannot be added) can wake
+/// every worker for a connection, and all but one find nothing to accept (with a new
+/// connection per request: 0.41 context switches a request on one socket, 0.31 on one each;
+/// README, "Speed").
 fn worker_sockets(
     socket: std::net::TcpListener,
     workers: usize,
@@ -432,6 +433,18 @@ mod tests {
         assert!(accepted.nodelay().expect("read TCP_NODELAY"));
     }
 
+    /// `n` connections to `addr` that have each sent a byte.
+    fn sending_a_byte(addr: std::net::SocketAddr, n: usize) -> Vec<std::net::TcpStream> {
+        use std::io::Write as _;
+        (0..n)
+            .map(|_| {
+                let mut c = std::net::TcpStream::connect(addr).expect("connect");
+                c.write_all(b"G").expect("send");
+                c
+            })
+            .collect()
+    }
+
     /// Each worker's socket gets a share of the new connections, with TCP_NODELAY: the kernel
     /// spreads them by a hash of the client's port, so among 64 connections each of two
     /// sockets has some (all 64 on one would be a chance of 2^-63), and none is lost.
@@ -443,14 +456,7 @@ mod tests {
         let sockets = super::worker_sockets(listener, 2).expect("a socket for each worker");
         assert_eq!(sockets.len(), 2);
         // Each sends a byte: the added sockets defer a connection until its first bytes.
-        let clients: Vec<_> = (0..64)
-            .map(|_| {
-                use std::io::Write as _;
-                let mut c = std::net::TcpStream::connect(addr).expect("connect");
-                c.write_all(b"G").expect("send");
-                c
-            })
-            .collect();
+        let clients = sending_a_byte(addr, 64);
         let mut counts = Vec::new();
         for s in &sockets {
             s.set_nonblocking(true).expect("nonblocking");
@@ -477,14 +483,7 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("addr");
         let sockets = super::worker_sockets(listener, 2).expect("a socket for each worker");
-        let clients: Vec<_> = (0..16)
-            .map(|_| {
-                use std::io::Write as _;
-                let mut c = std::net::TcpStream::connect(addr).expect("connect");
-                c.write_all(b"G").expect("send");
-                c
-            })
-            .collect();
+        let clients = sending_a_byte(addr, 16);
         for s in &sockets {
             s.set_nonblocking(true).expect("nonblocking");
             // Read, then closed by the proxy first: TIME_WAIT on its side (a close with

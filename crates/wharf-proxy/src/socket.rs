@@ -122,12 +122,13 @@ impl Client {
     /// Registers a direct socket with the current runtime, for a read or write that would
     /// block; epoll then reports it as soon as it is ready (a socket ready already included).
     fn register(&mut self) -> io::Result<&mut TokioIo<tokio::net::TcpStream>> {
-        if let State::Direct(_) = self.state {
-            let State::Direct(stream) = std::mem::replace(&mut self.state, State::Closed) else {
-                return Err(closed());
-            };
-            let stream = tokio::net::TcpStream::from_std(stream)?;
-            self.state = State::Registered(TokioIo::new(stream));
+        // Closed, unless it registers (a failed registration has dropped the socket).
+        match std::mem::replace(&mut self.state, State::Closed) {
+            State::Direct(stream) => {
+                let stream = tokio::net::TcpStream::from_std(stream)?;
+                self.state = State::Registered(TokioIo::new(stream));
+            }
+            other => self.state = other,
         }
         match &mut self.state {
             State::Registered(io) => Ok(io),

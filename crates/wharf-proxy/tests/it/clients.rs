@@ -8,49 +8,39 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 use wharf_proxy::Proxy;
 
-use super::{exchange, limited, timed};
+use super::{exchange, limited, raw_target, timed};
 
 /// A target that answers its health check, holds `/silent` without a word and answers
 /// `/streams` with a head and the first bytes of a body that never ends; it holds each for
 /// 30 s.
 async fn holding_backend() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = l.local_addr().expect("addr");
-    tokio::spawn(async move {
+    raw_target(|mut s| async move {
+        let mut buf = [0u8; 4096];
         loop {
-            let Ok((mut s, _)) = l.accept().await else {
+            let Ok(n) = s.read(&mut buf).await else {
                 return;
             };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                loop {
-                    let Ok(n) = s.read(&mut buf).await else {
-                        return;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    if n == 0 {
-                        return;
-                    } else if head.starts_with("GET /_health ") {
-                        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                        if s.write_all(ok).await.is_err() {
-                            return;
-                        }
-                    } else {
-                        if head.starts_with("GET /streams ") {
-                            let part = b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nfirst";
-                            let _ = s.write_all(part).await;
-                        }
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        return;
-                    }
+            let head = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if n == 0 {
+                return;
+            } else if head.starts_with("GET /_health ") {
+                let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                if s.write_all(ok).await.is_err() {
+                    return;
                 }
-            });
+            } else {
+                if head.starts_with("GET /streams ") {
+                    let part = b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nfirst";
+                    let _ = s.write_all(part).await;
+                }
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                return;
+            }
         }
-    });
-    addr
+    })
+    .await
 }
 
 /// Requests in the proxy's hands for the one target.

@@ -521,27 +521,35 @@ async fn connections_over_the_cap_are_closed_at_once() {
     assert!(ok, "the proxy answers once connections are free");
 }
 
-/// A target that answers its health check 200 and then never finishes the body.
-async fn trickling_backend() -> SocketAddr {
+/// A raw TCP target on a free port: `each` serves every connection it accepts, in a task
+/// of its own.
+async fn raw_target<F, Fut>(each: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
     let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = l.local_addr().expect("addr");
     tokio::spawn(async move {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        loop {
-            let Ok((mut s, _)) = l.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = s.read(&mut buf).await;
-                let _ = s
-                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nok")
-                    .await;
-                tokio::time::sleep(Duration::from_secs(30)).await;
-            });
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(each(s));
         }
     });
     addr
+}
+
+/// A target that answers its health check 200 and then never finishes the body.
+async fn trickling_backend() -> SocketAddr {
+    raw_target(|mut s| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 1000000\r\n\r\nok")
+            .await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
